@@ -1,0 +1,105 @@
+//! Fault injection: the next `times` requests under a path prefix fail with a status, stall, or lose their
+//! connection — before the handler runs, or after it (HighLevel did the work, the caller never hears of it).
+
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FaultSpec {
+    pub path_prefix: String,
+    /// Only requests with this method (any when absent).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Answer this status with a HighLevel-shaped body.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// How many matching requests this fault applies to.
+    #[serde(default = "one")]
+    pub times: u32,
+    /// Stall this long first.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// Close the connection without a complete answer.
+    #[serde(default)]
+    pub drop_connection: bool,
+    /// Let the handler run (and change state) first, then fail the answer.
+    #[serde(default)]
+    pub after_handler: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Default)]
+pub struct Faults {
+    active: Mutex<Vec<FaultSpec>>,
+}
+
+impl Faults {
+    pub fn add(&self, f: FaultSpec) {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f);
+    }
+
+    pub fn clear(&self) {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    pub fn list(&self) -> Vec<FaultSpec> {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The fault that applies to this request, if any, consuming one of its `times`.
+    pub fn take(&self, method: &str, path: &str) -> Option<FaultSpec> {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        if active.is_empty() {
+            return None;
+        }
+        let i = active.iter().position(|f| {
+            path.starts_with(&f.path_prefix)
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.times > 0
+        })?;
+        active[i].times -= 1;
+        let f = active[i].clone();
+        if active[i].times == 0 {
+            active.remove(i);
+        }
+        Some(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_applies_times_then_disappears() {
+        let f = Faults::default();
+        f.add(FaultSpec {
+            path_prefix: "/products".into(),
+            method: None,
+            status: Some(503),
+            times: 2,
+            latency_ms: None,
+            drop_connection: false,
+            after_handler: false,
+        });
+        assert!(f.take("GET", "/medias/files").is_none());
+        assert!(f.take("GET", "/products/").is_some());
+        assert!(f.take("POST", "/products/x").is_some());
+        assert!(f.take("GET", "/products/").is_none());
+        assert!(f.list().is_empty());
+    }
+}

@@ -1,0 +1,129 @@
+//! The middleware every request passes: stats, fault injection, bearer-token lookup and rate limiting
+//! (with the five `X-RateLimit-*` headers on every answer to an identified app).
+
+use crate::access::Caller;
+use crate::errors::HlError;
+use crate::faults::FaultSpec;
+use crate::rate_limit::RateInfo;
+use crate::state::{now_secs, Sim};
+use crate::stats::Stats;
+use actix_web::body::{BodyStream, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use std::time::Duration;
+
+pub async fn gateway(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(sim) = req.app_data::<web::Data<Sim>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let method = req.method().as_str().to_owned();
+    let control = req.path().starts_with("/_sim/");
+    let fault = if control {
+        None
+    } else {
+        sim.faults.take(&method, req.path())
+    };
+    if let Some(f) = &fault {
+        Stats::bump(&sim.stats.faults_injected);
+        if let Some(ms) = f.latency_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    let mut rate = None;
+    if !control {
+        if let Some(caller) = lookup_caller(&sim, &req) {
+            if let Caller::Valid(t) = &caller {
+                let info = sim.rate.check(&t.class_id);
+                if !info.allowed {
+                    Stats::bump(&sim.stats.rate_limited);
+                    let res = req.error_response(HlError::too_many_requests());
+                    return Ok(finish(&sim, &method, res.map_into_boxed_body(), Some(info)));
+                }
+                rate = Some(info);
+            }
+            req.extensions_mut().insert(caller);
+        }
+    }
+
+    if let Some(f) = fault
+        .as_ref()
+        .filter(|f| !f.after_handler && (f.status.is_some() || f.drop_connection))
+    {
+        let (http_req, _) = req.into_parts();
+        let res = ServiceResponse::new(http_req, fault_response(f));
+        return Ok(finish(&sim, &method, res, rate));
+    }
+
+    let res = next.call(req).await?.map_into_boxed_body();
+    let res = match fault.filter(|f| f.after_handler && (f.status.is_some() || f.drop_connection)) {
+        Some(f) => {
+            let (http_req, _) = res.into_parts();
+            ServiceResponse::new(http_req, fault_response(&f))
+        }
+        None => res,
+    };
+    Ok(finish(&sim, &method, res, rate))
+}
+
+fn lookup_caller(sim: &Sim, req: &ServiceRequest) -> Option<Caller> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))?
+        .trim();
+    let world = sim.world();
+    Some(match world.access_tokens.get(token) {
+        None => Caller::Refused(HlError::invalid_jwt()),
+        Some(t) if t.revoked || t.exp <= now_secs() => Caller::Refused(HlError::token_invalid()),
+        Some(t) => Caller::Valid(t.clone()),
+    })
+}
+
+fn fault_response(f: &FaultSpec) -> HttpResponse {
+    if f.drop_connection {
+        // A body that fails before its first byte: the server closes the connection mid-answer.
+        let stream = futures::stream::once(async {
+            Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "highlevel-sim: injected dropped connection",
+            ))
+        });
+        return HttpResponse::Ok()
+            .insert_header(("content-length", "1048576"))
+            .body(BodyStream::new(stream));
+    }
+    HlError::injected(f.status.unwrap_or(500)).error_response()
+}
+
+fn finish(
+    sim: &Sim,
+    method: &str,
+    mut res: ServiceResponse<BoxBody>,
+    rate: Option<RateInfo>,
+) -> ServiceResponse<BoxBody> {
+    if let Some(info) = rate {
+        let h = res.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-max", info.max as u64),
+            ("x-ratelimit-remaining", info.remaining as u64),
+            ("x-ratelimit-interval-milliseconds", info.interval_ms),
+            ("x-ratelimit-limit-daily", info.daily_limit as u64),
+            ("x-ratelimit-daily-remaining", info.daily_remaining as u64),
+        ] {
+            h.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+    }
+    let pattern = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    sim.stats
+        .record(format!("{method} {pattern}"), res.status().as_u16());
+    res
+}

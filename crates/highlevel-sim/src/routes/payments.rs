@@ -1,0 +1,248 @@
+//! Payments (payments.json): the third-party custom provider a marketplace gateway app registers per location,
+//! and the white-label endpoint that only re-brands HighLevel's own NMI / Authorize.net gateways.
+
+use crate::access::{self, authorize, Requirement};
+use crate::errors::{HlError, HlResult};
+use crate::routes::{query, require_version, required_query};
+use crate::state::{new_id, now_iso, Sim};
+use crate::validate::{json_object, Check};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/payments/custom-provider/provider")
+            .route(web::post().to(create_provider))
+            .route(web::delete().to(delete_provider)),
+    )
+    .service(
+        web::resource("/payments/custom-provider/connect")
+            .route(web::get().to(get_connect))
+            .route(web::post().to(connect)),
+    )
+    .route(
+        "/payments/custom-provider/disconnect",
+        web::post().to(disconnect),
+    )
+    .route(
+        "/payments/custom-provider/capabilities",
+        web::put().to(capabilities),
+    )
+    .service(
+        web::resource("/payments/integrations/provider/whitelabel")
+            .route(web::post().to(create_whitelabel))
+            .route(web::get().to(list_whitelabel)),
+    );
+}
+
+/// Version header, token and the `?locationId=` every custom-provider call carries.
+fn guard(req: &HttpRequest, need: &Requirement) -> HlResult<String> {
+    require_version(req)?;
+    let q = query(req);
+    authorize(req, need, q.get("locationId").map(String::as_str))?;
+    required_query(&q, &["locationId"])?;
+    Ok(q["locationId"].clone())
+}
+
+fn no_config() -> HlError {
+    HlError::bad_request("No such config exists")
+}
+
+/// The provider as HighLevel shows it, without the secret `apiKey`s.
+fn public_view(provider: &Value) -> Value {
+    let mut p = provider.clone();
+    if let Some(pp) = p.get_mut("paymentProvider").and_then(Value::as_object_mut) {
+        for mode in ["live", "test"] {
+            if let Some(keys) = pp.get_mut(mode).and_then(Value::as_object_mut) {
+                keys.remove("apiKey");
+            }
+        }
+    }
+    p
+}
+
+async fn create_provider(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    let location = guard(&req, &access::PROVIDER_CREATE)?;
+    let body = json_object(&body)?;
+    Check::new(&body)
+        .string("name", true)
+        .string("description", true)
+        .string("paymentsUrl", true)
+        .string("queryUrl", true)
+        .string("imageUrl", true)
+        .boolean("supportsSubscriptionSchedule", true)
+        .finish()?;
+    let now = now_iso();
+    let mut world = sim.world();
+    let existing = world.providers.get(&location).cloned();
+    let mut provider = body;
+    provider["_id"] = existing
+        .as_ref()
+        .map(|e| e["_id"].clone())
+        .unwrap_or_else(|| json!(new_id()));
+    provider["locationId"] = json!(location);
+    provider["marketplaceAppId"] = json!(sim.config.app_id);
+    provider["deleted"] = json!(false);
+    provider["createdAt"] = existing
+        .as_ref()
+        .map(|e| e["createdAt"].clone())
+        .unwrap_or_else(|| json!(now));
+    provider["updatedAt"] = json!(now);
+    provider["paymentProvider"] = existing
+        .map(|e| e["paymentProvider"].clone())
+        .unwrap_or_else(|| json!({}));
+    world.providers.insert(location, provider.clone());
+    Ok(HttpResponse::Ok().json(public_view(&provider)))
+}
+
+async fn delete_provider(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    let location = guard(&req, &access::PROVIDER_DELETE)?;
+    match sim.world().providers.remove(&location) {
+        Some(_) => Ok(HttpResponse::Ok().json(json!({"success": true}))),
+        None => Err(no_config()),
+    }
+}
+
+async fn get_connect(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    let location = guard(&req, &access::CONNECT_GET)?;
+    let world = sim.world();
+    let provider = world.providers.get(&location).ok_or_else(no_config)?;
+    let connected = provider["paymentProvider"]
+        .as_object()
+        .is_some_and(|o| !o.is_empty());
+    if !connected {
+        return Err(no_config());
+    }
+    Ok(HttpResponse::Ok().json(public_view(provider)))
+}
+
+async fn connect(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    let location = guard(&req, &access::CONNECT_CREATE)?;
+    let body = json_object(&body)?;
+    fn keys(c: Check<'_>) -> Check<'_> {
+        c.string("apiKey", true).string("publishableKey", true)
+    }
+    Check::new(&body)
+        .object("live", true, keys)
+        .object("test", true, keys)
+        .finish()?;
+    let mut world = sim.world();
+    let provider = world.providers.get_mut(&location).ok_or_else(|| {
+        HlError::bad_request("No custom provider exists for this location: create it with POST /payments/custom-provider/provider first")
+    })?;
+    provider["paymentProvider"] = json!({"live": body["live"], "test": body["test"]});
+    provider["updatedAt"] = json!(now_iso());
+    Ok(HttpResponse::Ok().json(public_view(provider)))
+}
+
+async fn disconnect(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    let location = guard(&req, &access::DISCONNECT)?;
+    let body = json_object(&body)?;
+    Check::new(&body).boolean("liveMode", true).finish()?;
+    let mode = if body["liveMode"] == true {
+        "live"
+    } else {
+        "test"
+    };
+    let mut world = sim.world();
+    let provider = world.providers.get_mut(&location).ok_or_else(no_config)?;
+    let removed = provider["paymentProvider"]
+        .as_object_mut()
+        .and_then(|o| o.remove(mode));
+    if removed.is_none() {
+        return Err(no_config());
+    }
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+async fn capabilities(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let body = json_object(&body)?;
+    let location = body
+        .get("locationId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    authorize(&req, &access::CAPABILITIES, location.as_deref())?;
+    Check::new(&body)
+        .boolean("supportsSubscriptionSchedules", true)
+        .finish()?;
+    let mut world = sim.world();
+    let provider = location
+        .and_then(|l| world.providers.get_mut(&l))
+        .ok_or_else(no_config)?;
+    provider["supportsSubscriptionSchedule"] = body["supportsSubscriptionSchedules"].clone();
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+async fn create_whitelabel(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let body = json_object(&body)?;
+    authorize(
+        &req,
+        &access::WHITELABEL_CREATE,
+        body.get("altId").and_then(Value::as_str),
+    )?;
+    Check::new(&body)
+        .string("altId", true)
+        .one_of("altType", &["location"], true)
+        .string("uniqueName", true)
+        .string("title", true)
+        .one_of("provider", &["authorize-net", "nmi"], true)
+        .string("description", true)
+        .string("imageUrl", true)
+        .finish()?;
+    let now = now_iso();
+    let mut item = body.clone();
+    item["_id"] = json!(new_id());
+    item["route"] = json!(format!(
+        "/payments/{}",
+        body["uniqueName"].as_str().unwrap_or_default()
+    ));
+    item["createdAt"] = json!(now);
+    item["updatedAt"] = json!(now);
+    let location = body["altId"].as_str().unwrap_or_default().to_owned();
+    sim.world()
+        .whitelabel
+        .entry(location)
+        .or_default()
+        .push(item.clone());
+    Ok(HttpResponse::Ok().json(item))
+}
+
+async fn list_whitelabel(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::WHITELABEL_LIST,
+        q.get("altId").map(String::as_str),
+    )?;
+    required_query(&q, &["altId", "altType"])?;
+    let providers = sim
+        .world()
+        .whitelabel
+        .get(&q["altId"])
+        .cloned()
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(json!({"providers": providers})))
+}

@@ -1,0 +1,357 @@
+//! Products and their prices (products.json): ids as `_id`, list totals as `[{"total": N}]`,
+//! prices in decimal major units.
+
+use crate::access::{self, authorize};
+use crate::errors::{HlError, HlResult};
+use crate::routes::{page, query, require_version, required_query};
+use crate::state::{new_id, now_iso, Sim};
+use crate::validate::{json_object, Check};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+const PRODUCT_TYPES: &[&str] = &["DIGITAL", "PHYSICAL", "SERVICE", "PHYSICAL/DIGITAL"];
+const PRICE_TYPES: &[&str] = &["one_time", "recurring"];
+const INTERVALS: &[&str] = &["day", "month", "week", "year"];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/products/", "/products"])
+            .route(web::post().to(create_product))
+            .route(web::get().to(list_products)),
+    )
+    .service(
+        web::resource("/products/{productId}")
+            .route(web::get().to(get_product))
+            .route(web::put().to(update_product))
+            .route(web::delete().to(delete_product)),
+    )
+    .service(
+        web::resource("/products/{productId}/price")
+            .route(web::post().to(create_price))
+            .route(web::get().to(list_prices)),
+    )
+    .service(
+        web::resource("/products/{productId}/price/{priceId}")
+            .route(web::get().to(get_price))
+            .route(web::put().to(update_price))
+            .route(web::delete().to(delete_price)),
+    );
+}
+
+fn product_not_found() -> HlError {
+    HlError::not_found("Product not found")
+}
+
+fn check_product(body: &Value) -> HlResult<()> {
+    Check::new(body)
+        .string("name", true)
+        .string("locationId", true)
+        .one_of("productType", PRODUCT_TYPES, true)
+        .string("description", false)
+        .string("image", false)
+        .boolean("availableInStore", false)
+        .array("medias")
+        .array("variants")
+        .finish()
+}
+
+fn body_location(body: &Value) -> Option<&str> {
+    body.get("locationId").and_then(Value::as_str)
+}
+
+async fn create_product(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let body = json_object(&body)?;
+    authorize(&req, &access::PRODUCTS_CREATE, body_location(&body))?;
+    check_product(&body)?;
+    let mut product = body.clone();
+    let now = now_iso();
+    product["_id"] = json!(new_id());
+    product["createdAt"] = json!(now);
+    product["updatedAt"] = json!(now);
+    if product.get("availableInStore").is_none() {
+        product["availableInStore"] = json!(false);
+    }
+    let location = body_location(&body).unwrap_or_default().to_owned();
+    sim.world()
+        .products
+        .entry(location)
+        .or_default()
+        .push(product.clone());
+    Ok(HttpResponse::Created().json(product))
+}
+
+async fn list_products(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::PRODUCTS_LIST,
+        q.get("locationId").map(String::as_str),
+    )?;
+    required_query(&q, &["locationId"])?;
+    let search = q.get("search").map(|s| s.to_lowercase());
+    let world = sim.world();
+    let all = world
+        .products
+        .get(&q["locationId"])
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (products, total) = match &search {
+        None => (page(all, &q, 100), all.len()),
+        Some(s) => {
+            let hits: Vec<Value> = all
+                .iter()
+                .filter(|p| {
+                    p["name"]
+                        .as_str()
+                        .is_some_and(|n| n.to_lowercase().contains(s.as_str()))
+                })
+                .cloned()
+                .collect();
+            (page(&hits, &q, 100), hits.len())
+        }
+    };
+    Ok(HttpResponse::Ok().json(json!({"products": products, "total": [{"total": total}]})))
+}
+
+fn find_product<'a>(list: Option<&'a mut Vec<Value>>, id: &str) -> HlResult<&'a mut Value> {
+    list.and_then(|l| l.iter_mut().find(|p| p["_id"] == id))
+        .ok_or_else(product_not_found)
+}
+
+async fn get_product(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::PRODUCTS_GET,
+        q.get("locationId").map(String::as_str),
+    )?;
+    required_query(&q, &["locationId"])?;
+    let mut world = sim.world();
+    let p = find_product(world.products.get_mut(&q["locationId"]), &path)?;
+    Ok(HttpResponse::Ok().json(&*p))
+}
+
+async fn update_product(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let body = json_object(&body)?;
+    authorize(&req, &access::PRODUCTS_UPDATE, body_location(&body))?;
+    check_product(&body)?;
+    let location = body_location(&body).unwrap_or_default().to_owned();
+    let mut world = sim.world();
+    let p = find_product(world.products.get_mut(&location), &path)?;
+    if let (Value::Object(target), Value::Object(changes)) = (&mut *p, body) {
+        for (k, v) in changes {
+            if k != "_id" && k != "createdAt" {
+                target.insert(k, v);
+            }
+        }
+    }
+    p["updatedAt"] = json!(now_iso());
+    Ok(HttpResponse::Ok().json(&*p))
+}
+
+async fn delete_product(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::PRODUCTS_DELETE,
+        q.get("locationId").map(String::as_str),
+    )?;
+    required_query(&q, &["locationId"])?;
+    let mut world = sim.world();
+    let list = world
+        .products
+        .get_mut(&q["locationId"])
+        .ok_or_else(product_not_found)?;
+    let before = list.len();
+    list.retain(|p| p["_id"] != path.as_str());
+    if list.len() == before {
+        return Err(product_not_found());
+    }
+    world.prices.remove(path.as_str());
+    Ok(HttpResponse::Ok().json(json!({"status": true})))
+}
+
+fn check_price(body: &Value) -> HlResult<()> {
+    let recurring = body.get("type").and_then(Value::as_str) == Some("recurring");
+    Check::new(body)
+        .string("name", true)
+        .one_of("type", PRICE_TYPES, true)
+        .string("currency", true)
+        .number("amount", true)
+        .string("locationId", true)
+        .object("recurring", recurring, |c| {
+            c.one_of("interval", INTERVALS, true)
+                .number("intervalCount", true)
+        })
+        .number("compareAtPrice", false)
+        .finish()
+}
+
+fn product_exists(sim: &Sim, location: &str, product_id: &str) -> HlResult<()> {
+    let world = sim.world();
+    let found = world
+        .products
+        .get(location)
+        .is_some_and(|l| l.iter().any(|p| p["_id"] == product_id));
+    if found {
+        Ok(())
+    } else {
+        Err(product_not_found())
+    }
+}
+
+async fn create_price(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let body = json_object(&body)?;
+    authorize(&req, &access::PRICES_CREATE, body_location(&body))?;
+    check_price(&body)?;
+    let location = body_location(&body).unwrap_or_default();
+    product_exists(&sim, location, &path)?;
+    let mut price = body.clone();
+    let now = now_iso();
+    price["_id"] = json!(new_id());
+    price["product"] = json!(path.as_str());
+    price["createdAt"] = json!(now);
+    price["updatedAt"] = json!(now);
+    sim.world()
+        .prices
+        .entry(path.into_inner())
+        .or_default()
+        .push(price.clone());
+    Ok(HttpResponse::Created().json(price))
+}
+
+async fn list_prices(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::PRICES_LIST,
+        q.get("locationId").map(String::as_str),
+    )?;
+    required_query(&q, &["locationId"])?;
+    product_exists(&sim, &q["locationId"], &path)?;
+    let world = sim.world();
+    let all = world
+        .prices
+        .get(path.as_str())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(json!({"prices": page(all, &q, 100), "total": all.len()})))
+}
+
+fn price_not_found() -> HlError {
+    HlError::not_found("Price not found")
+}
+
+async fn get_price(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<(String, String)>,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::PRICES_GET,
+        q.get("locationId").map(String::as_str),
+    )?;
+    required_query(&q, &["locationId"])?;
+    let (product_id, price_id) = path.into_inner();
+    product_exists(&sim, &q["locationId"], &product_id)?;
+    let world = sim.world();
+    let price = world
+        .prices
+        .get(&product_id)
+        .and_then(|l| l.iter().find(|p| p["_id"] == price_id.as_str()))
+        .ok_or_else(price_not_found)?;
+    Ok(HttpResponse::Ok().json(price))
+}
+
+async fn update_price(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let body = json_object(&body)?;
+    authorize(&req, &access::PRICES_UPDATE, body_location(&body))?;
+    check_price(&body)?;
+    let (product_id, price_id) = path.into_inner();
+    product_exists(&sim, body_location(&body).unwrap_or_default(), &product_id)?;
+    let mut world = sim.world();
+    let price = world
+        .prices
+        .get_mut(&product_id)
+        .and_then(|l| l.iter_mut().find(|p| p["_id"] == price_id.as_str()))
+        .ok_or_else(price_not_found)?;
+    if let (Value::Object(target), Value::Object(changes)) = (&mut *price, body) {
+        for (k, v) in changes {
+            if k != "_id" && k != "createdAt" && k != "product" {
+                target.insert(k, v);
+            }
+        }
+    }
+    price["updatedAt"] = json!(now_iso());
+    Ok(HttpResponse::Ok().json(&*price))
+}
+
+async fn delete_price(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<(String, String)>,
+) -> HlResult<HttpResponse> {
+    require_version(&req)?;
+    let q = query(&req);
+    authorize(
+        &req,
+        &access::PRICES_DELETE,
+        q.get("locationId").map(String::as_str),
+    )?;
+    required_query(&q, &["locationId"])?;
+    let (product_id, price_id) = path.into_inner();
+    product_exists(&sim, &q["locationId"], &product_id)?;
+    let mut world = sim.world();
+    let list = world
+        .prices
+        .get_mut(&product_id)
+        .ok_or_else(price_not_found)?;
+    let before = list.len();
+    list.retain(|p| p["_id"] != price_id.as_str());
+    if list.len() == before {
+        return Err(price_not_found());
+    }
+    Ok(HttpResponse::Ok().json(json!({"status": true})))
+}

@@ -1,0 +1,187 @@
+//! Everything the simulator remembers, in memory. One `World` behind one mutex: every handler holds it
+//! briefly and never across an `.await`, which keeps the model simple and fast enough (see the benchmark).
+
+use crate::config::SimConfig;
+use crate::rate_limit::RateLimiter;
+use crate::stats::Stats;
+use crate::webhooks::SigningKeys;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenClass {
+    Company,
+    Location,
+}
+
+impl TokenClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenClass::Company => "Company",
+            TokenClass::Location => "Location",
+        }
+    }
+}
+
+/// Who an installation belongs to: a company (agency-level) or a single location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum InstallKey {
+    Company(String),
+    Location(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub id: String,
+    pub company_id: String,
+    pub name: String,
+}
+
+/// An issued access token as the platform knows it.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub class: TokenClass,
+    /// Company id or location id, as the `authClassId` claim.
+    pub class_id: String,
+    pub company_id: String,
+    pub scopes: Arc<BTreeSet<String>>,
+    pub exp: i64,
+    /// Replaced by a refresh, or the install was removed.
+    pub revoked: bool,
+    pub install: Option<InstallKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub install: InstallKey,
+    pub alive: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub install: InstallKey,
+    pub used: bool,
+    pub issued_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Install {
+    pub class: TokenClass,
+    pub company_id: String,
+    pub location_id: Option<String>,
+    pub scopes: Arc<BTreeSet<String>>,
+    pub is_bulk: bool,
+    pub approved_locations: Vec<String>,
+    pub user_id: String,
+    pub current_access: Option<String>,
+    pub current_refresh: Option<String>,
+    pub installed: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub locations: HashMap<String, Location>,
+    pub codes: HashMap<String, AuthCode>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub refresh_tokens: HashMap<String, RefreshToken>,
+    pub installs: HashMap<InstallKey, Install>,
+    /// Per location: products by id, in creation order.
+    pub products: HashMap<String, Vec<Value>>,
+    /// Per product id: prices in creation order.
+    pub prices: HashMap<String, Vec<Value>>,
+    /// Per location: media files.
+    pub medias: HashMap<String, Vec<Value>>,
+    /// Per location: the custom payment provider and its connected keys.
+    pub providers: HashMap<String, Value>,
+    pub whitelabel: HashMap<String, Vec<Value>>,
+}
+
+impl World {
+    pub fn locations_of_company(&self, company_id: &str) -> Vec<&Location> {
+        let mut v: Vec<&Location> = self
+            .locations
+            .values()
+            .filter(|l| l.company_id == company_id)
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// Kills every token of an install: its access tokens, refresh tokens and location tokens minted from it.
+    pub fn revoke_install_tokens(&mut self, key: &InstallKey) {
+        for t in self.access_tokens.values_mut() {
+            if t.install.as_ref() == Some(key) {
+                t.revoked = true;
+            }
+        }
+        for r in self.refresh_tokens.values_mut() {
+            if &r.install == key {
+                r.alive = false;
+            }
+        }
+    }
+}
+
+/// The shared application state of one simulator.
+pub struct Sim {
+    pub config: SimConfig,
+    world: Mutex<World>,
+    pub rate: RateLimiter,
+    pub stats: Stats,
+    pub faults: crate::faults::Faults,
+    pub keys: &'static SigningKeys,
+    pub jwt_key: jsonwebtoken::EncodingKey,
+    pub http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn new(config: SimConfig) -> Self {
+        let secret: [u8; 32] = rand::random();
+        let rate = RateLimiter::new(config.rate_burst, config.rate_window_ms, config.rate_daily);
+        Sim {
+            config,
+            world: Mutex::new(World::default()),
+            rate,
+            stats: Stats::default(),
+            faults: crate::faults::Faults::default(),
+            keys: SigningKeys::shared(),
+            jwt_key: jsonwebtoken::EncodingKey::from_secret(&secret),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+        }
+    }
+
+    /// The world, even if a panicking thread poisoned the lock (the data stays consistent: no handler
+    /// leaves it half-written across a panic point).
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn reset(&self) {
+        *self.world() = World::default();
+        self.rate.reset();
+        self.stats.reset();
+        self.faults.clear();
+    }
+}
+
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A HighLevel-looking id: 20 lowercase alphanumerics (Mongo-ish ids are 24 hex; either is opaque to clients).
+pub fn new_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..24)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! Counters a test reads to prove what HighLevel saw: requests by route and status, refresh grants, reuse.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Stats {
+    requests: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
+    pub refresh_grants: AtomicU64,
+    pub refresh_token_reuse: AtomicU64,
+    pub authorization_code_grants: AtomicU64,
+    pub location_tokens_minted: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub faults_injected: AtomicU64,
+    pub webhooks_sent: AtomicU64,
+}
+
+/// A snapshot of the counters, as `GET /_sim/stats` answers it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// `"METHOD /route/pattern"` → status → count.
+    pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub refresh_grants: u64,
+    pub refresh_token_reuse: u64,
+    pub authorization_code_grants: u64,
+    pub location_tokens_minted: u64,
+    pub reconnects: u64,
+    pub rate_limited: u64,
+    pub faults_injected: u64,
+    pub webhooks_sent: u64,
+}
+
+impl StatsSnapshot {
+    /// How many requests a route saw, any status. `route` is `"METHOD /pattern"`, e.g. `"POST /oauth/token"`.
+    pub fn count(&self, route: &str) -> u64 {
+        self.requests
+            .get(route)
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    }
+
+    pub fn count_status(&self, route: &str, status: u16) -> u64 {
+        self.requests
+            .get(route)
+            .and_then(|m| m.get(&status))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Stats {
+    pub fn record(&self, route: String, status: u16) {
+        let mut m = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(route).or_default().entry(status).or_default() += 1;
+    }
+
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            requests: self
+                .requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            refresh_grants: get(&self.refresh_grants),
+            refresh_token_reuse: get(&self.refresh_token_reuse),
+            authorization_code_grants: get(&self.authorization_code_grants),
+            location_tokens_minted: get(&self.location_tokens_minted),
+            reconnects: get(&self.reconnects),
+            rate_limited: get(&self.rate_limited),
+            faults_injected: get(&self.faults_injected),
+            webhooks_sent: get(&self.webhooks_sent),
+        }
+    }
+
+    pub fn reset(&self) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        for c in [
+            &self.refresh_grants,
+            &self.refresh_token_reuse,
+            &self.authorization_code_grants,
+            &self.location_tokens_minted,
+            &self.reconnects,
+            &self.rate_limited,
+            &self.faults_injected,
+            &self.webhooks_sent,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The simulator, driven over HTTP as a HighLevel client would drive HighLevel.
+#![allow(clippy::unwrap_used)]
+
+mod authorization;
+mod common;
+mod control;
+mod oauth;
+mod resources;

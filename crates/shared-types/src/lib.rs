@@ -1,0 +1,15 @@
+//! The JSON that `oauth-backend` and `api-backend` exchange, in one place so the two sides cannot drift apart.
+//!
+//! No I/O and no storage types live here: only serde shapes and the stable names they carry.
+
+pub mod diagnosis;
+pub mod installation;
+pub mod problem;
+pub mod service_auth;
+pub mod token_access;
+
+pub use diagnosis::{Cause, Diagnosis};
+pub use installation::{InstallationState, InstallationStatus};
+pub use problem::{Problem, ProblemCode};
+pub use service_auth::{ServiceClaims, SERVICE_AUDIENCE};
+pub use token_access::{AuthClass, RefreshRequest, TokenAccess};
