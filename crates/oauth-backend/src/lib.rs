@@ -1,1 +1,22 @@
+//! oauth-backend: the token service of a HighLevel marketplace app.
+//!
+//! Start at [`app::spawn_app`] (what `serve` and the tests use); the refresh protocol is in `tokens/`,
+//! storage in `store/` (one module per table) over `db/`.
 
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod highlevel;
+pub mod metrics;
+pub mod service_auth;
+pub mod settings;
+pub mod store;
+pub mod tokens;
+pub mod webhook_signature;
+
+pub use app::{spawn_app, RunningApp};
+pub use settings::Settings;

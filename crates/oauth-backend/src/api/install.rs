@@ -1,0 +1,220 @@
+//! The install link and the OAuth callback. The `state` is random, HMAC-signed, stored, single-use and
+//! expires in ten minutes; everything stored about the installation comes from HighLevel's answer.
+
+use super::State;
+use crate::crypto::{constant_time_eq, random_id};
+use crate::error::AppError;
+use crate::highlevel::OAuthError;
+use crate::store::installations::InstallFacts;
+use crate::store::{self, now_ms};
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use sha2::Sha256;
+use shared_types::AuthClass;
+
+const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/install", web::get().to(install))
+        .route("/oauth/callback", web::get().to(callback));
+}
+
+fn sign(state: &crate::app::AppState, id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(
+        state.settings.service_jwt_secret.expose_secret().as_bytes(),
+    )
+    .expect("HMAC takes any key length");
+    mac.update(b"oauth-state:");
+    mac.update(id.as_bytes());
+    B64URL.encode(mac.finalize().into_bytes())
+}
+
+async fn install(req: HttpRequest, state: State) -> Result<HttpResponse, AppError> {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let user_type = params
+        .iter()
+        .find(|(k, _)| k == "user_type")
+        .map(|(_, v)| v.clone());
+    if let Some(t) = &user_type {
+        if AuthClass::parse(t).is_none() {
+            return Err(AppError::InvalidRequest(
+                "user_type must be Company or Location".into(),
+            ));
+        }
+    }
+    let id = random_id("");
+    let (sid, ut, now) = (id.clone(), user_type.clone(), now_ms());
+    state
+        .tokens
+        .db
+        .run(move |c| store::states::insert(c, &sid, ut.as_deref(), now, now + STATE_TTL_MS))
+        .await?;
+    let signed = format!("{id}.{}", sign(&state, &id));
+    let mut url = url::Url::parse(&state.settings.highlevel_authorize_url)
+        .map_err(|e| AppError::Internal(format!("HIGHLEVEL_AUTHORIZE_URL is not a URL: {e}")))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &state.settings.client_id)
+            .append_pair("redirect_uri", &state.settings.redirect_uri)
+            .append_pair("scope", &state.settings.scopes)
+            .append_pair("state", &signed);
+        // The simulator's consent choices pass through, so local runs and tests can drive it.
+        for (k, v) in params.iter().filter(|(k, _)| k.starts_with("sim_")) {
+            q.append_pair(k, v);
+        }
+    }
+    Ok(HttpResponse::Found()
+        .insert_header(("location", url.as_str()))
+        .insert_header(("cache-control", "no-store"))
+        .finish())
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse, AppError> {
+    if let Some(err) = &q.error {
+        return Err(AppError::InvalidRequest(format!(
+            "HighLevel did not grant access: {err} {}",
+            q.error_description.as_deref().unwrap_or("")
+        )));
+    }
+    let signed = q
+        .state
+        .as_deref()
+        .ok_or_else(|| AppError::InvalidState("the callback has no `state`".into()))?;
+    let (id, sig) = signed
+        .split_once('.')
+        .ok_or_else(|| AppError::InvalidState("the `state` is malformed".into()))?;
+    if id.len() != 32 || !constant_time_eq(sig, &sign(&state, id)) {
+        return Err(AppError::InvalidState(
+            "the `state` signature does not match".into(),
+        ));
+    }
+    let (sid, now) = (id.to_owned(), now_ms());
+    let user_type = state
+        .tokens
+        .db
+        .run(move |c| store::states::consume(c, &sid, now))
+        .await?
+        .ok_or_else(|| {
+            AppError::InvalidState("the `state` was already used or has expired".into())
+        })?;
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty() && c.len() < 4096)
+        .ok_or_else(|| AppError::InvalidRequest("the callback has no `code`".into()))?;
+    let user_type = user_type.unwrap_or_else(|| "Location".into());
+    let grant = state
+        .tokens
+        .hl
+        .exchange_code(code, &user_type, &state.settings.redirect_uri)
+        .await
+        .map_err(|e| match e {
+            OAuthError::Unavailable(why) => AppError::HighlevelUnavailable(why),
+            other => {
+                AppError::HighlevelRefused(format!("the authorization code was refused: {other}"))
+            }
+        })?;
+
+    let claims = grant.claims();
+    let auth_class = grant
+        .user_type
+        .as_deref()
+        .or(claims.auth_class.as_deref())
+        .and_then(AuthClass::parse)
+        .ok_or_else(|| {
+            AppError::HighlevelRefused(
+                "HighLevel's answer does not say whether this is a Company or a Location token"
+                    .into(),
+            )
+        })?;
+    let location_id = match auth_class {
+        AuthClass::Location => Some(
+            grant
+                .location_id
+                .clone()
+                .or(claims.auth_class_id.clone())
+                .ok_or_else(|| {
+                    AppError::HighlevelRefused("a Location token without a locationId".into())
+                })?,
+        ),
+        AuthClass::Company => None,
+    };
+    let company_id = grant
+        .company_id
+        .clone()
+        .or_else(|| {
+            (auth_class == AuthClass::Company)
+                .then(|| claims.auth_class_id.clone())
+                .flatten()
+        })
+        .ok_or_else(|| AppError::HighlevelRefused("HighLevel's answer has no companyId".into()))?;
+    if claims
+        .source_id
+        .as_deref()
+        .is_some_and(|s| s != state.settings.client_id)
+    {
+        tracing::warn!(
+            token_source_id = claims.source_id.as_deref().unwrap_or_default(),
+            "the new token was issued to another client id than HIGHLEVEL_CLIENT_ID: app credentials have drifted"
+        );
+    }
+    let facts = InstallFacts {
+        auth_class,
+        company_id,
+        approved_locations: grant
+            .approved_locations
+            .clone()
+            .unwrap_or_else(|| location_id.iter().cloned().collect()),
+        location_id,
+        app_id: Some(state.settings.app_id.clone()),
+        user_id: grant.user_id.clone(),
+        scopes: grant.scope.clone(),
+        is_bulk: grant.is_bulk_installation.unwrap_or(false),
+    };
+    let new_id = random_id("inst_");
+    let inst = state
+        .tokens
+        .db
+        .run(move |c| store::installations::upsert(c, &facts, &new_id, now_ms()))
+        .await?;
+    state.tokens.store_grant(&inst.id, &grant).await?;
+    tracing::info!(installation = %inst.id, auth_class = %inst.auth_class, company = %inst.company_id, "installation stored");
+
+    if let Some(target) = &state.settings.post_install_redirect_url {
+        let mut url = url::Url::parse(target).map_err(|e| {
+            AppError::Internal(format!("POST_INSTALL_REDIRECT_URL is not a URL: {e}"))
+        })?;
+        url.query_pairs_mut()
+            .append_pair("installation_id", &inst.id);
+        return Ok(HttpResponse::Found()
+            .insert_header(("location", url.as_str()))
+            .finish());
+    }
+    let esc = |s: &str| html_escape::encode_text(s).to_string();
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>App installed</title></head><body>\
+         <h1>App installed</h1><p>Installation <code>{}</code> ({} token, company <code>{}</code>{}).</p>\
+         <p>You can close this window.</p></body></html>",
+        esc(&inst.id),
+        esc(&inst.auth_class),
+        esc(&inst.company_id),
+        inst.location_id.as_deref().map(|l| format!(", location <code>{}</code>", esc(l))).unwrap_or_default(),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page))
+}

@@ -1,0 +1,82 @@
+//! `GET /api/installations` and `GET /api/installations/{id}`: status, never tokens.
+
+use super::{check_id, service_claims, State};
+use crate::error::AppError;
+use crate::service_auth::allows;
+use crate::store;
+use crate::store::tokens::INSTALLATION_SCOPE;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/installations", web::get().to(list))
+        .route("/api/installations/{id}", web::get().to(get));
+}
+
+#[derive(Deserialize)]
+pub struct Filter {
+    company_id: Option<String>,
+    location_id: Option<String>,
+}
+
+async fn list(
+    req: HttpRequest,
+    state: State,
+    filter: web::Query<Filter>,
+) -> Result<HttpResponse, AppError> {
+    let claims = service_claims(&req, &state)?;
+    let Filter {
+        company_id,
+        location_id,
+    } = filter.into_inner();
+    for id in company_id.iter().chain(location_id.iter()) {
+        check_id("filter", id)?;
+    }
+    let rows = state
+        .tokens
+        .db
+        .run(move |c| {
+            let list =
+                store::installations::list(c, company_id.as_deref(), location_id.as_deref())?;
+            list.into_iter()
+                .map(|i| {
+                    let exp = store::tokens::get(c, &i.id, INSTALLATION_SCOPE)?
+                        .and_then(|t| t.expires_at);
+                    Ok(i.status(exp))
+                })
+                .collect::<Result<Vec<_>, crate::db::DbError>>()
+        })
+        .await?;
+    let visible: Vec<_> = rows
+        .into_iter()
+        .filter(|s| allows(&claims, &s.id))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({"installations": visible})))
+}
+
+async fn get(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let claims = service_claims(&req, &state)?;
+    check_id("installation id", &path)?;
+    if !allows(&claims, &path) {
+        return Err(AppError::CallerNotAllowed(claims.iss));
+    }
+    let id = path.into_inner();
+    let lookup = id.clone();
+    let status = state
+        .tokens
+        .db
+        .run(move |c| {
+            let Some(i) = store::installations::find(c, &lookup)? else {
+                return Ok(None);
+            };
+            let exp = store::tokens::get(c, &i.id, INSTALLATION_SCOPE)?.and_then(|t| t.expires_at);
+            Ok(Some(i.status(exp)))
+        })
+        .await?
+        .ok_or(AppError::InstallationNotFound(id))?;
+    Ok(HttpResponse::Ok().json(status))
+}

@@ -1,0 +1,107 @@
+//! `GET /api/token-access/{id}` and `POST /api/token-access/{id}/refresh`, for internal callers with a service JWT.
+
+use super::{check_id, service_claims, State};
+use crate::error::AppError;
+use crate::service_auth::allows;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use shared_types::RefreshRequest;
+use std::time::Instant;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/api/token-access/{installation_id}",
+        web::get().to(get_token),
+    )
+    .route(
+        "/api/token-access/{installation_id}/refresh",
+        web::post().to(refresh),
+    );
+}
+
+#[derive(Deserialize)]
+pub struct LocationQuery {
+    location_id: Option<String>,
+}
+
+/// Verifies the caller and audits the outcome, whatever it is.
+async fn audited<F, Fut>(
+    req: &HttpRequest,
+    state: &State,
+    id: &str,
+    location: Option<&str>,
+    serve: F,
+) -> Result<HttpResponse, AppError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<shared_types::TokenAccess, AppError>>,
+{
+    let started = Instant::now();
+    check_id("installation id", id)?;
+    if let Some(l) = location {
+        check_id("location_id", l)?;
+    }
+    let claims = service_claims(req, state)?;
+    let result = if allows(&claims, id) {
+        serve().await
+    } else {
+        Err(AppError::CallerNotAllowed(claims.iss.clone()))
+    };
+    let outcome = match &result {
+        Ok(_) => "served",
+        Err(e) => e.problem_code(),
+    };
+    state.audit.record(&claims.iss, id, location, outcome);
+    state
+        .metrics
+        .token_access_seconds
+        .observe(started.elapsed().as_secs_f64());
+    result.map(|answer| {
+        HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(answer)
+    })
+}
+
+async fn get_token(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    query: web::Query<LocationQuery>,
+) -> Result<HttpResponse, AppError> {
+    let location = query.location_id.as_deref();
+    audited(&req, &state, &path, location, || async {
+        match state.tokens.cached(&path, location) {
+            Some(hit) => {
+                state.metrics.cache(true);
+                Ok(hit)
+            }
+            None => {
+                state.metrics.cache(false);
+                state.tokens.access(&path, location).await
+            }
+        }
+    })
+    .await
+}
+
+async fn refresh(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    query: web::Query<LocationQuery>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, AppError> {
+    let location = query.location_id.as_deref();
+    if body.rejected_token.is_empty() || body.rejected_token.len() > 8192 {
+        return Err(AppError::InvalidRequest(
+            "rejected_token must be the token HighLevel refused".into(),
+        ));
+    }
+    audited(&req, &state, &path, location, || {
+        state
+            .tokens
+            .refresh_rejected(&path, location, &body.rejected_token)
+    })
+    .await
+}

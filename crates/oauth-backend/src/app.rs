@@ -1,0 +1,175 @@
+//! Wiring: the application state, the routes, and `spawn_app` (what `serve` and the tests both use).
+
+use crate::api;
+use crate::audit::AuditSink;
+use crate::crypto::keyring::KeyRing;
+use crate::db::{redact_url, Db};
+use crate::error::extractor_error;
+use crate::highlevel::OAuthClient;
+use crate::metrics::Metrics;
+use crate::service_auth::ServiceAuth;
+use crate::settings::Settings;
+use crate::tokens::{refresher, TokenService};
+use crate::webhook_signature::WebhookVerifier;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// JSON request bodies are small here; anything larger is refused before parsing.
+const JSON_LIMIT: usize = 64 * 1024;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub tokens: Arc<TokenService>,
+    pub auth: ServiceAuth,
+    pub audit: AuditSink,
+    pub metrics: Arc<Metrics>,
+    pub webhooks: WebhookVerifier,
+}
+
+/// Connects to the database, applies migrations and checks every key and secret. Any problem is reported
+/// here, at start-up, in one line.
+pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
+    let keys = KeyRing::parse(settings.token_encryption_keys.expose_secret())?;
+    let webhooks = WebhookVerifier::new(
+        &settings.webhook_ed25519_public_key,
+        &settings.webhook_rsa_public_key,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let db = Db::connect(&settings.database_url, settings.db_pool_size).map_err(|e| {
+        tracing::error!(database = %redact_url(&settings.database_url), error = %e, "cannot open the database");
+        e
+    })?;
+    let migrate_db = db.clone();
+    let applied = tokio::task::spawn_blocking(move || migrate_db.migrate()).await??;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let hl = OAuthClient::new(
+        &settings.highlevel_api_url,
+        &settings.client_id,
+        settings.client_secret.clone(),
+        Duration::from_millis(settings.highlevel_timeout_ms),
+    );
+    let tokens = Arc::new(TokenService::new(
+        db.clone(),
+        keys,
+        hl,
+        metrics.clone(),
+        settings.redirect_uri.clone(),
+    ));
+    Ok(web::Data::new(AppState {
+        auth: ServiceAuth::new(&settings.service_jwt_secret),
+        audit: AuditSink::start(db, metrics.clone()),
+        settings,
+        tokens,
+        metrics,
+        webhooks,
+    }))
+}
+
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(|e, _| extractor_error(e)),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error(e)))
+            .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error(e)))
+            .app_data(web::PayloadConfig::new(JSON_LIMIT))
+            .configure(api::install::configure)
+            .configure(api::token_access::configure)
+            .configure(api::installations::configure)
+            .configure(api::webhooks::configure)
+            .configure(api::ops::configure)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(crate::error::AppError::NotFound(
+                    "no such route".into(),
+                ))
+            }));
+    }
+}
+
+/// One line per request: method, path (never the query: it carries OAuth codes), status, time.
+async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.path().to_owned());
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%method, %path, status, ms, "request");
+    } else if path != "/healthz" && path != "/metrics" {
+        tracing::debug!(%method, %path, status, ms, "request");
+    }
+    Ok(res)
+}
+
+/// A running oauth-backend.
+pub struct RunningApp {
+    pub base_url: String,
+    pub port: u16,
+    pub state: web::Data<AppState>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl RunningApp {
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Builds the state, binds (port 0: a free port), starts the server and the background refresher on the
+/// current runtime.
+pub async fn spawn_app(settings: Settings) -> anyhow::Result<RunningApp> {
+    let (running, server) = start(settings).await?;
+    tokio::spawn(server);
+    Ok(running)
+}
+
+pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web::dev::Server)> {
+    let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(|e| {
+        anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.host, settings.port)
+    })?;
+    let port = listener.local_addr()?.port();
+    let state = build_state(settings).await?;
+    if state.settings.refresher_interval_secs > 0 {
+        tokio::spawn(refresher::run(
+            state.tokens.clone(),
+            Duration::from_secs(state.settings.refresher_interval_secs),
+            state.settings.refresh_margin_secs,
+        ));
+    }
+    let data = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(access_log))
+            .configure(configure(data.clone()))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    let host = if state.settings.host == "0.0.0.0" {
+        "127.0.0.1".to_owned()
+    } else {
+        state.settings.host.clone()
+    };
+    let running = RunningApp {
+        base_url: format!("http://{host}:{port}"),
+        port,
+        state,
+        handle: server.handle(),
+    };
+    Ok((running, server))
+}

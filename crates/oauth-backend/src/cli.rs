@@ -1,0 +1,209 @@
+//! The `oauth-backend` command line.
+
+use crate::crypto::keyring::{KeyRing, TokenKind};
+use crate::db::Db;
+use crate::service_auth::ServiceAuth;
+use crate::settings::{LogFormat, Settings};
+use crate::store;
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+/// HighLevel token service: installs, encrypted token custody, exactly-once refresh, token access, webhooks.
+///
+/// Settings come from the environment (and the optional file named by CONFIG_FILE): PORT, DATABASE_URL,
+/// HIGHLEVEL_API_URL, HIGHLEVEL_AUTHORIZE_URL, HIGHLEVEL_CLIENT_ID, HIGHLEVEL_CLIENT_SECRET, HIGHLEVEL_APP_ID,
+/// HIGHLEVEL_REDIRECT_URI, HIGHLEVEL_SCOPES, TOKEN_ENCRYPTION_KEYS, SERVICE_JWT_SECRET,
+/// WEBHOOK_ED25519_PUBLIC_KEY, WEBHOOK_RSA_PUBLIC_KEY, POST_INSTALL_REDIRECT_URL, LOG_FORMAT, RUST_LOG,
+/// REFRESH_MARGIN_SECS (600), REFRESHER_INTERVAL_SECS (60), WEBHOOK_TOLERANCE_SECS (300), DB_POOL_SIZE (10).
+#[derive(Debug, Parser)]
+#[command(name = "oauth-backend", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit (needs DATABASE_URL).
+    Migrate,
+    /// Print a service JWT for a job or an operator (needs SERVICE_JWT_SECRET).
+    ServiceToken {
+        /// The caller's name, recorded in the audit log.
+        #[arg(long)]
+        caller: String,
+        /// Lifetime: `90s`, `15m` or `1h` (at most one hour).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Limit the token to these installations (repeat the flag).
+        #[arg(long = "installation")]
+        installations: Vec<String>,
+    },
+    /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS.
+    RotateKeys,
+    /// List installations and their status (never tokens).
+    Installations {
+        #[arg(long)]
+        company_id: Option<String>,
+        #[arg(long)]
+        location_id: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses `90s`, `15m`, `1h` or plain seconds.
+pub fn parse_ttl(s: &str) -> Result<i64, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('s') => (&s[..s.len() - 1], 1),
+        Some('m') => (&s[..s.len() - 1], 60),
+        Some('h') => (&s[..s.len() - 1], 3600),
+        _ => (s, 1),
+    };
+    num.parse::<i64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 15m or 1h"))
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// A setting for the smaller subcommands, which need only one or two.
+fn setting(name: &'static str) -> anyhow::Result<String> {
+    let mut builder = config::Config::builder();
+    if let Ok(file) = std::env::var("CONFIG_FILE") {
+        builder = builder.add_source(config::File::with_name(&file).required(true));
+    }
+    let cfg = builder.add_source(config::Environment::default()).build()?;
+    cfg.get_string(&name.to_ascii_lowercase())
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("missing required setting {name}"))
+}
+
+fn database_url() -> String {
+    setting("DATABASE_URL").unwrap_or_else(|_| "sqlite://data/oauth-backend.db".into())
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let settings = Settings::load()?;
+            init_logging(settings.log_format);
+            let (running, server) = crate::app::start(settings).await?;
+            tracing::info!(url = %running.base_url, "oauth-backend listening");
+            server.await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            init_logging(LogFormat::Pretty);
+            let db = Db::connect(&database_url(), 1)?;
+            let applied = db.migrate()?;
+            println!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::ServiceToken {
+            caller,
+            ttl,
+            installations,
+        } => {
+            let auth = ServiceAuth::new(&SecretString::from(setting("SERVICE_JWT_SECRET")?));
+            let ttl = parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
+            let limit = (!installations.is_empty()).then_some(installations);
+            println!("{}", auth.issue(&caller, ttl, limit)?);
+            Ok(())
+        }
+        Command::RotateKeys => {
+            init_logging(LogFormat::Pretty);
+            let keys = KeyRing::parse(&setting("TOKEN_ENCRYPTION_KEYS")?)?;
+            let db = Db::connect(&database_url(), 2)?;
+            db.migrate()?;
+            let (rewrapped, skipped) = rotate_keys(&db, &keys)?;
+            println!("{rewrapped} token row(s) re-encrypted under key `{}`; {skipped} changed meanwhile and were skipped (run again)", keys.primary_id());
+            Ok(())
+        }
+        Command::Installations {
+            company_id,
+            location_id,
+            json,
+        } => {
+            let db = Db::connect(&database_url(), 1)?;
+            let mut conn = db.conn()?;
+            let list = store::installations::list(
+                &mut conn,
+                company_id.as_deref(),
+                location_id.as_deref(),
+            )?;
+            let statuses: Vec<_> = list
+                .iter()
+                .map(|i| {
+                    let exp =
+                        store::tokens::get(&mut conn, &i.id, store::tokens::INSTALLATION_SCOPE)
+                            .ok()
+                            .flatten()
+                            .and_then(|t| t.expires_at);
+                    i.status(exp)
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&statuses)?);
+            } else {
+                println!(
+                    "{:<38} {:<13} {:<9} {:<26} {:<26} expires_at",
+                    "id", "state", "class", "company", "location"
+                );
+                for s in statuses {
+                    println!(
+                        "{:<38} {:<13} {:<9} {:<26} {:<26} {}",
+                        s.id,
+                        s.state.as_str(),
+                        s.auth_class.as_str(),
+                        s.company_id,
+                        s.location_id.unwrap_or_default(),
+                        s.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Re-encrypts every token row under the key ring's first key. Rows that changed while we worked are skipped
+/// (they were just written under the first key anyway, by whoever changed them).
+pub fn rotate_keys(db: &Db, keys: &KeyRing) -> anyhow::Result<(usize, usize)> {
+    let mut conn = db.conn()?;
+    let rows = store::tokens::all(&mut conn)?;
+    let (mut done, mut skipped) = (0, 0);
+    for row in rows {
+        let name = format!("{}/{}", row.installation_id, row.scope_key);
+        let rewrap = |enc: &Option<String>, kind| -> anyhow::Result<Option<String>> {
+            match enc {
+                None => Ok(None),
+                Some(e) => {
+                    let plain = keys.decrypt(e, &name, kind)?;
+                    Ok(Some(keys.encrypt(plain.expose_secret(), &name, kind)))
+                }
+            }
+        };
+        let access = rewrap(&row.access_token_enc, TokenKind::Access)?;
+        let refresh = rewrap(&row.refresh_token_enc, TokenKind::Refresh)?;
+        if store::tokens::rewrap(&mut conn, &row, access, refresh)? {
+            done += 1;
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok((done, skipped))
+}

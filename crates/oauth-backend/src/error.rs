@@ -1,0 +1,173 @@
+//! The one error type of oauth-backend: each variant maps to a status and a stable `code`, answered as an
+//! RFC 9457 problem body. Internal causes are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use shared_types::{Problem, ProblemCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("a service JWT is required: send `Authorization: Bearer <token>`")]
+    ServiceAuthRequired,
+    #[error("the service JWT was refused: {0}")]
+    ServiceAuthInvalid(String),
+    #[error("caller `{0}` may not read this installation")]
+    CallerNotAllowed(String),
+    #[error("no installation with id `{0}`")]
+    InstallationNotFound(String),
+    #[error("{detail}")]
+    LocationNotInInstallation { detail: String, fix: String },
+    #[error("{detail}")]
+    ReauthorizationRequired { detail: String },
+    #[error("installation `{0}` was uninstalled")]
+    InstallationUninstalled(String),
+    #[error("HighLevel is unavailable: {0}")]
+    HighlevelUnavailable(String),
+    #[error("HighLevel refused: {0}")]
+    HighlevelRefused(String),
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    StaleWebhook(String),
+    #[error("webhook `{0}` was already processed")]
+    DuplicateWebhook(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the database is unreachable")]
+    DatabaseUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    fn parts(&self) -> (StatusCode, ProblemCode, &'static str, Option<String>) {
+        use AppError::*;
+        match self {
+            ServiceAuthRequired => (
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::ServiceAuthRequired,
+                "Service authentication required",
+                Some("Sign a short-lived HS256 JWT with SERVICE_JWT_SECRET (aud `oauth-backend`), e.g. `oauth-backend service-token --caller my-job`.".into()),
+            ),
+            ServiceAuthInvalid(_) => (
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::ServiceAuthInvalid,
+                "Service token refused",
+                Some("Check the token is signed with this deployment's SERVICE_JWT_SECRET, has aud `oauth-backend`, and expires within one hour.".into()),
+            ),
+            CallerNotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                ProblemCode::CallerNotAllowed,
+                "Caller not allowed",
+                Some("Issue the caller a service token whose `installations` claim includes this installation.".into()),
+            ),
+            InstallationNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                ProblemCode::InstallationNotFound,
+                "Installation not found",
+                Some("List installations with GET /api/installations; install the app through /oauth/install.".into()),
+            ),
+            LocationNotInInstallation { fix, .. } => (
+                StatusCode::FORBIDDEN,
+                ProblemCode::LocationNotInInstallation,
+                "Location not in installation",
+                Some(fix.clone()),
+            ),
+            ReauthorizationRequired { .. } => (
+                StatusCode::CONFLICT,
+                ProblemCode::ReauthorizationRequired,
+                "Reauthorization required",
+                Some("The refresh token is dead and reconnect failed: have the user install the app again via GET /oauth/install.".into()),
+            ),
+            InstallationUninstalled(_) => (
+                StatusCode::GONE,
+                ProblemCode::InstallationUninstalled,
+                "Installation uninstalled",
+                Some("The app was uninstalled from HighLevel; its tokens are destroyed. Install it again to continue.".into()),
+            ),
+            HighlevelUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemCode::HighlevelUnavailable,
+                "HighLevel unavailable",
+                Some("Retry with backoff; the stored tokens are kept.".into()),
+            ),
+            HighlevelRefused(_) => (StatusCode::BAD_GATEWAY, ProblemCode::HighlevelRefused, "HighLevel refused", None),
+            InvalidState(_) => (
+                StatusCode::BAD_REQUEST,
+                ProblemCode::InvalidState,
+                "Invalid OAuth state",
+                Some("Start the install again from GET /oauth/install; each link works once and for 10 minutes.".into()),
+            ),
+            InvalidSignature(_) => (StatusCode::UNAUTHORIZED, ProblemCode::InvalidSignature, "Invalid signature", None),
+            StaleWebhook(_) => (StatusCode::BAD_REQUEST, ProblemCode::StaleWebhook, "Stale webhook", None),
+            DuplicateWebhook(_) => (StatusCode::CONFLICT, ProblemCode::DuplicateWebhook, "Duplicate webhook", None),
+            InvalidRequest(_) => (StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest, "Invalid request", None),
+            NotFound(_) => (StatusCode::NOT_FOUND, ProblemCode::NotFound, "Not found", None),
+            DatabaseUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemCode::DatabaseUnavailable,
+                "Database unavailable",
+                Some("Check DATABASE_URL and that the database server is up; the server log has the cause.".into()),
+            ),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ProblemCode::Internal, "Internal error", None),
+        }
+    }
+
+    /// The stable `code` of this error.
+    pub fn problem_code(&self) -> &'static str {
+        self.parts().1.as_str()
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, code, title, fix) = self.parts();
+        let detail = match self {
+            AppError::Internal(_) => {
+                "An internal error occurred; the server log has the cause.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let p = Problem::new(status.as_u16(), code, title, detail);
+        match fix {
+            Some(f) => p.with_fix(f),
+            None => p,
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+        HttpResponse::build(self.status_code())
+            .content_type(Problem::CONTENT_TYPE)
+            .json(self.problem())
+    }
+}
+
+impl From<crate::db::DbError> for AppError {
+    fn from(e: crate::db::DbError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::crypto::keyring::DecryptError> for AppError {
+    fn from(e: crate::crypto::keyring::DecryptError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+/// Extractor failures (bad JSON, query or path) as problem bodies.
+pub fn extractor_error(err: impl std::fmt::Display) -> actix_web::Error {
+    AppError::InvalidRequest(err.to_string()).into()
+}

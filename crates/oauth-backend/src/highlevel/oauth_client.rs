@@ -1,0 +1,273 @@
+//! HighLevel's OAuth endpoints: code exchange, refresh, location tokens, reconnect. Every failure is
+//! classified, because what to do next depends on it: a dead grant means reconnect, a 5xx or a timeout means
+//! keep the old pair and retry.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+
+pub const API_VERSION: &str = "2021-07-28";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The code or refresh token is unknown, used or revoked.
+    #[error("HighLevel refused the grant ({status}): {body}")]
+    InvalidGrant { status: u16, body: String },
+    /// Any other 4xx: our request or our token is wrong.
+    #[error("HighLevel answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    /// 5xx, 429, a timeout or a lost connection: HighLevel may or may not have acted.
+    #[error("HighLevel is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A token answer from `/oauth/token` or `/oauth/locationToken`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grant {
+    #[serde(rename = "access_token")]
+    pub access_token: SecretString,
+    #[serde(rename = "refresh_token", default)]
+    pub refresh_token: Option<SecretString>,
+    #[serde(rename = "expires_in", default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub user_type: Option<String>,
+    #[serde(default)]
+    pub company_id: Option<String>,
+    #[serde(default)]
+    pub location_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub is_bulk_installation: Option<bool>,
+    #[serde(default)]
+    pub approved_locations: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("expires_in", &self.expires_in)
+            .field("user_type", &self.user_type)
+            .field("company_id", &self.company_id)
+            .field("location_id", &self.location_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a token's claims say, read without a key (they are HighLevel's to verify).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenClaims {
+    #[serde(default)]
+    pub auth_class: Option<String>,
+    #[serde(default)]
+    pub auth_class_id: Option<String>,
+    #[serde(default)]
+    pub source_id: Option<String>,
+    #[serde(default)]
+    pub exp: Option<i64>,
+}
+
+impl Grant {
+    /// Claims of the access token, if it is a JWT.
+    pub fn claims(&self) -> TokenClaims {
+        jsonwebtoken::dangerous::insecure_decode_claims::<TokenClaims>(
+            self.access_token.expose_secret(),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Expiry in epoch milliseconds: `expires_in` from now, else the token's `exp`, else a day.
+    pub fn expires_at_ms(&self, now_ms: i64) -> i64 {
+        match (self.expires_in, self.claims().exp) {
+            (Some(s), _) => now_ms + s * 1000,
+            (None, Some(exp)) => exp * 1000,
+            (None, None) => now_ms + 86_399_000,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OAuthClient {
+    http: reqwest::Client,
+    api_url: String,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+impl OAuthClient {
+    pub fn new(
+        api_url: &str,
+        client_id: &str,
+        client_secret: SecretString,
+        timeout: Duration,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(32)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        OAuthClient {
+            http,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, grant: bool) -> Result<String, OAuthError> {
+        let res = req
+            .send()
+            .await
+            .map_err(|e| OAuthError::Unavailable(without_url(&e)))?;
+        let status = res.status().as_u16();
+        let body = res
+            .text()
+            .await
+            .map_err(|e| OAuthError::Unavailable(without_url(&e)))?;
+        match status {
+            200..=299 => Ok(body),
+            429 | 500..=599 => Err(OAuthError::Unavailable(format!(
+                "{status}: {}",
+                truncate(&body)
+            ))),
+            400 | 401 if grant => Err(OAuthError::InvalidGrant {
+                status,
+                body: truncate(&body),
+            }),
+            _ => Err(OAuthError::Refused {
+                status,
+                body: truncate(&body),
+            }),
+        }
+    }
+
+    fn parse_grant(body: &str) -> Result<Grant, OAuthError> {
+        serde_json::from_str(body)
+            .map_err(|e| OAuthError::Unavailable(format!("unreadable token answer: {e}")))
+    }
+
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        user_type: &str,
+        redirect_uri: &str,
+    ) -> Result<Grant, OAuthError> {
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose_secret()),
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("user_type", user_type),
+            ("redirect_uri", redirect_uri),
+        ];
+        let body = self
+            .send(
+                self.http
+                    .post(format!("{}/oauth/token", self.api_url))
+                    .form(&form),
+                true,
+            )
+            .await?;
+        Self::parse_grant(&body)
+    }
+
+    pub async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        user_type: &str,
+    ) -> Result<Grant, OAuthError> {
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose_secret()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("user_type", user_type),
+        ];
+        let body = self
+            .send(
+                self.http
+                    .post(format!("{}/oauth/token", self.api_url))
+                    .form(&form),
+                true,
+            )
+            .await?;
+        Self::parse_grant(&body)
+    }
+
+    /// Mints a Location token from a Company token.
+    pub async fn location_token(
+        &self,
+        company_token: &SecretString,
+        company_id: &str,
+        location_id: &str,
+    ) -> Result<Grant, OAuthError> {
+        let req = self
+            .http
+            .post(format!("{}/oauth/locationToken", self.api_url))
+            .header("Version", API_VERSION)
+            .bearer_auth(company_token.expose_secret())
+            .form(&[("companyId", company_id), ("locationId", location_id)]);
+        let body = self.send(req, false).await?;
+        Self::parse_grant(&body)
+    }
+
+    /// A fresh authorization code for an existing install (the way back from a dead refresh token).
+    pub async fn reconnect(
+        &self,
+        company_id: Option<&str>,
+        location_id: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        let mut body = serde_json::json!({
+            "clientKey": self.client_id,
+            "clientSecret": self.client_secret.expose_secret(),
+        });
+        if let Some(l) = location_id {
+            body["locationId"] = l.into();
+        } else if let Some(c) = company_id {
+            body["companyId"] = c.into();
+        }
+        let text = self
+            .send(
+                self.http
+                    .post(format!("{}/oauth/reconnect", self.api_url))
+                    .json(&body),
+                true,
+            )
+            .await?;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            authorization_code: String,
+        }
+        serde_json::from_str::<Answer>(&text)
+            .map(|a| a.authorization_code)
+            .map_err(|e| OAuthError::Refused {
+                status: 200,
+                body: format!("unreadable reconnect answer: {e}"),
+            })
+    }
+}
+
+/// reqwest errors name the URL; ours carry no secrets in URLs, but keep messages short and uniform.
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "answer lost"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {e}")
+}
+
+fn truncate(body: &str) -> String {
+    body.chars().take(500).collect()
+}

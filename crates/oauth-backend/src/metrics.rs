@@ -1,0 +1,104 @@
+//! Prometheus metrics: refresh outcomes, token-access latency, cache hits, location tokens, audit drops,
+//! webhooks.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    refresh: IntCounterVec,
+    pub token_access_seconds: Histogram,
+    cache: IntCounterVec,
+    location_minted: IntCounter,
+    pub audit_dropped: IntCounter,
+    webhooks: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let refresh = IntCounterVec::new(
+            Opts::new(
+                "oauth_refresh_total",
+                "Installation token refreshes by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let token_access_seconds = Histogram::with_opts(
+            HistogramOpts::new("oauth_token_access_seconds", "Token-access answer time").buckets(
+                vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+            ),
+        )
+        .expect("valid metric");
+        let cache = IntCounterVec::new(
+            Opts::new("oauth_token_cache_total", "Token cache lookups"),
+            &["result"],
+        )
+        .expect("valid metric");
+        let location_minted = IntCounter::new(
+            "oauth_location_tokens_minted_total",
+            "Location tokens minted",
+        )
+        .expect("valid metric");
+        let audit_dropped = IntCounter::new(
+            "oauth_audit_dropped_total",
+            "Audit entries dropped (buffer full)",
+        )
+        .expect("valid metric");
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "oauth_webhooks_total",
+                "Webhooks received by type and outcome",
+            ),
+            &["type", "outcome"],
+        )
+        .expect("valid metric");
+        for c in [&refresh, &cache, &webhooks] {
+            let _ = registry.register(Box::new(c.clone()));
+        }
+        let _ = registry.register(Box::new(token_access_seconds.clone()));
+        let _ = registry.register(Box::new(location_minted.clone()));
+        let _ = registry.register(Box::new(audit_dropped.clone()));
+        Metrics {
+            registry,
+            refresh,
+            token_access_seconds,
+            cache,
+            location_minted,
+            audit_dropped,
+            webhooks,
+        }
+    }
+
+    pub fn refresh(&self, outcome: &str) {
+        self.refresh.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn cache(&self, hit: bool) {
+        self.cache
+            .with_label_values(&[if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
+    pub fn location_minted(&self) {
+        self.location_minted.inc();
+    }
+
+    pub fn webhook(&self, kind: &str, outcome: &str) {
+        self.webhooks.with_label_values(&[kind, outcome]).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

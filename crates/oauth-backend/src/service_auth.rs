@@ -1,0 +1,103 @@
+//! Service JWTs: HS256 with SERVICE_JWT_SECRET, `aud` = `oauth-backend`, `exp` at most an hour ahead,
+//! optional `installations` limit. Internal callers prove who they are with one.
+
+use crate::error::{AppError, AppResult};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use shared_types::service_auth::MAX_SERVICE_TOKEN_TTL_SECS;
+use shared_types::{ServiceClaims, SERVICE_AUDIENCE};
+
+pub struct ServiceAuth {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+/// Clock skew tolerated between callers and us.
+const LEEWAY_SECS: u64 = 30;
+
+impl ServiceAuth {
+    pub fn new(secret: &SecretString) -> ServiceAuth {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[SERVICE_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+        validation.leeway = LEEWAY_SECS;
+        ServiceAuth {
+            decoding: DecodingKey::from_secret(bytes),
+            encoding: EncodingKey::from_secret(bytes),
+            validation,
+        }
+    }
+
+    /// Verifies an `Authorization` header value.
+    pub fn verify(&self, authorization: Option<&str>) -> AppResult<ServiceClaims> {
+        let header = authorization.ok_or(AppError::ServiceAuthRequired)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AppError::ServiceAuthRequired)?;
+        let data = jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind::*;
+            AppError::ServiceAuthInvalid(
+                match e.kind() {
+                    ExpiredSignature => "it has expired",
+                    InvalidAudience => "its audience is not `oauth-backend`",
+                    InvalidSignature => "its signature does not match SERVICE_JWT_SECRET",
+                    InvalidAlgorithm => "it is not HS256",
+                    MissingRequiredClaim(_) => "it lacks `exp`, `aud` or `iss`",
+                    _ => "it is not a well-formed JWT",
+                }
+                .into(),
+            )
+        })?;
+        let claims = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        if claims.exp > now + MAX_SERVICE_TOKEN_TTL_SECS + LEEWAY_SECS as i64 {
+            return Err(AppError::ServiceAuthInvalid(
+                "its `exp` is more than one hour ahead".into(),
+            ));
+        }
+        if claims.iss.trim().is_empty() {
+            return Err(AppError::ServiceAuthInvalid(
+                "its `iss` (the caller's name) is empty".into(),
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Issues a service token (for `oauth-backend service-token` and tests).
+    pub fn issue(
+        &self,
+        caller: &str,
+        ttl_secs: i64,
+        installations: Option<Vec<String>>,
+    ) -> AppResult<String> {
+        if !(1..=MAX_SERVICE_TOKEN_TTL_SECS).contains(&ttl_secs) {
+            return Err(AppError::InvalidRequest(format!(
+                "ttl must be 1..={MAX_SERVICE_TOKEN_TTL_SECS} seconds"
+            )));
+        }
+        let now = chrono::Utc::now().timestamp();
+        let claims = ServiceClaims {
+            iss: caller.to_owned(),
+            aud: SERVICE_AUDIENCE.to_owned(),
+            exp: now + ttl_secs,
+            iat: Some(now),
+            installations,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AppError::Internal(format!("cannot sign service token: {e}")))
+    }
+}
+
+/// Whether the claims allow reading this installation.
+pub fn allows(claims: &ServiceClaims, installation: &str) -> bool {
+    claims
+        .installations
+        .as_ref()
+        .is_none_or(|list| list.iter().any(|i| i == installation))
+}

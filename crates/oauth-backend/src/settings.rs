@@ -1,0 +1,211 @@
+//! Settings: built-in defaults < the file named by `CONFIG_FILE` < the environment (the `config` crate).
+//! A required setting that is missing stops start-up with one line naming it. Secrets are `SecretString`s,
+//! so they never reach a log line or a `Debug` print.
+
+use secrecy::SecretString;
+
+/// HighLevel's published key for `x-ghl-signature` (Ed25519, SPKI, base64 DER).
+pub const HIGHLEVEL_ED25519_PUBLIC_KEY: &str =
+    "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=";
+/// HighLevel's published key for the legacy `x-wh-signature` (RSA-SHA256).
+pub const HIGHLEVEL_RSA_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC
+Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6
+dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB
+csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv
+uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF
+3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU
+J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp
+IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN
+h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC
+HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ
+PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
+T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
+-----END PUBLIC KEY-----";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    pub highlevel_api_url: String,
+    pub highlevel_authorize_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub app_id: String,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub token_encryption_keys: SecretString,
+    pub service_jwt_secret: SecretString,
+    pub webhook_ed25519_public_key: String,
+    pub webhook_rsa_public_key: String,
+    pub post_install_redirect_url: Option<String>,
+    pub log_format: LogFormat,
+    /// Refresh installation tokens this long before they expire (jittered by up to a fifth more).
+    pub refresh_margin_secs: i64,
+    /// How often the background refresher looks for tokens to refresh; 0 turns it off.
+    pub refresher_interval_secs: u64,
+    /// Webhooks whose `timestamp` is further than this from now are refused.
+    pub webhook_tolerance_secs: i64,
+    pub db_pool_size: u32,
+    /// Timeout of one call to HighLevel.
+    pub highlevel_timeout_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("missing required setting {0} (set it in the environment or in the file named by CONFIG_FILE)")]
+    Missing(&'static str),
+    #[error("setting {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+    #[error("cannot read settings: {0}")]
+    Source(String),
+}
+
+impl Settings {
+    /// Reads the settings from `CONFIG_FILE` (optional) and the environment.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let mut builder = config::Config::builder();
+        if let Ok(file) = std::env::var("CONFIG_FILE") {
+            builder = builder.add_source(config::File::with_name(&file).required(true));
+        }
+        let cfg = builder
+            .add_source(config::Environment::default())
+            .build()
+            .map_err(|e| SettingsError::Source(e.to_string()))?;
+        Settings::from_lookup(|key| {
+            cfg.get_string(&key.to_ascii_lowercase())
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+    }
+
+    /// Builds settings from any key → value lookup (environment-style names).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let required = |name: &'static str| get(name).ok_or(SettingsError::Missing(name));
+        let parsed = |name: &'static str, default: &str| -> Result<String, SettingsError> {
+            Ok(get(name).unwrap_or_else(|| default.to_owned()))
+        };
+        fn number<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, SettingsError> {
+            v.parse().map_err(|_| SettingsError::Invalid {
+                name,
+                why: format!("`{v}` is not a number"),
+            })
+        }
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    name: "LOG_FORMAT",
+                    why: format!("`{other}`: use json or pretty"),
+                })
+            }
+            None if std::io::IsTerminal::is_terminal(&std::io::stderr()) => LogFormat::Pretty,
+            None => LogFormat::Json,
+        };
+        let settings = Settings {
+            host: parsed("HOST", "0.0.0.0")?,
+            port: number("PORT", parsed("PORT", "8081")?)?,
+            database_url: parsed("DATABASE_URL", "sqlite://data/oauth-backend.db")?,
+            highlevel_api_url: parsed("HIGHLEVEL_API_URL", "https://services.leadconnectorhq.com")?
+                .trim_end_matches('/')
+                .to_owned(),
+            highlevel_authorize_url: parsed(
+                "HIGHLEVEL_AUTHORIZE_URL",
+                "https://marketplace.gohighlevel.com/oauth/chooselocation",
+            )?,
+            client_id: required("HIGHLEVEL_CLIENT_ID")?,
+            client_secret: SecretString::from(required("HIGHLEVEL_CLIENT_SECRET")?),
+            app_id: required("HIGHLEVEL_APP_ID")?,
+            redirect_uri: required("HIGHLEVEL_REDIRECT_URI")?,
+            scopes: parsed("HIGHLEVEL_SCOPES", "")?,
+            token_encryption_keys: SecretString::from(required("TOKEN_ENCRYPTION_KEYS")?),
+            service_jwt_secret: SecretString::from(required("SERVICE_JWT_SECRET")?),
+            webhook_ed25519_public_key: parsed(
+                "WEBHOOK_ED25519_PUBLIC_KEY",
+                HIGHLEVEL_ED25519_PUBLIC_KEY,
+            )?,
+            webhook_rsa_public_key: parsed("WEBHOOK_RSA_PUBLIC_KEY", HIGHLEVEL_RSA_PUBLIC_KEY)?,
+            post_install_redirect_url: get("POST_INSTALL_REDIRECT_URL"),
+            log_format,
+            refresh_margin_secs: number(
+                "REFRESH_MARGIN_SECS",
+                parsed("REFRESH_MARGIN_SECS", "600")?,
+            )?,
+            refresher_interval_secs: number(
+                "REFRESHER_INTERVAL_SECS",
+                parsed("REFRESHER_INTERVAL_SECS", "60")?,
+            )?,
+            webhook_tolerance_secs: number(
+                "WEBHOOK_TOLERANCE_SECS",
+                parsed("WEBHOOK_TOLERANCE_SECS", "300")?,
+            )?,
+            db_pool_size: number("DB_POOL_SIZE", parsed("DB_POOL_SIZE", "10")?)?,
+            highlevel_timeout_ms: number(
+                "HIGHLEVEL_TIMEOUT_MS",
+                parsed("HIGHLEVEL_TIMEOUT_MS", "10000")?,
+            )?,
+        };
+        if secrecy::ExposeSecret::expose_secret(&settings.service_jwt_secret).len() < 32 {
+            return Err(SettingsError::Invalid {
+                name: "SERVICE_JWT_SECRET",
+                why: "use at least 32 characters".into(),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("HIGHLEVEL_CLIENT_ID", "id".to_owned()),
+            ("HIGHLEVEL_CLIENT_SECRET", "very-secret-value".to_owned()),
+            ("HIGHLEVEL_APP_ID", "app".to_owned()),
+            (
+                "HIGHLEVEL_REDIRECT_URI",
+                "http://x/oauth/callback".to_owned(),
+            ),
+            (
+                "TOKEN_ENCRYPTION_KEYS",
+                crate::crypto::keyring::KeyRing::generate_entry("k1"),
+            ),
+            ("SERVICE_JWT_SECRET", "s".repeat(40)),
+        ])
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let env = base();
+        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(s.port, 8081);
+        assert_eq!(s.database_url, "sqlite://data/oauth-backend.db");
+        assert_eq!(s.highlevel_api_url, "https://services.leadconnectorhq.com");
+        assert_eq!(s.refresh_margin_secs, 600);
+        assert!(
+            !format!("{s:?}").contains("very-secret-value"),
+            "secrets must not reach Debug"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_setting_is_named() {
+        let mut env = base();
+        env.remove("TOKEN_ENCRYPTION_KEYS");
+        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("missing required setting TOKEN_ENCRYPTION_KEYS"));
+    }
+}

@@ -1,0 +1,231 @@
+use crate::db::schema::installations::{self, dsl};
+use crate::db::{DbConn, DbError};
+use crate::with_conn;
+use diesel::prelude::*;
+use shared_types::{AuthClass, InstallationState, InstallationStatus};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
+#[diesel(table_name = installations)]
+pub struct Installation {
+    pub id: String,
+    pub install_key: String,
+    pub auth_class: String,
+    pub company_id: String,
+    pub location_id: Option<String>,
+    pub app_id: Option<String>,
+    pub user_id: Option<String>,
+    pub scopes: String,
+    pub is_bulk: bool,
+    pub approved_locations: String,
+    pub state: String,
+    pub last_refresh_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Installation {
+    pub fn class(&self) -> AuthClass {
+        AuthClass::parse(&self.auth_class).unwrap_or(AuthClass::Location)
+    }
+
+    pub fn state(&self) -> InstallationState {
+        InstallationState::parse(&self.state).unwrap_or(InstallationState::Active)
+    }
+
+    pub fn scope_list(&self) -> Vec<String> {
+        self.scopes.split_whitespace().map(str::to_owned).collect()
+    }
+
+    pub fn approved(&self) -> Vec<String> {
+        serde_json::from_str(&self.approved_locations).unwrap_or_default()
+    }
+
+    pub fn status(&self, expires_at: Option<i64>) -> InstallationStatus {
+        let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        InstallationStatus {
+            id: self.id.clone(),
+            state: self.state(),
+            auth_class: self.class(),
+            company_id: self.company_id.clone(),
+            location_id: self.location_id.clone(),
+            app_id: self.app_id.clone(),
+            scopes: self.scope_list(),
+            is_bulk: self.is_bulk,
+            approved_locations: self.approved(),
+            expires_at: expires_at.map(ts),
+            last_refresh_at: self.last_refresh_at.map(ts),
+            last_error: self.last_error.clone(),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+        }
+    }
+}
+
+/// The key an installation is unique by: installing the same company or location again updates it.
+pub fn install_key(class: AuthClass, company_id: &str, location_id: Option<&str>) -> String {
+    match (class, location_id) {
+        (AuthClass::Location, Some(l)) => format!("Location:{l}"),
+        _ => format!("Company:{company_id}"),
+    }
+}
+
+/// What an install (OAuth callback or INSTALL webhook) tells us about an installation.
+#[derive(Debug, Clone)]
+pub struct InstallFacts {
+    pub auth_class: AuthClass,
+    pub company_id: String,
+    pub location_id: Option<String>,
+    pub app_id: Option<String>,
+    pub user_id: Option<String>,
+    /// `None`: keep what is stored (a webhook does not carry scopes).
+    pub scopes: Option<String>,
+    pub is_bulk: bool,
+    pub approved_locations: Vec<String>,
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Installation>, DbError> {
+    Ok(dsl::installations
+        .find(id)
+        .select(Installation::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<Installation>, DbError> {
+    Ok(dsl::installations
+        .filter(dsl::install_key.eq(key))
+        .select(Installation::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    company_id: Option<&str>,
+    location_id: Option<&str>,
+) -> Result<Vec<Installation>, DbError> {
+    let mut q = dsl::installations
+        .select(Installation::as_select())
+        .order(dsl::created_at.asc())
+        .into_boxed();
+    if let Some(c) = company_id {
+        q = q.filter(dsl::company_id.eq(c.to_owned()));
+    }
+    if let Some(l) = location_id {
+        q = q.filter(dsl::location_id.eq(l.to_owned()));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Creates the installation, or updates the one with the same company / location. Re-installing revives an
+/// uninstalled or `needs_reauth` installation. Approved locations accumulate (bulk installs arrive as several
+/// webhooks) unless the grant lists them all.
+pub fn upsert(
+    conn: &mut DbConn,
+    facts: &InstallFacts,
+    new_id: &str,
+    now: i64,
+) -> Result<Installation, DbError> {
+    let key = install_key(
+        facts.auth_class,
+        &facts.company_id,
+        facts.location_id.as_deref(),
+    );
+    conn.transaction(|conn| {
+        let existing = find_by_key(conn, &key)?;
+        match existing {
+            Some(old) => {
+                let mut approved = old.approved();
+                for l in &facts.approved_locations {
+                    if !approved.contains(l) {
+                        approved.push(l.clone());
+                    }
+                }
+                diesel::update(dsl::installations.find(&old.id))
+                    .set((
+                        dsl::app_id.eq(facts.app_id.clone().or(old.app_id.clone())),
+                        dsl::user_id.eq(facts.user_id.clone().or(old.user_id.clone())),
+                        dsl::scopes.eq(facts.scopes.clone().unwrap_or(old.scopes.clone())),
+                        dsl::is_bulk.eq(facts.is_bulk || old.is_bulk),
+                        dsl::approved_locations.eq(serde_json::to_string(&approved).unwrap_or_else(|_| "[]".into())),
+                        dsl::state.eq(InstallationState::Active.as_str()),
+                        dsl::last_error.eq(None::<String>),
+                        dsl::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                let row = Installation {
+                    id: new_id.to_owned(),
+                    install_key: key.clone(),
+                    auth_class: facts.auth_class.as_str().to_owned(),
+                    company_id: facts.company_id.clone(),
+                    location_id: facts.location_id.clone(),
+                    app_id: facts.app_id.clone(),
+                    user_id: facts.user_id.clone(),
+                    scopes: facts.scopes.clone().unwrap_or_default(),
+                    is_bulk: facts.is_bulk,
+                    approved_locations: serde_json::to_string(&facts.approved_locations)
+                        .unwrap_or_else(|_| "[]".into()),
+                    state: InstallationState::Active.as_str().to_owned(),
+                    last_refresh_at: None,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                with_conn!(conn, c => diesel::insert_into(dsl::installations).values(&row).execute(c))?;
+            }
+        }
+        find_by_key(conn, &key)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+    })
+}
+
+pub fn set_state(
+    conn: &mut DbConn,
+    id: &str,
+    state: InstallationState,
+    last_error: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::update(dsl::installations.find(id))
+        .set((
+            dsl::state.eq(state.as_str()),
+            dsl::last_error.eq(last_error),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn mark_refreshed(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(dsl::installations.find(id))
+        .set((
+            dsl::last_refresh_at.eq(now),
+            dsl::state.eq(InstallationState::Active.as_str()),
+            dsl::last_error.eq(None::<String>),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_approved(
+    conn: &mut DbConn,
+    id: &str,
+    approved: &[String],
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::update(dsl::installations.find(id))
+        .set((
+            dsl::approved_locations
+                .eq(serde_json::to_string(approved).unwrap_or_else(|_| "[]".into())),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn count(conn: &mut DbConn) -> Result<i64, DbError> {
+    Ok(dsl::installations.count().get_result(conn)?)
+}

@@ -1,0 +1,13 @@
+//! One small repository module per table. Every function takes a connection and does one thing; callers
+//! run them through `Db::run`, off the async workers.
+
+pub mod audit;
+pub mod installations;
+pub mod states;
+pub mod tokens;
+pub mod webhook_events;
+
+/// Now, in Unix epoch milliseconds: the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,232 @@
+//! Token rows and the refresh lease (DESIGN.md §1): a conditional update takes the lease, a second one guarded
+//! by the lease owner stores the new pair and bumps `token_version`. No transaction is held open while
+//! HighLevel answers, and it works the same on SQLite and PostgreSQL.
+
+use crate::db::schema::tokens::{self, dsl};
+use crate::db::{DbConn, DbError};
+use crate::with_conn;
+use diesel::prelude::*;
+
+/// `scope_key` of an installation's own token (with its refresh token).
+pub const INSTALLATION_SCOPE: &str = "";
+
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = tokens)]
+pub struct TokenRow {
+    pub installation_id: String,
+    pub scope_key: String,
+    pub access_token_enc: Option<String>,
+    pub refresh_token_enc: Option<String>,
+    pub access_token_hash: Option<String>,
+    pub expires_at: Option<i64>,
+    pub token_version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// A new token, already encrypted, to store.
+#[derive(Clone)]
+pub struct NewToken {
+    pub access_token_enc: String,
+    /// `None` keeps the stored refresh token (location tokens have none).
+    pub refresh_token_enc: Option<String>,
+    pub access_token_hash: String,
+    pub expires_at: i64,
+}
+
+pub fn get(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+) -> Result<Option<TokenRow>, DbError> {
+    Ok(dsl::tokens
+        .find((installation, scope_key))
+        .select(TokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Makes sure a row exists to take a lease on (a location token minted for the first time).
+pub fn ensure_row(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    with_conn!(conn, c => diesel::insert_into(dsl::tokens)
+        .values((dsl::installation_id.eq(installation), dsl::scope_key.eq(scope_key), dsl::updated_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+/// Stores a pair unconditionally (a fresh install or a reconnect is authoritative): bumps the version and
+/// clears any lease.
+pub fn store(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+    t: &NewToken,
+    now: i64,
+) -> Result<i64, DbError> {
+    conn.transaction(|conn| {
+        ensure_row(conn, installation, scope_key, now)?;
+        diesel::update(dsl::tokens.find((installation, scope_key)))
+            .set((
+                dsl::access_token_enc.eq(&t.access_token_enc),
+                dsl::access_token_hash.eq(&t.access_token_hash),
+                dsl::expires_at.eq(t.expires_at),
+                dsl::token_version.eq(dsl::token_version + 1),
+                dsl::lease_owner.eq(None::<String>),
+                dsl::lease_until.eq(None::<i64>),
+                dsl::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if let Some(r) = &t.refresh_token_enc {
+            diesel::update(dsl::tokens.find((installation, scope_key)))
+                .set(dsl::refresh_token_enc.eq(r))
+                .execute(conn)?;
+        }
+        Ok(get(conn, installation, scope_key)?
+            .map(|r| r.token_version)
+            .unwrap_or(0))
+    })
+}
+
+/// Takes the refresh lease if nobody holds a live one and the version is still `version`.
+pub fn try_lease(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+    version: i64,
+    owner: &str,
+    until: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        dsl::tokens
+            .find((installation, scope_key))
+            .filter(dsl::token_version.eq(version))
+            .filter(dsl::lease_until.is_null().or(dsl::lease_until.lt(now))),
+    )
+    .set((dsl::lease_owner.eq(owner), dsl::lease_until.eq(until)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Stores the new pair, bumps the version and clears the lease, in one statement guarded by the lease owner.
+/// `false`: the lease was lost (it lapsed and someone else took it).
+pub fn commit_leased(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+    owner: &str,
+    t: &NewToken,
+    now: i64,
+) -> Result<bool, DbError> {
+    let target = dsl::tokens
+        .find((installation, scope_key))
+        .filter(dsl::lease_owner.eq(owner));
+    let n = match &t.refresh_token_enc {
+        Some(r) => diesel::update(target)
+            .set((
+                dsl::access_token_enc.eq(&t.access_token_enc),
+                dsl::refresh_token_enc.eq(r),
+                dsl::access_token_hash.eq(&t.access_token_hash),
+                dsl::expires_at.eq(t.expires_at),
+                dsl::token_version.eq(dsl::token_version + 1),
+                dsl::lease_owner.eq(None::<String>),
+                dsl::lease_until.eq(None::<i64>),
+                dsl::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                dsl::access_token_enc.eq(&t.access_token_enc),
+                dsl::access_token_hash.eq(&t.access_token_hash),
+                dsl::expires_at.eq(t.expires_at),
+                dsl::token_version.eq(dsl::token_version + 1),
+                dsl::lease_owner.eq(None::<String>),
+                dsl::lease_until.eq(None::<i64>),
+                dsl::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+pub fn release_lease(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+    owner: &str,
+) -> Result<(), DbError> {
+    diesel::update(
+        dsl::tokens
+            .find((installation, scope_key))
+            .filter(dsl::lease_owner.eq(owner)),
+    )
+    .set((
+        dsl::lease_owner.eq(None::<String>),
+        dsl::lease_until.eq(None::<i64>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Destroys every token of an installation (uninstall).
+pub fn delete_all(conn: &mut DbConn, installation: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(dsl::tokens.filter(dsl::installation_id.eq(installation))).execute(conn)?)
+}
+
+pub fn delete_one(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(dsl::tokens.find((installation, scope_key))).execute(conn)?)
+}
+
+/// Installation tokens (with a refresh token) expiring before `before`, of active installations.
+pub fn due_for_refresh(
+    conn: &mut DbConn,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, DbError> {
+    use crate::db::schema::installations::dsl as i;
+    Ok(dsl::tokens
+        .inner_join(crate::db::schema::installations::table)
+        .filter(dsl::scope_key.eq(INSTALLATION_SCOPE))
+        .filter(dsl::refresh_token_enc.is_not_null())
+        .filter(dsl::expires_at.lt(before))
+        .filter(i::state.eq("active"))
+        .select((dsl::installation_id, dsl::token_version))
+        .order(dsl::expires_at.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+pub fn all(conn: &mut DbConn) -> Result<Vec<TokenRow>, DbError> {
+    Ok(dsl::tokens.select(TokenRow::as_select()).load(conn)?)
+}
+
+/// Re-encrypted ciphertexts for one row, written only if the row did not change meanwhile.
+pub fn rewrap(
+    conn: &mut DbConn,
+    row: &TokenRow,
+    access_enc: Option<String>,
+    refresh_enc: Option<String>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        dsl::tokens
+            .find((&row.installation_id, &row.scope_key))
+            .filter(dsl::token_version.eq(row.token_version)),
+    )
+    .set((
+        dsl::access_token_enc.eq(access_enc),
+        dsl::refresh_token_enc.eq(refresh_enc),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,25 @@
+//! Webhook ids already processed, so a replay is refused.
+
+use crate::db::schema::webhook_events::dsl;
+use crate::db::{DbConn, DbError};
+use crate::with_conn;
+use diesel::prelude::*;
+
+/// Records the id; `false` if it was seen before.
+pub fn record(
+    conn: &mut DbConn,
+    webhook_id: &str,
+    event_type: &str,
+    now: i64,
+) -> Result<bool, DbError> {
+    let n = with_conn!(conn, c => diesel::insert_into(dsl::webhook_events)
+        .values((dsl::webhook_id.eq(webhook_id), dsl::event_type.eq(event_type), dsl::received_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+pub fn forget(conn: &mut DbConn, webhook_id: &str) -> Result<(), DbError> {
+    diesel::delete(dsl::webhook_events.find(webhook_id)).execute(conn)?;
+    Ok(())
+}

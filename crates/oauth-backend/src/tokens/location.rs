@@ -1,0 +1,167 @@
+//! Location tokens minted from a Company token (`/oauth/locationToken`): no refresh token, so they are minted
+//! again when within a minute of expiry. Single-flight per (installation, location), and the same lease as
+//! installation tokens across processes.
+
+use super::{lease_wait, TokenService, LEASE_MS};
+use crate::crypto::token_hash;
+use crate::error::{AppError, AppResult};
+use crate::highlevel::{Grant, OAuthError};
+use crate::store::installations::Installation;
+use crate::store::tokens::TokenRow;
+use crate::store::{self, now_ms};
+use secrecy::ExposeSecret;
+use shared_types::TokenAccess;
+
+impl TokenService {
+    pub(super) async fn location_token(
+        &self,
+        inst: &Installation,
+        location: &str,
+        rejected_hash: Option<&str>,
+    ) -> AppResult<TokenAccess> {
+        let row = self.token_row(&inst.id, location).await?;
+        if let Some(row) = &row {
+            if !Self::needs_renewal(row, rejected_hash) {
+                return self.serve_row(inst, row, Some(location));
+            }
+        }
+        let seen = row.map_or(-1, |r| r.token_version);
+        let _flight = self
+            .flights
+            .enter(&super::row_name(&inst.id, location))
+            .await;
+        let Some(row) = self.location_lease(inst, location, seen).await? else {
+            let row = self.token_row(&inst.id, location).await?;
+            return match row {
+                Some(r) => self.serve_row(inst, &r, Some(location)),
+                None => Err(AppError::Internal("location token row vanished".into())),
+            };
+        };
+        let result = self.mint_holding_lease(inst, location).await;
+        match result {
+            Ok(grant) => self.commit_location(inst, location, &row, &grant).await,
+            Err(e) => {
+                let (id, l, owner) = (
+                    inst.id.clone(),
+                    location.to_owned(),
+                    self.instance_id.clone(),
+                );
+                self.db
+                    .run(move |c| store::tokens::release_lease(c, &id, &l, &owner))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn location_lease(
+        &self,
+        inst: &Installation,
+        location: &str,
+        seen: i64,
+    ) -> AppResult<Option<TokenRow>> {
+        let (id, l, now) = (inst.id.clone(), location.to_owned(), now_ms());
+        self.db
+            .run(move |c| store::tokens::ensure_row(c, &id, &l, now))
+            .await?;
+        let deadline = now + LEASE_MS + 5_000;
+        loop {
+            let row = self
+                .token_row(&inst.id, location)
+                .await?
+                .ok_or_else(|| AppError::Internal("location token row missing".into()))?;
+            if row.token_version > seen && row.access_token_enc.is_some() {
+                return Ok(None);
+            }
+            let (id, l, owner, v, now) = (
+                inst.id.clone(),
+                location.to_owned(),
+                self.instance_id.clone(),
+                row.token_version,
+                now_ms(),
+            );
+            if self
+                .db
+                .run(move |c| store::tokens::try_lease(c, &id, &l, v, &owner, now + LEASE_MS, now))
+                .await?
+            {
+                return Ok(Some(row));
+            }
+            if now_ms() > deadline {
+                return Err(AppError::HighlevelUnavailable(
+                    "another replica's location token mint did not finish".into(),
+                ));
+            }
+            lease_wait().await;
+        }
+    }
+
+    /// Asks HighLevel for a Location token with the Company token; if HighLevel rejects the Company token,
+    /// renews it once and asks again.
+    async fn mint_holding_lease(&self, inst: &Installation, location: &str) -> AppResult<Grant> {
+        let company = self.installation_token(inst, None).await?;
+        let mut token = super::secret(&company.access_token);
+        for attempt in 0..2 {
+            match self
+                .hl
+                .location_token(&token, &inst.company_id, location)
+                .await
+            {
+                Ok(g) => {
+                    self.metrics.location_minted();
+                    return Ok(g);
+                }
+                Err(OAuthError::Refused { status: 401, body }) if attempt == 0 => {
+                    tracing::warn!(installation = %inst.id, %body, "Company token rejected while minting; renewing it");
+                    let renewed = self
+                        .installation_token(inst, Some(&token_hash(token.expose_secret())))
+                        .await?;
+                    token = super::secret(&renewed.access_token);
+                }
+                Err(OAuthError::Refused { status, body })
+                | Err(OAuthError::InvalidGrant { status, body }) => {
+                    return Err(AppError::LocationNotInInstallation {
+                        detail: format!(
+                            "HighLevel refused a Location token for `{location}` on installation `{}` ({status}): {body}",
+                            inst.id
+                        ),
+                        fix: "Install the app on this location from the agency view, and make sure the install granted `oauth.write`.".into(),
+                    });
+                }
+                Err(OAuthError::Unavailable(why)) => {
+                    return Err(AppError::HighlevelUnavailable(why))
+                }
+            }
+        }
+        Err(AppError::HighlevelUnavailable(
+            "location token could not be minted".into(),
+        ))
+    }
+
+    async fn commit_location(
+        &self,
+        inst: &Installation,
+        location: &str,
+        _leased: &TokenRow,
+        grant: &Grant,
+    ) -> AppResult<TokenAccess> {
+        let sealed = self.seal(&inst.id, location, grant, false);
+        let (id, l, owner, now) = (
+            inst.id.clone(),
+            location.to_owned(),
+            self.instance_id.clone(),
+            now_ms(),
+        );
+        let row = self
+            .db
+            .run(move |c| {
+                if !store::tokens::commit_leased(c, &id, &l, &owner, &sealed, now)? {
+                    store::tokens::store(c, &id, &l, &sealed, now)?;
+                }
+                store::tokens::get(c, &id, &l)
+            })
+            .await?
+            .ok_or_else(|| AppError::Internal("location token row missing after commit".into()))?;
+        self.serve_row(inst, &row, Some(location))
+    }
+}

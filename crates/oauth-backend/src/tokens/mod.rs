@@ -1,0 +1,317 @@
+//! Token custody: serving tokens (cache first), refreshing installation tokens exactly once, and minting
+//! Location tokens from Company tokens. See DESIGN.md §1 for the protocol and its reasons.
+
+pub mod cache;
+mod location;
+mod refresh;
+pub mod refresher;
+pub mod single_flight;
+
+use crate::crypto::keyring::{KeyRing, TokenKind};
+use crate::crypto::{constant_time_eq, random_id, token_hash};
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
+use crate::highlevel::{Grant, OAuthClient};
+use crate::metrics::Metrics;
+use crate::store::installations::Installation;
+use crate::store::tokens::{NewToken, TokenRow, INSTALLATION_SCOPE};
+use crate::store::{self, now_ms};
+use cache::{Cached, TokenCache};
+use secrecy::{ExposeSecret, SecretString};
+use shared_types::{AuthClass, InstallationState, TokenAccess};
+use single_flight::SingleFlight;
+use std::sync::Arc;
+
+/// A served token has at least this much life left.
+pub const MIN_LIFE_MS: i64 = 60_000;
+/// How long a refresh lease is held at most; a holder that died releases it by letting it lapse.
+pub const LEASE_MS: i64 = 30_000;
+
+pub struct TokenService {
+    pub db: Db,
+    pub keys: KeyRing,
+    pub hl: OAuthClient,
+    pub cache: TokenCache,
+    flights: SingleFlight,
+    pub metrics: Arc<Metrics>,
+    /// This process's name in refresh leases.
+    pub instance_id: String,
+    pub redirect_uri: String,
+}
+
+/// The row name a ciphertext is bound to (AES-GCM associated data).
+fn row_name(installation: &str, scope_key: &str) -> String {
+    format!("{installation}/{scope_key}")
+}
+
+impl TokenService {
+    pub fn new(
+        db: Db,
+        keys: KeyRing,
+        hl: OAuthClient,
+        metrics: Arc<Metrics>,
+        redirect_uri: String,
+    ) -> Self {
+        TokenService {
+            db,
+            keys,
+            hl,
+            cache: TokenCache::default(),
+            flights: SingleFlight::default(),
+            metrics,
+            instance_id: random_id("oauth-"),
+            redirect_uri,
+        }
+    }
+
+    /// The hot path: a cached token with enough life left, or `None`.
+    pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<TokenAccess> {
+        let c = self
+            .cache
+            .get(installation, location.unwrap_or(INSTALLATION_SCOPE))?;
+        (c.expires_at_ms - now_ms() >= MIN_LIFE_MS).then(|| c.answer.clone())
+    }
+
+    /// A token for the installation (and location): from the database, refreshed or minted when needed.
+    pub async fn access(
+        &self,
+        installation: &str,
+        location: Option<&str>,
+    ) -> AppResult<TokenAccess> {
+        self.renewed(installation, location, None).await
+    }
+
+    /// `POST …/refresh`: renew only if `rejected` is still the current token; either way answer the current one.
+    pub async fn refresh_rejected(
+        &self,
+        installation: &str,
+        location: Option<&str>,
+        rejected: &str,
+    ) -> AppResult<TokenAccess> {
+        self.renewed(installation, location, Some(&token_hash(rejected)))
+            .await
+    }
+
+    async fn renewed(
+        &self,
+        installation: &str,
+        location: Option<&str>,
+        rejected_hash: Option<&str>,
+    ) -> AppResult<TokenAccess> {
+        let inst = self.usable_installation(installation).await?;
+        match self.scope_for(&inst, location)? {
+            Scope::Installation => self.installation_token(&inst, rejected_hash).await,
+            Scope::Location(l) => self.location_token(&inst, &l, rejected_hash).await,
+        }
+    }
+
+    /// The installation, if it exists and may be served.
+    pub async fn usable_installation(&self, id: &str) -> AppResult<Installation> {
+        let owned = id.to_owned();
+        let inst = self
+            .db
+            .run(move |c| store::installations::find(c, &owned))
+            .await?
+            .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
+        match inst.state() {
+            InstallationState::Active => Ok(inst),
+            InstallationState::Uninstalled => {
+                self.cache.remove_installation(id);
+                Err(AppError::InstallationUninstalled(id.to_owned()))
+            }
+            InstallationState::NeedsReauth => {
+                self.cache.remove_installation(id);
+                Err(AppError::ReauthorizationRequired {
+                    detail: format!(
+                        "installation `{id}` needs reauthorization: {}",
+                        inst.last_error
+                            .as_deref()
+                            .unwrap_or("its refresh token is dead")
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Which token answers a request for `location` on this installation.
+    fn scope_for(&self, inst: &Installation, location: Option<&str>) -> AppResult<Scope> {
+        let Some(wanted) = location else {
+            return Ok(Scope::Installation);
+        };
+        let refuse = |fix: String| AppError::LocationNotInInstallation {
+            detail: format!(
+                "location `{wanted}` is not part of installation `{}`",
+                inst.id
+            ),
+            fix,
+        };
+        match inst.class() {
+            AuthClass::Location => {
+                let own = inst.location_id.as_deref().unwrap_or_default();
+                if own == wanted {
+                    Ok(Scope::Installation)
+                } else if own.eq_ignore_ascii_case(wanted) {
+                    Err(refuse(format!(
+                        "HighLevel location ids are case-sensitive: use `{own}`, not `{wanted}` (they differ only in letter case)."
+                    )))
+                } else {
+                    Err(refuse(format!("This installation is for location `{own}` only; install the app on `{wanted}` too.")))
+                }
+            }
+            AuthClass::Company => {
+                let approved = inst.approved();
+                if approved.iter().any(|l| l == wanted) || approved.is_empty() {
+                    Ok(Scope::Location(wanted.to_owned()))
+                } else if let Some(exact) = approved.iter().find(|l| l.eq_ignore_ascii_case(wanted))
+                {
+                    Err(refuse(format!(
+                        "HighLevel location ids are case-sensitive: use `{exact}`, not `{wanted}` (they differ only in letter case)."
+                    )))
+                } else {
+                    Err(refuse(format!(
+                        "The app is installed on {} location(s) of company `{}`; add `{wanted}` to the install (agency view → install on that sub-account).",
+                        approved.len(),
+                        inst.company_id
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn token_row(&self, installation: &str, scope_key: &str) -> AppResult<Option<TokenRow>> {
+        let (i, s) = (installation.to_owned(), scope_key.to_owned());
+        Ok(self.db.run(move |c| store::tokens::get(c, &i, &s)).await?)
+    }
+
+    /// Decrypts a row's access token into an answer and caches it.
+    fn serve_row(
+        &self,
+        inst: &Installation,
+        row: &TokenRow,
+        location: Option<&str>,
+    ) -> AppResult<TokenAccess> {
+        let enc = row
+            .access_token_enc
+            .as_deref()
+            .ok_or_else(|| AppError::Internal("token row without a token".into()))?;
+        let token = self.keys.decrypt(
+            enc,
+            &row_name(&row.installation_id, &row.scope_key),
+            TokenKind::Access,
+        )?;
+        let expires_at_ms = row.expires_at.unwrap_or(0);
+        let (auth_class, location_id) = match location {
+            Some(l) => (AuthClass::Location, Some(l.to_owned())),
+            None => (inst.class(), inst.location_id.clone()),
+        };
+        let answer = TokenAccess {
+            installation_id: inst.id.clone(),
+            access_token: token.expose_secret().to_owned(),
+            token_type: "Bearer".into(),
+            expires_at: chrono::DateTime::from_timestamp_millis(expires_at_ms).unwrap_or_default(),
+            auth_class,
+            company_id: inst.company_id.clone(),
+            location_id,
+            scopes: inst.scope_list(),
+        };
+        let cached = |answer: &TokenAccess| Cached {
+            answer: answer.clone(),
+            expires_at_ms,
+            version: row.token_version,
+        };
+        // A Location installation asked for by its own location id is the same token: cache it under both keys.
+        if let (true, AuthClass::Location, Some(own)) = (
+            location.is_none(),
+            inst.class(),
+            inst.location_id.as_deref(),
+        ) {
+            self.cache.put(&inst.id, own, cached(&answer));
+        }
+        self.cache.put(&inst.id, &row.scope_key, cached(&answer));
+        Ok(answer)
+    }
+
+    /// Whether a stored token must be renewed: it was rejected (and is still the current one), or it has
+    /// less than a minute left.
+    fn needs_renewal(row: &TokenRow, rejected_hash: Option<&str>) -> bool {
+        if row.access_token_enc.is_none() {
+            return true;
+        }
+        match rejected_hash {
+            Some(h) => row
+                .access_token_hash
+                .as_deref()
+                .is_some_and(|cur| constant_time_eq(cur, h)),
+            None => row.expires_at.unwrap_or(0) - now_ms() < MIN_LIFE_MS,
+        }
+    }
+
+    /// Encrypts a grant for a row.
+    fn seal(
+        &self,
+        installation: &str,
+        scope_key: &str,
+        grant: &Grant,
+        keep_refresh: bool,
+    ) -> NewToken {
+        let row = row_name(installation, scope_key);
+        let access = grant.access_token.expose_secret();
+        NewToken {
+            access_token_enc: self.keys.encrypt(access, &row, TokenKind::Access),
+            refresh_token_enc: if keep_refresh {
+                grant.refresh_token.as_ref().map(|r| {
+                    self.keys
+                        .encrypt(r.expose_secret(), &row, TokenKind::Refresh)
+                })
+            } else {
+                None
+            },
+            access_token_hash: token_hash(access),
+            expires_at: grant.expires_at_ms(now_ms()),
+        }
+    }
+
+    /// Stores a fresh grant for an installation (install callback): authoritative, bumps the version.
+    pub async fn store_grant(&self, installation: &str, grant: &Grant) -> AppResult<()> {
+        let sealed = self.seal(installation, INSTALLATION_SCOPE, grant, true);
+        let (i, now) = (installation.to_owned(), now_ms());
+        self.db
+            .run(move |c| store::tokens::store(c, &i, INSTALLATION_SCOPE, &sealed, now))
+            .await?;
+        self.cache.remove_installation(installation);
+        Ok(())
+    }
+
+    /// Marks an installation `needs_reauth`, keeping it and its last error.
+    async fn mark_needs_reauth(&self, inst: &Installation, why: &str) -> AppResult<()> {
+        let (id, why_owned, now) = (inst.id.clone(), why.to_owned(), now_ms());
+        self.db
+            .run(move |c| {
+                store::installations::set_state(
+                    c,
+                    &id,
+                    InstallationState::NeedsReauth,
+                    Some(&why_owned),
+                    now,
+                )
+            })
+            .await?;
+        self.cache.remove_installation(&inst.id);
+        Ok(())
+    }
+}
+
+enum Scope {
+    Installation,
+    Location(String),
+}
+
+/// Short random sleeps while another process holds a lease.
+async fn lease_wait() {
+    let ms = 40 + rand::random::<u64>() % 60;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+pub(crate) fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}

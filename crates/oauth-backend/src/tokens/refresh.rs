@@ -1,0 +1,265 @@
+//! Refreshing an installation's token exactly once, across threads and processes (DESIGN.md §1):
+//! single-flight in the process, then a lease on the row, then HighLevel, then one guarded write.
+
+use super::{lease_wait, row_name, TokenService, LEASE_MS};
+use crate::crypto::keyring::TokenKind;
+use crate::error::{AppError, AppResult};
+use crate::highlevel::{Grant, OAuthError};
+use crate::store::installations::Installation;
+use crate::store::tokens::{TokenRow, INSTALLATION_SCOPE};
+use crate::store::{self, now_ms};
+use shared_types::TokenAccess;
+use std::time::Duration;
+
+/// Attempts against a HighLevel that answers 5xx or times out, before giving up for now.
+const UNAVAILABLE_ATTEMPTS: u32 = 3;
+
+impl TokenService {
+    /// The installation's own token, renewed if it is short-lived or was rejected.
+    pub(super) async fn installation_token(
+        &self,
+        inst: &Installation,
+        rejected_hash: Option<&str>,
+    ) -> AppResult<TokenAccess> {
+        let row = self.token_row(&inst.id, INSTALLATION_SCOPE).await?;
+        match row {
+            Some(row) if !Self::needs_renewal(&row, rejected_hash) => {
+                self.serve_row(inst, &row, None)
+            }
+            Some(row) => self.refresh_installation(inst, row.token_version).await,
+            // Known from a webhook only: no token yet. Reconnect fetches one without the user.
+            None => self.refresh_installation(inst, -1).await,
+        }
+    }
+
+    /// Refreshes unless someone already moved the token past `seen_version`. Used by reads, `/refresh` and
+    /// the background refresher alike.
+    pub async fn refresh_installation(
+        &self,
+        inst: &Installation,
+        seen_version: i64,
+    ) -> AppResult<TokenAccess> {
+        let _flight = self
+            .flights
+            .enter(&row_name(&inst.id, INSTALLATION_SCOPE))
+            .await;
+        let mut attempt = 0;
+        loop {
+            let Some(row) = self.acquire_lease(inst, seen_version).await? else {
+                // Someone else refreshed while we waited: serve theirs.
+                self.metrics.refresh("skipped");
+                let row = self.token_row(&inst.id, INSTALLATION_SCOPE).await?;
+                return match row {
+                    Some(r) if r.access_token_enc.is_some() => self.serve_row(inst, &r, None),
+                    _ => Err(AppError::Internal(
+                        "token row vanished during refresh".into(),
+                    )),
+                };
+            };
+            match self.refresh_holding_lease(inst, &row).await {
+                Err(AppError::HighlevelUnavailable(why)) if attempt + 1 < UNAVAILABLE_ATTEMPTS => {
+                    attempt += 1;
+                    // Keep the old pair (HighLevel may not have used it) and try again after a jittered backoff.
+                    let backoff = 200u64 * 2u64.pow(attempt) + rand::random::<u64>() % 200;
+                    tracing::warn!(installation = %inst.id, attempt, %why, backoff_ms = backoff, "refresh: HighLevel unavailable, retrying");
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits for the lease. `None`: the token moved past `seen_version` meanwhile (someone refreshed).
+    async fn acquire_lease(
+        &self,
+        inst: &Installation,
+        seen_version: i64,
+    ) -> AppResult<Option<TokenRow>> {
+        let id = inst.id.clone();
+        let now = now_ms();
+        self.db
+            .run(move |c| store::tokens::ensure_row(c, &id, INSTALLATION_SCOPE, now))
+            .await?;
+        let deadline = now + LEASE_MS + 5_000;
+        loop {
+            let row = self
+                .token_row(&inst.id, INSTALLATION_SCOPE)
+                .await?
+                .ok_or_else(|| AppError::Internal("token row missing".into()))?;
+            if row.token_version > seen_version && row.access_token_enc.is_some() {
+                return Ok(None);
+            }
+            let (id, owner, version) =
+                (inst.id.clone(), self.instance_id.clone(), row.token_version);
+            let now = now_ms();
+            let taken = self
+                .db
+                .run(move |c| {
+                    store::tokens::try_lease(
+                        c,
+                        &id,
+                        INSTALLATION_SCOPE,
+                        version,
+                        &owner,
+                        now + LEASE_MS,
+                        now,
+                    )
+                })
+                .await?;
+            if taken {
+                return Ok(Some(row));
+            }
+            if now_ms() > deadline {
+                return Err(AppError::HighlevelUnavailable(
+                    "another replica's refresh did not finish in time".into(),
+                ));
+            }
+            lease_wait().await;
+        }
+    }
+
+    async fn refresh_holding_lease(
+        &self,
+        inst: &Installation,
+        row: &TokenRow,
+    ) -> AppResult<TokenAccess> {
+        let user_type = inst.class().as_str();
+        let grant = match &row.refresh_token_enc {
+            Some(enc) => {
+                let rt = self.keys.decrypt(
+                    enc,
+                    &row_name(&inst.id, INSTALLATION_SCOPE),
+                    TokenKind::Refresh,
+                )?;
+                self.hl.refresh(&rt, user_type).await
+            }
+            None => Err(OAuthError::InvalidGrant {
+                status: 0,
+                body: "no refresh token stored".into(),
+            }),
+        };
+        match grant {
+            Ok(g) => {
+                let answer = self.commit(inst, &g).await?;
+                self.metrics.refresh("refreshed");
+                tracing::info!(installation = %inst.id, "token refreshed");
+                Ok(answer)
+            }
+            Err(OAuthError::InvalidGrant { status, body }) => {
+                tracing::warn!(installation = %inst.id, status, %body, "refresh token refused; trying reconnect");
+                self.reconnect_holding_lease(
+                    inst,
+                    &format!("refresh token refused ({status}): {body}"),
+                )
+                .await
+            }
+            Err(OAuthError::Unavailable(why)) => {
+                self.release(&inst.id).await?;
+                self.metrics.refresh("unavailable");
+                Err(AppError::HighlevelUnavailable(why))
+            }
+            Err(OAuthError::Refused { status, body }) => {
+                self.release(&inst.id).await?;
+                self.metrics.refresh("refused");
+                let (id, now, why) = (
+                    inst.id.clone(),
+                    now_ms(),
+                    format!("refresh refused ({status}): {body}"),
+                );
+                let why2 = why.clone();
+                self.db
+                    .run(move |c| {
+                        store::installations::set_state(
+                            c,
+                            &id,
+                            shared_types::InstallationState::Active,
+                            Some(&why2),
+                            now,
+                        )
+                    })
+                    .await?;
+                Err(AppError::HighlevelRefused(why))
+            }
+        }
+    }
+
+    /// The refresh token is dead (a racing refresh elsewhere, or a crash after HighLevel answered): get a new
+    /// code through `/oauth/reconnect` once. If that fails too, keep the installation as `needs_reauth`.
+    async fn reconnect_holding_lease(
+        &self,
+        inst: &Installation,
+        why: &str,
+    ) -> AppResult<TokenAccess> {
+        let (company, location) = match inst.class() {
+            shared_types::AuthClass::Location => (None, inst.location_id.as_deref()),
+            shared_types::AuthClass::Company => (Some(inst.company_id.as_str()), None),
+        };
+        let user_type = inst.class().as_str();
+        let result = match self.hl.reconnect(company, location).await {
+            Ok(code) => {
+                self.hl
+                    .exchange_code(&code, user_type, &self.redirect_uri)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(g) => {
+                let answer = self.commit(inst, &g).await?;
+                self.metrics.refresh("reconnected");
+                tracing::warn!(installation = %inst.id, "installation recovered through reconnect");
+                Ok(answer)
+            }
+            Err(OAuthError::Unavailable(e)) => {
+                self.release(&inst.id).await?;
+                self.metrics.refresh("unavailable");
+                Err(AppError::HighlevelUnavailable(format!(
+                    "{why}; reconnect: {e}"
+                )))
+            }
+            Err(e) => {
+                self.release(&inst.id).await?;
+                let last_error = format!("{why}; reconnect failed: {e}");
+                self.mark_needs_reauth(inst, &last_error).await?;
+                self.metrics.refresh("needs_reauth");
+                tracing::error!(installation = %inst.id, %last_error, "installation needs reauthorization");
+                Err(AppError::ReauthorizationRequired {
+                    detail: format!(
+                        "installation `{}` needs reauthorization: {last_error}",
+                        inst.id
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Stores the new pair under our lease, then (and only then) serves it.
+    async fn commit(&self, inst: &Installation, grant: &Grant) -> AppResult<TokenAccess> {
+        let sealed = self.seal(&inst.id, INSTALLATION_SCOPE, grant, true);
+        let (id, owner, now) = (inst.id.clone(), self.instance_id.clone(), now_ms());
+        let row = self
+            .db
+            .run(move |c| {
+                let committed = store::tokens::commit_leased(c, &id, INSTALLATION_SCOPE, &owner, &sealed, now)?;
+                if !committed {
+                    // Our lease lapsed and was taken over, but this pair is the newest HighLevel issued: storing
+                    // it is the only way not to lose the installation.
+                    tracing::error!(installation = %id, "refresh lease lost before commit; storing the new pair anyway");
+                    store::tokens::store(c, &id, INSTALLATION_SCOPE, &sealed, now)?;
+                }
+                store::installations::mark_refreshed(c, &id, now)?;
+                store::tokens::get(c, &id, INSTALLATION_SCOPE)
+            })
+            .await?
+            .ok_or_else(|| AppError::Internal("token row missing after commit".into()))?;
+        self.serve_row(inst, &row, None)
+    }
+
+    async fn release(&self, installation: &str) -> AppResult<()> {
+        let (id, owner) = (installation.to_owned(), self.instance_id.clone());
+        Ok(self
+            .db
+            .run(move |c| store::tokens::release_lease(c, &id, INSTALLATION_SCOPE, &owner))
+            .await?)
+    }
+}

@@ -1,0 +1,5 @@
+DROP TABLE token_audit;
+DROP TABLE webhook_events;
+DROP TABLE oauth_states;
+DROP TABLE tokens;
+DROP TABLE installations;
