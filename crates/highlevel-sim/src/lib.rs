@@ -63,6 +63,17 @@ impl RunningSim {
         );
     }
 
+    /// Every access and refresh token the simulator has issued (for tests that look for leaked tokens).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let world = self.sim.world();
+        world
+            .access_tokens
+            .keys()
+            .chain(world.refresh_tokens.keys())
+            .cloned()
+            .collect()
+    }
+
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }

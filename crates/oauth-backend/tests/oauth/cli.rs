@@ -1,0 +1,81 @@
+//! The binary: `--help`, a missing setting named in one line, `service-token`.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_oauth-backend"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    c
+}
+
+#[test]
+fn help_explains_the_subcommands() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "serve",
+        "migrate",
+        "service-token",
+        "rotate-keys",
+        "installations",
+        "TOKEN_ENCRYPTION_KEYS",
+    ] {
+        assert!(text.contains(word), "--help lacks {word}");
+    }
+}
+
+#[test]
+fn a_missing_required_setting_stops_start_up_in_one_line() {
+    let out = bin()
+        .env("SERVICE_JWT_SECRET", "x".repeat(40))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("missing required setting HIGHLEVEL_CLIENT_ID"),
+        "{err}"
+    );
+}
+
+#[test]
+fn service_token_prints_a_verifiable_token() {
+    let secret = "cli-test-secret-cli-test-secret-0123";
+    let out = bin()
+        .env("SERVICE_JWT_SECRET", secret)
+        .args([
+            "service-token",
+            "--caller",
+            "nightly-job",
+            "--ttl",
+            "15m",
+            "--installation",
+            "inst_a",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let auth = oauth_backend::service_auth::ServiceAuth::new(&secrecy::SecretString::from(
+        secret.to_owned(),
+    ));
+    let claims = auth
+        .verify(Some(&format!("Bearer {}", token.trim())))
+        .unwrap();
+    assert_eq!(claims.iss, "nightly-job");
+    assert_eq!(claims.installations, Some(vec!["inst_a".to_owned()]));
+    assert!(claims.exp - chrono::Utc::now().timestamp() <= 900);
+    let bad = bin()
+        .env("SERVICE_JWT_SECRET", secret)
+        .args(["service-token", "--caller", "x", "--ttl", "2h"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

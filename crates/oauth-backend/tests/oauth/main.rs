@@ -1,0 +1,11 @@
+//! oauth-backend end to end, against highlevel-sim, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod cli;
+mod custody;
+mod install;
+mod refresh;
+mod service_auth;
+mod webhooks;

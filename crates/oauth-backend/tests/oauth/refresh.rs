@@ -1,0 +1,312 @@
+//! Exactly-once refresh, across tasks and replicas, and what happens when HighLevel misbehaves.
+
+use crate::both_backends;
+use crate::common::*;
+use diesel::prelude::*;
+use oauth_backend::db::schema::tokens::dsl;
+use serde_json::json;
+
+/// Makes the stored installation token look close to expiry (as time would).
+async fn age_token(app: &oauth_backend::RunningApp, id: &str, seconds_left: i64) {
+    let id = id.to_owned();
+    app.state
+        .tokens
+        .db
+        .run(move |c| {
+            let at = chrono::Utc::now().timestamp_millis() + seconds_left * 1000;
+            diesel::update(
+                dsl::tokens
+                    .filter(dsl::installation_id.eq(id))
+                    .filter(dsl::scope_key.eq("")),
+            )
+            .set(dsl::expires_at.eq(at))
+            .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn current(app: &oauth_backend::RunningApp, id: &str) -> String {
+    let token = service_token(app, "test", None);
+    let (status, body) = token_access(app, id, None, &token).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn refresh_storm_across_two_replicas_makes_one_grant(backend: Backend) {
+    let env = env(backend).await;
+    let other = env.replica().await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&env.app, &id).await;
+    sim_post(&env.sim, "/_sim/tokens/expire", json!({})).await;
+    assert_eq!(
+        hl_get(&env.sim, "/products/?locationId=Loc1", &old).await,
+        401
+    );
+
+    let token = service_token(&env.app, "storm", None);
+    let calls = (0..200).map(|i| {
+        let app = if i % 2 == 0 { &env.app } else { &other };
+        refresh(app, &id, None, &token, &old)
+    });
+    let answers = futures::future::join_all(calls).await;
+    let new = answers[0].1["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(
+            body["access_token"],
+            new.as_str(),
+            "every caller gets the one new token"
+        );
+    }
+    let stats = env.sim.stats();
+    assert_eq!(stats.refresh_grants, 1);
+    assert_eq!(stats.refresh_token_reuse, 0);
+    assert_eq!(
+        hl_get(&env.sim, "/products/?locationId=Loc1", &new).await,
+        200
+    );
+}
+
+async fn refresh_storm_over_fifty_installations_makes_fifty_grants(backend: Backend) {
+    let env = env(backend).await;
+    let other = env.replica().await;
+    let mut installs = Vec::new();
+    for i in 0..50 {
+        let loc = format!("Storm{i}");
+        env.sim.add_location("comp9", &loc, "storm");
+        let id = install(&env.app, "Location", &[&loc]).await;
+        let old = current(&env.app, &id).await;
+        installs.push((id, old));
+    }
+    sim_post(&env.sim, "/_sim/tokens/expire", json!({})).await;
+    let token = service_token(&env.app, "storm", None);
+    let calls = installs.iter().flat_map(|(id, old)| {
+        (0..4).map(|i| {
+            let app = if i % 2 == 0 { &env.app } else { &other };
+            refresh(app, id, None, &token, old)
+        })
+    });
+    let answers = futures::future::join_all(calls).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200));
+    let stats = env.sim.stats();
+    assert_eq!(stats.refresh_grants, 50);
+    assert_eq!(stats.refresh_token_reuse, 0);
+}
+
+async fn a_read_with_under_a_minute_left_refreshes_inline_once(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&env.app, &id).await;
+    age_token(&env.app, &id, 30).await;
+    // A fresh replica has no cache: its read sees the stored expiry.
+    let replica = env.replica().await;
+    let token = service_token(&replica, "jobs", None);
+    let reads =
+        futures::future::join_all((0..20).map(|_| token_access(&replica, &id, None, &token))).await;
+    let new = reads[0].1["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(reads
+        .iter()
+        .all(|(s, b)| *s == 200 && b["access_token"] == new.as_str()));
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(reads[0].1["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires.timestamp() - chrono::Utc::now().timestamp() > 3600);
+    assert_eq!(env.sim.stats().refresh_grants, 1);
+}
+
+async fn a_replica_with_a_stale_cache_catches_up_without_a_grant(backend: Backend) {
+    let env = env(backend).await;
+    let b = env.replica().await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&b, &id).await; // cached in b
+    let token = service_token(&env.app, "jobs", None);
+    let (_, renewed) = refresh(&env.app, &id, None, &token, &old).await;
+    let new = renewed["access_token"].as_str().unwrap();
+    assert_eq!(
+        current(&b, &id).await,
+        old,
+        "b still serves its cached token"
+    );
+    // b's caller gets a 401 from HighLevel and reports it: b serves the stored token, no second grant.
+    let (status, caught_up) = refresh(&b, &id, None, &token, &old).await;
+    assert_eq!(
+        (status, caught_up["access_token"].as_str().unwrap()),
+        (200, new)
+    );
+    assert_eq!(current(&b, &id).await, new);
+    assert_eq!(env.sim.stats().refresh_grants, 1);
+}
+
+async fn a_lost_refresh_answer_is_recovered_through_reconnect(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&env.app, &id).await;
+    // HighLevel performs the refresh, and the answer never arrives: the crash window of DESIGN.md §1.
+    sim_post(
+        &env.sim,
+        "/_sim/faults",
+        json!({"path_prefix": "/oauth/token", "status": 502, "after_handler": true, "times": 1}),
+    )
+    .await;
+    let token = service_token(&env.app, "jobs", None);
+    let (status, body) = refresh(&env.app, &id, None, &token, &old).await;
+    assert_eq!(status, 200, "{body}");
+    let new = body["access_token"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        hl_get(&env.sim, "/products/?locationId=Loc1", new).await,
+        200
+    );
+    let stats = env.sim.stats();
+    assert_eq!(stats.refresh_grants, 1, "the lost refresh");
+    assert_eq!(
+        stats.refresh_token_reuse, 1,
+        "the retry with the now-dead refresh token"
+    );
+    assert_eq!(stats.reconnects, 1);
+    let res = client()
+        .get(format!("{}/api/installations/{id}", env.app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["state"],
+        "active"
+    );
+    // And the recovered pair refreshes normally afterwards.
+    let (status, again) = refresh(&env.app, &id, None, &token, new).await;
+    assert_eq!(status, 200);
+    assert_ne!(again["access_token"], new);
+    assert_eq!(env.sim.stats().refresh_grants, 2);
+}
+
+async fn a_dead_refresh_token_and_refused_reconnect_mean_needs_reauth(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&env.app, &id).await;
+    // Removed on HighLevel's side without a webhook reaching us: refresh and reconnect both fail.
+    sim_post(&env.sim, "/_sim/uninstall", json!({"locationId": "Loc1"})).await;
+    let token = service_token(&env.app, "jobs", None);
+    let (status, body) = refresh(&env.app, &id, None, &token, &old).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "reauthorization_required");
+    assert!(body["fix"].as_str().unwrap().contains("/oauth/install"));
+    let res = client()
+        .get(format!("{}/api/installations/{id}", env.app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let status_body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(status_body["state"], "needs_reauth");
+    assert!(status_body["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("reconnect failed"));
+    // Kept, and reads now say so at once.
+    let (status, body) = token_access(&env.app, &id, None, &token).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (409, "reauthorization_required")
+    );
+    assert_eq!(env.sim.stats().reconnects, 0);
+}
+
+async fn highlevel_5xx_keeps_the_old_refresh_token(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&env.app, &id).await;
+    sim_post(
+        &env.sim,
+        "/_sim/faults",
+        json!({"path_prefix": "/oauth/token", "status": 503, "times": 10}),
+    )
+    .await;
+    let token = service_token(&env.app, "jobs", None);
+    let (status, body) = refresh(&env.app, &id, None, &token, &old).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (503, "highlevel_unavailable")
+    );
+    client()
+        .delete(format!("{}/_sim/faults", env.sim.base_url))
+        .send()
+        .await
+        .unwrap();
+    // A transient 503 is retried with backoff inside one call.
+    sim_post(
+        &env.sim,
+        "/_sim/faults",
+        json!({"path_prefix": "/oauth/token", "status": 503, "times": 1}),
+    )
+    .await;
+    let (status, body) = refresh(&env.app, &id, None, &token, &old).await;
+    assert_eq!(status, 200, "{body}");
+    let stats = env.sim.stats();
+    assert_eq!(
+        (
+            stats.refresh_grants,
+            stats.refresh_token_reuse,
+            stats.reconnects
+        ),
+        (1, 0, 0)
+    );
+}
+
+async fn the_background_refresher_renews_tokens_before_they_expire(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let other = install(&env.app, "Location", &["Loc2"]).await;
+    let old = current(&env.app, &id).await;
+    age_token(&env.app, &id, 300).await;
+    let n = oauth_backend::tokens::refresher::tick(&env.app.state.tokens, 600)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "only the token inside the margin");
+    assert_eq!(env.sim.stats().refresh_grants, 1);
+    let new = current(&env.app, &id).await;
+    assert_ne!(new, old);
+    assert_eq!(
+        hl_get(&env.sim, "/products/?locationId=Loc1", &new).await,
+        200
+    );
+    let _ = other;
+}
+
+async fn an_expired_location_token_is_minted_again_from_a_refreshed_company_token(
+    backend: Backend,
+) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Company", &["Loc1"]).await;
+    let token = service_token(&env.app, "jobs", None);
+    let (_, first) = token_access(&env.app, &id, Some("Loc1"), &token).await;
+    let first = first["access_token"].as_str().unwrap().to_owned();
+    sim_post(&env.sim, "/_sim/tokens/expire", json!({})).await;
+    // The caller's location token was refused; the Company token is dead too (HighLevel expired both).
+    let (status, body) = refresh(&env.app, &id, Some("Loc1"), &token, &first).await;
+    assert_eq!(status, 200, "{body}");
+    let minted = body["access_token"].as_str().unwrap();
+    assert_ne!(minted, first);
+    assert_eq!(
+        hl_get(&env.sim, "/products/?locationId=Loc1", minted).await,
+        200
+    );
+    let stats = env.sim.stats();
+    assert_eq!((stats.location_tokens_minted, stats.refresh_grants), (2, 1));
+}
+
+both_backends!(
+    refresh_storm_across_two_replicas_makes_one_grant,
+    refresh_storm_over_fifty_installations_makes_fifty_grants,
+    a_read_with_under_a_minute_left_refreshes_inline_once,
+    a_replica_with_a_stale_cache_catches_up_without_a_grant,
+    a_lost_refresh_answer_is_recovered_through_reconnect,
+    a_dead_refresh_token_and_refused_reconnect_mean_needs_reauth,
+    highlevel_5xx_keeps_the_old_refresh_token,
+    the_background_refresher_renews_tokens_before_they_expire,
+    an_expired_location_token_is_minted_again_from_a_refreshed_company_token,
+);

@@ -1,0 +1,157 @@
+use crate::both_backends;
+use crate::common::*;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::json;
+
+fn sign(claims: serde_json::Value, secret: &str) -> String {
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn token_access_refuses_bad_service_jwts_and_audits_reads(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let now = chrono::Utc::now().timestamp();
+    let url = format!("{}/api/token-access/{id}", env.app.base_url);
+
+    let res = client().get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "service_auth_required");
+    assert!(body["fix"].is_string());
+
+    let cases = [
+        ("malformed", "not-a-jwt".to_owned()),
+        (
+            "expired",
+            sign(
+                json!({"iss": "jobs", "aud": "oauth-backend", "exp": now - 600}),
+                SERVICE_SECRET,
+            ),
+        ),
+        (
+            "wrong signature",
+            sign(
+                json!({"iss": "jobs", "aud": "oauth-backend", "exp": now + 60}),
+                "another-secret-another-secret-another",
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(
+                json!({"iss": "jobs", "aud": "api-backend", "exp": now + 60}),
+                SERVICE_SECRET,
+            ),
+        ),
+        (
+            "too long-lived",
+            sign(
+                json!({"iss": "jobs", "aud": "oauth-backend", "exp": now + 86_400}),
+                SERVICE_SECRET,
+            ),
+        ),
+        (
+            "no issuer",
+            sign(
+                json!({"aud": "oauth-backend", "exp": now + 60}),
+                SERVICE_SECRET,
+            ),
+        ),
+    ];
+    for (what, token) in cases {
+        let (status, body) = token_access(&env.app, &id, None, &token).await;
+        assert_eq!(
+            (status, body["code"].as_str().unwrap()),
+            (401, "service_auth_invalid"),
+            "{what}"
+        );
+        assert!(
+            !body.to_string().contains(&token),
+            "{what}: the token is echoed"
+        );
+    }
+
+    let limited = service_token(
+        &env.app,
+        "reporting",
+        Some(vec!["inst_someone_else".into()]),
+    );
+    let (status, body) = token_access(&env.app, &id, None, &limited).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (403, "caller_not_allowed")
+    );
+    let allowed = service_token(&env.app, "reporting", Some(vec![id.clone()]));
+    assert_eq!(token_access(&env.app, &id, None, &allowed).await.0, 200);
+    let jobs = service_token(&env.app, "jobs", None);
+    assert_eq!(
+        token_access(&env.app, &id, Some("Loc1"), &jobs).await.0,
+        200
+    );
+    let (status, _) = token_access(&env.app, "inst_missing", None, &jobs).await;
+    assert_eq!(status, 404);
+
+    let audit = audit_entries(&env.app, &id, 3).await;
+    let seen: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a.caller.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("reporting", "caller_not_allowed"),
+            ("reporting", "served"),
+            ("jobs", "served")
+        ]
+    );
+    assert_eq!(audit[2].location_id.as_deref(), Some("Loc1"));
+    let at = token_access(&env.app, &id, None, &jobs).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !format!("{audit:?}").contains(&at),
+        "the audit log never holds a token"
+    );
+}
+
+async fn installations_api_needs_a_service_jwt_and_never_shows_tokens(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let res = client()
+        .get(format!("{}/api/installations", env.app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let token = service_token(&env.app, "ops", None);
+    let res = client()
+        .get(format!("{}/api/installations/{id}", env.app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["state"], "active");
+    assert!(body["expires_at"].is_string());
+    for t in env.sim.issued_tokens() {
+        assert!(!body.to_string().contains(&t));
+    }
+    let res = client()
+        .get(format!("{}/api/installations/bad%20id", env.app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+both_backends!(
+    token_access_refuses_bad_service_jwts_and_audits_reads,
+    installations_api_needs_a_service_jwt_and_never_shows_tokens
+);

@@ -1,0 +1,216 @@
+//! Signed INSTALL / UNINSTALL webhooks, delivered by the simulator (Ed25519 and legacy RSA).
+
+use crate::both_backends;
+use crate::common::*;
+use serde_json::{json, Value};
+
+/// An environment whose oauth-backend trusts the simulator's webhook keys.
+async fn webhook_env(backend: Backend) -> Env {
+    let sim = sim().await;
+    let keys: Value = client()
+        .get(format!("{}/_sim/keys", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let db = TestDb::new(backend);
+    let ring = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
+    let s = settings(
+        &sim,
+        &db,
+        &ring,
+        &[
+            (
+                "WEBHOOK_ED25519_PUBLIC_KEY",
+                keys["ed25519"]["publicKeyPem"].as_str().unwrap(),
+            ),
+            (
+                "WEBHOOK_RSA_PUBLIC_KEY",
+                keys["rsa"]["publicKeyPem"].as_str().unwrap(),
+            ),
+        ],
+    );
+    let app = oauth_backend::spawn_app(s).await.unwrap();
+    Env {
+        sim,
+        db,
+        app,
+        keys: ring,
+    }
+}
+
+async fn send(env: &Env, mut payload: Value) -> Value {
+    payload["url"] = json!(format!("{}/webhooks/highlevel", env.app.base_url));
+    sim_post(&env.sim, "/_sim/webhooks/send", payload).await
+}
+
+async fn uninstall_destroys_tokens_and_keeps_the_installation(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let token = service_token(&env.app, "jobs", None);
+    assert_eq!(token_access(&env.app, &id, None, &token).await.0, 200);
+    let answer = send(
+        &env,
+        json!({"type": "UNINSTALL", "companyId": "comp1", "locationId": "Loc1"}),
+    )
+    .await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let (status, body) = token_access(&env.app, &id, None, &token).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (410, "installation_uninstalled")
+    );
+    let owned = id.clone();
+    let rows = env
+        .app
+        .state
+        .tokens
+        .db
+        .run(move |c| {
+            Ok(oauth_backend::store::tokens::all(c)?
+                .into_iter()
+                .filter(|r| r.installation_id == owned)
+                .count())
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "tokens destroyed");
+    let res = client()
+        .get(format!("{}/api/installations/{id}", env.app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "uninstalled");
+    // Installing again brings it back.
+    assert_eq!(install(&env.app, "Location", &["Loc1"]).await, id);
+    assert_eq!(token_access(&env.app, &id, None, &token).await.0, 200);
+}
+
+async fn uninstalling_a_company_destroys_its_location_tokens(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let id = install(&env.app, "Company", &["Loc1", "Loc2"]).await;
+    let token = service_token(&env.app, "jobs", None);
+    assert_eq!(
+        token_access(&env.app, &id, Some("Loc1"), &token).await.0,
+        200
+    );
+    let answer = send(&env, json!({"type": "UNINSTALL", "companyId": "comp1"})).await;
+    assert_eq!(answer["status"], 200);
+    assert_eq!(
+        token_access(&env.app, &id, Some("Loc1"), &token).await.0,
+        410
+    );
+    let rows = env
+        .app
+        .state
+        .tokens
+        .db
+        .run(|c| Ok(oauth_backend::store::tokens::all(c)?.len()))
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+async fn install_webhooks_record_agency_and_bulk_installs(backend: Backend) {
+    let env = webhook_env(backend).await;
+    for loc in ["Loc1", "Loc2"] {
+        let a = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": loc, "installType": "Company"})).await;
+        assert_eq!(a["status"], 200, "{a}");
+    }
+    let a = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc3", "installType": "Location"})).await;
+    assert_eq!(a["status"], 200);
+    let token = service_token(&env.app, "ops", None);
+    let list: Value = client()
+        .get(format!(
+            "{}/api/installations?company_id=comp1",
+            env.app.base_url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = list["installations"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let agency = list.iter().find(|i| i["auth_class"] == "Company").unwrap();
+    assert_eq!(agency["approved_locations"], json!(["Loc1", "Loc2"]));
+    // Other event types are acknowledged.
+    let a = send(&env, json!({"type": "ContactCreate", "locationId": "Loc1"})).await;
+    assert_eq!(a["status"], 200);
+}
+
+async fn forged_stale_and_replayed_webhooks_are_refused(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let url = format!("{}/webhooks/highlevel", env.app.base_url);
+    let body = json!({"type": "UNINSTALL", "appId": "dev-app-id", "locationId": "Loc1", "companyId": "comp1",
+        "timestamp": chrono::Utc::now().to_rfc3339(), "webhookId": "wh-forged"}).to_string();
+    let forged = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
+    for (name, value) in [
+        ("x-ghl-signature", forged.as_str()),
+        ("x-wh-signature", "bm90IGEgc2lnbmF0dXJl"),
+    ] {
+        let res = client()
+            .post(&url)
+            .header(name, value)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{name}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["code"],
+            "invalid_signature"
+        );
+    }
+    let res = client().post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 401, "unsigned");
+
+    let stale = send(&env, json!({"type": "UNINSTALL", "locationId": "Loc1", "companyId": "comp1", "timestamp": "2020-01-01T00:00:00Z"})).await;
+    assert_eq!(stale["status"], 400, "{stale}");
+    assert!(stale["response"]
+        .as_str()
+        .unwrap()
+        .contains("stale_webhook"));
+
+    // The legacy RSA signature alone is accepted; the same webhookId a second time is not.
+    let first = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "installType": "Location", "webhookId": "wh-1", "sim_sign": "rsa"})).await;
+    assert_eq!(first["status"], 200, "{first}");
+    let again = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "installType": "Location", "webhookId": "wh-1"})).await;
+    assert_eq!(again["status"], 409);
+    assert!(again["response"]
+        .as_str()
+        .unwrap()
+        .contains("duplicate_webhook"));
+    let token = service_token(&env.app, "jobs", None);
+    assert_eq!(
+        token_access(&env.app, &id, None, &token).await.0,
+        200,
+        "nothing forged took effect"
+    );
+}
+
+async fn an_oversized_webhook_is_refused(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let res = client()
+        .post(format!("{}/webhooks/highlevel", env.app.base_url))
+        .header("x-ghl-signature", "AAAA")
+        .body(vec![b'a'; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+}
+
+both_backends!(
+    uninstall_destroys_tokens_and_keeps_the_installation,
+    uninstalling_a_company_destroys_its_location_tokens,
+    install_webhooks_record_agency_and_bulk_installs,
+    forged_stale_and_replayed_webhooks_are_refused,
+    an_oversized_webhook_is_refused,
+);
