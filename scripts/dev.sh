@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts what exists of the local stack: the HighLevel simulator on :8090.
-# (oauth-backend joins once built; the full `devstack` arrives with the api-backend.)
+# The local stack in one process: highlevel-sim on :8090 and oauth-backend on :8081 (SQLite under data/,
+# development secrets generated on first run). Prints a walkthrough; Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo run -p highlevel-sim -- "$@"
+exec cargo run --locked -p devstack -- "$@"

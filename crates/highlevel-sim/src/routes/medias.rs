@@ -3,7 +3,7 @@
 
 use crate::access::{self, authorize};
 use crate::errors::{HlError, HlResult};
-use crate::routes::{page, query, require_version, required_query};
+use crate::routes::{page, query, remove_by_id, require_version, required_params};
 use crate::state::{new_id, now_iso, Sim};
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -139,7 +139,7 @@ async fn list(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
         &access::MEDIAS_LIST,
         q.get("altId").map(String::as_str),
     )?;
-    required_query(&q, &["sortBy", "sortOrder", "type", "altType", "altId"])?;
+    required_params(&q, &["sortBy", "sortOrder", "type", "altType", "altId"])?;
     let world = sim.world();
     let mut files: Vec<Value> = world.medias.get(&q["altId"]).cloned().unwrap_or_default();
     if let Some(text) = q.get("query").map(|s| s.to_lowercase()) {
@@ -167,12 +167,10 @@ async fn delete(
         &access::MEDIAS_DELETE,
         q.get("altId").map(String::as_str),
     )?;
-    required_query(&q, &["altType", "altId"])?;
+    required_params(&q, &["altType", "altId"])?;
     let mut world = sim.world();
     let files = world.medias.entry(q["altId"].clone()).or_default();
-    let before = files.len();
-    files.retain(|f| f["_id"] != path.as_str());
-    if files.len() == before {
+    if !remove_by_id(files, &path) {
         return Err(HlError::not_found("File not found"));
     }
     Ok(HttpResponse::Ok().json(json!({})))

@@ -36,7 +36,8 @@ pub fn require_version(req: &HttpRequest) -> HlResult<()> {
     }
 }
 
-pub fn required_query(q: &HashMap<String, String>, names: &[&str]) -> HlResult<()> {
+/// Query or form parameters that must be present and non-empty: one 422 naming each missing one.
+pub fn required_params(q: &HashMap<String, String>, names: &[&str]) -> HlResult<()> {
     let missing: Vec<String> = names
         .iter()
         .filter(|n| q.get(**n).is_none_or(|v| v.is_empty()))
@@ -47,6 +48,33 @@ pub fn required_query(q: &HashMap<String, String>, names: &[&str]) -> HlResult<(
     } else {
         Err(HlError::unprocessable(missing))
     }
+}
+
+/// Gives a new resource its `_id` and timestamps, as HighLevel does on create.
+pub fn stamp_new(resource: &mut serde_json::Value) {
+    let now = crate::state::now_iso();
+    resource["_id"] = serde_json::json!(crate::state::new_id());
+    resource["createdAt"] = serde_json::json!(now);
+    resource["updatedAt"] = serde_json::json!(now);
+}
+
+/// Applies an update body to a stored resource; `_id`, `createdAt` and the `fixed` keys never change.
+pub fn merge_update(target: &mut serde_json::Value, changes: serde_json::Value, fixed: &[&str]) {
+    if let (serde_json::Value::Object(t), serde_json::Value::Object(c)) = (&mut *target, changes) {
+        for (k, v) in c {
+            if k != "_id" && k != "createdAt" && !fixed.contains(&k.as_str()) {
+                t.insert(k, v);
+            }
+        }
+    }
+    target["updatedAt"] = serde_json::json!(crate::state::now_iso());
+}
+
+/// Removes the resource with this `_id`; `false` if there was none.
+pub fn remove_by_id(list: &mut Vec<serde_json::Value>, id: &str) -> bool {
+    let before = list.len();
+    list.retain(|r| r["_id"] != id);
+    list.len() != before
 }
 
 /// `limit`/`offset` paging over a list, with HighLevel's defaults.

@@ -2,7 +2,7 @@
 
 use crate::access::{authorize, INSTALLED_LOCATIONS, LOCATION_TOKEN};
 use crate::errors::{HlError, HlResult};
-use crate::routes::{query, require_version};
+use crate::routes::{query, require_version, required_params};
 use crate::state::{new_id, now_secs, AuthCode, Install, InstallKey, Sim, TokenClass};
 use crate::stats::Stats;
 use crate::tokens::{issue_access, new_pair};
@@ -202,14 +202,7 @@ fn check_client(sim: &Sim, id: Option<&String>, secret: Option<&String>) -> HlRe
 
 async fn token(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
     let f = form(&body);
-    let missing: Vec<String> = ["client_id", "client_secret", "grant_type"]
-        .iter()
-        .filter(|k| f.get(**k).is_none_or(|v| v.is_empty()))
-        .map(|k| format!("{k} should not be empty"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(HlError::unprocessable(missing));
-    }
+    required_params(&f, &["client_id", "client_secret", "grant_type"])?;
     check_client(&sim, f.get("client_id"), f.get("client_secret"))?;
     if let Some(t) = f.get("user_type") {
         if t != "Company" && t != "Location" {
@@ -280,14 +273,7 @@ async fn location_token(
     require_version(&req)?;
     let company = authorize(&req, &LOCATION_TOKEN, None)?;
     let f = form(&body);
-    let missing: Vec<String> = ["companyId", "locationId"]
-        .iter()
-        .filter(|k| f.get(**k).is_none_or(|v| v.is_empty()))
-        .map(|k| format!("{k} should not be empty"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(HlError::unprocessable(missing));
-    }
+    required_params(&f, &["companyId", "locationId"])?;
     let (company_id, location_id) = (&f["companyId"], &f["locationId"]);
     let mut world = sim.world();
     let in_company = world
@@ -344,7 +330,7 @@ async fn installed_locations(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<
     require_version(&req)?;
     let company = authorize(&req, &INSTALLED_LOCATIONS, None)?;
     let q = query(&req);
-    crate::routes::required_query(&q, &["companyId", "appId"])?;
+    required_params(&q, &["companyId", "appId"])?;
     if q["companyId"] != company.company_id {
         return Err(HlError::location_access());
     }

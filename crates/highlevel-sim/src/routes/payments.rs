@@ -3,7 +3,7 @@
 
 use crate::access::{self, authorize, Requirement};
 use crate::errors::{HlError, HlResult};
-use crate::routes::{query, require_version, required_query};
+use crate::routes::{query, require_version, required_params, stamp_new};
 use crate::state::{new_id, now_iso, Sim};
 use crate::validate::{json_object, Check};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -40,7 +40,7 @@ fn guard(req: &HttpRequest, need: &Requirement) -> HlResult<String> {
     require_version(req)?;
     let q = query(req);
     authorize(req, need, q.get("locationId").map(String::as_str))?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     Ok(q["locationId"].clone())
 }
 
@@ -211,15 +211,12 @@ async fn create_whitelabel(
         .string("description", true)
         .string("imageUrl", true)
         .finish()?;
-    let now = now_iso();
     let mut item = body.clone();
-    item["_id"] = json!(new_id());
+    stamp_new(&mut item);
     item["route"] = json!(format!(
         "/payments/{}",
         body["uniqueName"].as_str().unwrap_or_default()
     ));
-    item["createdAt"] = json!(now);
-    item["updatedAt"] = json!(now);
     let location = body["altId"].as_str().unwrap_or_default().to_owned();
     sim.world()
         .whitelabel
@@ -237,7 +234,7 @@ async fn list_whitelabel(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
         &access::WHITELABEL_LIST,
         q.get("altId").map(String::as_str),
     )?;
-    required_query(&q, &["altId", "altType"])?;
+    required_params(&q, &["altId", "altType"])?;
     let providers = sim
         .world()
         .whitelabel

@@ -3,8 +3,10 @@
 
 use crate::access::{self, authorize};
 use crate::errors::{HlError, HlResult};
-use crate::routes::{page, query, require_version, required_query};
-use crate::state::{new_id, now_iso, Sim};
+use crate::routes::{
+    merge_update, page, query, remove_by_id, require_version, required_params, stamp_new,
+};
+use crate::state::Sim;
 use crate::validate::{json_object, Check};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -69,10 +71,7 @@ async fn create_product(
     authorize(&req, &access::PRODUCTS_CREATE, body_location(&body))?;
     check_product(&body)?;
     let mut product = body.clone();
-    let now = now_iso();
-    product["_id"] = json!(new_id());
-    product["createdAt"] = json!(now);
-    product["updatedAt"] = json!(now);
+    stamp_new(&mut product);
     if product.get("availableInStore").is_none() {
         product["availableInStore"] = json!(false);
     }
@@ -93,7 +92,7 @@ async fn list_products(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpRe
         &access::PRODUCTS_LIST,
         q.get("locationId").map(String::as_str),
     )?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     let search = q.get("search").map(|s| s.to_lowercase());
     let world = sim.world();
     let all = world
@@ -136,7 +135,7 @@ async fn get_product(
         &access::PRODUCTS_GET,
         q.get("locationId").map(String::as_str),
     )?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     let mut world = sim.world();
     let p = find_product(world.products.get_mut(&q["locationId"]), &path)?;
     Ok(HttpResponse::Ok().json(&*p))
@@ -155,14 +154,7 @@ async fn update_product(
     let location = body_location(&body).unwrap_or_default().to_owned();
     let mut world = sim.world();
     let p = find_product(world.products.get_mut(&location), &path)?;
-    if let (Value::Object(target), Value::Object(changes)) = (&mut *p, body) {
-        for (k, v) in changes {
-            if k != "_id" && k != "createdAt" {
-                target.insert(k, v);
-            }
-        }
-    }
-    p["updatedAt"] = json!(now_iso());
+    merge_update(p, body, &[]);
     Ok(HttpResponse::Ok().json(&*p))
 }
 
@@ -178,15 +170,13 @@ async fn delete_product(
         &access::PRODUCTS_DELETE,
         q.get("locationId").map(String::as_str),
     )?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     let mut world = sim.world();
     let list = world
         .products
         .get_mut(&q["locationId"])
         .ok_or_else(product_not_found)?;
-    let before = list.len();
-    list.retain(|p| p["_id"] != path.as_str());
-    if list.len() == before {
+    if !remove_by_id(list, &path) {
         return Err(product_not_found());
     }
     world.prices.remove(path.as_str());
@@ -235,11 +225,8 @@ async fn create_price(
     let location = body_location(&body).unwrap_or_default();
     product_exists(&sim, location, &path)?;
     let mut price = body.clone();
-    let now = now_iso();
-    price["_id"] = json!(new_id());
+    stamp_new(&mut price);
     price["product"] = json!(path.as_str());
-    price["createdAt"] = json!(now);
-    price["updatedAt"] = json!(now);
     sim.world()
         .prices
         .entry(path.into_inner())
@@ -260,7 +247,7 @@ async fn list_prices(
         &access::PRICES_LIST,
         q.get("locationId").map(String::as_str),
     )?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     product_exists(&sim, &q["locationId"], &path)?;
     let world = sim.world();
     let all = world
@@ -287,7 +274,7 @@ async fn get_price(
         &access::PRICES_GET,
         q.get("locationId").map(String::as_str),
     )?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     let (product_id, price_id) = path.into_inner();
     product_exists(&sim, &q["locationId"], &product_id)?;
     let world = sim.world();
@@ -317,14 +304,7 @@ async fn update_price(
         .get_mut(&product_id)
         .and_then(|l| l.iter_mut().find(|p| p["_id"] == price_id.as_str()))
         .ok_or_else(price_not_found)?;
-    if let (Value::Object(target), Value::Object(changes)) = (&mut *price, body) {
-        for (k, v) in changes {
-            if k != "_id" && k != "createdAt" && k != "product" {
-                target.insert(k, v);
-            }
-        }
-    }
-    price["updatedAt"] = json!(now_iso());
+    merge_update(price, body, &["product"]);
     Ok(HttpResponse::Ok().json(&*price))
 }
 
@@ -340,7 +320,7 @@ async fn delete_price(
         &access::PRICES_DELETE,
         q.get("locationId").map(String::as_str),
     )?;
-    required_query(&q, &["locationId"])?;
+    required_params(&q, &["locationId"])?;
     let (product_id, price_id) = path.into_inner();
     product_exists(&sim, &q["locationId"], &product_id)?;
     let mut world = sim.world();
@@ -348,9 +328,7 @@ async fn delete_price(
         .prices
         .get_mut(&product_id)
         .ok_or_else(price_not_found)?;
-    let before = list.len();
-    list.retain(|p| p["_id"] != price_id.as_str());
-    if list.len() == before {
+    if !remove_by_id(list, &price_id) {
         return Err(price_not_found());
     }
     Ok(HttpResponse::Ok().json(json!({"status": true})))

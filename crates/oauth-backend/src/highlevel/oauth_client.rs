@@ -152,20 +152,13 @@ impl OAuthClient {
             .map_err(|e| OAuthError::Unavailable(format!("unreadable token answer: {e}")))
     }
 
-    pub async fn exchange_code(
-        &self,
-        code: &str,
-        user_type: &str,
-        redirect_uri: &str,
-    ) -> Result<Grant, OAuthError> {
-        let form = [
+    /// `POST /oauth/token` with the app's credentials and the given grant fields.
+    async fn token_grant(&self, grant: &[(&str, &str)]) -> Result<Grant, OAuthError> {
+        let mut form = vec![
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose_secret()),
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("user_type", user_type),
-            ("redirect_uri", redirect_uri),
         ];
+        form.extend_from_slice(grant);
         let body = self
             .send(
                 self.http
@@ -177,27 +170,32 @@ impl OAuthClient {
         Self::parse_grant(&body)
     }
 
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        user_type: &str,
+        redirect_uri: &str,
+    ) -> Result<Grant, OAuthError> {
+        self.token_grant(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("user_type", user_type),
+            ("redirect_uri", redirect_uri),
+        ])
+        .await
+    }
+
     pub async fn refresh(
         &self,
         refresh_token: &SecretString,
         user_type: &str,
     ) -> Result<Grant, OAuthError> {
-        let form = [
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose_secret()),
+        self.token_grant(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
             ("user_type", user_type),
-        ];
-        let body = self
-            .send(
-                self.http
-                    .post(format!("{}/oauth/token", self.api_url))
-                    .form(&form),
-                true,
-            )
-            .await?;
-        Self::parse_grant(&body)
+        ])
+        .await
     }
 
     /// Mints a Location token from a Company token.

@@ -72,7 +72,29 @@ pub fn store(
 ) -> Result<i64, DbError> {
     conn.transaction(|conn| {
         ensure_row(conn, installation, scope_key, now)?;
-        diesel::update(dsl::tokens.find((installation, scope_key)))
+        write(conn, installation, scope_key, None, t, now)?;
+        Ok(get(conn, installation, scope_key)?
+            .map(|r| r.token_version)
+            .unwrap_or(0))
+    })
+}
+
+/// Writes a new token, bumps the version and clears the lease, in one transaction; with `owner`, only if that
+/// owner still holds the lease. `true` if the row was written.
+fn write(
+    conn: &mut DbConn,
+    installation: &str,
+    scope_key: &str,
+    owner: Option<&str>,
+    t: &NewToken,
+    now: i64,
+) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        // Without an owner the guard is `OR TRUE`: one statement either way.
+        let guard = dsl::lease_owner
+            .eq(owner.unwrap_or_default().to_owned())
+            .or(owner.is_none().into_sql::<diesel::sql_types::Bool>());
+        let n = diesel::update(dsl::tokens.find((installation, scope_key)).filter(guard))
             .set((
                 dsl::access_token_enc.eq(&t.access_token_enc),
                 dsl::access_token_hash.eq(&t.access_token_hash),
@@ -83,14 +105,12 @@ pub fn store(
                 dsl::updated_at.eq(now),
             ))
             .execute(conn)?;
-        if let Some(r) = &t.refresh_token_enc {
+        if let (1, Some(r)) = (n, &t.refresh_token_enc) {
             diesel::update(dsl::tokens.find((installation, scope_key)))
                 .set(dsl::refresh_token_enc.eq(r))
                 .execute(conn)?;
         }
-        Ok(get(conn, installation, scope_key)?
-            .map(|r| r.token_version)
-            .unwrap_or(0))
+        Ok(n == 1)
     })
 }
 
@@ -115,7 +135,7 @@ pub fn try_lease(
     Ok(n == 1)
 }
 
-/// Stores the new pair, bumps the version and clears the lease, in one statement guarded by the lease owner.
+/// Stores the new pair, bumps the version and clears the lease, guarded by the lease owner, in one transaction.
 /// `false`: the lease was lost (it lapsed and someone else took it).
 pub fn commit_leased(
     conn: &mut DbConn,
@@ -125,35 +145,7 @@ pub fn commit_leased(
     t: &NewToken,
     now: i64,
 ) -> Result<bool, DbError> {
-    let target = dsl::tokens
-        .find((installation, scope_key))
-        .filter(dsl::lease_owner.eq(owner));
-    let n = match &t.refresh_token_enc {
-        Some(r) => diesel::update(target)
-            .set((
-                dsl::access_token_enc.eq(&t.access_token_enc),
-                dsl::refresh_token_enc.eq(r),
-                dsl::access_token_hash.eq(&t.access_token_hash),
-                dsl::expires_at.eq(t.expires_at),
-                dsl::token_version.eq(dsl::token_version + 1),
-                dsl::lease_owner.eq(None::<String>),
-                dsl::lease_until.eq(None::<i64>),
-                dsl::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-        None => diesel::update(target)
-            .set((
-                dsl::access_token_enc.eq(&t.access_token_enc),
-                dsl::access_token_hash.eq(&t.access_token_hash),
-                dsl::expires_at.eq(t.expires_at),
-                dsl::token_version.eq(dsl::token_version + 1),
-                dsl::lease_owner.eq(None::<String>),
-                dsl::lease_until.eq(None::<i64>),
-                dsl::updated_at.eq(now),
-            ))
-            .execute(conn)?,
-    };
-    Ok(n == 1)
+    write(conn, installation, scope_key, Some(owner), t, now)
 }
 
 pub fn release_lease(

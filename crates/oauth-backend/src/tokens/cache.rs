@@ -1,5 +1,6 @@
-//! Decrypted tokens in memory, keyed by (installation, location). A hot read checks only this map: no
-//! database query, no decryption. Replicas stay coherent through `/refresh` (DESIGN.md §1, Cache).
+//! Decrypted tokens in memory, keyed by installation, then by scope key ('' for the installation's own token,
+//! else a location id). A hot read checks only this map: no database query, no decryption, no allocation.
+//! Replicas stay coherent through `/refresh` (DESIGN.md §1, Cache).
 
 use shared_types::TokenAccess;
 use std::collections::HashMap;
@@ -12,40 +13,28 @@ pub struct Cached {
     pub version: i64,
 }
 
-type Key = (String, String);
-
 #[derive(Default)]
 pub struct TokenCache {
-    map: RwLock<HashMap<Key, Arc<Cached>>>,
+    map: RwLock<HashMap<String, HashMap<String, Arc<Cached>>>>,
 }
 
 impl TokenCache {
     pub fn get(&self, installation: &str, scope_key: &str) -> Option<Arc<Cached>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        // Borrowed lookup without allocating a key: HashMap<(String, String)> needs an owned tuple, so
-        // scan by the installation first only when the map is tiny; otherwise build the key.
-        map.get(&(installation.to_owned(), scope_key.to_owned()))
-            .cloned()
+        map.get(installation)?.get(scope_key).cloned()
     }
 
     /// Stores a token unless the cache already holds a newer version of it.
     pub fn put(&self, installation: &str, scope_key: &str, cached: Cached) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let key = (installation.to_owned(), scope_key.to_owned());
-        if map
-            .get(&key)
+        let entries = map.entry(installation.to_owned()).or_default();
+        if entries
+            .get(scope_key)
             .is_some_and(|old| old.version > cached.version)
         {
             return;
         }
-        map.insert(key, Arc::new(cached));
-    }
-
-    pub fn remove(&self, installation: &str, scope_key: &str) {
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(installation.to_owned(), scope_key.to_owned()));
+        entries.insert(scope_key.to_owned(), Arc::new(cached));
     }
 
     /// Forgets every token of an installation (uninstall, needs_reauth, re-install).
@@ -53,6 +42,40 @@ impl TokenCache {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|(i, _), _| i != installation);
+            .remove(installation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_types::AuthClass;
+
+    fn cached(token: &str, version: i64) -> Cached {
+        Cached {
+            answer: TokenAccess {
+                installation_id: "i".into(),
+                access_token: token.into(),
+                token_type: "Bearer".into(),
+                expires_at: chrono::Utc::now(),
+                auth_class: AuthClass::Location,
+                company_id: "c".into(),
+                location_id: None,
+                scopes: vec![],
+            },
+            expires_at_ms: 0,
+            version,
+        }
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one() {
+        let c = TokenCache::default();
+        c.put("i", "", cached("new", 5));
+        c.put("i", "", cached("old", 4));
+        assert_eq!(c.get("i", "").unwrap().answer.access_token, "new");
+        c.put("i", "L1", cached("loc", 1));
+        c.remove_installation("i");
+        assert!(c.get("i", "").is_none() && c.get("i", "L1").is_none());
     }
 }

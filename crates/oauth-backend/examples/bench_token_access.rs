@@ -1,0 +1,144 @@
+//! Benchmark: the hot token-access path (service JWT check, cache hit, buffered audit) against a trivial
+//! actix handler in the same run, 64 connections. Run with `bench/run.sh` (release build, wrk).
+//! `BENCH_DATABASE_URL` picks the database (default: a SQLite file in a temporary folder).
+
+include!("../../../bench/wrk.rs");
+
+use highlevel_sim::SimConfig;
+use std::collections::HashMap;
+
+#[actix_web::main]
+async fn main() {
+    let seconds: u32 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let sim = highlevel_sim::spawn(SimConfig {
+        port: 0,
+        workers: 1,
+        rate_burst: u32::MAX,
+        rate_daily: u32::MAX,
+        ..Default::default()
+    })
+    .await
+    .expect("sim");
+    sim.add_location("c1", "L1", "Bench");
+    let dir = std::env::temp_dir().join(format!("oauth-bench-{}", std::process::id()));
+    let db_url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/oauth.db", dir.display()));
+    let env: HashMap<&str, String> = HashMap::from([
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", "0".into()),
+        ("DATABASE_URL", db_url),
+        ("HIGHLEVEL_API_URL", sim.base_url.clone()),
+        (
+            "HIGHLEVEL_AUTHORIZE_URL",
+            format!("{}/oauth/chooselocation", sim.base_url),
+        ),
+        ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
+        ("HIGHLEVEL_CLIENT_SECRET", "dev-client-secret".into()),
+        ("HIGHLEVEL_APP_ID", "dev-app-id".into()),
+        (
+            "HIGHLEVEL_REDIRECT_URI",
+            "http://127.0.0.1:9/oauth/callback".into(),
+        ),
+        ("HIGHLEVEL_SCOPES", "products.readonly oauth.write".into()),
+        (
+            "TOKEN_ENCRYPTION_KEYS",
+            oauth_backend::crypto::keyring::KeyRing::generate_entry("k1"),
+        ),
+        (
+            "SERVICE_JWT_SECRET",
+            "bench-secret-bench-secret-bench-secret-0".into(),
+        ),
+        (
+            "POST_INSTALL_REDIRECT_URL",
+            "http://127.0.0.1:9/done".into(),
+        ),
+        ("REFRESHER_INTERVAL_SECS", "0".into()),
+        ("LOG_FORMAT", "pretty".into()),
+    ]);
+    let settings = oauth_backend::Settings::from_lookup(|k| env.get(k).cloned()).expect("settings");
+    let app = oauth_backend::spawn_app(settings)
+        .await
+        .expect("oauth-backend");
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = http
+        .get(format!(
+            "{}/oauth/install?sim_user_type=Location&sim_location_id=L1",
+            app.base_url
+        ))
+        .send()
+        .await
+        .expect("install");
+    let res = http
+        .get(res.headers()["location"].to_str().expect("consent"))
+        .send()
+        .await
+        .expect("consent");
+    let back = url::Url::parse(res.headers()["location"].to_str().expect("callback")).expect("url");
+    let res = http
+        .get(format!(
+            "{}/oauth/callback?{}",
+            app.base_url,
+            back.query().unwrap_or_default()
+        ))
+        .send()
+        .await
+        .expect("callback");
+    let done = url::Url::parse(res.headers()["location"].to_str().expect("done")).expect("url");
+    let id = done
+        .query_pairs()
+        .find(|(k, _)| k == "installation_id")
+        .expect("id")
+        .1
+        .into_owned();
+    let token = app
+        .state
+        .auth
+        .issue("bench", 3600, None)
+        .expect("service token");
+
+    let (trivial_url, trivial) = trivial_server();
+    tokio::spawn(trivial);
+    let url = format!("{}/api/token-access/{id}", app.base_url);
+    let headers = vec![format!("Authorization: Bearer {token}")];
+    // Warm the cache once so the measured path is the hot one.
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("warm")
+            .status(),
+        200
+    );
+    let base = tokio::task::spawn_blocking(move || wrk(&trivial_url, 64, seconds, &[]))
+        .await
+        .expect("wrk");
+    let hot = tokio::task::spawn_blocking(move || wrk(&url, 64, seconds, &headers))
+        .await
+        .expect("wrk");
+    println!(
+        "trivial actix handler   : {:>9.0} req/s  p99 {:>7.2} ms",
+        base.requests_per_sec, base.p99_ms
+    );
+    println!(
+        "GET /api/token-access   : {:>9.0} req/s  p99 {:>7.2} ms  (non-2xx: {})",
+        hot.requests_per_sec, hot.p99_ms, hot.non_2xx
+    );
+    println!(
+        "ratio                   : {:.2} of the trivial handler (goal >= 0.50)",
+        hot.requests_per_sec / base.requests_per_sec
+    );
+    println!(
+        "HighLevel calls during the run: {} (refresh grants {})",
+        sim.stats().count("POST /oauth/token"),
+        sim.stats().refresh_grants
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
