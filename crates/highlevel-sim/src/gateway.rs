@@ -77,7 +77,7 @@ fn lookup_caller(sim: &Sim, req: &ServiceRequest) -> Option<Caller> {
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))?
         .trim();
-    let world = sim.world();
+    let world = sim.world_read();
     Some(match world.access_tokens.get(token) {
         None => Caller::Refused(HlError::invalid_jwt()),
         Some(t) if t.revoked || t.exp <= now_secs() => Caller::Refused(HlError::token_invalid()),

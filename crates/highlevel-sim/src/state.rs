@@ -1,5 +1,5 @@
-//! Everything the simulator remembers, in memory. One `World` behind one mutex: every handler holds it
-//! briefly and never across an `.await`, which keeps the model simple and fast enough (see the benchmark).
+//! Everything the simulator remembers, in memory. One `World` behind one read-write lock: every handler
+//! holds it briefly and never across an `.await`; reads (token lookups, lists) run in parallel.
 
 use crate::config::SimConfig;
 use crate::rate_limit::RateLimiter;
@@ -7,7 +7,7 @@ use crate::stats::Stats;
 use crate::webhooks::SigningKeys;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenClass {
@@ -126,7 +126,7 @@ impl World {
 /// The shared application state of one simulator.
 pub struct Sim {
     pub config: SimConfig,
-    world: Mutex<World>,
+    world: RwLock<World>,
     pub rate: RateLimiter,
     pub stats: Stats,
     pub faults: crate::faults::Faults,
@@ -141,7 +141,7 @@ impl Sim {
         let rate = RateLimiter::new(config.rate_burst, config.rate_window_ms, config.rate_daily);
         Sim {
             config,
-            world: Mutex::new(World::default()),
+            world: RwLock::new(World::default()),
             rate,
             stats: Stats::default(),
             faults: crate::faults::Faults::default(),
@@ -156,8 +156,13 @@ impl Sim {
 
     /// The world, even if a panicking thread poisoned the lock (the data stays consistent: no handler
     /// leaves it half-written across a panic point).
-    pub fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn world(&self) -> RwLockWriteGuard<'_, World> {
+        self.world.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The world for reading only: many readers at once.
+    pub fn world_read(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn reset(&self) {

@@ -104,10 +104,12 @@ async fn access_log(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let (method, path) = (req.method().clone(), req.path().to_owned());
     let res = next.call(req).await?;
-    let status = res.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (status, ms) = (
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0,
+    );
+    let (method, path) = (res.request().method(), res.request().path());
     if status >= 500 {
         tracing::error!(%method, %path, status, ms, "request");
     } else if path != "/healthz" && path != "/metrics" {

@@ -9,7 +9,8 @@ pub struct Metrics {
     registry: Registry,
     refresh: IntCounterVec,
     pub token_access_seconds: Histogram,
-    cache: IntCounterVec,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
     location_minted: IntCounter,
     pub audit_dropped: IntCounter,
     webhooks: IntCounterVec,
@@ -61,11 +62,15 @@ impl Metrics {
         let _ = registry.register(Box::new(token_access_seconds.clone()));
         let _ = registry.register(Box::new(location_minted.clone()));
         let _ = registry.register(Box::new(audit_dropped.clone()));
+        // Resolved once: the hot path must not hash label values on every request.
+        let cache_hits = cache.with_label_values(&["hit"]);
+        let cache_misses = cache.with_label_values(&["miss"]);
         Metrics {
             registry,
             refresh,
             token_access_seconds,
-            cache,
+            cache_hits,
+            cache_misses,
             location_minted,
             audit_dropped,
             webhooks,
@@ -74,12 +79,6 @@ impl Metrics {
 
     pub fn refresh(&self, outcome: &str) {
         self.refresh.with_label_values(&[outcome]).inc();
-    }
-
-    pub fn cache(&self, hit: bool) {
-        self.cache
-            .with_label_values(&[if hit { "hit" } else { "miss" }])
-            .inc();
     }
 
     pub fn location_minted(&self) {

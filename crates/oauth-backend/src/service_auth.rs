@@ -6,12 +6,20 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use shared_types::service_auth::MAX_SERVICE_TOKEN_TTL_SECS;
 use shared_types::{ServiceClaims, SERVICE_AUDIENCE};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 pub struct ServiceAuth {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    /// Tokens already verified, by their exact text: a caller reusing its token for many reads is checked
+    /// once, and only its expiry afterwards.
+    verified: RwLock<HashMap<String, Arc<ServiceClaims>>>,
 }
+
+/// Verified tokens remembered at most; the memory is cleared when full (tokens live an hour at most anyway).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 /// Clock skew tolerated between callers and us.
 const LEEWAY_SECS: u64 = 30;
@@ -27,11 +35,12 @@ impl ServiceAuth {
             decoding: DecodingKey::from_secret(bytes),
             encoding: EncodingKey::from_secret(bytes),
             validation,
+            verified: RwLock::default(),
         }
     }
 
     /// Verifies an `Authorization` header value.
-    pub fn verify(&self, authorization: Option<&str>) -> AppResult<ServiceClaims> {
+    pub fn verify(&self, authorization: Option<&str>) -> AppResult<Arc<ServiceClaims>> {
         let header = authorization.ok_or(AppError::ServiceAuthRequired)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -39,6 +48,18 @@ impl ServiceAuth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AppError::ServiceAuthRequired)?;
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) = self
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+        {
+            if claims.exp + LEEWAY_SECS as i64 >= now {
+                return Ok(claims.clone());
+            }
+            return Err(AppError::ServiceAuthInvalid("it has expired".into()));
+        }
         let data = jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
@@ -55,7 +76,6 @@ impl ServiceAuth {
             )
         })?;
         let claims = data.claims;
-        let now = chrono::Utc::now().timestamp();
         if claims.exp > now + MAX_SERVICE_TOKEN_TTL_SECS + LEEWAY_SECS as i64 {
             return Err(AppError::ServiceAuthInvalid(
                 "its `exp` is more than one hour ahead".into(),
@@ -66,6 +86,12 @@ impl ServiceAuth {
                 "its `iss` (the caller's name) is empty".into(),
             ));
         }
+        let claims = Arc::new(claims);
+        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
 

@@ -94,28 +94,42 @@ async fn list_products(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpRe
     )?;
     required_params(&q, &["locationId"])?;
     let search = q.get("search").map(|s| s.to_lowercase());
-    let world = sim.world();
+    let world = sim.world_read();
     let all = world
         .products
         .get(&q["locationId"])
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let (products, total) = match &search {
-        None => (page(all, &q, 100), all.len()),
-        Some(s) => {
-            let hits: Vec<Value> = all
-                .iter()
-                .filter(|p| {
-                    p["name"]
-                        .as_str()
-                        .is_some_and(|n| n.to_lowercase().contains(s.as_str()))
-                })
-                .cloned()
-                .collect();
-            (page(&hits, &q, 100), hits.len())
-        }
-    };
-    Ok(HttpResponse::Ok().json(json!({"products": products, "total": [{"total": total}]})))
+    let hits: Vec<&Value> = all
+        .iter()
+        .filter(|p| {
+            search.as_ref().is_none_or(|s| {
+                p["name"]
+                    .as_str()
+                    .is_some_and(|n| n.to_lowercase().contains(s.as_str()))
+            })
+        })
+        .collect();
+    // Serialised from borrowed products: a list answer copies nothing.
+    #[derive(serde::Serialize)]
+    struct Total {
+        total: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        products: Vec<&'a Value>,
+        total: [Total; 1],
+    }
+    let total = hits.len();
+    let body = serde_json::to_vec(&List {
+        products: page(&hits, &q, 100),
+        total: [Total { total }],
+    })
+    .map_err(|_| HlError::bad_request("unserializable product"))?;
+    drop(world);
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 fn find_product<'a>(list: Option<&'a mut Vec<Value>>, id: &str) -> HlResult<&'a mut Value> {

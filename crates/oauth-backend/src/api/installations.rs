@@ -62,7 +62,7 @@ async fn get(
     let claims = service_claims(&req, &state)?;
     check_id("installation id", &path)?;
     if !allows(&claims, &path) {
-        return Err(AppError::CallerNotAllowed(claims.iss));
+        return Err(AppError::CallerNotAllowed(claims.iss.clone()));
     }
     let id = path.into_inner();
     let lookup = id.clone();

@@ -14,7 +14,10 @@ use shared_types::ServiceClaims;
 pub type State = web::Data<AppState>;
 
 /// The caller's verified service claims.
-pub fn service_claims(req: &HttpRequest, state: &AppState) -> Result<ServiceClaims, AppError> {
+pub fn service_claims(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<std::sync::Arc<ServiceClaims>, AppError> {
     let header = req
         .headers()
         .get("authorization")

@@ -19,6 +19,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+fn json_body(answer: shared_types::TokenAccess) -> bytes::Bytes {
+    serde_json::to_vec(&answer)
+        .map(bytes::Bytes::from)
+        .unwrap_or_default()
+}
+
 #[derive(Deserialize)]
 pub struct LocationQuery {
     location_id: Option<String>,
@@ -34,7 +40,7 @@ async fn audited<F, Fut>(
 ) -> Result<HttpResponse, AppError>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<shared_types::TokenAccess, AppError>>,
+    Fut: std::future::Future<Output = Result<bytes::Bytes, AppError>>,
 {
     let started = Instant::now();
     check_id("installation id", id)?;
@@ -51,15 +57,16 @@ where
         Ok(_) => "served",
         Err(e) => e.problem_code(),
     };
-    state.audit.record(&claims.iss, id, location, outcome);
+    state.audit.record(&claims, id, location, outcome);
     state
         .metrics
         .token_access_seconds
         .observe(started.elapsed().as_secs_f64());
-    result.map(|answer| {
+    result.map(|body| {
         HttpResponse::Ok()
+            .content_type("application/json")
             .insert_header(("cache-control", "no-store"))
-            .json(answer)
+            .body(body)
     })
 }
 
@@ -73,12 +80,12 @@ async fn get_token(
     audited(&req, &state, &path, location, || async {
         match state.tokens.cached(&path, location) {
             Some(hit) => {
-                state.metrics.cache(true);
-                Ok(hit)
+                state.metrics.cache_hits.inc();
+                Ok(hit.body.clone())
             }
             None => {
-                state.metrics.cache(false);
-                state.tokens.access(&path, location).await
+                state.metrics.cache_misses.inc();
+                state.tokens.access(&path, location).await.map(json_body)
             }
         }
     })
@@ -98,10 +105,12 @@ async fn refresh(
             "rejected_token must be the token HighLevel refused".into(),
         ));
     }
-    audited(&req, &state, &path, location, || {
+    audited(&req, &state, &path, location, || async {
         state
             .tokens
             .refresh_rejected(&path, location, &body.rejected_token)
+            .await
+            .map(json_body)
     })
     .await
 }

@@ -61,6 +61,7 @@ diesel::table! {
         location_id -> Nullable<Text>,
         outcome -> Text,
         at -> BigInt,
+        count -> BigInt,
     }
 }
 

@@ -12,7 +12,10 @@ pub struct AuditEntry {
     pub installation_id: String,
     pub location_id: Option<String>,
     pub outcome: String,
+    /// When the first of these reads happened.
     pub at: i64,
+    /// How many identical reads this row stands for.
+    pub count: i64,
 }
 
 pub fn insert_batch(conn: &mut DbConn, entries: &[AuditEntry]) -> Result<usize, DbError> {

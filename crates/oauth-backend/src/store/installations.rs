@@ -133,50 +133,66 @@ pub fn upsert(
         facts.location_id.as_deref(),
     );
     conn.transaction(|conn| {
-        let existing = find_by_key(conn, &key)?;
-        match existing {
-            Some(old) => {
-                let mut approved = old.approved();
-                for l in &facts.approved_locations {
-                    if !approved.contains(l) {
-                        approved.push(l.clone());
-                    }
-                }
-                diesel::update(dsl::installations.find(&old.id))
-                    .set((
-                        dsl::app_id.eq(facts.app_id.clone().or(old.app_id.clone())),
-                        dsl::user_id.eq(facts.user_id.clone().or(old.user_id.clone())),
-                        dsl::scopes.eq(facts.scopes.clone().unwrap_or(old.scopes.clone())),
-                        dsl::is_bulk.eq(facts.is_bulk || old.is_bulk),
-                        dsl::approved_locations.eq(serde_json::to_string(&approved).unwrap_or_else(|_| "[]".into())),
-                        dsl::state.eq(InstallationState::Active.as_str()),
-                        dsl::last_error.eq(None::<String>),
-                        dsl::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+        // Write first: on SQLite a transaction that reads and then writes cannot wait for another writer
+        // (it fails at once with SQLITE_BUSY); one that starts with a write takes the lock up front and waits.
+        diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
+            .set(dsl::updated_at.eq(now))
+            .execute(conn)?;
+        if find_by_key(conn, &key)?.is_none() {
+            let row = Installation {
+                id: new_id.to_owned(),
+                install_key: key.clone(),
+                auth_class: facts.auth_class.as_str().to_owned(),
+                company_id: facts.company_id.clone(),
+                location_id: facts.location_id.clone(),
+                app_id: facts.app_id.clone(),
+                user_id: facts.user_id.clone(),
+                scopes: facts.scopes.clone().unwrap_or_default(),
+                is_bulk: facts.is_bulk,
+                approved_locations: serde_json::to_string(&facts.approved_locations)
+                    .unwrap_or_else(|_| "[]".into()),
+                state: InstallationState::Active.as_str().to_owned(),
+                last_refresh_at: None,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            };
+            // A concurrent first install of the same key (PostgreSQL) inserts nothing here and is merged below.
+            let inserted = with_conn!(conn, c => diesel::insert_into(dsl::installations)
+                .values(&row)
+                .on_conflict(dsl::install_key)
+                .do_nothing()
+                .execute(c))?;
+            if inserted == 1 {
+                return find_by_key(conn, &key)?
+                    .ok_or(DbError::Query(diesel::result::Error::NotFound));
             }
-            None => {
-                let row = Installation {
-                    id: new_id.to_owned(),
-                    install_key: key.clone(),
-                    auth_class: facts.auth_class.as_str().to_owned(),
-                    company_id: facts.company_id.clone(),
-                    location_id: facts.location_id.clone(),
-                    app_id: facts.app_id.clone(),
-                    user_id: facts.user_id.clone(),
-                    scopes: facts.scopes.clone().unwrap_or_default(),
-                    is_bulk: facts.is_bulk,
-                    approved_locations: serde_json::to_string(&facts.approved_locations)
-                        .unwrap_or_else(|_| "[]".into()),
-                    state: InstallationState::Active.as_str().to_owned(),
-                    last_refresh_at: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                with_conn!(conn, c => diesel::insert_into(dsl::installations).values(&row).execute(c))?;
+            // Lock the row the other install just committed before reading it, so no update is lost.
+            diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
+                .set(dsl::updated_at.eq(now))
+                .execute(conn)?;
+        }
+        let old =
+            find_by_key(conn, &key)?.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        let mut approved = old.approved();
+        for l in &facts.approved_locations {
+            if !approved.contains(l) {
+                approved.push(l.clone());
             }
         }
+        diesel::update(dsl::installations.find(&old.id))
+            .set((
+                dsl::app_id.eq(facts.app_id.clone().or(old.app_id.clone())),
+                dsl::user_id.eq(facts.user_id.clone().or(old.user_id.clone())),
+                dsl::scopes.eq(facts.scopes.clone().unwrap_or(old.scopes.clone())),
+                dsl::is_bulk.eq(facts.is_bulk || old.is_bulk),
+                dsl::approved_locations
+                    .eq(serde_json::to_string(&approved).unwrap_or_else(|_| "[]".into())),
+                dsl::state.eq(InstallationState::Active.as_str()),
+                dsl::last_error.eq(None::<String>),
+                dsl::updated_at.eq(now),
+            ))
+            .execute(conn)?;
         find_by_key(conn, &key)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
     })
 }

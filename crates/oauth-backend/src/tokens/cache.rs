@@ -9,8 +9,24 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug)]
 pub struct Cached {
     pub answer: TokenAccess,
+    /// `answer` as JSON, serialised once: a hot read sends these bytes as they are.
+    pub body: bytes::Bytes,
     pub expires_at_ms: i64,
     pub version: i64,
+}
+
+impl Cached {
+    pub fn new(answer: TokenAccess, expires_at_ms: i64, version: i64) -> Cached {
+        let body = serde_json::to_vec(&answer)
+            .map(bytes::Bytes::from)
+            .unwrap_or_default();
+        Cached {
+            answer,
+            body,
+            expires_at_ms,
+            version,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -52,8 +68,8 @@ mod tests {
     use shared_types::AuthClass;
 
     fn cached(token: &str, version: i64) -> Cached {
-        Cached {
-            answer: TokenAccess {
+        Cached::new(
+            TokenAccess {
                 installation_id: "i".into(),
                 access_token: token.into(),
                 token_type: "Bearer".into(),
@@ -63,9 +79,9 @@ mod tests {
                 location_id: None,
                 scopes: vec![],
             },
-            expires_at_ms: 0,
+            0,
             version,
-        }
+        )
     }
 
     #[test]

@@ -65,11 +65,11 @@ impl TokenService {
     }
 
     /// The hot path: a cached token with enough life left, or `None`.
-    pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<TokenAccess> {
+    pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<Arc<Cached>> {
         let c = self
             .cache
             .get(installation, location.unwrap_or(INSTALLATION_SCOPE))?;
-        (c.expires_at_ms - now_ms() >= MIN_LIFE_MS).then(|| c.answer.clone())
+        (c.expires_at_ms - now_ms() >= MIN_LIFE_MS).then_some(c)
     }
 
     /// A token for the installation (and location): from the database, refreshed or minted when needed.
@@ -214,11 +214,8 @@ impl TokenService {
             location_id,
             scopes: inst.scope_list(),
         };
-        let cached = |answer: &TokenAccess| Cached {
-            answer: answer.clone(),
-            expires_at_ms,
-            version: row.token_version,
-        };
+        let cached =
+            |answer: &TokenAccess| Cached::new(answer.clone(), expires_at_ms, row.token_version);
         // A Location installation asked for by its own location id is the same token: cache it under both keys.
         if let (true, AuthClass::Location, Some(own)) = (
             location.is_none(),

@@ -207,7 +207,39 @@ async fn an_oversized_webhook_is_refused(backend: Backend) {
     assert_eq!(res.status(), 413);
 }
 
+async fn concurrent_installs_of_one_company_make_one_installation(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let locations: Vec<String> = (0..12).map(|i| format!("Bulk{i}")).collect();
+    for l in &locations {
+        env.sim.add_location("comp1", l, "bulk");
+    }
+    let sends = locations.iter().map(|l| send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": l, "installType": "Company"})));
+    let answers = futures::future::join_all(sends).await;
+    assert!(answers.iter().all(|a| a["status"] == 200), "{answers:?}");
+    let token = service_token(&env.app, "ops", None);
+    let list: Value = client()
+        .get(format!(
+            "{}/api/installations?company_id=comp1",
+            env.app.base_url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = list["installations"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "one installation per company");
+    assert_eq!(
+        list[0]["approved_locations"].as_array().unwrap().len(),
+        12,
+        "no location lost"
+    );
+}
+
 both_backends!(
+    concurrent_installs_of_one_company_make_one_installation,
     uninstall_destroys_tokens_and_keeps_the_installation,
     uninstalling_a_company_destroys_its_location_tokens,
     install_webhooks_record_agency_and_bulk_installs,

@@ -56,6 +56,7 @@ CREATE TABLE token_audit (
     installation_id TEXT NOT NULL,
     location_id TEXT,
     outcome TEXT NOT NULL,
-    at BIGINT NOT NULL
+    at BIGINT NOT NULL,                        -- the first read of this row
+    count BIGINT NOT NULL DEFAULT 1            -- identical reads in one write batch share a row
 );
 CREATE INDEX token_audit_installation ON token_audit (installation_id, at);
