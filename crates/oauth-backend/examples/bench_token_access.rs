@@ -140,5 +140,20 @@ async fn main() {
         sim.stats().count("POST /oauth/token"),
         sim.stats().refresh_grants
     );
+    app.state.audit.flush().await;
+    let audited: i64 = app
+        .state
+        .tokens
+        .db
+        .run(move |c| {
+            Ok(oauth_backend::store::audit::for_installation(c, &id)?
+                .iter()
+                .map(|a| a.count)
+                .sum())
+        })
+        .await
+        .expect("audit");
+    let dropped = app.state.metrics.audit_dropped.get();
+    println!("reads audited           : {audited} (dropped: {dropped}; wrk counts its own requests in its report)");
     let _ = std::fs::remove_dir_all(&dir);
 }

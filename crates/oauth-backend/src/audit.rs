@@ -28,6 +28,7 @@ struct Read {
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<Read>,
+    flushes: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
     metrics: Arc<Metrics>,
 }
 
@@ -35,8 +36,21 @@ impl AuditSink {
     /// Starts the writer on the current runtime.
     pub fn start(db: Db, metrics: Arc<Metrics>) -> AuditSink {
         let (tx, rx) = mpsc::channel(BUFFER);
-        tokio::spawn(write_batches(db, rx));
-        AuditSink { tx, metrics }
+        let (flushes, flush_rx) = mpsc::channel(16);
+        tokio::spawn(write_batches(db, rx, flush_rx));
+        AuditSink {
+            tx,
+            flushes,
+            metrics,
+        }
+    }
+
+    /// Writes everything recorded so far (at shutdown, and for tests and benchmarks that count rows).
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.flushes.send(done).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 
     pub fn record(
@@ -60,10 +74,17 @@ impl AuditSink {
     }
 }
 
-async fn write_batches(db: Db, mut rx: mpsc::Receiver<Read>) {
+async fn write_batches(
+    db: Db,
+    mut rx: mpsc::Receiver<Read>,
+    mut flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+) {
     let mut reads = Vec::new();
     loop {
-        tokio::time::sleep(FLUSH_EVERY).await;
+        let waiting = tokio::select! {
+            _ = tokio::time::sleep(FLUSH_EVERY) => None,
+            Some(done) = flushes.recv() => Some(done),
+        };
         let closed = loop {
             match rx.try_recv() {
                 Ok(r) => reads.push(r),
@@ -74,6 +95,9 @@ async fn write_batches(db: Db, mut rx: mpsc::Receiver<Read>) {
         if !reads.is_empty() {
             let batch = coalesce(std::mem::take(&mut reads));
             write(&db, batch).await;
+        }
+        if let Some(done) = waiting {
+            let _ = done.send(());
         }
         if closed {
             return;

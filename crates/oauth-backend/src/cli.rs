@@ -104,6 +104,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (running, server) = crate::app::start(settings).await?;
             tracing::info!(url = %running.base_url, "oauth-backend listening");
             server.await?;
+            // Graceful stop (SIGTERM / Ctrl-C): the reads served so far reach the audit log.
+            running.state.audit.flush().await;
+            tracing::info!("oauth-backend stopped");
             Ok(())
         }
         Command::Migrate => {
