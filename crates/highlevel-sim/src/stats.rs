@@ -10,6 +10,7 @@ pub struct Stats {
     requests: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
     pub refresh_grants: AtomicU64,
     pub refresh_token_reuse: AtomicU64,
+    pub refresh_without_user_type: AtomicU64,
     pub authorization_code_grants: AtomicU64,
     pub location_tokens_minted: AtomicU64,
     pub reconnects: AtomicU64,
@@ -25,6 +26,8 @@ pub struct StatsSnapshot {
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
     pub refresh_grants: u64,
     pub refresh_token_reuse: u64,
+    /// Refresh grants that did not say `user_type` (HighLevel asks for it on refresh too).
+    pub refresh_without_user_type: u64,
     pub authorization_code_grants: u64,
     pub location_tokens_minted: u64,
     pub reconnects: u64,
@@ -71,6 +74,7 @@ impl Stats {
                 .clone(),
             refresh_grants: get(&self.refresh_grants),
             refresh_token_reuse: get(&self.refresh_token_reuse),
+            refresh_without_user_type: get(&self.refresh_without_user_type),
             authorization_code_grants: get(&self.authorization_code_grants),
             location_tokens_minted: get(&self.location_tokens_minted),
             reconnects: get(&self.reconnects),
@@ -88,6 +92,7 @@ impl Stats {
         for c in [
             &self.refresh_grants,
             &self.refresh_token_reuse,
+            &self.refresh_without_user_type,
             &self.authorization_code_grants,
             &self.location_tokens_minted,
             &self.reconnects,

@@ -231,6 +231,9 @@ async fn token(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> 
             Ok(HttpResponse::Ok().json(answer))
         }
         Some("refresh_token") => {
+            if f.get("user_type").is_none_or(|t| t.is_empty()) {
+                Stats::bump(&sim.stats.refresh_without_user_type);
+            }
             let invalid = || {
                 HlError::oauth(
                     400,

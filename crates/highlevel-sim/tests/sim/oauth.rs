@@ -169,6 +169,23 @@ async fn refresh_rotates_and_a_reused_refresh_token_is_refused_and_counted() {
     let stats = sim.stats();
     assert_eq!(stats.refresh_grants, 1);
     assert_eq!(stats.refresh_token_reuse, 1);
+    assert_eq!(stats.refresh_without_user_type, 0);
+    let no_user_type = token_request(
+        &sim,
+        &[
+            ("client_id", "dev-client-id"),
+            ("client_secret", "dev-client-secret"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(no_user_type.status(), 200);
+    assert_eq!(
+        sim.stats().refresh_without_user_type,
+        1,
+        "counted, so clients can be checked"
+    );
     // A token never issued is invalid but is not reuse.
     assert_eq!(refresh(&sim, "made-up").await.status(), 400);
     assert_eq!(sim.stats().refresh_token_reuse, 1);

@@ -87,8 +87,10 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
+            // busy_timeout first, so what follows waits for other connections instead of failing. WAL was set
+            // once for the file in `Db::connect`; here it is only confirmed.
             c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -127,8 +129,12 @@ impl Db {
                         DbError::Connect(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
-                SqliteConnection::establish(&target)
+                let mut first = SqliteConnection::establish(&target)
                     .map_err(|e| DbError::Connect(e.to_string()))?;
+                // Switching a new file to WAL needs it alone: do it once, before the pool opens its connections.
+                first
+                    .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+                    .map_err(|e| DbError::Connect(format!("cannot switch {target} to WAL: {e}")))?;
             }
             Backend::Postgres => {
                 PgConnection::establish(&target)

@@ -6,13 +6,23 @@ use shared_types::TokenAccess;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-#[derive(Debug)]
 pub struct Cached {
     pub answer: TokenAccess,
     /// `answer` as JSON, serialised once: a hot read sends these bytes as they are.
     pub body: bytes::Bytes,
     pub expires_at_ms: i64,
     pub version: i64,
+}
+
+// `body` holds the access token in clear: it must never reach a `Debug` print.
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("answer", &self.answer)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Cached {
@@ -82,6 +92,15 @@ mod tests {
             0,
             version,
         )
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = cached("secret-access-token", 1);
+        assert!(std::str::from_utf8(&c.body)
+            .unwrap()
+            .contains("secret-access-token"));
+        assert!(!format!("{c:?}").contains("secret-access-token"));
     }
 
     #[test]

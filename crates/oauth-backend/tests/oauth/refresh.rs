@@ -65,6 +65,10 @@ async fn refresh_storm_across_two_replicas_makes_one_grant(backend: Backend) {
     assert_eq!(stats.refresh_grants, 1);
     assert_eq!(stats.refresh_token_reuse, 0);
     assert_eq!(
+        stats.refresh_without_user_type, 0,
+        "user_type is sent on refresh"
+    );
+    assert_eq!(
         hl_get(&env.sim, "/products/?locationId=Loc1", &new).await,
         200
     );
