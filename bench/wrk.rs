@@ -54,3 +54,18 @@ pub fn trivial_server() -> (String, actix_web::dev::Server) {
     let port = server.addrs()[0].port();
     (format!("http://127.0.0.1:{port}/"), server.run())
 }
+
+/// A simulator for benchmarks: no rate limit, one tenant (`c1` / `L1`).
+#[allow(dead_code)]
+pub async fn bench_sim(workers: usize) -> highlevel_sim::RunningSim {
+    let config = highlevel_sim::SimConfig {
+        port: 0,
+        workers,
+        rate_burst: u32::MAX,
+        rate_daily: u32::MAX,
+        ..Default::default()
+    };
+    let sim = highlevel_sim::spawn(config).await.expect("sim");
+    sim.add_location("c1", "L1", "Bench");
+    sim
+}

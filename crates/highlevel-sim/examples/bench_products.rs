@@ -3,24 +3,13 @@
 
 include!("../../../bench/wrk.rs");
 
-use highlevel_sim::SimConfig;
-
 #[actix_web::main]
 async fn main() {
     let seconds: u32 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let sim = highlevel_sim::spawn(SimConfig {
-        port: 0,
-        workers: 2,
-        rate_burst: u32::MAX,
-        rate_daily: u32::MAX,
-        ..Default::default()
-    })
-    .await
-    .expect("sim");
-    sim.add_location("c1", "L1", "Bench");
+    let sim = bench_sim(2).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

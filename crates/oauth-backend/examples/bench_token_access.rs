@@ -4,7 +4,6 @@
 
 include!("../../../bench/wrk.rs");
 
-use highlevel_sim::SimConfig;
 use std::collections::HashMap;
 
 #[actix_web::main]
@@ -13,16 +12,7 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let sim = highlevel_sim::spawn(SimConfig {
-        port: 0,
-        workers: 1,
-        rate_burst: u32::MAX,
-        rate_daily: u32::MAX,
-        ..Default::default()
-    })
-    .await
-    .expect("sim");
-    sim.add_location("c1", "L1", "Bench");
+    let sim = bench_sim(1).await;
     let dir = std::env::temp_dir().join(format!("oauth-bench-{}", std::process::id()));
     let db_url = std::env::var("BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}/oauth.db", dir.display()));

@@ -2,12 +2,11 @@
 //! again when within a minute of expiry. Single-flight per (installation, location), and the same lease as
 //! installation tokens across processes.
 
-use super::{lease_wait, TokenService, LEASE_MS};
+use super::TokenService;
 use crate::crypto::token_hash;
 use crate::error::{AppError, AppResult};
 use crate::highlevel::{Grant, OAuthError};
 use crate::store::installations::Installation;
-use crate::store::tokens::TokenRow;
 use crate::store::{self, now_ms};
 use secrecy::ExposeSecret;
 use shared_types::TokenAccess;
@@ -30,7 +29,11 @@ impl TokenService {
             .flights
             .enter(&super::row_name(&inst.id, location))
             .await;
-        let Some(row) = self.location_lease(inst, location, seen).await? else {
+        if self
+            .acquire_lease(&inst.id, location, seen)
+            .await?
+            .is_none()
+        {
             let row = self.token_row(&inst.id, location).await?;
             return match row {
                 Some(r) => self.serve_row(inst, &r, Some(location)),
@@ -39,60 +42,11 @@ impl TokenService {
         };
         let result = self.mint_holding_lease(inst, location).await;
         match result {
-            Ok(grant) => self.commit_location(inst, location, &row, &grant).await,
+            Ok(grant) => self.commit_location(inst, location, &grant).await,
             Err(e) => {
-                let (id, l, owner) = (
-                    inst.id.clone(),
-                    location.to_owned(),
-                    self.instance_id.clone(),
-                );
-                self.db
-                    .run(move |c| store::tokens::release_lease(c, &id, &l, &owner))
-                    .await?;
+                self.release_lease(&inst.id, location).await?;
                 Err(e)
             }
-        }
-    }
-
-    async fn location_lease(
-        &self,
-        inst: &Installation,
-        location: &str,
-        seen: i64,
-    ) -> AppResult<Option<TokenRow>> {
-        let (id, l, now) = (inst.id.clone(), location.to_owned(), now_ms());
-        self.db
-            .run(move |c| store::tokens::ensure_row(c, &id, &l, now))
-            .await?;
-        let deadline = now + LEASE_MS + 5_000;
-        loop {
-            let row = self
-                .token_row(&inst.id, location)
-                .await?
-                .ok_or_else(|| AppError::Internal("location token row missing".into()))?;
-            if row.token_version > seen && row.access_token_enc.is_some() {
-                return Ok(None);
-            }
-            let (id, l, owner, v, now) = (
-                inst.id.clone(),
-                location.to_owned(),
-                self.instance_id.clone(),
-                row.token_version,
-                now_ms(),
-            );
-            if self
-                .db
-                .run(move |c| store::tokens::try_lease(c, &id, &l, v, &owner, now + LEASE_MS, now))
-                .await?
-            {
-                return Ok(Some(row));
-            }
-            if now_ms() > deadline {
-                return Err(AppError::HighlevelUnavailable(
-                    "another replica's location token mint did not finish".into(),
-                ));
-            }
-            lease_wait().await;
         }
     }
 
@@ -142,7 +96,6 @@ impl TokenService {
         &self,
         inst: &Installation,
         location: &str,
-        _leased: &TokenRow,
         grant: &Grant,
     ) -> AppResult<TokenAccess> {
         let sealed = self.seal(&inst.id, location, grant, false);

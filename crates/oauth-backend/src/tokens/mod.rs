@@ -298,6 +298,67 @@ impl TokenService {
     }
 }
 
+impl TokenService {
+    /// Waits for the refresh lease on a token row (creating the row if needed). `None`: the token moved past
+    /// `seen_version` meanwhile, i.e. someone else renewed it and there is nothing to do.
+    async fn acquire_lease(
+        &self,
+        installation: &str,
+        scope_key: &str,
+        seen_version: i64,
+    ) -> AppResult<Option<TokenRow>> {
+        let (id, key, now) = (installation.to_owned(), scope_key.to_owned(), now_ms());
+        self.db
+            .run(move |c| store::tokens::ensure_row(c, &id, &key, now))
+            .await?;
+        let deadline = now + LEASE_MS + 5_000;
+        loop {
+            let row = self
+                .token_row(installation, scope_key)
+                .await?
+                .ok_or_else(|| AppError::Internal("token row missing".into()))?;
+            if row.token_version > seen_version && row.access_token_enc.is_some() {
+                return Ok(None);
+            }
+            let (id, key, owner, version, now) = (
+                installation.to_owned(),
+                scope_key.to_owned(),
+                self.instance_id.clone(),
+                row.token_version,
+                now_ms(),
+            );
+            let taken = self
+                .db
+                .run(move |c| {
+                    store::tokens::try_lease(c, &id, &key, version, &owner, now + LEASE_MS, now)
+                })
+                .await?;
+            if taken {
+                return Ok(Some(row));
+            }
+            if now_ms() > deadline {
+                return Err(AppError::HighlevelUnavailable(
+                    "another replica's renewal did not finish in time".into(),
+                ));
+            }
+            lease_wait().await;
+        }
+    }
+
+    /// Gives the lease back without a new token (the old one stays).
+    async fn release_lease(&self, installation: &str, scope_key: &str) -> AppResult<()> {
+        let (id, key, owner) = (
+            installation.to_owned(),
+            scope_key.to_owned(),
+            self.instance_id.clone(),
+        );
+        Ok(self
+            .db
+            .run(move |c| store::tokens::release_lease(c, &id, &key, &owner))
+            .await?)
+    }
+}
+
 enum Scope {
     Installation,
     Location(String),

@@ -1,7 +1,7 @@
 //! Refreshing an installation's token exactly once, across threads and processes (DESIGN.md §1):
 //! single-flight in the process, then a lease on the row, then HighLevel, then one guarded write.
 
-use super::{lease_wait, row_name, TokenService, LEASE_MS};
+use super::{row_name, TokenService};
 use crate::crypto::keyring::TokenKind;
 use crate::error::{AppError, AppResult};
 use crate::highlevel::{Grant, OAuthError};
@@ -45,7 +45,10 @@ impl TokenService {
             .await;
         let mut attempt = 0;
         loop {
-            let Some(row) = self.acquire_lease(inst, seen_version).await? else {
+            let Some(row) = self
+                .acquire_lease(&inst.id, INSTALLATION_SCOPE, seen_version)
+                .await?
+            else {
                 // Someone else refreshed while we waited: serve theirs.
                 self.metrics.refresh("skipped");
                 let row = self.token_row(&inst.id, INSTALLATION_SCOPE).await?;
@@ -66,55 +69,6 @@ impl TokenService {
                 }
                 other => return other,
             }
-        }
-    }
-
-    /// Waits for the lease. `None`: the token moved past `seen_version` meanwhile (someone refreshed).
-    async fn acquire_lease(
-        &self,
-        inst: &Installation,
-        seen_version: i64,
-    ) -> AppResult<Option<TokenRow>> {
-        let id = inst.id.clone();
-        let now = now_ms();
-        self.db
-            .run(move |c| store::tokens::ensure_row(c, &id, INSTALLATION_SCOPE, now))
-            .await?;
-        let deadline = now + LEASE_MS + 5_000;
-        loop {
-            let row = self
-                .token_row(&inst.id, INSTALLATION_SCOPE)
-                .await?
-                .ok_or_else(|| AppError::Internal("token row missing".into()))?;
-            if row.token_version > seen_version && row.access_token_enc.is_some() {
-                return Ok(None);
-            }
-            let (id, owner, version) =
-                (inst.id.clone(), self.instance_id.clone(), row.token_version);
-            let now = now_ms();
-            let taken = self
-                .db
-                .run(move |c| {
-                    store::tokens::try_lease(
-                        c,
-                        &id,
-                        INSTALLATION_SCOPE,
-                        version,
-                        &owner,
-                        now + LEASE_MS,
-                        now,
-                    )
-                })
-                .await?;
-            if taken {
-                return Ok(Some(row));
-            }
-            if now_ms() > deadline {
-                return Err(AppError::HighlevelUnavailable(
-                    "another replica's refresh did not finish in time".into(),
-                ));
-            }
-            lease_wait().await;
         }
     }
 
@@ -154,12 +108,12 @@ impl TokenService {
                 .await
             }
             Err(OAuthError::Unavailable(why)) => {
-                self.release(&inst.id).await?;
+                self.release_lease(&inst.id, INSTALLATION_SCOPE).await?;
                 self.metrics.refresh("unavailable");
                 Err(AppError::HighlevelUnavailable(why))
             }
             Err(OAuthError::Refused { status, body }) => {
-                self.release(&inst.id).await?;
+                self.release_lease(&inst.id, INSTALLATION_SCOPE).await?;
                 self.metrics.refresh("refused");
                 let (id, now, why) = (
                     inst.id.clone(),
@@ -211,14 +165,14 @@ impl TokenService {
                 Ok(answer)
             }
             Err(OAuthError::Unavailable(e)) => {
-                self.release(&inst.id).await?;
+                self.release_lease(&inst.id, INSTALLATION_SCOPE).await?;
                 self.metrics.refresh("unavailable");
                 Err(AppError::HighlevelUnavailable(format!(
                     "{why}; reconnect: {e}"
                 )))
             }
             Err(e) => {
-                self.release(&inst.id).await?;
+                self.release_lease(&inst.id, INSTALLATION_SCOPE).await?;
                 let last_error = format!("{why}; reconnect failed: {e}");
                 self.mark_needs_reauth(inst, &last_error).await?;
                 self.metrics.refresh("needs_reauth");
@@ -253,13 +207,5 @@ impl TokenService {
             .await?
             .ok_or_else(|| AppError::Internal("token row missing after commit".into()))?;
         self.serve_row(inst, &row, None)
-    }
-
-    async fn release(&self, installation: &str) -> AppResult<()> {
-        let (id, owner) = (installation.to_owned(), self.instance_id.clone());
-        Ok(self
-            .db
-            .run(move |c| store::tokens::release_lease(c, &id, INSTALLATION_SCOPE, &owner))
-            .await?)
     }
 }

@@ -281,6 +281,18 @@ pub async fn refresh(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET /api/installations{rest}` (e.g. `/inst_…` or `?company_id=…`) with a service token.
+pub async fn installations_api(app: &RunningApp, rest: &str, token: &str) -> (u16, Value) {
+    let res = client()
+        .get(format!("{}/api/installations{rest}", app.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 /// Calls the simulator like a client of HighLevel would, with a token.
 pub async fn hl_get(sim: &RunningSim, path: &str, token: &str) -> u16 {
     client()

@@ -90,13 +90,7 @@ async fn bulk_install_and_reinstall_update_without_duplicates(backend: Backend) 
     let env = env(backend).await;
     let id = install(&env.app, "Company", &["Loc1", "Loc2"]).await;
     let token = service_token(&env.app, "ops", None);
-    let res = client()
-        .get(format!("{}/api/installations/{id}", env.app.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let status: serde_json::Value = res.json().await.unwrap();
+    let (_, status) = installations_api(&env.app, &format!("/{id}"), &token).await;
     assert_eq!(status["is_bulk"], true);
     assert_eq!(
         status["approved_locations"],
@@ -113,16 +107,7 @@ async fn bulk_install_and_reinstall_update_without_duplicates(backend: Backend) 
     assert_eq!(again, id, "re-install updates the same installation");
     let loc = install(&env.app, "Location", &["Loc3"]).await;
     assert_ne!(loc, id);
-    let res = client()
-        .get(format!(
-            "{}/api/installations?company_id=comp1",
-            env.app.base_url
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let list: serde_json::Value = res.json().await.unwrap();
+    let (_, list) = installations_api(&env.app, "?company_id=comp1", &token).await;
     assert_eq!(list["installations"].as_array().unwrap().len(), 2);
 }
 

@@ -171,14 +171,10 @@ async fn a_lost_refresh_answer_is_recovered_through_reconnect(backend: Backend) 
         "the retry with the now-dead refresh token"
     );
     assert_eq!(stats.reconnects, 1);
-    let res = client()
-        .get(format!("{}/api/installations/{id}", env.app.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        res.json::<serde_json::Value>().await.unwrap()["state"],
+        installations_api(&env.app, &format!("/{id}"), &token)
+            .await
+            .1["state"],
         "active"
     );
     // And the recovered pair refreshes normally afterwards.
@@ -199,13 +195,7 @@ async fn a_dead_refresh_token_and_refused_reconnect_mean_needs_reauth(backend: B
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "reauthorization_required");
     assert!(body["fix"].as_str().unwrap().contains("/oauth/install"));
-    let res = client()
-        .get(format!("{}/api/installations/{id}", env.app.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let status_body: serde_json::Value = res.json().await.unwrap();
+    let (_, status_body) = installations_api(&env.app, &format!("/{id}"), &token).await;
     assert_eq!(status_body["state"], "needs_reauth");
     assert!(status_body["last_error"]
         .as_str()

@@ -130,25 +130,16 @@ async fn installations_api_needs_a_service_jwt_and_never_shows_tokens(backend: B
         .unwrap();
     assert_eq!(res.status(), 401);
     let token = service_token(&env.app, "ops", None);
-    let res = client()
-        .get(format!("{}/api/installations/{id}", env.app.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (_, body) = installations_api(&env.app, &format!("/{id}"), &token).await;
     assert_eq!(body["state"], "active");
     assert!(body["expires_at"].is_string());
     for t in env.sim.issued_tokens() {
         assert!(!body.to_string().contains(&t));
     }
-    let res = client()
-        .get(format!("{}/api/installations/bad%20id", env.app.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    assert_eq!(
+        installations_api(&env.app, "/bad%20id", &token).await.0,
+        400
+    );
 }
 
 both_backends!(

@@ -77,13 +77,12 @@ async fn uninstall_destroys_tokens_and_keeps_the_installation(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(rows, 0, "tokens destroyed");
-    let res = client()
-        .get(format!("{}/api/installations/{id}", env.app.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["state"], "uninstalled");
+    assert_eq!(
+        installations_api(&env.app, &format!("/{id}"), &token)
+            .await
+            .1["state"],
+        "uninstalled"
+    );
     // Installing again brings it back.
     assert_eq!(install(&env.app, "Location", &["Loc1"]).await, id);
     assert_eq!(token_access(&env.app, &id, None, &token).await.0, 200);
@@ -123,18 +122,7 @@ async fn install_webhooks_record_agency_and_bulk_installs(backend: Backend) {
     let a = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc3", "installType": "Location"})).await;
     assert_eq!(a["status"], 200);
     let token = service_token(&env.app, "ops", None);
-    let list: Value = client()
-        .get(format!(
-            "{}/api/installations?company_id=comp1",
-            env.app.base_url
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = installations_api(&env.app, "?company_id=comp1", &token).await;
     let list = list["installations"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     let agency = list.iter().find(|i| i["auth_class"] == "Company").unwrap();
@@ -217,18 +205,7 @@ async fn concurrent_installs_of_one_company_make_one_installation(backend: Backe
     let answers = futures::future::join_all(sends).await;
     assert!(answers.iter().all(|a| a["status"] == 200), "{answers:?}");
     let token = service_token(&env.app, "ops", None);
-    let list: Value = client()
-        .get(format!(
-            "{}/api/installations?company_id=comp1",
-            env.app.base_url
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = installations_api(&env.app, "?company_id=comp1", &token).await;
     let list = list["installations"].as_array().unwrap();
     assert_eq!(list.len(), 1, "one installation per company");
     assert_eq!(
