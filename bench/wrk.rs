@@ -69,3 +69,17 @@ pub async fn bench_sim(workers: usize) -> highlevel_sim::RunningSim {
     sim.add_location("c1", "L1", "Bench");
     sim
 }
+
+/// Runs wrk on the trivial handler and then on `url`, prints both and their ratio, and returns the target's result.
+#[allow(dead_code)]
+pub async fn compare(label: &str, trivial_url: String, url: String, headers: Vec<String>, seconds: u32) -> WrkResult {
+    let base = tokio::task::spawn_blocking(move || wrk(&trivial_url, 64, seconds, &[])).await.expect("wrk");
+    let target = tokio::task::spawn_blocking(move || wrk(&url, 64, seconds, &headers)).await.expect("wrk");
+    println!("{:<24}: {:>9.0} req/s  p99 {:>7.2} ms", "trivial actix handler", base.requests_per_sec, base.p99_ms);
+    println!(
+        "{label:<24}: {:>9.0} req/s  p99 {:>7.2} ms  (non-2xx: {})",
+        target.requests_per_sec, target.p99_ms, target.non_2xx
+    );
+    println!("{:<24}: {:.2} of the trivial handler", "ratio", target.requests_per_sec / base.requests_per_sec);
+    target
+}

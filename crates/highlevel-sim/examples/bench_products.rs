@@ -65,22 +65,5 @@ async fn main() {
         "Version: 2021-07-28".to_owned(),
     ];
     let url = format!("{}/products/?locationId=L1&limit=20", sim.base_url);
-    let base = tokio::task::spawn_blocking(move || wrk(&trivial_url, 64, seconds, &[]))
-        .await
-        .expect("wrk");
-    let products = tokio::task::spawn_blocking(move || wrk(&url, 64, seconds, &headers))
-        .await
-        .expect("wrk");
-    println!(
-        "trivial actix handler : {:>9.0} req/s  p99 {:>7.2} ms",
-        base.requests_per_sec, base.p99_ms
-    );
-    println!(
-        "sim GET /products/    : {:>9.0} req/s  p99 {:>7.2} ms  (non-2xx: {})",
-        products.requests_per_sec, products.p99_ms, products.non_2xx
-    );
-    println!(
-        "ratio                 : {:.2} of the trivial handler",
-        products.requests_per_sec / base.requests_per_sec
-    );
+    compare("sim GET /products/", trivial_url, url, headers, seconds).await;
 }

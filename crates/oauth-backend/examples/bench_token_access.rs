@@ -107,24 +107,7 @@ async fn main() {
             .status(),
         200
     );
-    let base = tokio::task::spawn_blocking(move || wrk(&trivial_url, 64, seconds, &[]))
-        .await
-        .expect("wrk");
-    let hot = tokio::task::spawn_blocking(move || wrk(&url, 64, seconds, &headers))
-        .await
-        .expect("wrk");
-    println!(
-        "trivial actix handler   : {:>9.0} req/s  p99 {:>7.2} ms",
-        base.requests_per_sec, base.p99_ms
-    );
-    println!(
-        "GET /api/token-access   : {:>9.0} req/s  p99 {:>7.2} ms  (non-2xx: {})",
-        hot.requests_per_sec, hot.p99_ms, hot.non_2xx
-    );
-    println!(
-        "ratio                   : {:.2} of the trivial handler (goal >= 0.50)",
-        hot.requests_per_sec / base.requests_per_sec
-    );
+    compare("GET /api/token-access", trivial_url, url, headers, seconds).await;
     println!(
         "HighLevel calls during the run: {} (refresh grants {})",
         sim.stats().count("POST /oauth/token"),
