@@ -8,7 +8,7 @@ use oauth_backend::crypto::keyring::KeyRing;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Run highlevel-sim and oauth-backend together for local development (api-backend joins when it exists).
+/// Run highlevel-sim, oauth-backend and api-backend together for local development.
 #[derive(Debug, Parser)]
 #[command(name = "devstack", version)]
 struct Args {
@@ -21,10 +21,54 @@ struct Args {
     /// oauth-backend's port.
     #[arg(long, default_value_t = 8081)]
     oauth_port: u16,
+    /// api-backend's port.
+    #[arg(long, default_value_t = 8082)]
+    api_port: u16,
 }
 
-const SCOPES: &str = "products.readonly products.write products/prices.readonly products/prices.write \
-medias.readonly medias.write payments/custom-provider.readonly payments/custom-provider.write oauth.readonly oauth.write";
+/// The lines around the printed walkthrough (a test runs exactly what is between them).
+const WALKTHROUGH_START: &str = "----- walkthrough -----";
+const WALKTHROUGH_END: &str = "----- end of walkthrough -----";
+
+/// The walkthrough, as a POSIX shell script whose every command works as printed: install as an agency, fetch
+/// a Location token, open a session, create a product with an image and a price, register the payment
+/// provider, run the doctor.
+fn walkthrough(sim: &str, oauth: &str, api: &str, token: &str) -> String {
+    format!(
+        r#"set -eu
+SIM={sim}
+OAUTH={oauth}
+API={api}
+export TOKEN={token}
+# 1. Install the app as an agency on both locations (the simulator consents at once):
+curl -sfL -o /dev/null "$OAUTH/oauth/install?user_type=Company&sim_user_type=Company&sim_location_id=dev-location-1&sim_location_id=dev-location-2"
+INSTALLATION=$(curl -sf -H "Authorization: Bearer $TOKEN" "$OAUTH/api/installations?company_id=dev-company" | grep -o 'inst_[0-9a-f]*' | head -n1)
+echo "installation: $INSTALLATION"
+# 2. A Location token for dev-location-1, minted from the agency's Company token:
+curl -sf -H "Authorization: Bearer $TOKEN" "$OAUTH/api/token-access/$INSTALLATION?location_id=dev-location-1" | grep -o '"auth_class":"Location"'
+# 3. A session from the user context HighLevel hands the app's page (the simulator encrypts it):
+SSO=$(curl -sf -XPOST "$SIM/_sim/sso" -H 'content-type: application/json' -d '{{"userId":"dev-user","companyId":"dev-company","type":"agency","role":"admin"}}')
+SESSION=$(curl -sf -XPOST "$API/api/sessions" -H 'content-type: application/json' -d "{{\"sso\":\"$SSO\"}}" | grep -o '"token":"[^"]*"' | cut -d'"' -f4)
+# 4. A product with an image and a price (all or nothing):
+curl -sf -XPOST "$API/api/locations/dev-location-1/products" -H "Authorization: Bearer $SESSION" -H 'content-type: application/json' -d '{{"name":"Course","productType":"DIGITAL","images":["https://picsum.photos/200"],"prices":[{{"name":"Once","type":"one_time","currency":"USD","amount":49}}]}}'
+echo
+# 5. Register the payment provider (HighLevel's custom provider, with a Location token):
+curl -sf -XPUT "$API/api/locations/dev-location-1/payments/provider" -H "Authorization: Bearer $SESSION" -H 'content-type: application/json' -d '{{"name":"Sandbox","description":"Test payments","imageUrl":"https://picsum.photos/64","gateway":"sandbox"}}'
+echo
+# 6. The doctor: what the token is, what it may call, what would fail and why:
+curl -sf "$API/api/locations/dev-location-1/diagnostics" -H "Authorization: Bearer $SESSION"
+echo
+"#
+    )
+}
+
+fn secret<'a>(secrets: &'a HashMap<String, String>, name: &str) -> anyhow::Result<&'a str> {
+    secrets.get(name).map(String::as_str).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name} is missing from devstack.env: delete the file to have it made again"
+        )
+    })
+}
 
 /// Loads `devstack.env`, creating it with fresh secrets the first time.
 fn dev_secrets(dir: &Path) -> anyhow::Result<HashMap<String, String>> {
@@ -62,56 +106,71 @@ async fn main() -> anyhow::Result<()> {
     sim.add_location("dev-company", "dev-location-2", "Dev Location Two");
 
     let oauth_url = format!("http://127.0.0.1:{}", args.oauth_port);
-    let mut env: HashMap<String, String> = secrets;
-    for (k, v) in [
-        ("HOST", "127.0.0.1".to_owned()),
-        ("PORT", args.oauth_port.to_string()),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/oauth-backend.db", args.data_dir.display()),
-        ),
-        ("HIGHLEVEL_API_URL", sim.base_url.clone()),
-        (
-            "HIGHLEVEL_AUTHORIZE_URL",
-            format!("{}/oauth/chooselocation", sim.base_url),
-        ),
-        ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
-        ("HIGHLEVEL_CLIENT_SECRET", "dev-client-secret".into()),
-        ("HIGHLEVEL_APP_ID", "dev-app-id".into()),
-        (
-            "HIGHLEVEL_REDIRECT_URI",
-            format!("{oauth_url}/oauth/callback"),
-        ),
-        ("HIGHLEVEL_SCOPES", SCOPES.into()),
-        ("LOG_FORMAT", "pretty".into()),
-    ] {
-        env.insert(k.to_owned(), v);
-    }
     // Trust the simulator's webhook keys, so the webhooks it signs are accepted.
     let keys = highlevel_sim::webhooks::SigningKeys::shared();
-    env.insert(
-        "WEBHOOK_ED25519_PUBLIC_KEY".into(),
-        keys.ed25519_public_pem.clone(),
-    );
-    env.insert("WEBHOOK_RSA_PUBLIC_KEY".into(), keys.rsa_public_pem.clone());
-    let settings = oauth_backend::Settings::from_lookup(|k| env.get(k).cloned())?;
+    let settings = oauth_backend::Settings::for_simulator(
+        &sim.base_url,
+        &format!("sqlite://{}/oauth-backend.db", args.data_dir.display()),
+        secret(&secrets, "TOKEN_ENCRYPTION_KEYS")?,
+        secret(&secrets, "SERVICE_JWT_SECRET")?,
+        &[
+            ("PORT", args.oauth_port.to_string()),
+            (
+                "HIGHLEVEL_REDIRECT_URI",
+                format!("{oauth_url}/oauth/callback"),
+            ),
+            (
+                "WEBHOOK_ED25519_PUBLIC_KEY",
+                keys.ed25519_public_pem.clone(),
+            ),
+            ("WEBHOOK_RSA_PUBLIC_KEY", keys.rsa_public_pem.clone()),
+        ],
+    )?;
     let oauth = oauth_backend::spawn_app(settings).await?;
     let token = oauth.state.auth.issue("devstack", 3600, None)?;
+    let api_url = format!("http://127.0.0.1:{}", args.api_port);
+    let api = api_backend::spawn_app(api_backend::Settings::for_simulator(
+        &sim.base_url,
+        &oauth.base_url,
+        &format!("sqlite://{}/api-backend.db", args.data_dir.display()),
+        secret(&secrets, "SERVICE_JWT_SECRET")?,
+        &[
+            ("PORT", args.api_port.to_string()),
+            ("PUBLIC_BASE_URL", api_url),
+            // The simulator plays HighLevel's app in development: it may frame the payment page too.
+            (
+                "PAYMENT_PARENT_ORIGINS",
+                format!(
+                    "{} {}",
+                    api_backend::settings::HIGHLEVEL_APP_ORIGINS.replace(',', " "),
+                    sim.base_url
+                ),
+            ),
+        ],
+    )?)
+    .await?;
 
+    let script = walkthrough(&sim.base_url, &oauth.base_url, &api.base_url, &token);
+    let script_path = args.data_dir.join("walkthrough.sh");
+    std::fs::write(&script_path, &script)?;
     println!(
-        "\n  highlevel-sim  {sim}      (control surface: {sim}/_sim/stats, /_sim/routes)\n  oauth-backend  {oauth}\n\n\
-         Walkthrough:\n\
-         1. Install the app on a location (your browser follows the simulator's consent at once):\n     {oauth}/oauth/install?sim_user_type=Location&sim_location_id=dev-location-1\n   or as an agency (Company token, both locations):\n     {oauth}/oauth/install?sim_user_type=Company&sim_location_id=dev-location-1&sim_location_id=dev-location-2\n\
-         2. A service token for the next hour:\n     export TOKEN={token}\n\
-         3. List installations, then fetch a token:\n     curl -H \"Authorization: Bearer $TOKEN\" {oauth}/api/installations\n     curl -H \"Authorization: Bearer $TOKEN\" '{oauth}/api/token-access/<installation_id>?location_id=dev-location-1'\n\
-         4. Send a signed UNINSTALL webhook:\n     curl -XPOST {sim}/_sim/webhooks/send -H 'content-type: application/json' -d '{{\"type\":\"UNINSTALL\",\"url\":\"{oauth}/webhooks/highlevel\",\"locationId\":\"dev-location-1\",\"companyId\":\"dev-company\"}}'\n\n\
-         Data and development secrets: {data}/ . Ctrl-C to stop.\n",
+        "\n  highlevel-sim  {sim}      (control surface: {sim}/_sim/stats, /_sim/routes)\n  oauth-backend  {oauth}\n  api-backend    {api}      (OpenAPI: {api}/openapi.json)\n\n\
+         Walkthrough: copy the commands below into a shell, or run `sh {path}` (curl is needed).\n\
+         {WALKTHROUGH_START}\n{script}{WALKTHROUGH_END}\n\n\
+         In a browser: {oauth}/oauth/install?sim_user_type=Location&sim_location_id=dev-location-1 installs on one location.\n\
+         Data and development secrets: {data}/ . Ctrl-C (or SIGTERM) stops it.\n",
         sim = sim.base_url,
         oauth = oauth.base_url,
+        api = api.base_url,
+        path = script_path.display(),
         data = args.data_dir.display(),
     );
-    tokio::signal::ctrl_c().await?;
+    service_common::http::shutdown_signal().await;
+    println!("stopping…");
+    api.stop().await;
     oauth.stop().await;
+    // The token reads served so far reach the audit log.
+    oauth.state.audit.flush().await;
     sim.stop().await;
     Ok(())
 }

@@ -35,6 +35,15 @@ pub struct SimConfig {
     #[arg(long, env = "HIGHLEVEL_APP_ID", default_value = "dev-app-id")]
     pub app_id: String,
 
+    /// The app's Shared Secret: `/_sim/sso` encrypts user context with it, as HighLevel does for app pages.
+    #[arg(
+        long,
+        env = "HIGHLEVEL_SSO_KEY",
+        default_value = "dev-sso-key",
+        hide_default_value = true
+    )]
+    pub sso_key: String,
+
     /// Lifetime of issued access tokens, in seconds.
     #[arg(long, env = "SIM_ACCESS_TOKEN_TTL", default_value_t = 86_399)]
     pub access_token_ttl: i64,
@@ -64,6 +73,7 @@ impl Default for SimConfig {
             client_id: "dev-client-id".into(),
             client_secret: "dev-client-secret".into(),
             app_id: "dev-app-id".into(),
+            sso_key: "dev-sso-key".into(),
             access_token_ttl: 86_399,
             rate_burst: 100,
             rate_window_ms: 10_000,

@@ -25,6 +25,9 @@ pub struct FaultSpec {
     /// Let the handler run (and change state) first, then fail the answer.
     #[serde(default)]
     pub after_handler: bool,
+    /// Let this many matching requests through untouched first (e.g. fail only the second price).
+    #[serde(default)]
+    pub skip: u32,
 }
 
 fn one() -> u32 {
@@ -71,6 +74,10 @@ impl Faults {
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && f.times > 0
         })?;
+        if active[i].skip > 0 {
+            active[i].skip -= 1;
+            return None;
+        }
         active[i].times -= 1;
         let f = active[i].clone();
         if active[i].times == 0 {
@@ -95,11 +102,34 @@ mod tests {
             latency_ms: None,
             drop_connection: false,
             after_handler: false,
+            skip: 0,
         });
         assert!(f.take("GET", "/medias/files").is_none());
         assert!(f.take("GET", "/products/").is_some());
         assert!(f.take("POST", "/products/x").is_some());
         assert!(f.take("GET", "/products/").is_none());
         assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn skipped_requests_pass_untouched() {
+        let f = Faults::default();
+        f.add(FaultSpec {
+            path_prefix: "/products/".into(),
+            method: Some("POST".into()),
+            status: Some(422),
+            times: 1,
+            latency_ms: None,
+            drop_connection: false,
+            after_handler: false,
+            skip: 2,
+        });
+        assert!(f.take("POST", "/products/").is_none());
+        assert!(f.take("GET", "/products/").is_none());
+        assert!(f.take("POST", "/products/p/price").is_none());
+        assert_eq!(
+            f.take("POST", "/products/p/price").unwrap().status,
+            Some(422)
+        );
     }
 }

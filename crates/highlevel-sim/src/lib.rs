@@ -10,6 +10,7 @@ pub mod faults;
 mod gateway;
 pub mod rate_limit;
 mod routes;
+pub mod sso;
 mod state;
 pub mod stats;
 mod tokens;
@@ -61,6 +62,11 @@ impl RunningSim {
                 name: name.to_owned(),
             },
         );
+    }
+
+    /// The payment events providers reported, in arrival order (without their api keys).
+    pub fn payment_events(&self) -> Vec<serde_json::Value> {
+        self.sim.world().payment_events.clone()
     }
 
     /// Every access and refresh token the simulator has issued (for tests that look for leaked tokens).

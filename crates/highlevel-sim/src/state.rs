@@ -95,6 +95,8 @@ pub struct World {
     /// Per location: the custom payment provider and its connected keys.
     pub providers: HashMap<String, Value>,
     pub whitelabel: HashMap<String, Vec<Value>>,
+    /// Payment events providers reported, in arrival order (repeats included).
+    pub payment_events: Vec<Value>,
 }
 
 impl World {

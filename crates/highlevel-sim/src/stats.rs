@@ -17,6 +17,8 @@ pub struct Stats {
     pub rate_limited: AtomicU64,
     pub faults_injected: AtomicU64,
     pub webhooks_sent: AtomicU64,
+    pub payment_events_received: AtomicU64,
+    pub payment_event_repeats: AtomicU64,
 }
 
 /// A snapshot of the counters, as `GET /_sim/stats` answers it.
@@ -34,6 +36,10 @@ pub struct StatsSnapshot {
     pub rate_limited: u64,
     pub faults_injected: u64,
     pub webhooks_sent: u64,
+    /// Payment events a provider reported to `/payments/custom-provider/webhook` (accepted ones).
+    pub payment_events_received: u64,
+    /// Accepted payment events whose `eventId` had been received before.
+    pub payment_event_repeats: u64,
 }
 
 impl StatsSnapshot {
@@ -81,6 +87,8 @@ impl Stats {
             rate_limited: get(&self.rate_limited),
             faults_injected: get(&self.faults_injected),
             webhooks_sent: get(&self.webhooks_sent),
+            payment_events_received: get(&self.payment_events_received),
+            payment_event_repeats: get(&self.payment_event_repeats),
         }
     }
 
@@ -99,6 +107,8 @@ impl Stats {
             &self.rate_limited,
             &self.faults_injected,
             &self.webhooks_sent,
+            &self.payment_events_received,
+            &self.payment_event_repeats,
         ] {
             c.store(0, Ordering::Relaxed);
         }

@@ -4,8 +4,6 @@
 
 include!("../../../bench/wrk.rs");
 
-use std::collections::HashMap;
-
 #[actix_web::main]
 async fn main() {
     let seconds: u32 = std::env::var("BENCH_SECONDS")
@@ -16,39 +14,21 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("oauth-bench-{}", std::process::id()));
     let db_url = std::env::var("BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}/oauth.db", dir.display()));
-    let env: HashMap<&str, String> = HashMap::from([
-        ("HOST", "127.0.0.1".into()),
-        ("PORT", "0".into()),
-        ("DATABASE_URL", db_url),
-        ("HIGHLEVEL_API_URL", sim.base_url.clone()),
-        (
-            "HIGHLEVEL_AUTHORIZE_URL",
-            format!("{}/oauth/chooselocation", sim.base_url),
-        ),
-        ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
-        ("HIGHLEVEL_CLIENT_SECRET", "dev-client-secret".into()),
-        ("HIGHLEVEL_APP_ID", "dev-app-id".into()),
-        (
-            "HIGHLEVEL_REDIRECT_URI",
-            "http://127.0.0.1:9/oauth/callback".into(),
-        ),
-        ("HIGHLEVEL_SCOPES", "products.readonly oauth.write".into()),
-        (
-            "TOKEN_ENCRYPTION_KEYS",
-            oauth_backend::crypto::keyring::KeyRing::generate_entry("k1"),
-        ),
-        (
-            "SERVICE_JWT_SECRET",
-            "bench-secret-bench-secret-bench-secret-0".into(),
-        ),
-        (
-            "POST_INSTALL_REDIRECT_URL",
-            "http://127.0.0.1:9/done".into(),
-        ),
-        ("REFRESHER_INTERVAL_SECS", "0".into()),
-        ("LOG_FORMAT", "pretty".into()),
-    ]);
-    let settings = oauth_backend::Settings::from_lookup(|k| env.get(k).cloned()).expect("settings");
+    let settings = oauth_backend::Settings::for_simulator(
+        &sim.base_url,
+        &db_url,
+        &oauth_backend::crypto::keyring::KeyRing::generate_entry("k1"),
+        "bench-secret-bench-secret-bench-secret-0",
+        &[
+            ("HIGHLEVEL_SCOPES", "products.readonly oauth.write".into()),
+            (
+                "POST_INSTALL_REDIRECT_URL",
+                "http://127.0.0.1:9/done".into(),
+            ),
+            ("REFRESHER_INTERVAL_SECS", "0".into()),
+        ],
+    )
+    .expect("settings");
     let app = oauth_backend::spawn_app(settings)
         .await
         .expect("oauth-backend");

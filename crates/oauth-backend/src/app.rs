@@ -5,20 +5,17 @@ use crate::audit::AuditSink;
 use crate::crypto::keyring::KeyRing;
 use crate::db::{redact_url, Db};
 use crate::error::extractor_error;
-use crate::highlevel::OAuthClient;
 use crate::metrics::Metrics;
 use crate::service_auth::ServiceAuth;
 use crate::settings::Settings;
 use crate::tokens::{refresher, TokenService};
 use crate::webhook_signature::WebhookVerifier;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Next};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use highlevel_client::OAuthClient;
 use secrecy::ExposeSecret;
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// JSON request bodies are small here; anything larger is refused before parsing.
 const JSON_LIMIT: usize = 64 * 1024;
@@ -46,7 +43,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         e
     })?;
     let migrate_db = db.clone();
-    let applied = tokio::task::spawn_blocking(move || migrate_db.migrate()).await??;
+    let applied =
+        tokio::task::spawn_blocking(move || migrate_db.migrate(crate::db::MIGRATIONS)).await??;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
@@ -63,6 +61,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         hl,
         metrics.clone(),
         settings.redirect_uri.clone(),
+        settings.app_id.clone(),
     ));
     Ok(web::Data::new(AppState {
         auth: ServiceAuth::new(&settings.service_jwt_secret),
@@ -98,26 +97,6 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
-/// One line per request: method, path (never the query: it carries OAuth codes), status, time.
-async fn access_log(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let res = next.call(req).await?;
-    let (status, ms) = (
-        res.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0,
-    );
-    let (method, path) = (res.request().method(), res.request().path());
-    if status >= 500 {
-        tracing::error!(%method, %path, status, ms, "request");
-    } else if path != "/healthz" && path != "/metrics" {
-        tracing::debug!(%method, %path, status, ms, "request");
-    }
-    Ok(res)
-}
-
 /// A running oauth-backend.
 pub struct RunningApp {
     pub base_url: String,
@@ -141,7 +120,7 @@ pub async fn spawn_app(settings: Settings) -> anyhow::Result<RunningApp> {
 }
 
 pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web::dev::Server)> {
-    let listener = TcpListener::bind((settings.host.as_str(), settings.port)).map_err(|e| {
+    let listener = service_common::http::listen(&settings.host, settings.port).map_err(|e| {
         anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.host, settings.port)
     })?;
     let port = listener.local_addr()?.port();
@@ -156,19 +135,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
     let data = state.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(access_log))
+            .wrap(from_fn(service_common::http::problem_errors))
+            .wrap(from_fn(service_common::http::access_log))
+            .wrap(from_fn(service_common::http::request_id))
             .configure(configure(data.clone()))
     })
     .listen(listener)?
-    .shutdown_timeout(10)
+    // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
+    .shutdown_timeout(4)
     .run();
-    let host = if state.settings.host == "0.0.0.0" {
-        "127.0.0.1".to_owned()
-    } else {
-        state.settings.host.clone()
-    };
     let running = RunningApp {
-        base_url: format!("http://{host}:{port}"),
+        base_url: service_common::http::base_url(&state.settings.host, port),
         port,
         state,
         handle: server.handle(),

@@ -67,29 +67,12 @@ pub fn parse_ttl(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("`{s}` is not a duration like 90s, 15m or 1h"))
 }
 
-pub fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
-}
+pub use service_common::logging::init_logging;
 
 /// A setting for the smaller subcommands, which need only one or two.
 fn setting(name: &'static str) -> anyhow::Result<String> {
-    let mut builder = config::Config::builder();
-    if let Ok(file) = std::env::var("CONFIG_FILE") {
-        builder = builder.add_source(config::File::with_name(&file).required(true));
-    }
-    let cfg = builder.add_source(config::Environment::default()).build()?;
-    cfg.get_string(&name.to_ascii_lowercase())
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("missing required setting {name}"))
+    let get = service_common::settings::lookup().map_err(anyhow::Error::msg)?;
+    get(name).ok_or_else(|| anyhow::anyhow!("missing required setting {name}"))
 }
 
 fn database_url() -> String {
@@ -112,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             init_logging(LogFormat::Pretty);
             let db = Db::connect(&database_url(), 1)?;
-            let applied = db.migrate()?;
+            let applied = db.migrate(crate::db::MIGRATIONS)?;
             println!("{} migration(s) applied", applied.len());
             Ok(())
         }
@@ -131,7 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(LogFormat::Pretty);
             let keys = KeyRing::parse(&setting("TOKEN_ENCRYPTION_KEYS")?)?;
             let db = Db::connect(&database_url(), 2)?;
-            db.migrate()?;
+            db.migrate(crate::db::MIGRATIONS)?;
             let (rewrapped, skipped) = rotate_keys(&db, &keys)?;
             println!("{rewrapped} token row(s) re-encrypted under key `{}`; {skipped} changed meanwhile and were skipped (run again)", keys.primary_id());
             Ok(())

@@ -161,6 +161,18 @@ impl From<crate::db::DbError> for AppError {
     }
 }
 
+impl From<service_common::ServiceAuthError> for AppError {
+    fn from(e: service_common::ServiceAuthError) -> Self {
+        use service_common::ServiceAuthError as E;
+        match e {
+            E::Required => AppError::ServiceAuthRequired,
+            E::Invalid(why) => AppError::ServiceAuthInvalid(why),
+            E::BadRequest(why) => AppError::InvalidRequest(why),
+            E::Signing(why) => AppError::Internal(why),
+        }
+    }
+}
+
 impl From<crate::crypto::keyring::DecryptError> for AppError {
     fn from(e: crate::crypto::keyring::DecryptError) -> Self {
         AppError::Internal(e.to_string())

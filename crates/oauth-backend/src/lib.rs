@@ -7,16 +7,14 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod cli;
-pub mod crypto;
 pub mod db;
 pub mod error;
-pub mod highlevel;
 pub mod metrics;
-pub mod service_auth;
 pub mod settings;
 pub mod store;
 pub mod tokens;
 pub mod webhook_signature;
 
 pub use app::{spawn_app, RunningApp};
+pub use service_common::{crypto, service_auth, with_conn};
 pub use settings::Settings;

@@ -23,11 +23,10 @@ PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
 T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 -----END PUBLIC KEY-----";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
+pub use service_common::logging::LogFormat;
+
+/// Every scope the services use: what development installs ask for.
+pub const DEV_SCOPES: &str = "products.write products.readonly products/prices.write products/prices.readonly oauth.write oauth.readonly medias.write medias.readonly payments/custom-provider.write payments/custom-provider.readonly payments/integration.write";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -71,19 +70,43 @@ pub enum SettingsError {
 impl Settings {
     /// Reads the settings from `CONFIG_FILE` (optional) and the environment.
     pub fn load() -> Result<Settings, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Ok(file) = std::env::var("CONFIG_FILE") {
-            builder = builder.add_source(config::File::with_name(&file).required(true));
+        Settings::from_lookup(service_common::settings::lookup().map_err(SettingsError::Source)?)
+    }
+
+    /// Settings for a HighLevel simulator at `sim_url` with its default app (`dev-client-id`, …): what the
+    /// development stack, the benchmarks and the tests run with. `extra` overrides or adds names.
+    pub fn for_simulator(
+        sim_url: &str,
+        database_url: &str,
+        token_encryption_keys: &str,
+        service_jwt_secret: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Settings, SettingsError> {
+        let mut env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+            ("HOST", "127.0.0.1".into()),
+            ("PORT", "0".into()),
+            ("DATABASE_URL", database_url.into()),
+            ("HIGHLEVEL_API_URL", sim_url.into()),
+            (
+                "HIGHLEVEL_AUTHORIZE_URL",
+                format!("{sim_url}/oauth/chooselocation"),
+            ),
+            ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
+            ("HIGHLEVEL_CLIENT_SECRET", "dev-client-secret".into()),
+            ("HIGHLEVEL_APP_ID", "dev-app-id".into()),
+            (
+                "HIGHLEVEL_REDIRECT_URI",
+                "http://127.0.0.1:9/oauth/callback".into(),
+            ),
+            ("HIGHLEVEL_SCOPES", DEV_SCOPES.into()),
+            ("TOKEN_ENCRYPTION_KEYS", token_encryption_keys.into()),
+            ("SERVICE_JWT_SECRET", service_jwt_secret.into()),
+            ("LOG_FORMAT", "pretty".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert(k, v.clone());
         }
-        let cfg = builder
-            .add_source(config::Environment::default())
-            .build()
-            .map_err(|e| SettingsError::Source(e.to_string()))?;
-        Settings::from_lookup(|key| {
-            cfg.get_string(&key.to_ascii_lowercase())
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
+        Settings::from_lookup(|k| env.get(k).cloned())
     }
 
     /// Builds settings from any key → value lookup (environment-style names).
@@ -98,18 +121,12 @@ impl Settings {
                 why: format!("`{v}` is not a number"),
             })
         }
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(SettingsError::Invalid {
-                    name: "LOG_FORMAT",
-                    why: format!("`{other}`: use json or pretty"),
-                })
+        let log_format = LogFormat::parse(get("LOG_FORMAT").as_deref()).map_err(|why| {
+            SettingsError::Invalid {
+                name: "LOG_FORMAT",
+                why,
             }
-            None if std::io::IsTerminal::is_terminal(&std::io::stderr()) => LogFormat::Pretty,
-            None => LogFormat::Json,
-        };
+        })?;
         let settings = Settings {
             host: parsed("HOST", "0.0.0.0")?,
             port: number("PORT", parsed("PORT", "8081")?)?,

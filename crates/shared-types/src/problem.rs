@@ -26,6 +26,24 @@ pub enum ProblemCode {
     NotFound,
     RateLimited,
     Internal,
+    // api-backend
+    SessionRequired,
+    SessionInvalid,
+    LocationNotAllowed,
+    LocationNotInstalled,
+    LocationCaseMismatch,
+    ValidationFailed,
+    UnsupportedMediaType,
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
+    DailyLimitSpent,
+    WouldBeRefused,
+    RolledBack,
+    HighlevelBadAnswer,
+    OauthBackendUnavailable,
+    MethodNotAllowed,
+    ProviderKeyInvalid,
+    RefundRefused,
 }
 
 impl ProblemCode {
@@ -50,11 +68,29 @@ impl ProblemCode {
             ProblemCode::NotFound => "not_found",
             ProblemCode::RateLimited => "rate_limited",
             ProblemCode::Internal => "internal",
+            ProblemCode::SessionRequired => "session_required",
+            ProblemCode::SessionInvalid => "session_invalid",
+            ProblemCode::LocationNotAllowed => "location_not_allowed",
+            ProblemCode::LocationNotInstalled => "location_not_installed",
+            ProblemCode::LocationCaseMismatch => "location_case_mismatch",
+            ProblemCode::ValidationFailed => "validation_failed",
+            ProblemCode::UnsupportedMediaType => "unsupported_media_type",
+            ProblemCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ProblemCode::IdempotencyInProgress => "idempotency_in_progress",
+            ProblemCode::DailyLimitSpent => "daily_limit_spent",
+            ProblemCode::WouldBeRefused => "would_be_refused",
+            ProblemCode::RolledBack => "rolled_back",
+            ProblemCode::HighlevelBadAnswer => "highlevel_bad_answer",
+            ProblemCode::OauthBackendUnavailable => "oauth_backend_unavailable",
+            ProblemCode::MethodNotAllowed => "method_not_allowed",
+            ProblemCode::ProviderKeyInvalid => "provider_key_invalid",
+            ProblemCode::RefundRefused => "refund_refused",
         }
     }
 }
 
 /// `application/problem+json` body. `code` is a string so each service may add its own codes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -68,6 +104,10 @@ pub struct Problem {
     /// Present when HighLevel refused a call: why, and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<Diagnosis>,
+    /// RFC 9457 extension members (e.g. HighLevel's own body, what a rollback could not remove).
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -87,6 +127,7 @@ impl Problem {
             code: code.as_str().to_owned(),
             fix: None,
             diagnosis: None,
+            extensions: serde_json::Map::new(),
         }
     }
 
@@ -97,6 +138,11 @@ impl Problem {
 
     pub fn with_diagnosis(mut self, diagnosis: Diagnosis) -> Self {
         self.diagnosis = Some(diagnosis);
+        self
+    }
+
+    pub fn with_extension(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(key.to_owned(), value);
         self
     }
 }

@@ -25,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/_sim/webhooks/send", web::post().to(send_webhook))
         .route("/_sim/uninstall", web::post().to(uninstall))
+        .route(
+            "/_sim/installs/locations",
+            web::post().to(add_install_location),
+        )
+        .route("/_sim/sso", web::post().to(sso))
         .route("/_sim/keys", web::get().to(keys))
         .route("/_sim/stats", web::get().to(stats))
         .route("/_sim/routes", web::get().to(routes));
@@ -133,6 +138,55 @@ fn remove_install(sim: &Sim, company_id: Option<&str>, location_id: Option<&str>
     install.installed = false;
     world.revoke_install_tokens(&key);
     true
+}
+
+/// The agency adds the app to one more sub-account of an agency-level install: `{"companyId","locationId"}`.
+/// `/oauth/installedLocations` lists it and `/oauth/locationToken` mints for it from then on.
+async fn add_install_location(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
+    let body = json_object(&body)?;
+    let (Some(company), Some(location)) = (
+        body.get("companyId").and_then(Value::as_str),
+        body.get("locationId").and_then(Value::as_str),
+    ) else {
+        return Err(HlError::unprocessable(vec![
+            "companyId and locationId are required".into(),
+        ]));
+    };
+    let mut world = sim.world();
+    if world
+        .locations
+        .get(location)
+        .is_none_or(|l| l.company_id != company)
+    {
+        return Err(HlError::not_found("No such location in this company"));
+    }
+    let Some(install) = world
+        .installs
+        .get_mut(&InstallKey::Company(company.to_owned()))
+        .filter(|i| i.installed)
+    else {
+        return Err(HlError::not_found(
+            "No agency-level install for this company",
+        ));
+    };
+    if !install.approved_locations.iter().any(|l| l == location) {
+        install.approved_locations.push(location.to_owned());
+    }
+    Ok(HttpResponse::Ok().json(json!({"approvedLocations": install.approved_locations})))
+}
+
+/// The user context HighLevel hands an app's page (`REQUEST_USER_DATA_RESPONSE`): the JSON body, encrypted with
+/// the app's Shared Secret in CryptoJS's passphrase format. Answers the payload as plain text.
+async fn sso(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
+    let user = json_object(&body)?;
+    Check::new(&user)
+        .string("userId", true)
+        .string("companyId", true)
+        .one_of("type", &["agency", "location"], true)
+        .finish()?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(crate::sso::encrypt(&sim.config.sso_key, &user.to_string())))
 }
 
 async fn uninstall(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {

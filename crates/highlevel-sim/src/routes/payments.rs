@@ -5,6 +5,7 @@ use crate::access::{self, authorize, Requirement};
 use crate::errors::{HlError, HlResult};
 use crate::routes::{query, require_version, required_params, stamp_new};
 use crate::state::{new_id, now_iso, Sim};
+use crate::stats::Stats;
 use crate::validate::{json_object, Check};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -23,6 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/payments/custom-provider/disconnect",
         web::post().to(disconnect),
+    )
+    .route(
+        "/payments/custom-provider/webhook",
+        web::post().to(provider_webhook),
     )
     .route(
         "/payments/custom-provider/capabilities",
@@ -163,6 +168,53 @@ async fn disconnect(
         .and_then(|o| o.remove(mode));
     if removed.is_none() {
         return Err(no_config());
+    }
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+/// A provider reports an asynchronous outcome (`payment.captured`, `subscription.*`). It proves itself with the
+/// apiKey it connected for the location (live or test), not with an OAuth token.
+async fn provider_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
+    let body = json_object(&body)?;
+    Check::new(&body)
+        .string("event", true)
+        .string("locationId", true)
+        .string("apiKey", true)
+        .finish()?;
+    let location = body["locationId"].as_str().unwrap_or_default();
+    let key = body["apiKey"].as_str().unwrap_or_default();
+    let mut world = sim.world();
+    let known = world.providers.get(location).is_some_and(|p| {
+        ["live", "test"]
+            .iter()
+            .any(|m| p["paymentProvider"][m]["apiKey"].as_str() == Some(key))
+    });
+    if !known {
+        return Err(HlError::nest(
+            401,
+            "Invalid apiKey for this location",
+            "Unauthorized",
+        ));
+    }
+    let event_id = body
+        .get("eventId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let repeat = event_id.as_ref().is_some_and(|id| {
+        world
+            .payment_events
+            .iter()
+            .any(|e| e.get("eventId").and_then(Value::as_str) == Some(id.as_str()))
+    });
+    let mut stored = body.clone();
+    if let Some(o) = stored.as_object_mut() {
+        o.remove("apiKey");
+    }
+    world.payment_events.push(stored);
+    drop(world);
+    Stats::bump(&sim.stats.payment_events_received);
+    if repeat {
+        Stats::bump(&sim.stats.payment_event_repeats);
     }
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }

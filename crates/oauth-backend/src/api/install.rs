@@ -4,11 +4,11 @@
 use super::State;
 use crate::crypto::{constant_time_eq, random_id};
 use crate::error::AppError;
-use crate::highlevel::OAuthError;
 use crate::store::installations::InstallFacts;
 use crate::store::{self, now_ms};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
+use highlevel_client::OAuthError;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::Deserialize;

@@ -22,7 +22,7 @@ pub fn service_claims(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    state.auth.verify(header)
+    Ok(state.auth.verify(header)?)
 }
 
 /// Ids from paths and queries: bounded and printable, so nothing odd reaches the database or the logs.

@@ -130,7 +130,18 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
     let location_id = text(p, "locationId");
     // An agency-level install (installType Company, or no location) is a Company installation; its
     // locations accumulate in approved_locations (a bulk install sends one INSTALL per location).
-    let company_level = p["installType"].as_str() == Some("Company") || location_id.is_none();
+    let mut company_level = p["installType"].as_str() == Some("Company") || location_id.is_none();
+    if !company_level {
+        // A sub-account added to an existing agency-level install: it joins that install's approved list,
+        // so its Location token is minted from the Company token with no re-install.
+        let key = install_key(AuthClass::Company, &company_id, None);
+        let agency = state
+            .tokens
+            .db
+            .run(move |c| store::installations::find_by_key(c, &key))
+            .await?;
+        company_level = agency.is_some_and(|i| i.state() == InstallationState::Active);
+    }
     let facts = InstallFacts {
         auth_class: if company_level {
             AuthClass::Company

@@ -181,22 +181,40 @@ pub fn delete_one(
 }
 
 /// Installation tokens (with a refresh token) expiring before `before`, of active installations.
+/// Installation tokens to renew now: less than the margin left, and less than half of their own lifetime left
+/// (a token living shorter than the margin is renewed once per lifetime, not on every pass). Soonest first.
 pub fn due_for_refresh(
     conn: &mut DbConn,
-    before: i64,
+    now: i64,
+    margin_ms: i64,
     limit: i64,
 ) -> Result<Vec<(String, i64)>, DbError> {
     use crate::db::schema::installations::dsl as i;
-    Ok(dsl::tokens
+    let candidates: Vec<(String, i64, Option<i64>, i64)> = dsl::tokens
         .inner_join(crate::db::schema::installations::table)
         .filter(dsl::scope_key.eq(INSTALLATION_SCOPE))
         .filter(dsl::refresh_token_enc.is_not_null())
-        .filter(dsl::expires_at.lt(before))
+        .filter(dsl::expires_at.lt(now + margin_ms))
         .filter(i::state.eq("active"))
-        .select((dsl::installation_id, dsl::token_version))
+        .select((
+            dsl::installation_id,
+            dsl::token_version,
+            dsl::expires_at,
+            dsl::updated_at,
+        ))
         .order(dsl::expires_at.asc())
-        .limit(limit)
-        .load(conn)?)
+        .limit(limit * 4)
+        .load(conn)?;
+    Ok(candidates
+        .into_iter()
+        .filter(|(_, _, expires_at, stored_at)| {
+            let expires_at = expires_at.unwrap_or(0);
+            let lifetime = (expires_at - stored_at).max(0);
+            expires_at - now < margin_ms.min(lifetime / 2)
+        })
+        .take(limit as usize)
+        .map(|(id, version, _, _)| (id, version))
+        .collect())
 }
 
 pub fn all(conn: &mut DbConn) -> Result<Vec<TokenRow>, DbError> {

@@ -5,9 +5,9 @@
 use super::TokenService;
 use crate::crypto::token_hash;
 use crate::error::{AppError, AppResult};
-use crate::highlevel::{Grant, OAuthError};
 use crate::store::installations::Installation;
 use crate::store::{self, now_ms};
+use highlevel_client::{Grant, OAuthError};
 use secrecy::ExposeSecret;
 use shared_types::TokenAccess;
 

@@ -11,12 +11,12 @@ use crate::crypto::keyring::{KeyRing, TokenKind};
 use crate::crypto::{constant_time_eq, random_id, token_hash};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::highlevel::{Grant, OAuthClient};
 use crate::metrics::Metrics;
 use crate::store::installations::Installation;
 use crate::store::tokens::{NewToken, TokenRow, INSTALLATION_SCOPE};
 use crate::store::{self, now_ms};
 use cache::{Cached, TokenCache};
+use highlevel_client::{Grant, OAuthClient};
 use secrecy::{ExposeSecret, SecretString};
 use shared_types::{AuthClass, InstallationState, TokenAccess};
 use single_flight::SingleFlight;
@@ -37,6 +37,8 @@ pub struct TokenService {
     /// This process's name in refresh leases.
     pub instance_id: String,
     pub redirect_uri: String,
+    /// The marketplace app id (`/oauth/installedLocations` wants it).
+    pub app_id: String,
 }
 
 /// The row name a ciphertext is bound to (AES-GCM associated data).
@@ -51,6 +53,7 @@ impl TokenService {
         hl: OAuthClient,
         metrics: Arc<Metrics>,
         redirect_uri: String,
+        app_id: String,
     ) -> Self {
         TokenService {
             db,
@@ -61,6 +64,7 @@ impl TokenService {
             metrics,
             instance_id: random_id("oauth-"),
             redirect_uri,
+            app_id,
         }
     }
 
@@ -98,7 +102,10 @@ impl TokenService {
         location: Option<&str>,
         rejected_hash: Option<&str>,
     ) -> AppResult<TokenAccess> {
-        let inst = self.usable_installation(installation).await?;
+        let mut inst = self.usable_installation(installation).await?;
+        if let Some(l) = location {
+            inst = self.learn_added_location(inst, l).await?;
+        }
         match self.scope_for(&inst, location)? {
             Scope::Installation => self.installation_token(&inst, rejected_hash).await,
             Scope::Location(l) => self.location_token(&inst, &l, rejected_hash).await,
@@ -131,6 +138,58 @@ impl TokenService {
                 })
             }
         }
+    }
+
+    /// An agency may add the app to a sub-account after installing it: a location missing from a Company
+    /// installation's approved list is looked up in HighLevel's `/oauth/installedLocations` (with the
+    /// Company token) and, when HighLevel lists it, added, so it is served without a re-install.
+    async fn learn_added_location(
+        &self,
+        inst: Installation,
+        location: &str,
+    ) -> AppResult<Installation> {
+        let approved = inst.approved();
+        if inst.class() != AuthClass::Company
+            || approved.is_empty()
+            || approved.iter().any(|l| l == location)
+        {
+            return Ok(inst);
+        }
+        let company = self.installation_token(&inst, None).await?;
+        let listed = match self
+            .hl
+            .installed_locations(
+                &secret(&company.access_token),
+                &inst.company_id,
+                &self.app_id,
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            Err(e) => {
+                // The approved list stands; the refusal below explains what to do.
+                tracing::warn!(installation = %inst.id, error = %e, "could not read HighLevel's installed locations");
+                return Ok(inst);
+            }
+        };
+        if !listed.iter().any(|l| l == location) {
+            return Ok(inst);
+        }
+        let mut merged = approved;
+        merged.extend(listed);
+        merged.sort();
+        merged.dedup();
+        let (id, list, now) = (inst.id.clone(), merged, now_ms());
+        let updated = self
+            .db
+            .run(move |c| {
+                store::installations::set_approved(c, &id, &list, now)?;
+                store::installations::find(c, &id)
+            })
+            .await?
+            .ok_or_else(|| AppError::InstallationNotFound(inst.id.clone()))?;
+        tracing::info!(installation = %inst.id, %location, "location added to the agency install learned from HighLevel");
+        Ok(updated)
     }
 
     /// Which token answers a request for `location` on this installation.

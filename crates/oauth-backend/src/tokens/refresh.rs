@@ -4,10 +4,10 @@
 use super::{row_name, TokenService};
 use crate::crypto::keyring::TokenKind;
 use crate::error::{AppError, AppResult};
-use crate::highlevel::{Grant, OAuthError};
 use crate::store::installations::Installation;
 use crate::store::tokens::{TokenRow, INSTALLATION_SCOPE};
 use crate::store::{self, now_ms};
+use highlevel_client::{Grant, OAuthError};
 use shared_types::TokenAccess;
 use std::time::Duration;
 

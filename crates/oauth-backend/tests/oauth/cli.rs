@@ -79,3 +79,33 @@ fn service_token_prints_a_verifiable_token() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// SIGTERM (what container hosts send) ends the service within 5 s, the audit buffer flushed.
+#[test]
+fn sigterm_stops_the_service_within_five_seconds() {
+    let port = service_common::testing::free_port();
+    let dir = service_common::testing::TempDir::new("oauth-sigterm");
+    let mut cmd = bin();
+    cmd.env(
+        "SERVICE_JWT_SECRET",
+        "sigterm-test-secret-0123456789abcdef0123",
+    )
+    .env("HIGHLEVEL_CLIENT_ID", "id")
+    .env("HIGHLEVEL_CLIENT_SECRET", "secret")
+    .env("HIGHLEVEL_APP_ID", "app")
+    .env(
+        "HIGHLEVEL_REDIRECT_URI",
+        "http://127.0.0.1:9/oauth/callback",
+    )
+    .env(
+        "TOKEN_ENCRYPTION_KEYS",
+        oauth_backend::crypto::keyring::KeyRing::generate_entry("k1"),
+    )
+    .env("REFRESHER_INTERVAL_SECS", "0")
+    .env("PORT", port.to_string())
+    .env(
+        "DATABASE_URL",
+        format!("sqlite://{}/oauth.db", dir.0.display()),
+    );
+    service_common::testing::assert_stops_on_sigterm(cmd, port);
+}

@@ -2,120 +2,14 @@
 //! Test harness: a simulator, a real database (a SQLite file, or a fresh schema in the PostgreSQL test
 //! database), and oauth-backend on a random port.
 
-use diesel::{connection::SimpleConnection, Connection, PgConnection};
 use highlevel_sim::{RunningSim, SimConfig};
 use oauth_backend::{RunningApp, Settings};
 use serde_json::Value;
-use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Runs a test body once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[actix_web::test]
-            async fn sqlite() {
-                super::$name($crate::common::Backend::Sqlite).await
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                super::$name($crate::common::Backend::Postgres).await
-            }
-        }
-    )*};
-}
+pub use service_common::testing::{Backend, TestDb};
 
 pub const SCOPES: &str = "products.write products.readonly oauth.write oauth.readonly medias.write";
 pub const SERVICE_SECRET: &str = "test-service-secret-0123456789abcdef0123456789";
-
-/// A database for one test; PostgreSQL schemas are dropped at the end.
-pub struct TestDb {
-    pub url: String,
-    pub backend: Backend,
-    pub sqlite_path: Option<std::path::PathBuf>,
-    schema: Option<String>,
-    _dir: Option<tempdir::TempDir>,
-}
-
-mod tempdir {
-    /// A temporary folder removed on drop.
-    pub struct TempDir(pub std::path::PathBuf);
-    impl TempDir {
-        pub fn new() -> TempDir {
-            let p =
-                std::env::temp_dir().join(format!("oauth-test-{:032x}", rand::random::<u128>()));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-pub fn pg_base_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-impl TestDb {
-    pub fn new(backend: Backend) -> TestDb {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempdir::TempDir::new();
-                let path = dir.0.join("oauth.db");
-                TestDb {
-                    url: format!("sqlite://{}", path.display()),
-                    backend,
-                    sqlite_path: Some(path),
-                    schema: None,
-                    _dir: Some(dir),
-                }
-            }
-            Backend::Postgres => {
-                let schema = format!("t_{:016x}", rand::random::<u64>());
-                let mut c = PgConnection::establish(&pg_base_url()).unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL test database unreachable ({}): {e}",
-                        pg_base_url()
-                    )
-                });
-                c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
-                let sep = if pg_base_url().contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                let url = format!("{}{sep}options=-csearch_path%3D{schema}", pg_base_url());
-                TestDb {
-                    url,
-                    backend,
-                    sqlite_path: None,
-                    schema: Some(schema),
-                    _dir: None,
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(schema) = &self.schema {
-            if let Ok(mut c) = PgConnection::establish(&pg_base_url()) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
-            }
-        }
-    }
-}
 
 pub async fn sim() -> RunningSim {
     sim_with(SimConfig::default()).await
@@ -137,38 +31,18 @@ pub async fn sim_with(config: SimConfig) -> RunningSim {
 }
 
 pub fn settings(sim: &RunningSim, db: &TestDb, keys: &str, extra: &[(&str, &str)]) -> Settings {
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("HOST".into(), "127.0.0.1".into()),
-        ("PORT".into(), "0".into()),
-        ("DATABASE_URL".into(), db.url.clone()),
-        ("HIGHLEVEL_API_URL".into(), sim.base_url.clone()),
+    let mut all: Vec<(&str, String)> = vec![
+        ("HIGHLEVEL_SCOPES", SCOPES.into()),
         (
-            "HIGHLEVEL_AUTHORIZE_URL".into(),
-            format!("{}/oauth/chooselocation", sim.base_url),
-        ),
-        ("HIGHLEVEL_CLIENT_ID".into(), "dev-client-id".into()),
-        ("HIGHLEVEL_CLIENT_SECRET".into(), "dev-client-secret".into()),
-        ("HIGHLEVEL_APP_ID".into(), "dev-app-id".into()),
-        (
-            "HIGHLEVEL_REDIRECT_URI".into(),
-            "http://127.0.0.1:9/oauth/callback".into(),
-        ),
-        ("HIGHLEVEL_SCOPES".into(), SCOPES.into()),
-        ("TOKEN_ENCRYPTION_KEYS".into(), keys.into()),
-        ("SERVICE_JWT_SECRET".into(), SERVICE_SECRET.into()),
-        (
-            "POST_INSTALL_REDIRECT_URL".into(),
+            "POST_INSTALL_REDIRECT_URL",
             "http://127.0.0.1:9/installed".into(),
         ),
-        ("REFRESHER_INTERVAL_SECS".into(), "0".into()),
-        ("LOG_FORMAT".into(), "pretty".into()),
-        ("DB_POOL_SIZE".into(), "8".into()),
-        ("HIGHLEVEL_TIMEOUT_MS".into(), "5000".into()),
-    ]);
-    for (k, v) in extra {
-        env.insert((*k).into(), (*v).into());
-    }
-    Settings::from_lookup(|k| env.get(k).cloned()).unwrap()
+        ("REFRESHER_INTERVAL_SECS", "0".into()),
+        ("DB_POOL_SIZE", "8".into()),
+        ("HIGHLEVEL_TIMEOUT_MS", "5000".into()),
+    ];
+    all.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    Settings::for_simulator(&sim.base_url, &db.url, keys, SERVICE_SECRET, &all).unwrap()
 }
 
 pub struct Env {

@@ -1,9 +1,9 @@
 //! Tokens at rest: encrypted, bound to their rows, re-encryptable under a new key.
 
-use crate::both_backends;
 use crate::common::*;
 use diesel::prelude::*;
 use oauth_backend::crypto::keyring::KeyRing;
+use service_common::both_backends;
 
 /// Every text a token could hide in, as stored by the backend itself.
 async fn stored_bytes(env: &Env) -> Vec<u8> {

@@ -1,5 +1,5 @@
-use crate::both_backends;
 use crate::common::*;
+use service_common::both_backends;
 
 async fn location_install_end_to_end(backend: Backend) {
     let env = env(backend).await;

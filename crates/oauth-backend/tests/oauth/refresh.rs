@@ -1,10 +1,10 @@
 //! Exactly-once refresh, across tasks and replicas, and what happens when HighLevel misbehaves.
 
-use crate::both_backends;
 use crate::common::*;
 use diesel::prelude::*;
 use oauth_backend::db::schema::tokens::dsl;
 use serde_json::json;
+use service_common::both_backends;
 
 /// Makes the stored installation token look close to expiry (as time would).
 async fn age_token(app: &oauth_backend::RunningApp, id: &str, seconds_left: i64) {
@@ -19,7 +19,8 @@ async fn age_token(app: &oauth_backend::RunningApp, id: &str, seconds_left: i64)
                     .filter(dsl::installation_id.eq(id))
                     .filter(dsl::scope_key.eq("")),
             )
-            .set(dsl::expires_at.eq(at))
+            // Issued a day ago, `seconds_left` to live.
+            .set((dsl::expires_at.eq(at), dsl::updated_at.eq(at - 86_399_000)))
             .execute(c)?;
             Ok(())
         })
@@ -271,6 +272,40 @@ async fn the_background_refresher_renews_tokens_before_they_expire(backend: Back
     let _ = other;
 }
 
+/// A token living shorter than the refresh margin is renewed once per lifetime (when half of it is left), not on
+/// every pass.
+async fn a_token_shorter_lived_than_the_margin_is_renewed_once_per_lifetime(backend: Backend) {
+    let sim = sim_with(highlevel_sim::SimConfig {
+        access_token_ttl: 4,
+        ..Default::default()
+    })
+    .await;
+    let db = TestDb::new(backend);
+    let keys = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
+    let app = oauth_backend::spawn_app(settings(&sim, &db, &keys, &[]))
+        .await
+        .unwrap();
+    install(&app, "Location", &["Loc1"]).await;
+    let tick = || oauth_backend::tokens::refresher::tick(&app.state.tokens, 600);
+    for _ in 0..3 {
+        tick().await.unwrap();
+    }
+    assert_eq!(
+        sim.stats().refresh_grants,
+        0,
+        "more than half of its 4 s left: not due"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    for _ in 0..3 {
+        tick().await.unwrap();
+    }
+    assert_eq!(
+        sim.stats().refresh_grants,
+        1,
+        "renewed once, not on every pass"
+    );
+}
+
 async fn an_expired_location_token_is_minted_again_from_a_refreshed_company_token(
     backend: Backend,
 ) {
@@ -294,6 +329,7 @@ async fn an_expired_location_token_is_minted_again_from_a_refreshed_company_toke
 }
 
 both_backends!(
+    a_token_shorter_lived_than_the_margin_is_renewed_once_per_lifetime,
     refresh_storm_across_two_replicas_makes_one_grant,
     refresh_storm_over_fifty_installations_makes_fifty_grants,
     a_read_with_under_a_minute_left_refreshes_inline_once,

@@ -1,7 +1,7 @@
-use crate::both_backends;
 use crate::common::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
+use service_common::both_backends;
 
 fn sign(claims: serde_json::Value, secret: &str) -> String {
     encode(

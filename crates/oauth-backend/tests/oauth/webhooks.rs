@@ -1,8 +1,8 @@
 //! Signed INSTALL / UNINSTALL webhooks, delivered by the simulator (Ed25519 and legacy RSA).
 
-use crate::both_backends;
 use crate::common::*;
 use serde_json::{json, Value};
+use service_common::both_backends;
 
 /// An environment whose oauth-backend trusts the simulator's webhook keys.
 async fn webhook_env(backend: Backend) -> Env {
@@ -124,9 +124,21 @@ async fn install_webhooks_record_agency_and_bulk_installs(backend: Backend) {
     let token = service_token(&env.app, "ops", None);
     let (_, list) = installations_api(&env.app, "?company_id=comp1", &token).await;
     let list = list["installations"].as_array().unwrap();
-    assert_eq!(list.len(), 2);
+    // A location-level INSTALL in a company with an agency install joins that install (it is served with
+    // a Location token minted from the Company token); a user's own OAuth install still makes its own row.
+    assert_eq!(list.len(), 1);
     let agency = list.iter().find(|i| i["auth_class"] == "Company").unwrap();
-    assert_eq!(agency["approved_locations"], json!(["Loc1", "Loc2"]));
+    assert_eq!(
+        agency["approved_locations"],
+        json!(["Loc1", "Loc2", "Loc3"])
+    );
+    let a = send(&env, json!({"type": "INSTALL", "companyId": "comp2", "locationId": "Other1", "installType": "Location"})).await;
+    assert_eq!(a["status"], 200);
+    let (_, list) = installations_api(&env.app, "?company_id=comp2", &token).await;
+    assert_eq!(
+        list["installations"][0]["auth_class"], "Location",
+        "no agency install there: recorded as a Location install"
+    );
     // Other event types are acknowledged.
     let a = send(&env, json!({"type": "ContactCreate", "locationId": "Loc1"})).await;
     assert_eq!(a["status"], 200);
@@ -188,11 +200,29 @@ async fn an_oversized_webhook_is_refused(backend: Backend) {
     let res = client()
         .post(format!("{}/webhooks/highlevel", env.app.base_url))
         .header("x-ghl-signature", "AAAA")
-        .body(vec![b'a'; 300 * 1024])
+        .body(vec![b'a'; 5 * 1024 * 1024])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "payload_too_large", "{body}");
+    // The framework's other refusals are problem bodies too.
+    let res = client()
+        .get(format!("{}/webhooks/highlevel", env.app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            res.status().as_u16(),
+            res.headers()["content-type"].to_str().unwrap()
+        ),
+        (405, "application/problem+json")
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
 }
 
 async fn concurrent_installs_of_one_company_make_one_installation(backend: Backend) {
@@ -215,7 +245,60 @@ async fn concurrent_installs_of_one_company_make_one_installation(backend: Backe
     );
 }
 
+/// A sub-account the agency adds after an agency-level install: its INSTALL webhook joins it to that
+/// install (no tokenless Location installation), and a location HighLevel lists in
+/// `/oauth/installedLocations` is served without any webhook at all.
+async fn locations_added_after_an_agency_install_are_served(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let id = install(&env.app, "Company", &["Loc1"]).await;
+    let token = service_token(&env.app, "jobs", None);
+    sim_post(
+        &env.sim,
+        "/_sim/installs/locations",
+        json!({"companyId": "comp1", "locationId": "Loc2"}),
+    )
+    .await;
+    let answer = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc2", "installType": "Location"})).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let (_, status) = installations_api(&env.app, &format!("/{id}"), &token).await;
+    assert_eq!(status["approved_locations"], json!(["Loc1", "Loc2"]));
+    let (_, all) = installations_api(&env.app, "", &token).await;
+    assert_eq!(
+        all["installations"].as_array().unwrap().len(),
+        1,
+        "no second, tokenless installation"
+    );
+    let (code, body) = token_access(&env.app, &id, Some("Loc2"), &token).await;
+    assert_eq!(
+        (code, body["auth_class"].as_str()),
+        (200, Some("Location")),
+        "{body}"
+    );
+
+    // No webhook for Loc3: HighLevel's installed-locations list is asked instead.
+    let (code, _) = token_access(&env.app, &id, Some("Loc3"), &token).await;
+    assert_eq!(code, 403, "not installed there yet");
+    sim_post(
+        &env.sim,
+        "/_sim/installs/locations",
+        json!({"companyId": "comp1", "locationId": "Loc3"}),
+    )
+    .await;
+    let (code, body) = token_access(&env.app, &id, Some("Loc3"), &token).await;
+    assert_eq!(
+        (code, body["location_id"].as_str()),
+        (200, Some("Loc3")),
+        "{body}"
+    );
+    let (_, status) = installations_api(&env.app, &format!("/{id}"), &token).await;
+    assert_eq!(
+        status["approved_locations"],
+        json!(["Loc1", "Loc2", "Loc3"])
+    );
+}
+
 both_backends!(
+    locations_added_after_an_agency_install_are_served,
     concurrent_installs_of_one_company_make_one_installation,
     uninstall_destroys_tokens_and_keeps_the_installation,
     uninstalling_a_company_destroys_its_location_tokens,

@@ -14,6 +14,8 @@ use std::fmt;
 pub enum TokenKind {
     Access,
     Refresh,
+    /// Any other secret kept at rest (a payment gateway's merchant credentials).
+    Secret,
 }
 
 impl TokenKind {
@@ -21,6 +23,7 @@ impl TokenKind {
         match self {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
+            TokenKind::Secret => "secret",
         }
     }
 }

@@ -1,7 +1,7 @@
-//! Service JWTs: HS256 with SERVICE_JWT_SECRET, `aud` = `oauth-backend`, `exp` at most an hour ahead,
-//! optional `installations` limit. Internal callers prove who they are with one.
+//! Service JWTs: HS256 with SERVICE_JWT_SECRET, an audience (`oauth-backend` for the token service),
+//! `exp` at most an hour ahead, optional `installations` limit. Internal callers prove who they are with one;
+//! api-backend also mints them to call oauth-backend.
 
-use crate::error::{AppError, AppResult};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use shared_types::service_auth::MAX_SERVICE_TOKEN_TTL_SECS;
@@ -9,10 +9,26 @@ use shared_types::{ServiceClaims, SERVICE_AUDIENCE};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// Why a service JWT was refused (each service maps these to its own problem codes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceAuthError {
+    #[error("a service JWT is required: send `Authorization: Bearer <token>`")]
+    Required,
+    #[error("the service JWT was refused: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("cannot sign service token: {0}")]
+    Signing(String),
+}
+
+type AuthResult<T> = Result<T, ServiceAuthError>;
+
 pub struct ServiceAuth {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    audience: String,
     /// Tokens already verified, by their exact text: a caller reusing its token for many reads is checked
     /// once, and only its expiry afterwards.
     verified: RwLock<HashMap<String, Arc<ServiceClaims>>>,
@@ -25,29 +41,40 @@ const VERIFIED_CAPACITY: usize = 10_000;
 const LEEWAY_SECS: u64 = 30;
 
 impl ServiceAuth {
+    /// Verifies and issues tokens for `oauth-backend` (the contract's audience).
     pub fn new(secret: &SecretString) -> ServiceAuth {
+        Self::for_audiences(secret, &[SERVICE_AUDIENCE])
+    }
+
+    /// Verifies tokens whose `aud` is any of `audiences`; issues tokens for the first.
+    pub fn for_audiences(secret: &SecretString, audiences: &[&str]) -> ServiceAuth {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[SERVICE_AUDIENCE]);
+        validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "aud", "iss"]);
         validation.leeway = LEEWAY_SECS;
         ServiceAuth {
             decoding: DecodingKey::from_secret(bytes),
             encoding: EncodingKey::from_secret(bytes),
             validation,
+            audience: audiences
+                .first()
+                .copied()
+                .unwrap_or(SERVICE_AUDIENCE)
+                .to_owned(),
             verified: RwLock::default(),
         }
     }
 
     /// Verifies an `Authorization` header value.
-    pub fn verify(&self, authorization: Option<&str>) -> AppResult<Arc<ServiceClaims>> {
-        let header = authorization.ok_or(AppError::ServiceAuthRequired)?;
+    pub fn verify(&self, authorization: Option<&str>) -> AuthResult<Arc<ServiceClaims>> {
+        let header = authorization.ok_or(ServiceAuthError::Required)?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(AppError::ServiceAuthRequired)?;
+            .ok_or(ServiceAuthError::Required)?;
         let now = chrono::Utc::now().timestamp();
         if let Some(claims) = self
             .verified
@@ -58,15 +85,15 @@ impl ServiceAuth {
             if claims.exp + LEEWAY_SECS as i64 >= now {
                 return Ok(claims.clone());
             }
-            return Err(AppError::ServiceAuthInvalid("it has expired".into()));
+            return Err(ServiceAuthError::Invalid("it has expired".into()));
         }
         let data = jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
-            AppError::ServiceAuthInvalid(
+            ServiceAuthError::Invalid(
                 match e.kind() {
                     ExpiredSignature => "it has expired",
-                    InvalidAudience => "its audience is not `oauth-backend`",
+                    InvalidAudience => "its audience (`aud`) is not this service",
                     InvalidSignature => "its signature does not match SERVICE_JWT_SECRET",
                     InvalidAlgorithm => "it is not HS256",
                     MissingRequiredClaim(_) => "it lacks `exp`, `aud` or `iss`",
@@ -77,12 +104,12 @@ impl ServiceAuth {
         })?;
         let claims = data.claims;
         if claims.exp > now + MAX_SERVICE_TOKEN_TTL_SECS + LEEWAY_SECS as i64 {
-            return Err(AppError::ServiceAuthInvalid(
+            return Err(ServiceAuthError::Invalid(
                 "its `exp` is more than one hour ahead".into(),
             ));
         }
         if claims.iss.trim().is_empty() {
-            return Err(AppError::ServiceAuthInvalid(
+            return Err(ServiceAuthError::Invalid(
                 "its `iss` (the caller's name) is empty".into(),
             ));
         }
@@ -101,22 +128,22 @@ impl ServiceAuth {
         caller: &str,
         ttl_secs: i64,
         installations: Option<Vec<String>>,
-    ) -> AppResult<String> {
+    ) -> AuthResult<String> {
         if !(1..=MAX_SERVICE_TOKEN_TTL_SECS).contains(&ttl_secs) {
-            return Err(AppError::InvalidRequest(format!(
+            return Err(ServiceAuthError::BadRequest(format!(
                 "ttl must be 1..={MAX_SERVICE_TOKEN_TTL_SECS} seconds"
             )));
         }
         let now = chrono::Utc::now().timestamp();
         let claims = ServiceClaims {
             iss: caller.to_owned(),
-            aud: SERVICE_AUDIENCE.to_owned(),
+            aud: self.audience.clone(),
             exp: now + ttl_secs,
             iat: Some(now),
             installations,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AppError::Internal(format!("cannot sign service token: {e}")))
+            .map_err(|e| ServiceAuthError::Signing(e.to_string()))
     }
 }
 

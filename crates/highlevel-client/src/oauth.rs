@@ -2,11 +2,11 @@
 //! classified, because what to do next depends on it: a dead grant means reconnect, a 5xx or a timeout means
 //! keep the old pair and retry.
 
+use crate::claims::TokenClaims;
+use crate::API_VERSION;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::Duration;
-
-pub const API_VERSION: &str = "2021-07-28";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -58,27 +58,10 @@ impl std::fmt::Debug for Grant {
     }
 }
 
-/// What a token's claims say, read without a key (they are HighLevel's to verify).
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenClaims {
-    #[serde(default)]
-    pub auth_class: Option<String>,
-    #[serde(default)]
-    pub auth_class_id: Option<String>,
-    #[serde(default)]
-    pub source_id: Option<String>,
-    #[serde(default)]
-    pub exp: Option<i64>,
-}
-
 impl Grant {
     /// Claims of the access token, if it is a JWT.
     pub fn claims(&self) -> TokenClaims {
-        jsonwebtoken::dangerous::insecure_decode_claims::<TokenClaims>(
-            self.access_token.expose_secret(),
-        )
-        .unwrap_or_default()
+        TokenClaims::read(self.access_token.expose_secret())
     }
 
     /// Expiry in epoch milliseconds: `expires_in` from now, else the token's `exp`, else a day.
@@ -215,6 +198,50 @@ impl OAuthClient {
         Self::parse_grant(&body)
     }
 
+    /// `GET /oauth/installedLocations`: the locations of the company where the app is installed now
+    /// (a location added after the first install shows up here).
+    pub async fn installed_locations(
+        &self,
+        company_token: &SecretString,
+        company_id: &str,
+        app_id: &str,
+    ) -> Result<Vec<String>, OAuthError> {
+        let req = self
+            .http
+            .get(format!("{}/oauth/installedLocations", self.api_url))
+            .header("Version", API_VERSION)
+            .bearer_auth(company_token.expose_secret())
+            .query(&[
+                ("companyId", company_id),
+                ("appId", app_id),
+                ("isInstalled", "true"),
+                ("limit", "500"),
+            ]);
+        let body = self.send(req, false).await?;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Location {
+            #[serde(rename = "_id")]
+            id: String,
+            #[serde(default)]
+            is_installed: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            locations: Vec<Location>,
+        }
+        let answer: Answer = serde_json::from_str(&body).map_err(|e| {
+            OAuthError::Unavailable(format!("unreadable installedLocations answer: {e}"))
+        })?;
+        Ok(answer
+            .locations
+            .into_iter()
+            .filter(|l| l.is_installed != Some(false))
+            .map(|l| l.id)
+            .collect())
+    }
+
     /// A fresh authorization code for an existing install (the way back from a dead refresh token).
     pub async fn reconnect(
         &self,
@@ -253,7 +280,7 @@ impl OAuthClient {
 }
 
 /// reqwest errors name the URL; ours carry no secrets in URLs, but keep messages short and uniform.
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -266,6 +293,6 @@ fn without_url(e: &reqwest::Error) -> String {
     format!("{kind}: {e}")
 }
 
-fn truncate(body: &str) -> String {
+pub(crate) fn truncate(body: &str) -> String {
     body.chars().take(500).collect()
 }

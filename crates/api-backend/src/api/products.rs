@@ -1,0 +1,217 @@
+//! `/api/locations/{locationId}/products[/{productId}]`: list, composite create (with `Idempotency-Key`),
+//! get, update, delete.
+
+use super::bodies::{Paging, ProductInput, ProductListOut, ProductOut, ProductUpdate};
+use super::{id, located, State};
+use crate::error::ApiError;
+use crate::store::{self, idempotency::Claim, now_ms};
+use actix_web::{web, HttpRequest, HttpResponse};
+use highlevel_client::resources::products::{ListQuery, NewProduct};
+use shared_types::Problem;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/locations/{locationId}/products")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/api/locations/{locationId}/products/{productId}")
+            .route(web::get().to(get))
+            .route(web::put().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+/// List products of a location.
+#[utoipa::path(get, path = "/api/locations/{locationId}/products", tag = "products",
+    params(("locationId" = String, Path), Paging),
+    responses((status = 200, body = ProductListOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    q: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let location = path.into_inner();
+    let (limit, offset) = q.checked()?;
+    let (_, tokens) = located(&req, &state, &location).await?;
+    let query = ListQuery {
+        limit: Some(limit),
+        offset: Some(offset),
+        search: q.search.clone(),
+    };
+    let list = state.hl.list_products(&tokens, &location, &query).await?;
+    let total = list.total();
+    Ok(HttpResponse::Ok().json(ProductListOut {
+        products: list.products.into_iter().map(ProductOut::from).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Create a product with its images and prices, all or nothing. Safe to retry with `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/locations/{locationId}/products", tag = "products",
+    params(("locationId" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "same key + same body → the first answer")),
+    request_body = ProductInput,
+    responses((status = 201, body = ProductOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    body: web::Json<ProductInput>,
+) -> Result<HttpResponse, ApiError> {
+    let location = path.into_inner();
+    let input = body.into_inner();
+    let images = input.validate()?;
+    let (_, tokens) = located(&req, &state, &location).await?;
+    let key = idempotency_key(&req)?;
+    if let Some(key) = &key {
+        let hash = request_hash(&input);
+        let (l, k) = (location.clone(), key.clone());
+        let claim = state
+            .db
+            .run(move |c| store::idempotency::claim(c, &l, &k, &hash, now_ms()))
+            .await?;
+        match claim {
+            Claim::Run => {}
+            Claim::Replay { status, body } => {
+                state.metrics.idempotent_replays.inc();
+                let mut res = HttpResponse::build(
+                    actix_web::http::StatusCode::from_u16(status)
+                        .unwrap_or(actix_web::http::StatusCode::OK),
+                );
+                res.insert_header(("Idempotent-Replayed", "true"));
+                if status >= 400 {
+                    res.content_type(Problem::CONTENT_TYPE);
+                } else {
+                    res.content_type("application/json");
+                }
+                return Ok(res.body(body));
+            }
+            Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+            Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
+        }
+    }
+    let result =
+        crate::products::create::create(&state.hl, &tokens, &location, &input, &images).await;
+    let Some(key) = key else {
+        return result.map(|p| HttpResponse::Created().json(p));
+    };
+    // Keep the answer for a repeat: successes and refusals are final; transient failures release the key.
+    let (status, text, out) = match result {
+        Ok(p) => (201, serde_json::to_string(&p).unwrap_or_default(), Ok(p)),
+        Err(e) => {
+            let p = e.problem();
+            (
+                p.status,
+                serde_json::to_string(&p).unwrap_or_default(),
+                Err(e),
+            )
+        }
+    };
+    let (l, k) = (location.clone(), key.clone());
+    if status < 500 && status != 429 {
+        state
+            .db
+            .run(move |c| store::idempotency::complete(c, &l, &k, status, &text, now_ms()))
+            .await?;
+    } else {
+        state
+            .db
+            .run(move |c| store::idempotency::release(c, &l, &k))
+            .await?;
+    }
+    out.map(|p| HttpResponse::Created().json(p))
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .ok()
+        .filter(|v| !v.is_empty() && v.len() <= 255 && v.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(
+                "Idempotency-Key must be 1-255 printable ASCII characters".into(),
+            )
+        })?;
+    Ok(Some(v.to_owned()))
+}
+
+/// The body's hash, over its canonical JSON (keys sorted), so formatting does not count as a change.
+fn request_hash(input: &ProductInput) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_value(input)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    format!("{:x}", Sha256::digest(canonical.as_bytes()))
+}
+
+/// One product.
+#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}", tag = "products",
+    params(("locationId" = String, Path), ("productId" = String, Path)),
+    responses((status = 200, body = ProductOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn get(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (location, product) = path.into_inner();
+    id("product id", &product)?;
+    let (_, tokens) = located(&req, &state, &location).await?;
+    let p = state.hl.get_product(&tokens, &location, &product).await?;
+    Ok(HttpResponse::Ok().json(ProductOut::from(p)))
+}
+
+/// Replace a product's fields.
+#[utoipa::path(put, path = "/api/locations/{locationId}/products/{productId}", tag = "products",
+    params(("locationId" = String, Path), ("productId" = String, Path)), request_body = ProductUpdate,
+    responses((status = 200, body = ProductOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn update(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<(String, String)>,
+    body: web::Json<ProductUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let (location, product) = path.into_inner();
+    id("product id", &product)?;
+    body.validate()?;
+    let (_, tokens) = located(&req, &state, &location).await?;
+    let u = body.into_inner();
+    let new = NewProduct {
+        name: u.name,
+        location_id: location.clone(),
+        product_type: u.product_type,
+        description: u.description,
+        image: u.image,
+        available_in_store: u.available_in_store,
+        medias: Vec::new(),
+    };
+    let p = state.hl.update_product(&tokens, &product, &new).await?;
+    Ok(HttpResponse::Ok().json(ProductOut::from(p)))
+}
+
+/// Delete a product (and its prices).
+#[utoipa::path(delete, path = "/api/locations/{locationId}/products/{productId}", tag = "products",
+    params(("locationId" = String, Path), ("productId" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn delete(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (location, product) = path.into_inner();
+    id("product id", &product)?;
+    let (_, tokens) = located(&req, &state, &location).await?;
+    state
+        .hl
+        .delete_product(&tokens, &location, &product)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,288 @@
+//! `/api/locations/{locationId}/payments/provider`: register the app as the location's third-party payment
+//! provider (HighLevel's custom provider, with a Location token — never the white-label endpoint), connect
+//! freshly generated test and live keys, show it, remove it.
+
+use super::{located, State};
+use crate::error::ApiError;
+use crate::payments::keys::{self, Mode};
+use crate::store::{self, now_ms, providers::ProviderRow};
+use actix_web::{web, HttpRequest, HttpResponse};
+use highlevel_client::resources::payments::{ConnectKeys, NewProvider, ProviderKeys};
+use highlevel_client::HlError;
+use serde::{Deserialize, Serialize};
+use service_common::crypto::token_hash;
+use service_common::TokenKind;
+use shared_types::Problem;
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/locations/{locationId}/payments/provider")
+            .route(web::put().to(put))
+            .route(web::get().to(get))
+            .route(web::delete().to(delete)),
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Gateway {
+    Sandbox,
+    Paytr,
+}
+
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaytrCredentials {
+    pub merchant_id: String,
+    pub merchant_key: String,
+    pub merchant_salt: String,
+}
+
+impl std::fmt::Debug for PaytrCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaytrCredentials")
+            .field("merchant_id", &self.merchant_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderInput {
+    pub name: String,
+    pub description: String,
+    pub image_url: String,
+    pub gateway: Gateway,
+    #[serde(default)]
+    pub paytr: Option<PaytrCredentials>,
+}
+
+impl ProviderInput {
+    fn validate(&self) -> Result<(), ApiError> {
+        let bad = |m: &str| Err(ApiError::Validation(m.into()));
+        if self.name.trim().is_empty() || self.name.len() > 100 {
+            return bad("`name` must be 1-100 characters");
+        }
+        if self.description.trim().is_empty() || self.description.len() > 1000 {
+            return bad("`description` must be 1-1000 characters");
+        }
+        if !matches!(
+            super::bodies::image_ref(&self.image_url),
+            Ok(super::bodies::ImageRef::Url(_))
+        ) {
+            return bad("`imageUrl` must be an http(s) URL");
+        }
+        match (self.gateway, &self.paytr) {
+            (Gateway::Paytr, None) => bad(
+                "`paytr` {merchantId, merchantKey, merchantSalt} is required for the paytr gateway",
+            ),
+            (Gateway::Sandbox, Some(_)) => bad("`paytr` is only for the paytr gateway"),
+            (Gateway::Paytr, Some(p)) => {
+                if p.merchant_id.is_empty()
+                    || !p.merchant_id.chars().all(|c| c.is_ascii_digit())
+                    || p.merchant_id.len() > 20
+                {
+                    return bad("`paytr.merchantId` must be PayTR's numeric merchant id");
+                }
+                if p.merchant_key.is_empty()
+                    || p.merchant_salt.is_empty()
+                    || p.merchant_key.len() > 200
+                    || p.merchant_salt.len() > 200
+                {
+                    return bad("`paytr.merchantKey` and `paytr.merchantSalt` are required (from PayTR's merchant panel)");
+                }
+                Ok(())
+            }
+            (Gateway::Sandbox, None) => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishableKeys {
+    pub test: String,
+    pub live: String,
+}
+
+/// The provider as the frontend sees it: publishable keys only, never api keys or gateway secrets.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderOut {
+    pub location_id: String,
+    pub name: String,
+    pub description: String,
+    pub image_url: String,
+    pub gateway: String,
+    pub query_url: Option<String>,
+    pub payments_url: Option<String>,
+    pub publishable_keys: PublishableKeys,
+    pub updated_at: String,
+}
+
+fn out(row: &ProviderRow, base: Option<&str>) -> ProviderOut {
+    ProviderOut {
+        location_id: row.location_id.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        image_url: row.image_url.clone(),
+        gateway: row.gateway.clone(),
+        query_url: base.map(|b| format!("{b}/payments/query")),
+        payments_url: base.map(|b| format!("{b}/payments/page")),
+        publishable_keys: PublishableKeys {
+            test: row.test_publishable_key.clone(),
+            live: row.live_publishable_key.clone(),
+        },
+        updated_at: chrono::DateTime::from_timestamp_millis(row.updated_at)
+            .unwrap_or_default()
+            .to_rfc3339(),
+    }
+}
+
+/// Register the custom provider and connect new test and live keys.
+#[utoipa::path(put, path = "/api/locations/{locationId}/payments/provider", tag = "payments",
+    params(("locationId" = String, Path)), request_body = ProviderInput,
+    responses((status = 200, body = ProviderOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    body: web::Json<ProviderInput>,
+) -> Result<HttpResponse, ApiError> {
+    let location = path.into_inner();
+    body.validate()?;
+    let base = state.settings.public_base_url.clone().ok_or_else(|| {
+        ApiError::Validation("PUBLIC_BASE_URL is not set: HighLevel needs a public queryUrl and paymentsUrl to call; set it to this service's public URL".into())
+    })?;
+    let sealed = match &body.paytr {
+        Some(p) => {
+            let keys = state.keys.as_ref().ok_or_else(|| {
+                ApiError::Validation("TOKEN_ENCRYPTION_KEYS is not set on api-backend: it is needed to keep PayTR credentials sealed".into())
+            })?;
+            let json = serde_json::json!({"merchantId": p.merchant_id, "merchantKey": p.merchant_key, "merchantSalt": p.merchant_salt});
+            Some(keys.encrypt(
+                &json.to_string(),
+                &format!("provider/{location}"),
+                TokenKind::Secret,
+            ))
+        }
+        None => None,
+    };
+    let (_, tokens) = located(&req, &state, &location).await?;
+    let input = body.into_inner();
+    let provider = NewProvider {
+        name: input.name.clone(),
+        description: input.description.clone(),
+        image_url: input.image_url.clone(),
+        query_url: format!("{base}/payments/query"),
+        payments_url: format!("{base}/payments/page"),
+        supports_subscription_schedule: false,
+    };
+    let salt = keys::new_salt();
+    let secret = &state.settings.service_jwt_secret;
+    let connect = ConnectKeys {
+        live: ProviderKeys {
+            api_key: keys::api_key(secret, &location, Mode::Live, &salt),
+            publishable_key: keys::publishable_key(Mode::Live),
+        },
+        test: ProviderKeys {
+            api_key: keys::api_key(secret, &location, Mode::Test, &salt),
+            publishable_key: keys::publishable_key(Mode::Test),
+        },
+    };
+    state
+        .hl
+        .create_provider(&tokens, &location, &provider)
+        .await?;
+    state
+        .hl
+        .connect_provider(&tokens, &location, &connect)
+        .await?;
+    let now = now_ms();
+    let row = ProviderRow {
+        location_id: location.clone(),
+        installation_id: tokens.installation.clone(),
+        name: input.name,
+        description: input.description,
+        image_url: input.image_url,
+        gateway: serde_json::to_value(input.gateway)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        gateway_credentials: sealed,
+        api_key_salt: salt,
+        test_api_key_hash: token_hash(&connect.test.api_key),
+        live_api_key_hash: token_hash(&connect.live.api_key),
+        test_publishable_key: connect.test.publishable_key.clone(),
+        live_publishable_key: connect.live.publishable_key.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = row.clone();
+    state
+        .db
+        .run(move |c| store::providers::upsert(c, &stored))
+        .await?;
+    tracing::info!(%location, gateway = %row.gateway, "payments provider registered and keys connected");
+    Ok(HttpResponse::Ok().json(out(&row, Some(&base))))
+}
+
+/// The location's provider.
+#[utoipa::path(get, path = "/api/locations/{locationId}/payments/provider", tag = "payments",
+    params(("locationId" = String, Path)),
+    responses((status = 200, body = ProviderOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn get(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let location = path.into_inner();
+    located(&req, &state, &location).await?;
+    let l = location.clone();
+    let row = state
+        .db
+        .run(move |c| store::providers::get(c, &l))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no payments provider is registered for location `{location}`"
+            ))
+        })?;
+    Ok(HttpResponse::Ok().json(out(&row, state.settings.public_base_url.as_deref())))
+}
+
+/// Disconnect both modes and remove the provider, at HighLevel and here.
+#[utoipa::path(delete, path = "/api/locations/{locationId}/payments/provider", tag = "payments",
+    params(("locationId" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
+pub async fn delete(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let location = path.into_inner();
+    let (_, tokens) = located(&req, &state, &location).await?;
+    // "No such config" (400/404) means already gone: removal is idempotent.
+    let gone = |r: Result<(), HlError>| match r {
+        Err(HlError::Refused {
+            status: 400 | 404, ..
+        }) => Ok(()),
+        other => other,
+    };
+    gone(
+        state
+            .hl
+            .disconnect_provider(&tokens, &location, false)
+            .await,
+    )?;
+    gone(state.hl.disconnect_provider(&tokens, &location, true).await)?;
+    gone(state.hl.delete_provider(&tokens, &location).await)?;
+    let l = location.clone();
+    state
+        .db
+        .run(move |c| store::providers::delete(c, &l))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

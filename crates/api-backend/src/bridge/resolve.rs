@@ -1,0 +1,192 @@
+//! Which installation serves a location: a Location installation of that location first, else a Company
+//! installation that approves it, else (when the caller's company is known, as for an agency user's session)
+//! the company's installation, letting oauth-backend check HighLevel's list of installed locations. Answers
+//! are remembered for a minute.
+
+use super::Bridge;
+use crate::error::ApiError;
+use shared_types::{AuthClass, Cause, Diagnosis, InstallationState, InstallationStatus};
+use std::time::{Duration, Instant};
+
+const REMEMBER: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub installation_id: String,
+    pub auth_class: AuthClass,
+    pub company_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct List {
+    installations: Vec<InstallationStatus>,
+}
+
+impl Bridge {
+    pub async fn installations(
+        &self,
+        company: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Vec<InstallationStatus>, ApiError> {
+        let mut q = Vec::new();
+        if let Some(c) = company {
+            q.push(("company_id", c));
+        }
+        if let Some(l) = location {
+            q.push(("location_id", l));
+        }
+        let url = format!("{}/api/installations", self.base_url);
+        let list: List = self.send(self.http.get(url).query(&q)).await?;
+        Ok(list.installations)
+    }
+
+    pub async fn installation(&self, id: &str) -> Result<InstallationStatus, ApiError> {
+        let url = format!("{}/api/installations/{id}", self.base_url);
+        Ok(self.send(self.http.get(url)).await?)
+    }
+
+    /// Forgets what was remembered about a location (after an uninstall or a refusal).
+    pub fn forget(&self, location: &str) {
+        self.resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(location);
+    }
+
+    pub async fn resolve(
+        &self,
+        location: &str,
+        company_hint: Option<&str>,
+    ) -> Result<Resolved, ApiError> {
+        if let Some((r, at)) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(location)
+        {
+            if at.elapsed() < REMEMBER && company_hint.is_none_or(|c| c == r.company_id) {
+                return Ok(r.clone());
+            }
+        }
+        let all = self.installations(company_hint, None).await?;
+        let found = pick(&all, location, company_hint)?;
+        self.resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(location.to_owned(), (found.clone(), Instant::now()));
+        Ok(found)
+    }
+}
+
+fn resolved(i: &InstallationStatus) -> Resolved {
+    Resolved {
+        installation_id: i.id.clone(),
+        auth_class: i.auth_class,
+        company_id: i.company_id.clone(),
+    }
+}
+
+/// The choice itself, on oauth-backend's list.
+fn pick(
+    all: &[InstallationStatus],
+    location: &str,
+    company_hint: Option<&str>,
+) -> Result<Resolved, ApiError> {
+    // Active, and holding a token (an INSTALL webhook can record a location before its OAuth callback).
+    let active = || {
+        all.iter()
+            .filter(|i| i.state == InstallationState::Active && i.expires_at.is_some())
+    };
+    if let Some(i) = active()
+        .find(|i| i.auth_class == AuthClass::Location && i.location_id.as_deref() == Some(location))
+    {
+        return Ok(resolved(i));
+    }
+    if let Some(i) = active().find(|i| {
+        i.auth_class == AuthClass::Company && i.approved_locations.iter().any(|l| l == location)
+    }) {
+        return Ok(resolved(i));
+    }
+    // One letter's case off: say so, with the exact id.
+    let known = active().flat_map(|i| i.location_id.iter().chain(i.approved_locations.iter()));
+    if let Some(exact) = known.into_iter().find(|l| l.eq_ignore_ascii_case(location)) {
+        return Err(ApiError::LocationCaseMismatch(Diagnosis {
+            cause: Cause::LocationCaseMismatch,
+            detail: format!("location `{location}` is not installed, but `{exact}` is: the ids differ only in letter case, and HighLevel ids are case-sensitive"),
+            fix: format!("Use `{exact}` exactly (not `{location}`) in the path and wherever the id is stored."),
+        }));
+    }
+    if let Some(company) = company_hint {
+        if let Some(i) =
+            active().find(|i| i.auth_class == AuthClass::Company && i.company_id == company)
+        {
+            return Ok(resolved(i));
+        }
+    }
+    let blocked = all.iter().find(|i| {
+        i.location_id.as_deref() == Some(location)
+            || i.approved_locations.iter().any(|l| l == location)
+    });
+    Err(match blocked {
+        Some(i) => ApiError::LocationNotInstalled {
+            detail: format!("the installation for location `{location}` is {}", i.state.as_str()),
+            fix: "Have a user of this location install the app again (GET /oauth/install on oauth-backend).".into(),
+        },
+        None => ApiError::LocationNotInstalled {
+            detail: format!("no installation serves location `{location}`"),
+            fix: "Install the app on this location (GET /oauth/install on oauth-backend), or from the agency view for all its sub-accounts.".into(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(
+        id: &str,
+        class: AuthClass,
+        loc: Option<&str>,
+        approved: &[&str],
+    ) -> InstallationStatus {
+        let now = chrono::Utc::now();
+        InstallationStatus {
+            id: id.into(),
+            state: InstallationState::Active,
+            auth_class: class,
+            company_id: "c1".into(),
+            location_id: loc.map(Into::into),
+            app_id: None,
+            scopes: vec![],
+            is_bulk: false,
+            approved_locations: approved.iter().map(|s| s.to_string()).collect(),
+            expires_at: Some(now),
+            last_refresh_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn location_installation_first_then_company_then_case_hint() {
+        let all = vec![
+            inst("company", AuthClass::Company, None, &["L1", "L2"]),
+            inst("loc", AuthClass::Location, Some("L1"), &["L1"]),
+        ];
+        assert_eq!(pick(&all, "L1", None).unwrap().installation_id, "loc");
+        assert_eq!(pick(&all, "L2", None).unwrap().installation_id, "company");
+        match pick(&all, "l2", None) {
+            Err(ApiError::LocationCaseMismatch(d)) => assert!(d.fix.contains("`L2`")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            pick(&all, "L9", None),
+            Err(ApiError::LocationNotInstalled { .. })
+        ));
+        assert_eq!(
+            pick(&all, "L9", Some("c1")).unwrap().installation_id,
+            "company"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! api-backend's tables and migrations over the shared database layer (`service_common::db`).
+
+pub mod schema;
+
+pub use service_common::db::*;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/api-backend/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/api-backend/postgres");
+
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: || SQLITE,
+    postgres: || POSTGRES,
+    lock_id: 0x6170_695f_6d69_6772,
+};

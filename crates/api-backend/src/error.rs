@@ -1,0 +1,202 @@
+//! The one error type of api-backend: each variant maps to a status and a stable `code`, answered as an
+//! RFC 9457 problem body. HighLevel's refusals keep HighLevel's status and message and add a diagnosis.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use highlevel_client::HlError;
+use serde_json::json;
+use shared_types::{Diagnosis, Problem, ProblemCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("a session or service token is required: send `Authorization: Bearer <token>`")]
+    SessionRequired,
+    #[error("{0}")]
+    SessionInvalid(String),
+    #[error("{0}")]
+    LocationNotAllowed(String),
+    #[error("{detail}")]
+    LocationNotInstalled { detail: String, fix: String },
+    #[error("{}", .0.detail)]
+    LocationCaseMismatch(Diagnosis),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this Idempotency-Key was used with another request body")]
+    IdempotencyKeyReused,
+    #[error("the first request with this Idempotency-Key is still running")]
+    IdempotencyInProgress,
+    #[error("{detail}")]
+    RolledBack {
+        detail: String,
+        cause: Box<ApiError>,
+        leftovers: Vec<String>,
+    },
+    #[error(transparent)]
+    HighLevel(#[from] HlError),
+    #[error("the api key or publishable key is missing or not one this service issued")]
+    ProviderKeyInvalid,
+    #[error("{0}")]
+    RefundRefused(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("oauth-backend is unavailable: {0}")]
+    OauthBackendUnavailable(String),
+    #[error("the database is unreachable")]
+    DatabaseUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn problem(&self) -> Problem {
+        use ApiError::*;
+        let p = |status: StatusCode, code: ProblemCode, title: &str| {
+            Problem::new(status.as_u16(), code, title, self.to_string())
+        };
+        match self {
+            InvalidRequest(_) => p(StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest, "Invalid request"),
+            Validation(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::ValidationFailed, "Validation failed"),
+            PayloadTooLarge(_) => p(StatusCode::PAYLOAD_TOO_LARGE, ProblemCode::PayloadTooLarge, "Payload too large"),
+            UnsupportedMediaType(_) => p(StatusCode::UNSUPPORTED_MEDIA_TYPE, ProblemCode::UnsupportedMediaType, "Unsupported media type"),
+            SessionRequired => p(StatusCode::UNAUTHORIZED, ProblemCode::SessionRequired, "Session required")
+                .with_fix("Open a session with POST /api/sessions {\"sso\": <HighLevel user context>}, or send a service JWT signed with SERVICE_JWT_SECRET."),
+            SessionInvalid(_) => p(StatusCode::UNAUTHORIZED, ProblemCode::SessionInvalid, "Session refused")
+                .with_fix("Open a new session with POST /api/sessions; sessions are short-lived."),
+            LocationNotAllowed(_) => p(StatusCode::FORBIDDEN, ProblemCode::LocationNotAllowed, "Location not allowed"),
+            LocationNotInstalled { fix, .. } => p(StatusCode::NOT_FOUND, ProblemCode::LocationNotInstalled, "Location not installed").with_fix(fix.clone()),
+            LocationCaseMismatch(d) => p(StatusCode::NOT_FOUND, ProblemCode::LocationCaseMismatch, "Location id differs in letter case")
+                .with_fix(d.fix.clone())
+                .with_diagnosis(d.clone()),
+            NotFound(_) => p(StatusCode::NOT_FOUND, ProblemCode::NotFound, "Not found"),
+            IdempotencyKeyReused => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::IdempotencyKeyReused, "Idempotency-Key reused")
+                .with_fix("Use a new Idempotency-Key for a different request; repeat a request only with its exact body."),
+            IdempotencyInProgress => p(StatusCode::CONFLICT, ProblemCode::IdempotencyInProgress, "Request in progress")
+                .with_fix("Wait for the first request with this key to finish, then repeat it to get its answer."),
+            RolledBack { cause, leftovers, .. } => {
+                let inner = cause.problem();
+                let mut out = Problem::new(inner.status, ProblemCode::RolledBack, "Nothing was created", self.to_string())
+                    .with_extension("cause", serde_json::to_value(&inner).unwrap_or_default())
+                    .with_extension("leftovers", json!(leftovers));
+                out.diagnosis = inner.diagnosis.clone();
+                out.fix = Some(if leftovers.is_empty() {
+                    inner.fix.unwrap_or_else(|| "Correct the cause and send the request again.".into())
+                } else {
+                    format!("Remove the resources listed in `leftovers` by hand at HighLevel, then correct the cause and send again. {}", inner.fix.unwrap_or_default())
+                });
+                out
+            }
+            ProviderKeyInvalid => p(StatusCode::UNAUTHORIZED, ProblemCode::ProviderKeyInvalid, "Provider key refused")
+                .with_fix("Send the apiKey HighLevel holds for this location (connected by PUT /api/locations/{locationId}/payments/provider); register the provider again if it was rotated."),
+            RefundRefused(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::RefundRefused, "Refund refused"),
+            InvalidSignature(_) => p(StatusCode::BAD_REQUEST, ProblemCode::InvalidSignature, "Invalid signature"),
+            HighLevel(e) => highlevel_problem(e),
+            OauthBackendUnavailable(_) => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::OauthBackendUnavailable, "Token service unavailable")
+                .with_fix("Check OAUTH_BACKEND_URL and that oauth-backend is up (GET /readyz)."),
+            DatabaseUnavailable => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::DatabaseUnavailable, "Database unavailable")
+                .with_fix("Check DATABASE_URL and that the database server is up; the server log has the cause."),
+            Internal(_) => Problem::new(500, ProblemCode::Internal, "Internal error", "An internal error occurred; the server log has the cause."),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::HighLevel(HlError::RateLimited { retry_after, .. })
+            | ApiError::HighLevel(HlError::DailyLimitSpent { retry_after, .. }) => {
+                Some(retry_after.as_secs().max(1))
+            }
+            ApiError::HighLevel(HlError::Unavailable { .. }) | ApiError::IdempotencyInProgress => {
+                Some(1)
+            }
+            ApiError::RolledBack { cause, .. } => cause.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+fn highlevel_problem(e: &HlError) -> Problem {
+    let detail = e.to_string();
+    match e {
+        HlError::Refused { status, message, body, diagnosis, .. } => {
+            Problem::new(*status, ProblemCode::HighlevelRefused, "HighLevel refused the call", message.clone())
+                .with_fix(diagnosis.fix.clone())
+                .with_diagnosis(diagnosis.clone())
+                .with_extension("highlevel", body.clone())
+        }
+        HlError::WouldBeRefused { diagnosis, .. } => {
+            Problem::new(422, ProblemCode::WouldBeRefused, "HighLevel would refuse this call", detail)
+                .with_fix(diagnosis.fix.clone())
+                .with_diagnosis(diagnosis.clone())
+        }
+        HlError::RateLimited { .. } => Problem::new(503, ProblemCode::RateLimited, "HighLevel rate limit", detail)
+            .with_fix("Retry after the time in Retry-After; HighLevel allows 100 requests per 10 s per location."),
+        HlError::DailyLimitSpent { .. } => Problem::new(429, ProblemCode::DailyLimitSpent, "HighLevel daily limit spent", detail)
+            .with_fix("HighLevel allows 200,000 requests a day per location or company; wait for the day to turn."),
+        HlError::Unavailable { .. } => Problem::new(503, ProblemCode::HighlevelUnavailable, "HighLevel unavailable", detail)
+            .with_fix("Retry with backoff; idempotent calls were already retried."),
+        HlError::BadAnswer { .. } => Problem::new(502, ProblemCode::HighlevelBadAnswer, "Unreadable HighLevel answer", detail),
+        HlError::Token(p) => (**p).clone(),
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+        let problem = self.problem();
+        let mut res = HttpResponse::build(
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        res.content_type(Problem::CONTENT_TYPE);
+        if let Some(secs) = self.retry_after() {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(problem)
+    }
+}
+
+impl From<service_common::DbError> for ApiError {
+    fn from(e: service_common::DbError) -> Self {
+        match e {
+            service_common::DbError::Pool(_) | service_common::DbError::Connect(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::DatabaseUnavailable
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Extractor failures (bad JSON, query or path) as problem bodies: 413 for size, 422 for wrong fields,
+/// 400 for anything unreadable.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    match &err {
+        J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(format!("the JSON body is larger than {limit} bytes")).into()
+        }
+        J::ContentType => {
+            ApiError::UnsupportedMediaType("send the body as application/json".into()).into()
+        }
+        J::Deserialize(e) if e.is_data() => ApiError::Validation(e.to_string()).into(),
+        _ => ApiError::InvalidRequest(format!("the body is not valid JSON: {err}")).into(),
+    }
+}
+
+pub fn extractor_error(err: impl std::fmt::Display) -> actix_web::Error {
+    ApiError::InvalidRequest(err.to_string()).into()
+}

@@ -1,0 +1,44 @@
+//! `GET /openapi.json`, generated from the route annotations and the body types.
+
+use crate::api;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "api-backend", description = "Products, prices, media and the payments custom provider of a HighLevel marketplace app, with HighLevel's refusals explained."),
+    paths(
+        api::sessions::open,
+        api::products::list, api::products::create, api::products::get, api::products::update, api::products::delete,
+        api::prices::list, api::prices::create, api::prices::get, api::prices::update, api::prices::delete,
+        api::media::list, api::media::upload, api::media::delete,
+        api::provider::put, api::provider::get, api::provider::delete,
+        api::diagnostics::diagnostics,
+    ),
+    components(schemas(shared_types::Problem, shared_types::Diagnosis, shared_types::Cause)),
+    modifiers(&Bearer)
+)]
+struct Doc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some("A session token from POST /api/sessions, or a service JWT signed with SERVICE_JWT_SECRET"))
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    Doc::openapi()
+}

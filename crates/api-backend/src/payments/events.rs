@@ -1,0 +1,194 @@
+//! Payment events for HighLevel (`payment.captured`, `subscription.*`), sent to the custom-provider webhook
+//! with the location's api key. They are written to the database first (the outbox) and delivered by a
+//! background loop with jittered exponential backoff until HighLevel accepts them, so a restart loses none.
+//! Each event has a stable `eventId`: a receiver can tell a repeat.
+
+use super::keys::{self, Mode};
+use crate::app::AppState;
+use crate::store::events::{self as outbox, Event};
+use crate::store::payments::{self, Charge};
+use crate::store::{now_ms, providers};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The charge as HighLevel's `chargeSnapshot` shows it (amount in major units, time in epoch seconds).
+pub fn charge_snapshot(c: &Charge) -> Value {
+    json!({
+        "id": c.id,
+        "status": c.status,
+        "amount": c.amount_minor as f64 / 100.0,
+        "chargeId": c.id,
+        "chargedAt": c.updated_at / 1000,
+    })
+}
+
+/// An event row for a charge that succeeded.
+pub fn captured(c: &Charge, now: i64) -> Event {
+    event(
+        &c.location_id,
+        c.live_mode,
+        "payment.captured",
+        json!({
+            "chargeId": c.id,
+            "ghlTransactionId": c.transaction_id,
+            "chargeSnapshot": charge_snapshot(c),
+        }),
+        now,
+    )
+}
+
+pub fn event(location: &str, live: bool, kind: &str, mut payload: Value, now: i64) -> Event {
+    let id = format!("evt_{:032x}", rand::random::<u128>());
+    payload["event"] = json!(kind);
+    payload["eventId"] = json!(id);
+    payload["locationId"] = json!(location);
+    Event {
+        id,
+        location_id: location.to_owned(),
+        live_mode: live,
+        event_type: kind.to_owned(),
+        payload: payload.to_string(),
+        attempts: 0,
+        next_attempt_at: now,
+        delivered_at: None,
+        last_error: None,
+        created_at: now,
+    }
+}
+
+/// How long a delivery attempt holds an event before another replica may try it.
+const CLAIM_MS: i64 = 30_000;
+
+/// Settles a pending charge and, when it succeeded, queues `payment.captured` in the same database call; an
+/// outcome is final, so a charge already settled is left as it is and nothing is queued twice. Answers the
+/// charge as stored afterwards.
+pub fn settle_and_report(
+    conn: &mut crate::db::DbConn,
+    location: &str,
+    id: &str,
+    status: &str,
+    failure: Option<&str>,
+) -> Result<Option<Charge>, crate::db::DbError> {
+    let now = now_ms();
+    if payments::settle_charge(conn, id, status, failure, now)? && status == "succeeded" {
+        if let Some(ch) = payments::charge(conn, location, id)? {
+            outbox::enqueue(conn, &captured(&ch, now))?;
+        }
+    }
+    payments::charge(conn, location, id)
+}
+
+/// Delay before attempt `n + 1`: 1 s, 2 s, 4 s … capped at 10 minutes, with up to a fifth of jitter.
+fn backoff_ms(attempts: i32) -> i64 {
+    let base = 1000i64 << attempts.clamp(0, 10);
+    let base = base.min(600_000);
+    base + (rand::random::<u64>() % (base as u64 / 5 + 1)) as i64
+}
+
+/// One pass: settle sandbox charges whose wait is over, then deliver what is due. Answers how many events
+/// were delivered.
+pub async fn run_once(state: &AppState) -> usize {
+    settle_waiting(state).await;
+    let now = now_ms();
+    let due = match state.db.run(move |c| outbox::due(c, now, 50)).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "payment events: cannot read the outbox");
+            return 0;
+        }
+    };
+    let mut delivered = 0;
+    for e in due {
+        let id = e.id.clone();
+        match state
+            .db
+            .run(move |c| outbox::claim(c, &id, now, CLAIM_MS))
+            .await
+        {
+            Ok(true) => {}
+            // Another replica has it.
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "payment events: cannot claim an event");
+                continue;
+            }
+        }
+        match deliver(state, &e).await {
+            Ok(()) => {
+                let id = e.id.clone();
+                if state
+                    .db
+                    .run(move |c| outbox::delivered(c, &id, now_ms()))
+                    .await
+                    .is_ok()
+                {
+                    delivered += 1;
+                }
+            }
+            Err(why) => {
+                let next = now_ms() + backoff_ms(e.attempts);
+                tracing::warn!(event = %e.id, kind = %e.event_type, attempts = e.attempts + 1, error = %why, "payment event not delivered; will retry");
+                let id = e.id.clone();
+                let _ = state
+                    .db
+                    .run(move |c| outbox::failed(c, &id, next, &why))
+                    .await;
+            }
+        }
+    }
+    delivered
+}
+
+async fn deliver(state: &AppState, e: &Event) -> Result<(), String> {
+    let location = e.location_id.clone();
+    let provider = state
+        .db
+        .run(move |c| providers::get(c, &location))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the location's payments provider was removed".to_owned())?;
+    let mode = if e.live_mode { Mode::Live } else { Mode::Test };
+    let mut body: Value = serde_json::from_str(&e.payload).map_err(|e| e.to_string())?;
+    body["apiKey"] = json!(keys::api_key(
+        &state.settings.service_jwt_secret,
+        &e.location_id,
+        mode,
+        &provider.api_key_salt
+    ));
+    state
+        .hl
+        .report_provider_event(&body)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(event = %e.id, kind = %e.event_type, location = %e.location_id, "payment event delivered");
+    Ok(())
+}
+
+/// The sandbox's "wait" card: the customer acts after a while; then the charge succeeds and is reported.
+async fn settle_waiting(state: &AppState) {
+    let before = now_ms() - state.settings.sandbox_wait_ms;
+    let Ok(waiting) = state
+        .db
+        .run(move |c| payments::pending_before(c, before))
+        .await
+    else {
+        return;
+    };
+    for ch in waiting.into_iter().filter(|c| c.gateway == "sandbox") {
+        let settled = state
+            .db
+            .run(move |c| settle_and_report(c, &ch.location_id, &ch.id, "succeeded", None))
+            .await;
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "could not settle a waiting sandbox charge");
+        }
+    }
+}
+
+/// Runs [`run_once`] every `interval` until the process stops.
+pub async fn run(state: actix_web::web::Data<AppState>, interval: Duration) {
+    loop {
+        run_once(&state).await;
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,44 @@
+//! The payments custom provider at run time: api keys, the gateways, the queryUrl HighLevel calls, and the
+//! payment events reported back to HighLevel.
+
+pub mod events;
+pub mod gateway;
+pub mod keys;
+pub mod page;
+pub mod paytr;
+pub mod query;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::providers::ProviderRow;
+use service_common::TokenKind;
+
+/// The PayTR gateway of a provider, its merchant credentials unsealed.
+pub fn paytr_for(state: &AppState, p: &ProviderRow, live: bool) -> Result<paytr::Paytr, ApiError> {
+    let sealed = p.gateway_credentials.as_deref().ok_or_else(|| {
+        ApiError::Internal(format!(
+            "provider of {} has no PayTR credentials",
+            p.location_id
+        ))
+    })?;
+    let keys = state.keys.as_ref().ok_or_else(|| {
+        ApiError::Internal(
+            "TOKEN_ENCRYPTION_KEYS is not set: PayTR credentials cannot be unsealed".into(),
+        )
+    })?;
+    let json = keys
+        .decrypt(
+            sealed,
+            &format!("provider/{}", p.location_id),
+            TokenKind::Secret,
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let creds: paytr::Credentials =
+        serde_json::from_str(secrecy::ExposeSecret::expose_secret(&json))
+            .map_err(|e| ApiError::Internal(format!("sealed PayTR credentials unreadable: {e}")))?;
+    Ok(paytr::Paytr::new(
+        &state.settings.paytr_api_url,
+        creds,
+        !live,
+    ))
+}

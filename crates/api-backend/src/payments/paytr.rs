@@ -1,0 +1,365 @@
+//! PayTR's iFrame API (shared/PAYTR.md): a signed token request opens PayTR's own card page; PayTR reports the
+//! outcome to our callback, whose hash we check; refunds and status queries are signed the same way. The
+//! merchant key and salt arrive sealed from the provider row and never leave this module.
+
+use super::gateway::{Card, Gateway, GatewayError, Outcome};
+use crate::store::payments::{Charge, Method};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use service_common::crypto::constant_time_eq;
+use sha2::Sha256;
+use std::time::Duration;
+
+/// `base64(HMAC-SHA256(merchant_key, fields… + merchant_salt))`.
+pub fn sign(key: &SecretString, salt: &SecretString, fields: &[&str]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    for f in fields {
+        mac.update(f.as_bytes());
+    }
+    mac.update(salt.expose_secret().as_bytes());
+    B64.encode(mac.finalize().into_bytes())
+}
+
+/// The callback's hash: `base64(HMAC-SHA256(merchant_key, merchant_oid + merchant_salt + status + total_amount))`.
+pub fn callback_hash(
+    key: &SecretString,
+    salt: &SecretString,
+    oid: &str,
+    status: &str,
+    total: &str,
+) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    for part in [oid, salt.expose_secret(), status, total] {
+        mac.update(part.as_bytes());
+    }
+    B64.encode(mac.finalize().into_bytes())
+}
+
+/// PayTR's merchant order id for a charge: letters and digits only.
+pub fn merchant_oid(charge_id: &str) -> String {
+    charge_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub merchant_id: String,
+    pub merchant_key: SecretString,
+    pub merchant_salt: SecretString,
+}
+
+pub struct Paytr {
+    http: reqwest::Client,
+    base_url: String,
+    creds: Credentials,
+    test_mode: bool,
+}
+
+/// What the customer's checkout needs.
+pub struct Checkout<'a> {
+    pub charge: &'a Charge,
+    pub user_ip: &'a str,
+    pub email: &'a str,
+    pub product_name: &'a str,
+    pub ok_url: &'a str,
+    pub fail_url: &'a str,
+}
+
+fn currency(c: &str) -> String {
+    match c {
+        "TRY" => "TL".into(),
+        other => other.into(),
+    }
+}
+
+impl Paytr {
+    pub fn new(base_url: &str, creds: Credentials, test_mode: bool) -> Paytr {
+        Paytr {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            creds,
+            test_mode,
+        }
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, String)],
+    ) -> Result<serde_json::Value, GatewayError> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| {
+                GatewayError::Unavailable(if e.is_timeout() {
+                    "PayTR timed out".into()
+                } else {
+                    "PayTR unreachable".into()
+                })
+            })?;
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.map_err(|_| {
+            GatewayError::Unavailable(format!("PayTR answered {status} with no JSON"))
+        })?;
+        Ok(body)
+    }
+
+    /// `/odeme/api/get-token`: the URL of PayTR's card page for this charge.
+    pub async fn checkout_url(&self, c: &Checkout<'_>) -> Result<String, GatewayError> {
+        let oid = merchant_oid(&c.charge.id);
+        let amount = c.charge.amount_minor.to_string();
+        let basket = B64.encode(
+            serde_json::json!([[
+                c.product_name,
+                format!("{:.2}", c.charge.amount_minor as f64 / 100.0),
+                1
+            ]])
+            .to_string(),
+        );
+        let (no_installment, max_installment, test_mode) =
+            ("1", "0", if self.test_mode { "1" } else { "0" });
+        let cur = currency(&c.charge.currency);
+        let token = sign(
+            &self.creds.merchant_key,
+            &self.creds.merchant_salt,
+            &[
+                &self.creds.merchant_id,
+                c.user_ip,
+                &oid,
+                c.email,
+                &amount,
+                &basket,
+                no_installment,
+                max_installment,
+                &cur,
+                test_mode,
+            ],
+        );
+        let form = [
+            ("merchant_id", self.creds.merchant_id.clone()),
+            ("user_ip", c.user_ip.into()),
+            ("merchant_oid", oid),
+            ("email", c.email.into()),
+            ("payment_amount", amount),
+            ("paytr_token", token),
+            ("user_basket", basket),
+            ("debug_on", "0".into()),
+            ("no_installment", no_installment.into()),
+            ("max_installment", max_installment.into()),
+            ("user_name", "HighLevel customer".into()),
+            ("user_address", "-".into()),
+            ("user_phone", "-".into()),
+            ("merchant_ok_url", c.ok_url.into()),
+            ("merchant_fail_url", c.fail_url.into()),
+            ("timeout_limit", "30".into()),
+            ("currency", cur),
+            ("test_mode", test_mode.into()),
+            ("lang", "en".into()),
+        ];
+        let answer = self.post("/odeme/api/get-token", &form).await?;
+        match (answer["status"].as_str(), answer["token"].as_str()) {
+            (Some("success"), Some(token)) => {
+                Ok(format!("{}/odeme/guvenli/{token}", self.base_url))
+            }
+            _ => Err(GatewayError::Refused(
+                answer["reason"]
+                    .as_str()
+                    .unwrap_or("PayTR refused the token request")
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// Checks a callback's hash (in constant time).
+    pub fn callback_is_genuine(&self, oid: &str, status: &str, total: &str, hash: &str) -> bool {
+        constant_time_eq(
+            &callback_hash(
+                &self.creds.merchant_key,
+                &self.creds.merchant_salt,
+                oid,
+                status,
+                total,
+            ),
+            hash,
+        )
+    }
+
+    /// `/odeme/durum-sorgu`: PayTR's word on a payment.
+    pub async fn status(&self, charge: &Charge) -> Result<Outcome, GatewayError> {
+        let oid = merchant_oid(&charge.id);
+        let token = sign(
+            &self.creds.merchant_key,
+            &self.creds.merchant_salt,
+            &[&self.creds.merchant_id, &oid],
+        );
+        let answer = self
+            .post(
+                "/odeme/durum-sorgu",
+                &[
+                    ("merchant_id", self.creds.merchant_id.clone()),
+                    ("merchant_oid", oid),
+                    ("paytr_token", token),
+                ],
+            )
+            .await?;
+        Ok(match answer["status"].as_str() {
+            Some("success") => Outcome::Succeeded,
+            Some("failed") => Outcome::Declined(
+                answer["err_msg"]
+                    .as_str()
+                    .unwrap_or("the payment failed")
+                    .into(),
+            ),
+            _ => Outcome::Pending,
+        })
+    }
+}
+
+impl Gateway for Paytr {
+    fn name(&self) -> &'static str {
+        "paytr"
+    }
+
+    async fn charge_card(&self, _card: &Card, _charge: &Charge) -> Result<Outcome, GatewayError> {
+        Err(GatewayError::Refused(
+            "PayTR takes cards on its own page (checkout_url)".into(),
+        ))
+    }
+
+    async fn charge_saved(
+        &self,
+        _method: &Method,
+        _charge: &Charge,
+    ) -> Result<Outcome, GatewayError> {
+        Err(GatewayError::Refused(
+            "saved cards are not supported with PayTR's iFrame API".into(),
+        ))
+    }
+
+    /// `/odeme/iade`, `return_amount` in major units.
+    async fn refund(&self, charge: &Charge, amount_minor: i64) -> Result<(), GatewayError> {
+        let oid = merchant_oid(&charge.id);
+        let amount = format!("{:.2}", amount_minor as f64 / 100.0);
+        let token = sign(
+            &self.creds.merchant_key,
+            &self.creds.merchant_salt,
+            &[&self.creds.merchant_id, &oid, &amount],
+        );
+        let answer = self
+            .post(
+                "/odeme/iade",
+                &[
+                    ("merchant_id", self.creds.merchant_id.clone()),
+                    ("merchant_oid", oid),
+                    ("return_amount", amount),
+                    ("paytr_token", token),
+                ],
+            )
+            .await?;
+        match answer["status"].as_str() {
+            Some("success") => Ok(()),
+            _ => Err(GatewayError::Refused(
+                answer["err_msg"]
+                    .as_str()
+                    .unwrap_or("PayTR refused the refund")
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+/// PayTR's notification URL (`PUBLIC_BASE_URL/payments/paytr/callback`): form-encoded, answered with the plain
+/// text `OK` once handled. A repeat of a handled callback is answered `OK` again and changes nothing; a callback
+/// whose hash does not verify is refused and changes nothing.
+pub mod callback {
+    use crate::api::State;
+    use crate::error::ApiError;
+    use crate::payments::events;
+    use crate::store::payments as store;
+    use crate::store::providers;
+    use actix_web::{web, HttpResponse};
+    use std::collections::HashMap;
+
+    pub fn configure(cfg: &mut web::ServiceConfig) {
+        cfg.service(
+            web::resource("/payments/paytr/callback")
+                .app_data(web::PayloadConfig::new(16 * 1024))
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(16 * 1024)
+                        .error_handler(|e, _| crate::error::extractor_error(e)),
+                )
+                .route(web::post().to(receive)),
+        );
+    }
+
+    async fn receive(
+        state: State,
+        form: web::Form<HashMap<String, String>>,
+    ) -> Result<HttpResponse, ApiError> {
+        let f = form.into_inner();
+        let field = |k: &str| {
+            f.get(k)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty() && v.len() <= 200)
+        };
+        let (Some(oid), Some(status), Some(total), Some(hash)) = (
+            field("merchant_oid"),
+            field("status"),
+            field("total_amount"),
+            field("hash"),
+        ) else {
+            return Err(ApiError::InvalidRequest(
+                "a PayTR callback carries merchant_oid, status, total_amount and hash".into(),
+            ));
+        };
+        let lookup = oid.to_owned();
+        let charge = state
+            .db
+            .run(move |c| store::charge_by_gateway_ref(c, "paytr", &lookup))
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no PayTR payment `{oid}`")))?;
+        let location = charge.location_id.clone();
+        let provider = state
+            .db
+            .run(move |c| providers::get(c, &location))
+            .await?
+            .ok_or_else(|| ApiError::NotFound("the payment's provider was removed".into()))?;
+        let gateway = super::super::paytr_for(&state, &provider, charge.live_mode)?;
+        if !gateway.callback_is_genuine(oid, status, total, hash) {
+            tracing::warn!(merchant_oid = %oid, "PayTR callback with a wrong hash refused");
+            return Err(ApiError::InvalidSignature(
+                "the callback's hash does not verify with this merchant's key".into(),
+            ));
+        }
+        let (outcome, failure) = match status {
+            "success" => ("succeeded", None),
+            _ => (
+                "failed",
+                field("failed_reason_msg")
+                    .map(str::to_owned)
+                    .or(Some("PayTR reported the payment failed".into())),
+            ),
+        };
+        let (id, location) = (charge.id.clone(), charge.location_id.clone());
+        state
+            .db
+            .run(move |c| events::settle_and_report(c, &location, &id, outcome, failure.as_deref()))
+            .await?;
+        tracing::info!(merchant_oid = %oid, status, "PayTR callback handled");
+        Ok(HttpResponse::Ok().content_type("text/plain").body("OK"))
+    }
+}

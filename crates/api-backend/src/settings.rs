@@ -1,0 +1,229 @@
+//! Settings: built-in defaults < the file named by `CONFIG_FILE` < the environment. A required setting that
+//! is missing stops start-up with one line naming it. Secrets are `SecretString`s, never printed.
+
+use secrecy::{ExposeSecret, SecretString};
+use service_common::logging::LogFormat;
+use std::time::Duration;
+
+/// HighLevel's app hosts: where a marketplace app's pages are framed from.
+pub const HIGHLEVEL_APP_ORIGINS: &str =
+    "https://app.gohighlevel.com,https://app.leadconnectorhq.com";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    pub highlevel_api_url: String,
+    pub oauth_backend_url: String,
+    pub service_jwt_secret: SecretString,
+    pub sso_key: SecretString,
+    pub cors_allowed_origins: Vec<String>,
+    /// Public URL HighLevel reaches (queryUrl, paymentsUrl); needed to register the payments provider.
+    pub public_base_url: Option<String>,
+    /// This app's client id, when set: diagnosis spots tokens of another app.
+    pub highlevel_client_id: Option<String>,
+    /// Seals gateway credentials (PayTR); needed only to register a PayTR provider.
+    pub token_encryption_keys: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub db_pool_size: u32,
+    pub highlevel_timeout: Duration,
+    pub rate_limit_burst: u32,
+    pub rate_limit_interval: Duration,
+    /// The longest a request waits for room under HighLevel's rate limit before it gets a 503.
+    pub rate_limit_max_wait: Duration,
+    pub session_ttl_secs: i64,
+    /// How long the sandbox's "wait" card keeps a charge pending before it succeeds.
+    pub sandbox_wait_ms: i64,
+    /// How often the payment events outbox is delivered.
+    pub payment_events_interval: Duration,
+    /// PayTR's API base (tests point it at a fake).
+    pub paytr_api_url: String,
+    /// Windows allowed to frame the payment page and send it `payment_initiate_props`.
+    pub payment_parent_origins: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("missing required setting {0} (set it in the environment or in the file named by CONFIG_FILE)")]
+    Missing(&'static str),
+    #[error("setting {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+    #[error("{0}")]
+    Source(String),
+}
+
+fn number<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, SettingsError> {
+    v.parse().map_err(|_| SettingsError::Invalid {
+        name,
+        why: format!("`{v}` is not a number"),
+    })
+}
+
+/// A space- or comma-separated list of origins (`scheme://host[:port]`), each checked.
+fn origins(name: &'static str, v: &str) -> Result<Vec<String>, SettingsError> {
+    v.split([',', ' '])
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && o.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".:/-".contains(c))
+                && o.matches('/').count() == 2;
+            if ok {
+                Ok(o.to_owned())
+            } else {
+                Err(SettingsError::Invalid {
+                    name,
+                    why: format!("`{o}` is not an origin like https://app.gohighlevel.com"),
+                })
+            }
+        })
+        .collect()
+}
+
+impl Settings {
+    pub fn load() -> Result<Settings, SettingsError> {
+        let get = service_common::settings::lookup().map_err(SettingsError::Source)?;
+        Settings::from_lookup(get)
+    }
+
+    /// Settings for a HighLevel simulator at `sim_url` and an oauth-backend at `oauth_url`: what the
+    /// development stack, the benchmarks and the tests run with. `extra` overrides or adds names.
+    pub fn for_simulator(
+        sim_url: &str,
+        oauth_url: &str,
+        database_url: &str,
+        service_jwt_secret: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Settings, SettingsError> {
+        let mut env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+            ("HOST", "127.0.0.1".into()),
+            ("PORT", "0".into()),
+            ("DATABASE_URL", database_url.into()),
+            ("HIGHLEVEL_API_URL", sim_url.into()),
+            ("OAUTH_BACKEND_URL", oauth_url.into()),
+            ("SERVICE_JWT_SECRET", service_jwt_secret.into()),
+            ("HIGHLEVEL_SSO_KEY", "dev-sso-key".into()),
+            ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
+            ("LOG_FORMAT", "pretty".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert(k, v.clone());
+        }
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let required = |name: &'static str| get(name).ok_or(SettingsError::Missing(name));
+        let or = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        let url = |v: String| v.trim_end_matches('/').to_owned();
+        let s = Settings {
+            host: or("HOST", "0.0.0.0"),
+            port: number("PORT", or("PORT", "8082"))?,
+            database_url: or("DATABASE_URL", "sqlite://data/api-backend.db"),
+            highlevel_api_url: url(or(
+                "HIGHLEVEL_API_URL",
+                "https://services.leadconnectorhq.com",
+            )),
+            oauth_backend_url: url(or("OAUTH_BACKEND_URL", "http://127.0.0.1:8081")),
+            service_jwt_secret: SecretString::from(required("SERVICE_JWT_SECRET")?),
+            sso_key: SecretString::from(required("HIGHLEVEL_SSO_KEY")?),
+            cors_allowed_origins: or("CORS_ALLOWED_ORIGINS", HIGHLEVEL_APP_ORIGINS)
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            public_base_url: get("PUBLIC_BASE_URL").map(url),
+            highlevel_client_id: get("HIGHLEVEL_CLIENT_ID"),
+            token_encryption_keys: get("TOKEN_ENCRYPTION_KEYS").map(SecretString::from),
+            log_format: LogFormat::parse(get("LOG_FORMAT").as_deref()).map_err(|why| {
+                SettingsError::Invalid {
+                    name: "LOG_FORMAT",
+                    why,
+                }
+            })?,
+            db_pool_size: number("DB_POOL_SIZE", or("DB_POOL_SIZE", "10"))?,
+            highlevel_timeout: Duration::from_millis(number(
+                "HIGHLEVEL_TIMEOUT_MS",
+                or("HIGHLEVEL_TIMEOUT_MS", "15000"),
+            )?),
+            rate_limit_burst: number("RATE_LIMIT_BURST", or("RATE_LIMIT_BURST", "100"))?,
+            rate_limit_interval: Duration::from_millis(number(
+                "RATE_LIMIT_INTERVAL_MS",
+                or("RATE_LIMIT_INTERVAL_MS", "10000"),
+            )?),
+            rate_limit_max_wait: Duration::from_millis(number(
+                "RATE_LIMIT_MAX_WAIT_MS",
+                or("RATE_LIMIT_MAX_WAIT_MS", "30000"),
+            )?),
+            session_ttl_secs: number("SESSION_TTL_SECS", or("SESSION_TTL_SECS", "3600"))?,
+            sandbox_wait_ms: number("SANDBOX_WAIT_MS", or("SANDBOX_WAIT_MS", "3000"))?,
+            paytr_api_url: url(or("PAYTR_API_URL", "https://www.paytr.com")),
+            payment_parent_origins: origins(
+                "PAYMENT_PARENT_ORIGINS",
+                &or("PAYMENT_PARENT_ORIGINS", HIGHLEVEL_APP_ORIGINS),
+            )?,
+            payment_events_interval: Duration::from_millis(number(
+                "PAYMENT_EVENTS_INTERVAL_MS",
+                or("PAYMENT_EVENTS_INTERVAL_MS", "1000"),
+            )?),
+        };
+        if s.service_jwt_secret.expose_secret().len() < 32 {
+            return Err(SettingsError::Invalid {
+                name: "SERVICE_JWT_SECRET",
+                why: "use at least 32 characters".into(),
+            });
+        }
+        if s.cors_allowed_origins.iter().any(|o| o == "*") {
+            return Err(SettingsError::Invalid {
+                name: "CORS_ALLOWED_ORIGINS",
+                why: "a wildcard cannot be used with credentials; list the origins".into(),
+            });
+        }
+        if !(60..=86_400).contains(&s.session_ttl_secs) {
+            return Err(SettingsError::Invalid {
+                name: "SESSION_TTL_SECS",
+                why: "use 60 to 86400 seconds".into(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("SERVICE_JWT_SECRET", "s".repeat(40)),
+            ("HIGHLEVEL_SSO_KEY", "very-secret-sso-key".to_owned()),
+        ])
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let env = base();
+        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(s.port, 8082);
+        assert_eq!(s.database_url, "sqlite://data/api-backend.db");
+        assert_eq!(s.oauth_backend_url, "http://127.0.0.1:8081");
+        assert_eq!(s.cors_allowed_origins.len(), 2);
+        assert!(!format!("{s:?}").contains("very-secret-sso-key"));
+    }
+
+    #[test]
+    fn a_missing_required_setting_is_named_and_wildcards_refused() {
+        let mut env = base();
+        env.remove("HIGHLEVEL_SSO_KEY");
+        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("missing required setting HIGHLEVEL_SSO_KEY"));
+        let mut env = base();
+        env.insert("CORS_ALLOWED_ORIGINS", "*".into());
+        assert!(Settings::from_lookup(|k| env.get(k).cloned()).is_err());
+    }
+}

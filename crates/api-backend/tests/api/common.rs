@@ -1,0 +1,347 @@
+#![allow(dead_code)]
+//! Test harness: highlevel-sim, oauth-backend and api-backend on random ports; installs through the real
+//! OAuth dance; sessions built with `openssl enc` (an implementation independent of ours).
+
+use highlevel_sim::{RunningSim, SimConfig};
+use serde_json::{json, Value};
+use service_common::testing::{Backend, TestDb};
+
+pub const SERVICE_SECRET: &str = "test-service-secret-0123456789abcdef0123456789";
+pub const SSO_KEY: &str = "test-shared-secret-for-user-context";
+pub const PUBLIC_URL: &str = "https://app.example.test";
+
+pub struct Stack {
+    pub sim: RunningSim,
+    pub oauth: oauth_backend::RunningApp,
+    pub api: api_backend::RunningApp,
+    pub db: TestDb,
+    _oauth_db: TestDb,
+}
+
+pub async fn stack(backend: Backend) -> Stack {
+    stack_with(backend, SimConfig::default(), &[]).await
+}
+
+pub fn sim_config(burst: u32, window_ms: u64) -> SimConfig {
+    SimConfig {
+        rate_burst: burst,
+        rate_window_ms: window_ms,
+        ..SimConfig::default()
+    }
+}
+
+pub fn api_settings(
+    sim: &RunningSim,
+    oauth_url: &str,
+    db: &TestDb,
+    extra: &[(&str, &str)],
+) -> api_backend::Settings {
+    let mut all: Vec<(&str, String)> = vec![
+        ("HIGHLEVEL_SSO_KEY", SSO_KEY.into()),
+        ("PUBLIC_BASE_URL", PUBLIC_URL.into()),
+        ("CORS_ALLOWED_ORIGINS", "https://app.gohighlevel.com".into()),
+        ("DB_POOL_SIZE", "4".into()),
+        ("HIGHLEVEL_TIMEOUT_MS", "5000".into()),
+    ];
+    all.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    api_backend::Settings::for_simulator(&sim.base_url, oauth_url, &db.url, SERVICE_SECRET, &all)
+        .unwrap()
+}
+
+/// A stack whose simulator counts the rate limit as `sim` says (tests that do not test pacing get a limit
+/// high enough never to matter).
+pub async fn stack_with(backend: Backend, sim: SimConfig, api_extra: &[(&str, &str)]) -> Stack {
+    let sim = highlevel_sim::spawn(SimConfig {
+        port: 0,
+        workers: 2,
+        ..sim
+    })
+    .await
+    .unwrap();
+    for (l, n) in [("Loc1", "First"), ("Loc2", "Second"), ("Loc3", "Third")] {
+        sim.add_location("comp1", l, n);
+    }
+    sim.add_location("comp2", "Other1", "Other company");
+    let oauth_db = TestDb::new(backend);
+    let oauth_settings = oauth_backend::Settings::for_simulator(
+        &sim.base_url,
+        &oauth_db.url,
+        &service_common::KeyRing::generate_entry("k1"),
+        SERVICE_SECRET,
+        &[
+            (
+                "POST_INSTALL_REDIRECT_URL",
+                "http://127.0.0.1:9/installed".into(),
+            ),
+            ("REFRESHER_INTERVAL_SECS", "0".into()),
+            ("DB_POOL_SIZE", "4".into()),
+        ],
+    )
+    .unwrap();
+    let oauth = oauth_backend::spawn_app(oauth_settings).await.unwrap();
+    let db = TestDb::new(backend);
+    let api = api_backend::spawn_app(api_settings(&sim, &oauth.base_url, &db, api_extra))
+        .await
+        .unwrap();
+    Stack {
+        sim,
+        oauth,
+        api,
+        db,
+        _oauth_db: oauth_db,
+    }
+}
+
+thread_local! {
+    static CLIENT: reqwest::Client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+}
+
+pub fn client() -> reqwest::Client {
+    CLIENT.with(|c| c.clone())
+}
+
+/// The OAuth dance through oauth-backend and the simulator's consent page; the new installation's id.
+pub async fn install(s: &Stack, user_type: &str, locations: &[&str]) -> String {
+    let mut url = format!(
+        "{}/oauth/install?user_type={user_type}&sim_user_type={user_type}",
+        s.oauth.base_url
+    );
+    for l in locations {
+        url.push_str(&format!("&sim_location_id={l}"));
+    }
+    let c = client();
+    let consent = c.get(&url).send().await.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let res = c.get(&consent).send().await.unwrap();
+    let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let res = c
+        .get(format!(
+            "{}/oauth/callback?{}",
+            s.oauth.base_url,
+            back.query().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302, "{}", res.text().await.unwrap());
+    let done = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    done.query_pairs()
+        .find(|(k, _)| k == "installation_id")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// A service JWT for api-backend.
+pub fn service_token() -> String {
+    let auth = service_common::ServiceAuth::for_audiences(
+        &SERVICE_SECRET.to_owned().into(),
+        &["api-backend"],
+    );
+    auth.issue("test-job", 300, None).unwrap()
+}
+
+/// A service JWT for oauth-backend (to read tokens the way a job would).
+pub fn oauth_token() -> String {
+    service_common::ServiceAuth::new(&SERVICE_SECRET.to_owned().into())
+        .issue("test", 300, None)
+        .unwrap()
+}
+
+/// HighLevel's encrypted user context, made by `openssl enc` (CryptoJS's passphrase format).
+pub fn sso_payload(user: &Value, key: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "enc",
+            "-aes-256-cbc",
+            "-md",
+            "md5",
+            "-salt",
+            "-a",
+            "-A",
+            "-pass",
+        ])
+        .arg(format!("pass:{key}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl must be installed for the session tests");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(user.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A session for a location user of `location`, or (None) an agency user of comp1.
+pub async fn session(s: &Stack, location: Option<&str>) -> String {
+    let user = match location {
+        Some(l) => {
+            json!({"userId": "u-loc", "companyId": "comp1", "role": "admin", "type": "location", "activeLocation": l, "userName": "Loc User", "email": "l@example.test"})
+        }
+        None => {
+            json!({"userId": "u-agency", "companyId": "comp1", "role": "admin", "type": "agency", "isAgencyOwner": true})
+        }
+    };
+    let (status, body) = post(
+        s,
+        "/api/sessions",
+        None,
+        json!({"sso": sso_payload(&user, SSO_KEY)}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+pub async fn get(s: &Stack, path: &str, token: &str) -> (u16, Value) {
+    send(
+        client()
+            .get(format!("{}{path}", s.api.base_url))
+            .bearer_auth(token),
+    )
+    .await
+}
+
+pub async fn post(s: &Stack, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut r = client()
+        .post(format!("{}{path}", s.api.base_url))
+        .json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    send(r).await
+}
+
+pub async fn put(s: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
+    send(
+        client()
+            .put(format!("{}{path}", s.api.base_url))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+pub async fn delete(s: &Stack, path: &str, token: &str) -> (u16, Value) {
+    send(
+        client()
+            .delete(format!("{}{path}", s.api.base_url))
+            .bearer_auth(token),
+    )
+    .await
+}
+
+pub async fn sim_post(s: &Stack, path: &str, body: Value) -> Value {
+    send(
+        client()
+            .post(format!("{}{path}", s.sim.base_url))
+            .json(&body),
+    )
+    .await
+    .1
+}
+
+/// A token from oauth-backend, as a job would fetch it.
+pub async fn token_for(s: &Stack, installation: &str, location: Option<&str>) -> Value {
+    let mut url = format!("{}/api/token-access/{installation}", s.oauth.base_url);
+    if let Some(l) = location {
+        url.push_str(&format!("?location_id={l}"));
+    }
+    let (status, body) = send(client().get(url).bearer_auth(oauth_token())).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Calls the simulator directly, as an app calling HighLevel itself would.
+pub async fn hl(
+    s: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = client()
+        .request(method, format!("{}{path}", s.sim.base_url))
+        .header("Version", "2021-07-28")
+        .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    send(r).await
+}
+
+/// Products the simulator holds for a location (read with a fresh Location token).
+pub async fn sim_products(s: &Stack, installation: &str, location: &str) -> Vec<Value> {
+    let t = token_for(s, installation, Some(location)).await;
+    let (status, body) = hl(
+        s,
+        reqwest::Method::GET,
+        &format!("/products/?locationId={location}&limit=100"),
+        t["access_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["products"].as_array().unwrap().clone()
+}
+
+pub async fn sim_media(s: &Stack, installation: &str, location: &str) -> Vec<Value> {
+    let t = token_for(s, installation, Some(location)).await;
+    let path = format!(
+        "/medias/files?altId={location}&altType=location&sortBy=createdAt&sortOrder=desc&type=file"
+    );
+    let (status, body) = hl(
+        s,
+        reqwest::Method::GET,
+        &path,
+        t["access_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["files"].as_array().unwrap().clone()
+}
+
+/// How many requests the simulator saw for routes starting with `prefix` (e.g. `POST /products`).
+pub fn sim_count(s: &Stack, prefix: &str) -> u64 {
+    s.sim
+        .stats()
+        .requests
+        .iter()
+        .filter(|(route, _)| route.starts_with(prefix))
+        .map(|(_, by_status)| by_status.values().sum::<u64>())
+        .sum()
+}
+
+pub fn product_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "productType": "DIGITAL",
+        "description": "made by a test",
+        "images": ["https://cdn.example.test/a.png", "https://cdn.example.test/b.png"],
+        "prices": [
+            {"name": "Once", "type": "one_time", "currency": "USD", "amount": 99.99},
+            {"name": "Monthly", "type": "recurring", "currency": "USD", "amount": 9.5, "recurring": {"interval": "month", "intervalCount": 1}}
+        ]
+    })
+}

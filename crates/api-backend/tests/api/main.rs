@@ -1,0 +1,19 @@
+//! api-backend end to end: the real service, a real oauth-backend and highlevel-sim, each on a random port,
+//! with SQLite files or PostgreSQL schemas of their own.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod browser;
+mod cli;
+mod fuzz;
+mod incidents;
+mod input;
+mod media;
+mod pacing;
+mod payments;
+mod paytr;
+mod products;
+mod provider;
+mod sessions;
+mod storage;

@@ -1,0 +1,303 @@
+//! The PayTR gateway against a small fake of PayTR's endpoints, with every signature checked by an
+//! independent implementation (`openssl dgst -sha256 -hmac`).
+
+use crate::common::*;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use api_backend::payments::paytr::{callback_hash, sign};
+use serde_json::{json, Value};
+use service_common::both_backends;
+use service_common::testing::Backend;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MERCHANT_ID: &str = "123456";
+const MERCHANT_KEY: &str = "paytr-merchant-key-XYZ";
+const MERCHANT_SALT: &str = "paytr-merchant-salt-ABC";
+
+/// base64(HMAC-SHA256(key, msg)), computed by openssl.
+fn openssl_hmac(key: &str, msg: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("openssl dgst -sha256 -hmac \"$KEY\" -binary | base64")
+        .env("KEY", key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(msg.as_bytes())
+        .unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn signing_matches_openssl() {
+    let (k, s) = (
+        MERCHANT_KEY.to_owned().into(),
+        MERCHANT_SALT.to_owned().into(),
+    );
+    let fields = [
+        "123456",
+        "1.2.3.4",
+        "ORDER1",
+        "a@b.test",
+        "4999",
+        "W1siT3JkZXIiLCI0OS45OSIsMV1d",
+        "1",
+        "0",
+        "USD",
+        "1",
+    ];
+    assert_eq!(
+        sign(&k, &s, &fields),
+        openssl_hmac(MERCHANT_KEY, &format!("{}{MERCHANT_SALT}", fields.concat()))
+    );
+    assert_eq!(
+        sign(&k, &s, &["123456", "ORDER1", "10.50"]),
+        openssl_hmac(MERCHANT_KEY, &format!("123456ORDER110.50{MERCHANT_SALT}"))
+    );
+    assert_eq!(
+        callback_hash(&k, &s, "ORDER1", "success", "4999"),
+        openssl_hmac(MERCHANT_KEY, &format!("ORDER1{MERCHANT_SALT}success4999"))
+    );
+}
+
+#[derive(Default)]
+struct Fake {
+    requests: Vec<(String, HashMap<String, String>)>,
+    paid: Vec<String>,
+}
+
+/// PayTR's get-token, refund and status endpoints; each refuses a `paytr_token` openssl does not agree with.
+async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = HttpServer::new(move || {
+        let st = state.clone();
+        App::new().route("/odeme/{op:.*}", web::post().to(move |path: web::Path<String>, form: web::Form<HashMap<String, String>>| {
+            let st = st.clone();
+            async move {
+                let f = form.into_inner();
+                let g = |k: &str| f.get(k).cloned().unwrap_or_default();
+                let op = path.into_inner();
+                let fields: Vec<String> = match op.as_str() {
+                    "api/get-token" => ["merchant_id", "user_ip", "merchant_oid", "email", "payment_amount", "user_basket", "no_installment", "max_installment", "currency", "test_mode"].iter().map(|k| g(k)).collect(),
+                    "iade" => ["merchant_id", "merchant_oid", "return_amount"].iter().map(|k| g(k)).collect(),
+                    "durum-sorgu" => ["merchant_id", "merchant_oid"].iter().map(|k| g(k)).collect(),
+                    _ => return HttpResponse::NotFound().finish(),
+                };
+                let expected = openssl_hmac(MERCHANT_KEY, &format!("{}{MERCHANT_SALT}", fields.concat()));
+                st.lock().unwrap().requests.push((op.clone(), f.clone()));
+                if g("paytr_token") != expected || g("merchant_id") != MERCHANT_ID {
+                    return HttpResponse::Ok().json(json!({"status": "failed", "reason": "paytr_token mismatch", "err_msg": "paytr_token mismatch"}));
+                }
+                match op.as_str() {
+                    "api/get-token" => HttpResponse::Ok().json(json!({"status": "success", "token": format!("tok{}", g("merchant_oid"))})),
+                    "iade" => HttpResponse::Ok().json(json!({"status": "success", "merchant_oid": g("merchant_oid"), "return_amount": g("return_amount")})),
+                    _ => {
+                        let paid = st.lock().unwrap().paid.contains(&g("merchant_oid"));
+                        HttpResponse::Ok().json(json!({"status": if paid { "success" } else { "pending" }, "payment_amount": "49.99", "currency": "USD"}))
+                    }
+                }
+            }
+        }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", port))
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn callback(s: &Stack, oid: &str, status: &str, hash: &str) -> (u16, String) {
+    let res = client()
+        .post(format!("{}/payments/paytr/callback", s.api.base_url))
+        .form(&[
+            ("merchant_oid", oid),
+            ("status", status),
+            ("total_amount", "4999"),
+            ("hash", hash),
+            ("payment_type", "card"),
+            ("currency", "USD"),
+            ("test_mode", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn paytr_end_to_end(backend: Backend) {
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let fake_url = fake_paytr(fake.clone()).await;
+    let keys = service_common::KeyRing::generate_entry("k1");
+    let s = stack_with(
+        backend,
+        Default::default(),
+        &[
+            ("PAYTR_API_URL", &fake_url),
+            ("TOKEN_ENCRYPTION_KEYS", &keys),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    install(&s, "Location", &["Loc1"]).await;
+    let (status, p) = put(&s, "/api/locations/Loc1/payments/provider", &service_token(), json!({
+        "name": "PayTR", "description": "Cards via PayTR", "imageUrl": "https://x.test/paytr.png", "gateway": "paytr",
+        "paytr": {"merchantId": MERCHANT_ID, "merchantKey": MERCHANT_KEY, "merchantSalt": MERCHANT_SALT}})).await;
+    assert_eq!(status, 200, "{p}");
+    let pk = p["publishableKeys"]["test"].as_str().unwrap().to_owned();
+    let row = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::providers::get(c, "Loc1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let key = api_backend::payments::keys::api_key(
+        &SERVICE_SECRET.to_owned().into(),
+        "Loc1",
+        api_backend::payments::keys::Mode::Test,
+        &row.api_key_salt,
+    );
+    let checkout = |txn: &'static str| {
+        post(
+            &s,
+            "/payments/page/paytr",
+            None,
+            json!({
+        "publishableKey": pk, "locationId": "Loc1", "transactionId": txn, "amount": 49.99, "currency": "USD", "email": "ada@example.test"}),
+        )
+    };
+
+    // The checkout: a signed token request PayTR (openssl) accepts.
+    let (status, opened) = checkout("txn-p1").await;
+    assert_eq!(status, 200, "{opened}");
+    let url = opened["checkoutUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{fake_url}/odeme/guvenli/tok")),
+        "{url}"
+    );
+    let (op, req) = fake.lock().unwrap().requests[0].clone();
+    assert_eq!(
+        (
+            op.as_str(),
+            req["payment_amount"].as_str(),
+            req["currency"].as_str(),
+            req["test_mode"].as_str()
+        ),
+        ("api/get-token", "4999", "USD", "1")
+    );
+    let oid = req["merchant_oid"].clone();
+    assert!(oid.chars().all(|c| c.is_ascii_alphanumeric()));
+    let basket: Value = serde_json::from_slice(&base64_decode(&req["user_basket"])).unwrap();
+    assert_eq!(basket, json!([["Order", "49.99", 1]]));
+
+    // A forged callback changes nothing and is not answered OK.
+    let (status, body) = callback(&s, &oid, "success", "Zm9yZ2Vk").await;
+    assert_eq!(status, 400, "{body}");
+    let verify = || {
+        post(
+            &s,
+            "/payments/query",
+            None,
+            json!({"type": "verify", "apiKey": key, "chargeId": opened["chargeId"]}),
+        )
+    };
+    assert_eq!(verify().await.1, json!({"success": false}));
+
+    // The genuine one (hash by openssl) settles the charge: OK, verify says paid, HighLevel hears of it.
+    let hash = openssl_hmac(MERCHANT_KEY, &format!("{oid}{MERCHANT_SALT}success4999"));
+    assert_eq!(
+        callback(&s, &oid, "success", &hash).await,
+        (200, "OK".into())
+    );
+    assert_eq!(verify().await.1, json!({"success": true}));
+    for _ in 0..50 {
+        if s.sim.stats().payment_events_received >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // PayTR repeats a callback until it reads OK: a replay is answered OK and changes nothing.
+    assert_eq!(
+        callback(&s, &oid, "success", &hash).await,
+        (200, "OK".into())
+    );
+    let failed_hash = openssl_hmac(MERCHANT_KEY, &format!("{oid}{MERCHANT_SALT}failed4999"));
+    assert_eq!(
+        callback(&s, &oid, "failed", &failed_hash).await,
+        (200, "OK".into())
+    );
+    assert_eq!(
+        verify().await.1,
+        json!({"success": true}),
+        "a settled charge stays settled"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        s.sim.stats().payment_events_received,
+        1,
+        "one payment.captured"
+    );
+
+    // A refund through PayTR, signed; more than is left is refused before PayTR is asked.
+    let (status, r) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "refund", "apiKey": key, "transactionId": "txn-p1", "amount": 10.5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let (op, req) = fake.lock().unwrap().requests.last().cloned().unwrap();
+    assert_eq!(
+        (op.as_str(), req["return_amount"].as_str()),
+        ("iade", "10.50")
+    );
+    let (status, _) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "refund", "apiKey": key, "transactionId": "txn-p1", "amount": 40}),
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // A callback that never came: verify asks PayTR's status query.
+    let (_, second) = checkout("txn-p2").await;
+    let oid2 = fake.lock().unwrap().requests.last().unwrap().1["merchant_oid"].clone();
+    fake.lock().unwrap().paid.push(oid2);
+    let (_, v) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "verify", "apiKey": key, "chargeId": second["chargeId"]}),
+    )
+    .await;
+    assert_eq!(v, json!({"success": true}));
+    assert_eq!(
+        fake.lock().unwrap().requests.last().unwrap().0,
+        "durum-sorgu"
+    );
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+both_backends!(paytr_end_to_end);

@@ -1,0 +1,153 @@
+//! A whole flow with every log line of both services captured at debug level: the request id runs through
+//! api-backend and oauth-backend, and no secret appears anywhere (tokens, client secret, encryption keys,
+//! service JWTs, api keys, SSO payloads, merchant credentials). Its own test binary: it owns the global
+//! log subscriber.
+#![allow(clippy::unwrap_used)]
+
+#[path = "api/common.rs"]
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[actix_web::test]
+async fn a_whole_flow_logs_no_secret() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter("debug")
+        .with_writer(move || sink.clone())
+        .init();
+
+    let keys = service_common::KeyRing::generate_entry("logk");
+    let s = stack_with(
+        service_common::testing::Backend::Sqlite,
+        Default::default(),
+        &[
+            ("TOKEN_ENCRYPTION_KEYS", &keys),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    let inst = install(&s, "Company", &["Loc1", "Loc2"]).await;
+    let sso = sso_payload(
+        &json!({"userId": "u1", "companyId": "comp1", "type": "agency", "role": "admin"}),
+        SSO_KEY,
+    );
+    let (_, session) = post(&s, "/api/sessions", None, json!({"sso": sso})).await;
+    let session = session["token"].as_str().unwrap().to_owned();
+
+    // A product with media, under a request id of the caller's.
+    let res = client()
+        .post(format!("{}/api/locations/Loc1/products", s.api.base_url))
+        .bearer_auth(&session)
+        .header("X-Request-Id", "trace-abc-123")
+        .json(&product_body("Logged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-request-id"], "trace-abc-123");
+    // A refresh: HighLevel expires every token, the next call refreshes and replays.
+    sim_post(&s, "/_sim/tokens/expire", json!({})).await;
+    assert_eq!(
+        get(&s, "/api/locations/Loc1/products", &session).await.0,
+        200
+    );
+    // The payment provider, a queryUrl call, a page charge and its event.
+    let (_, provider) = put(&s, "/api/locations/Loc1/payments/provider", &session,
+        json!({"name": "PayTR", "description": "d", "imageUrl": "https://x.test/i.png", "gateway": "paytr",
+               "paytr": {"merchantId": "123", "merchantKey": "merchant-key-NEVER-LOGGED", "merchantSalt": "merchant-salt-NEVER-LOGGED"}})).await;
+    let row = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::providers::get(c, "Loc1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let api_key = api_backend::payments::keys::api_key(
+        &SERVICE_SECRET.to_owned().into(),
+        "Loc1",
+        api_backend::payments::keys::Mode::Test,
+        &row.api_key_salt,
+    );
+    let (status, _) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "verify", "apiKey": api_key, "chargeId": "ch_none"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A webhook to oauth-backend (its signature is refused: the simulator's keys are not HighLevel's).
+    sim_post(&s, "/_sim/webhooks/send", json!({"type": "INSTALL", "url": format!("{}/webhooks/highlevel", s.oauth.base_url), "companyId": "comp1", "locationId": "Loc3"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.len() > 1000, "logs were captured");
+    // The request id is on api-backend's lines and on the lines oauth-backend logged for the same request.
+    let traced: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("trace-abc-123"))
+        .collect();
+    assert!(
+        traced
+            .iter()
+            .any(|l| l.contains("/api/locations/Loc1/products")),
+        "api-backend's access line"
+    );
+    assert!(
+        traced.iter().any(|l| l.contains("/api/token-access/")),
+        "oauth-backend's access line carries the caller's id"
+    );
+
+    let mut secrets: Vec<(String, String)> = s
+        .sim
+        .issued_tokens()
+        .into_iter()
+        .map(|t| ("a HighLevel token".to_owned(), t))
+        .collect();
+    secrets.push(("the client secret".into(), "dev-client-secret".into()));
+    secrets.push((
+        "the encryption key".into(),
+        keys.split_once(':').unwrap().1.to_owned(),
+    ));
+    secrets.push(("the service JWT secret".into(), SERVICE_SECRET.into()));
+    secrets.push(("a service JWT".into(), service_token()));
+    secrets.push(("a session".into(), session.clone()));
+    secrets.push(("the api key".into(), api_key));
+    secrets.push(("the SSO payload".into(), sso));
+    secrets.push(("the SSO key".into(), SSO_KEY.into()));
+    secrets.push((
+        "the merchant key".into(),
+        "merchant-key-NEVER-LOGGED".into(),
+    ));
+    secrets.push((
+        "the merchant salt".into(),
+        "merchant-salt-NEVER-LOGGED".into(),
+    ));
+    assert!(secrets.len() > 12 && provider["publishableKeys"].is_object());
+    for (what, secret) in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{what} appears in the logs"
+        );
+    }
+    let _ = inst;
+}

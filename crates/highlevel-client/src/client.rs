@@ -1,0 +1,485 @@
+//! One HighLevel call, done right: the token the endpoint needs, the `Version` header, pacing, a single
+//! replay after a 401 for an expired or replaced token, retries for idempotent calls only, and every refusal
+//! classified and diagnosed.
+
+use crate::diagnosis::{self, Context, Presented};
+use crate::endpoints::Endpoint;
+use crate::error::{message_of, HlError};
+use crate::oauth::{truncate, without_url};
+use crate::pacing::{Pacer, PacingConfig, RateHeaders};
+use crate::API_VERSION;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared_types::{AuthClass, TokenAccess};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where the client gets its tokens (api-backend: oauth-backend through the bridge).
+pub trait TokenSource: Sync {
+    /// A token for the call.
+    fn token(&self) -> impl Future<Output = Result<TokenAccess, HlError>> + Send;
+    /// HighLevel rejected `token` as expired or replaced: the current one.
+    fn rejected(
+        &self,
+        token: &TokenAccess,
+    ) -> impl Future<Output = Result<TokenAccess, HlError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub api_url: String,
+    pub timeout: Duration,
+    /// This app's client id, when known: lets diagnosis spot a token of another app.
+    pub app_client_id: Option<String>,
+    pub pacing: PacingConfig,
+    /// Attempts after the first for idempotent calls on 5xx and network errors.
+    pub retries: u32,
+    pub backoff: Duration,
+    /// The id of the request being served, sent as `X-Request-Id` with every call.
+    pub request_id: Option<fn() -> Option<String>>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            api_url: "https://services.leadconnectorhq.com".into(),
+            timeout: Duration::from_secs(15),
+            app_client_id: None,
+            pacing: PacingConfig::default(),
+            retries: 3,
+            backoff: Duration::from_millis(200),
+            request_id: None,
+        }
+    }
+}
+
+/// A file for a multipart upload; kept as bytes so a replay can rebuild the form.
+#[derive(Clone)]
+pub struct FilePart {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Bytes,
+}
+
+impl std::fmt::Debug for FilePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilePart")
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub enum Body {
+    Empty,
+    Json(Value),
+    /// Text fields and at most one file under `file`.
+    Multipart {
+        fields: Vec<(String, String)>,
+        file: Option<FilePart>,
+    },
+}
+
+// Bodies can carry secrets (the custom provider's api keys): Debug shows their shape, never their values.
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Json(v) => {
+                let keys: Vec<&str> = v
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                f.debug_struct("Json").field("keys", &keys).finish()
+            }
+            Body::Multipart { fields, file } => f
+                .debug_struct("Multipart")
+                .field(
+                    "fields",
+                    &fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                )
+                .field("file", file)
+                .finish(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub endpoint: &'static Endpoint,
+    /// The concrete path (placeholders filled, each id checked).
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Body,
+    /// The location id the request names (query or body), for the pre-send check and diagnosis.
+    pub location: Option<String>,
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+    endpoint: &'static str,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HlError> {
+        serde_json::from_slice(&self.body).map_err(|e| HlError::BadAnswer {
+            endpoint: self.endpoint,
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct HighLevelClient {
+    http: reqwest::Client,
+    cfg: Arc<ClientConfig>,
+    pub pacer: Arc<Pacer>,
+    /// Answers HighLevel gave, by endpoint name and status (0: no answer), for `/metrics`.
+    pub calls: Arc<std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>>,
+}
+
+/// The rate-limit bucket a token's calls count against: its location, or its company.
+pub fn pace_key(token: &TokenAccess) -> String {
+    match (token.auth_class, &token.location_id) {
+        (AuthClass::Location, Some(l)) => l.clone(),
+        _ => token.company_id.clone(),
+    }
+}
+
+impl HighLevelClient {
+    pub fn new(cfg: ClientConfig) -> HighLevelClient {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        HighLevelClient {
+            calls: Arc::default(),
+            pacer: Arc::new(Pacer::new(cfg.pacing.clone())),
+            cfg: Arc::new(ClientConfig {
+                api_url: cfg.api_url.trim_end_matches('/').to_owned(),
+                ..cfg
+            }),
+            http,
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    fn context<'a>(&'a self, req: &'a Request, token: &'a Presented) -> Context<'a> {
+        Context {
+            endpoint: req.endpoint,
+            token,
+            location: req.location.as_deref(),
+            app_client_id: self.cfg.app_client_id.as_deref(),
+        }
+    }
+
+    fn build(&self, token: &TokenAccess, req: &Request) -> reqwest::RequestBuilder {
+        let method = match req.endpoint.method {
+            crate::endpoints::Method::Get => reqwest::Method::GET,
+            crate::endpoints::Method::Post => reqwest::Method::POST,
+            crate::endpoints::Method::Put => reqwest::Method::PUT,
+            crate::endpoints::Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut b = self
+            .http
+            .request(method, format!("{}{}", self.cfg.api_url, req.path))
+            .header("Version", API_VERSION)
+            .header("Accept", "application/json")
+            .bearer_auth(&token.access_token);
+        if let Some(id) = self.cfg.request_id.and_then(|f| f()) {
+            b = b.header("X-Request-Id", id);
+        }
+        if !req.query.is_empty() {
+            b = b.query(&req.query);
+        }
+        match &req.body {
+            Body::Empty => b,
+            Body::Json(v) => b.json(v),
+            Body::Multipart { fields, file } => {
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in fields {
+                    form = form.text(k.clone(), v.clone());
+                }
+                if let Some(f) = file {
+                    let part = reqwest::multipart::Part::stream(f.bytes.clone())
+                        .file_name(f.file_name.clone())
+                        .mime_str(&f.content_type)
+                        .unwrap_or_else(|_| reqwest::multipart::Part::stream(f.bytes.clone()));
+                    form = form.part("file", part);
+                }
+                b.multipart(form)
+            }
+        }
+    }
+
+    /// Sends a request with a token from `source`; see the module comment for what happens on the way.
+    pub async fn call<S: TokenSource>(&self, source: &S, req: &Request) -> Result<Answer, HlError> {
+        let ep = req.endpoint;
+        let mut token = source.token().await?;
+        let deadline = Instant::now() + self.cfg.pacing.max_wait;
+        let mut replayed = false;
+        let mut attempt = 0u32;
+        loop {
+            let presented = Presented::of(&token);
+            // A call known to be refused is not sent (nor counted against the rate limit).
+            if let Some(diagnosis) = diagnosis::predict(&self.context(req, &presented))
+                .filter(|d| d.cause != shared_types::Cause::WrongProviderEndpoint)
+            {
+                // An expired token is sent anyway: its 401 leads to the one refresh-and-replay.
+                if diagnosis.cause != shared_types::Cause::TokenExpired || replayed {
+                    return Err(HlError::WouldBeRefused {
+                        endpoint: ep.name,
+                        diagnosis,
+                    });
+                }
+            }
+            let resource = pace_key(&token);
+            let slot = self.pacer.acquire(&resource, deadline).await?;
+            let started = Instant::now();
+            let sent = self.build(&token, req).send().await;
+            let res = match sent {
+                Ok(res) => res,
+                Err(e) => {
+                    self.count(ep.name, 0);
+                    drop(slot);
+                    // A connection that never opened carried nothing: safe to send again, even a create.
+                    let never_sent = e.is_connect();
+                    if (ep.method.is_idempotent() || ep.upsert || never_sent)
+                        && attempt < self.cfg.retries
+                    {
+                        attempt += 1;
+                        tracing::warn!(endpoint = ep.name, attempt, error = %without_url(&e), "HighLevel call failed; retrying");
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(HlError::Unavailable {
+                        reason: format!("{} {}: {}", ep.method.as_str(), ep.path, without_url(&e)),
+                        maybe_applied: !never_sent,
+                    });
+                }
+            };
+            let status = res.status().as_u16();
+            self.count(ep.name, status);
+            let headers = RateHeaders::read(res.headers());
+            let body = match res.bytes().await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.pacer.observe(&resource, headers, slot);
+                    if (ep.method.is_idempotent() || ep.upsert) && attempt < self.cfg.retries {
+                        attempt += 1;
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(HlError::Unavailable {
+                        reason: format!(
+                            "{} {}: the answer was lost ({})",
+                            ep.method.as_str(),
+                            ep.path,
+                            without_url(&e)
+                        ),
+                        maybe_applied: true,
+                    });
+                }
+            };
+            tracing::debug!(
+                endpoint = ep.name,
+                status,
+                ms = started.elapsed().as_millis() as u64,
+                "HighLevel call"
+            );
+            if status == 429 {
+                if self.pacer.throttled(&resource, headers, slot) {
+                    return Err(HlError::DailyLimitSpent {
+                        resource,
+                        retry_after: self.cfg.pacing.daily_probe_after,
+                    });
+                }
+                // Nothing was done: send again once there is room (bounded by the deadline).
+                continue;
+            }
+            self.pacer.observe(&resource, headers, slot);
+            match status {
+                200..=299 => {
+                    return Ok(Answer {
+                        status,
+                        body,
+                        endpoint: ep.name,
+                    })
+                }
+                401 if !replayed && stale_token(&body) => {
+                    tracing::info!(endpoint = ep.name, installation = %token.installation_id, "HighLevel rejected the token as expired or replaced; fetching the current one and replaying once");
+                    token = source.rejected(&token).await?;
+                    replayed = true;
+                }
+                400..=499 => {
+                    let value: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+                        Value::String(truncate(&String::from_utf8_lossy(&body)))
+                    });
+                    let message = message_of(&value);
+                    let diagnosis =
+                        diagnosis::diagnose(&self.context(req, &presented), status, &message);
+                    return Err(HlError::Refused {
+                        endpoint: ep.name,
+                        status,
+                        message,
+                        body: value,
+                        diagnosis,
+                    });
+                }
+                _ => {
+                    if (ep.method.is_idempotent() || ep.upsert) && attempt < self.cfg.retries {
+                        attempt += 1;
+                        tracing::warn!(
+                            endpoint = ep.name,
+                            status,
+                            attempt,
+                            "HighLevel answered 5xx; retrying"
+                        );
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(HlError::Unavailable {
+                        reason: format!(
+                            "{} {} answered {status}: {}",
+                            ep.method.as_str(),
+                            ep.path,
+                            truncate(&String::from_utf8_lossy(&body))
+                        ),
+                        maybe_applied: !ep.method.is_idempotent(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A POST that proves itself with something in its body rather than a bearer token (the custom provider's
+    /// webhook carries the provider's api key): the `Version` header, timeouts and the answer counts of every
+    /// call, no token and no pacing. Not retried here: the caller keeps what it sends and tries again.
+    pub(crate) async fn post_unauthenticated(
+        &self,
+        name: &'static str,
+        path: &str,
+        body: &Value,
+    ) -> Result<(), HlError> {
+        let mut b = self
+            .http
+            .post(format!("{}{path}", self.cfg.api_url))
+            .header("Version", API_VERSION)
+            .json(body);
+        if let Some(id) = self.cfg.request_id.and_then(|f| f()) {
+            b = b.header("X-Request-Id", id);
+        }
+        let res = b.send().await.map_err(|e| {
+            self.count(name, 0);
+            HlError::Unavailable {
+                reason: format!("POST {path}: {}", without_url(&e)),
+                maybe_applied: !e.is_connect(),
+            }
+        })?;
+        let status = res.status().as_u16();
+        self.count(name, status);
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let text = res.text().await.unwrap_or_default();
+        if (400..500).contains(&status) && status != 429 {
+            let value: Value =
+                serde_json::from_str(&text).unwrap_or_else(|_| Value::String(truncate(&text)));
+            let message = message_of(&value);
+            return Err(HlError::Refused {
+                endpoint: name,
+                status,
+                diagnosis: shared_types::Diagnosis {
+                    cause: shared_types::Cause::Unknown,
+                    detail: format!("HighLevel answered {status}: {message}"),
+                    fix: "Check that the provider is still connected with the key this service derives (PUT /api/locations/{locationId}/payments/provider registers it again).".into(),
+                },
+                message,
+                body: value,
+            });
+        }
+        Err(HlError::Unavailable {
+            reason: format!("POST {path} answered {status}: {}", truncate(&text)),
+            maybe_applied: true,
+        })
+    }
+
+    fn count(&self, endpoint: &'static str, status: u16) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((endpoint, status))
+            .or_default() += 1;
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let base = self.cfg.backoff.as_millis() as u64 * (1 << attempt.min(6));
+        let jitter = rand::random::<u64>() % (base / 2 + 1);
+        tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+    }
+}
+
+/// HighLevel's 401 for an expired or replaced (refreshed) access token.
+fn stale_token(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .map(|v| message_of(&v).starts_with(diagnosis::messages::TOKEN_INVALID))
+        .unwrap_or(false)
+}
+
+/// A path segment from a caller: HighLevel ids are short and alphanumeric; anything else is refused before
+/// it can reach a URL.
+pub fn check_id(what: &str, id: &str) -> Result<(), String> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "{what} `{}` is not a HighLevel id (1-64 letters, digits, `-` or `_`)",
+            id.chars().take(70).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_never_debug_print_their_values() {
+        let b = Body::Json(serde_json::json!({"live": {"apiKey": "sk_live_secret"}}));
+        let m = Body::Multipart {
+            fields: vec![("fileUrl".into(), "https://x/secret-path".into())],
+            file: None,
+        };
+        let printed = format!("{b:?} {m:?}");
+        assert!(
+            printed.contains("live")
+                && !printed.contains("sk_live_secret")
+                && !printed.contains("secret-path")
+        );
+    }
+
+    #[test]
+    fn ids_are_checked_before_they_reach_a_path() {
+        assert!(check_id("product id", "64aBc_12-3").is_ok());
+        for bad in ["", "../x", "a b", "x?y", &"a".repeat(65)] {
+            assert!(check_id("product id", bad).is_err(), "{bad}");
+        }
+    }
+}

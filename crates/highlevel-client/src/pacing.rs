@@ -1,0 +1,364 @@
+//! Staying under HighLevel's rate limit without wasting it (DESIGN.md §2).
+//!
+//! Each resource (a location, or a company for Company calls) has a sliding window of `max` requests per
+//! `interval`. A request holds one of `max` slots from the moment it is sent until `interval` after its answer
+//! arrived: HighLevel counts a request when it receives it, which is between the two, so at most `max`
+//! requests can ever fall within one of HighLevel's windows. Waiters are served first come, first served
+//! (tokio's semaphore is fair). The window is seeded with 100 per 10 s and corrected from every answer's
+//! `X-RateLimit-*` headers: a `Remaining` lower than our own count means another client (a second replica)
+//! spends the same budget, and its share is held for an interval too. A 429 means the model was wrong: the
+//! whole window is held for an interval and the 429 is counted.
+
+use crate::error::HlError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct PacingConfig {
+    pub max: u32,
+    pub interval: Duration,
+    /// The longest a request may wait for room; past it the caller gets `RateLimited` with a retry time.
+    pub max_wait: Duration,
+    /// Once the daily budget is spent, requests fail at once for this long before one probe is let through.
+    pub daily_probe_after: Duration,
+}
+
+impl Default for PacingConfig {
+    fn default() -> Self {
+        PacingConfig {
+            max: 100,
+            interval: Duration::from_millis(10_000),
+            max_wait: Duration::from_secs(30),
+            daily_probe_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PacingStats {
+    pub sent: AtomicU64,
+    /// Requests that had to wait for room.
+    pub waited: AtomicU64,
+    pub waited_ms: AtomicU64,
+    /// 429s HighLevel answered anyway.
+    pub throttled: AtomicU64,
+    /// Requests refused because waiting would exceed the bound.
+    pub wait_bound_exceeded: AtomicU64,
+    pub daily_limit_refusals: AtomicU64,
+}
+
+struct Bucket {
+    slots: Arc<Semaphore>,
+    state: Mutex<BucketState>,
+}
+
+struct BucketState {
+    max: u32,
+    interval: Duration,
+    daily_spent_until: Option<Instant>,
+}
+
+/// One request's place in a window. Dropping it (or [`Pacer::observe`]) keeps the place taken for one
+/// interval more, then frees it.
+pub struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    interval: Duration,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            hold_for(vec![p], self.interval);
+        }
+    }
+}
+
+/// Keeps permits taken for `interval`, then frees them.
+fn hold_for(permits: Vec<OwnedSemaphorePermit>, interval: Duration) {
+    if permits.is_empty() {
+        return;
+    }
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(async move {
+            tokio::time::sleep(interval).await;
+            drop(permits);
+        });
+    }
+}
+
+/// What an answer's `X-RateLimit-*` headers say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    pub max: Option<u32>,
+    pub remaining: Option<u32>,
+    pub interval_ms: Option<u64>,
+    pub daily_remaining: Option<u64>,
+}
+
+impl RateHeaders {
+    pub fn read(headers: &reqwest::header::HeaderMap) -> RateHeaders {
+        fn num<T: std::str::FromStr>(h: &reqwest::header::HeaderMap, name: &str) -> Option<T> {
+            h.get(name)?.to_str().ok()?.trim().parse().ok()
+        }
+        RateHeaders {
+            max: num(headers, "x-ratelimit-max"),
+            remaining: num(headers, "x-ratelimit-remaining"),
+            interval_ms: num(headers, "x-ratelimit-interval-milliseconds"),
+            daily_remaining: num(headers, "x-ratelimit-daily-remaining"),
+        }
+    }
+}
+
+pub struct Pacer {
+    cfg: PacingConfig,
+    buckets: Mutex<HashMap<String, Arc<Bucket>>>,
+    pub stats: PacingStats,
+}
+
+impl Pacer {
+    pub fn new(cfg: PacingConfig) -> Pacer {
+        Pacer {
+            cfg,
+            buckets: Mutex::default(),
+            stats: PacingStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &PacingConfig {
+        &self.cfg
+    }
+
+    fn bucket(&self, resource: &str) -> Arc<Bucket> {
+        let mut all = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(resource.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Bucket {
+                    slots: Arc::new(Semaphore::new(self.cfg.max as usize)),
+                    state: Mutex::new(BucketState {
+                        max: self.cfg.max,
+                        interval: self.cfg.interval,
+                        daily_spent_until: None,
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    /// Waits for room to send one request to `resource`, at most until `deadline`.
+    pub async fn acquire(&self, resource: &str, deadline: Instant) -> Result<Slot, HlError> {
+        let bucket = self.bucket(resource);
+        let interval = {
+            let mut st = bucket.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = st.daily_spent_until {
+                let now = Instant::now();
+                if now < until {
+                    self.stats
+                        .daily_limit_refusals
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Err(HlError::DailyLimitSpent {
+                        resource: resource.to_owned(),
+                        retry_after: until - now,
+                    });
+                }
+                // Let this one through as a probe; its answer tells whether the day has turned.
+                st.daily_spent_until = None;
+            }
+            st.interval
+        };
+        let permit = match bucket.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let started = Instant::now();
+                self.stats.waited.fetch_add(1, Ordering::Relaxed);
+                let wait = deadline.saturating_duration_since(started);
+                let got = tokio::time::timeout(wait, bucket.slots.clone().acquire_owned()).await;
+                self.stats
+                    .waited_ms
+                    .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                match got {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        self.stats
+                            .wait_bound_exceeded
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Err(HlError::RateLimited {
+                            resource: resource.to_owned(),
+                            retry_after: interval,
+                        });
+                    }
+                }
+            }
+        };
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(Slot {
+            permit: Some(permit),
+            interval,
+        })
+    }
+
+    /// Learns from an answer's headers; the slot is held for one interval from now.
+    pub fn observe(&self, resource: &str, h: RateHeaders, slot: Slot) {
+        let bucket = self.bucket(resource);
+        let mut st = bucket.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ms) = h.interval_ms.filter(|ms| *ms > 0) {
+            st.interval = Duration::from_millis(ms);
+        }
+        if let Some(max) = h.max.filter(|m| *m > 0) {
+            if max > st.max {
+                bucket.slots.add_permits((max - st.max) as usize);
+                st.max = max;
+            } else if max < st.max {
+                // Take the surplus out of circulation for good, as it comes free.
+                let surplus = st.max - max;
+                st.max = max;
+                let slots = bucket.slots.clone();
+                tokio::spawn(async move {
+                    if let Ok(p) = slots.acquire_many_owned(surplus).await {
+                        p.forget();
+                    }
+                });
+            }
+        }
+        if h.daily_remaining == Some(0) {
+            st.daily_spent_until = Some(Instant::now() + self.cfg.daily_probe_after);
+        }
+        let interval = st.interval;
+        let max = st.max;
+        drop(st);
+        // Another client's share of the window: hold it too, so our next requests do not overrun it.
+        if let Some(remaining) = h.remaining {
+            let ours = max as usize - bucket.slots.available_permits().min(max as usize);
+            let used = max.saturating_sub(remaining) as usize;
+            if used > ours {
+                let others = (used - ours).min(bucket.slots.available_permits()) as u32;
+                if let Ok(p) = bucket.slots.clone().try_acquire_many_owned(others) {
+                    hold_for(vec![p], interval);
+                }
+            }
+        }
+        let mut slot = slot;
+        slot.interval = interval;
+        drop(slot);
+    }
+
+    /// HighLevel answered 429: hold the whole window for one interval. `true` when the daily budget is spent.
+    pub fn throttled(&self, resource: &str, h: RateHeaders, slot: Slot) -> bool {
+        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        let bucket = self.bucket(resource);
+        let spent_today = h.daily_remaining == Some(0);
+        self.observe(resource, h, slot);
+        let interval = bucket
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .interval;
+        let free = bucket.slots.available_permits() as u32;
+        if free > 0 {
+            if let Ok(p) = bucket.slots.clone().try_acquire_many_owned(free) {
+                hold_for(vec![p], interval);
+            }
+        }
+        tracing::warn!(
+            resource,
+            spent_today,
+            "HighLevel answered 429; holding the window for one interval"
+        );
+        spent_today
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacer(max: u32, interval_ms: u64, wait_ms: u64) -> Pacer {
+        Pacer::new(PacingConfig {
+            max,
+            interval: Duration::from_millis(interval_ms),
+            max_wait: Duration::from_millis(wait_ms),
+            daily_probe_after: Duration::from_secs(60),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_window_refills_one_interval_after_each_answer() {
+        let p = pacer(2, 200, 1000);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let start = Instant::now();
+        for _ in 0..2 {
+            let s = p.acquire("L", deadline).await.unwrap();
+            p.observe("L", RateHeaders::default(), s);
+        }
+        let _third = p.acquire("L", deadline).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(190));
+        // Another resource never waits on this one.
+        let t = Instant::now();
+        let _other = p.acquire("M", deadline).await.unwrap();
+        assert!(t.elapsed() < Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_the_caller_is_told_when_to_retry() {
+        let p = pacer(1, 10_000, 50);
+        let _held = p
+            .acquire("L", Instant::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        let err = p
+            .acquire("L", Instant::now() + Duration::from_millis(50))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, HlError::RateLimited { retry_after, .. } if retry_after == Duration::from_secs(10))
+        );
+        assert_eq!(p.stats.wait_bound_exceeded.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_spent_day_fails_at_once() {
+        let p = pacer(10, 100, 1000);
+        let s = p
+            .acquire("L", Instant::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        p.observe(
+            "L",
+            RateHeaders {
+                daily_remaining: Some(0),
+                ..RateHeaders::default()
+            },
+            s,
+        );
+        let err = p
+            .acquire("L", Instant::now() + Duration::from_secs(1))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, HlError::DailyLimitSpent { .. }));
+    }
+
+    #[tokio::test]
+    async fn another_clients_share_is_held() {
+        let p = pacer(10, 300, 1000);
+        let s = p
+            .acquire("L", Instant::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        // HighLevel counted 9 requests in the window: ours plus 8 of somebody else's.
+        p.observe(
+            "L",
+            RateHeaders {
+                remaining: Some(1),
+                ..RateHeaders::default()
+            },
+            s,
+        );
+        let b = p.bucket("L");
+        assert_eq!(b.slots.available_permits(), 1);
+    }
+}

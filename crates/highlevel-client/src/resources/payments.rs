@@ -1,0 +1,123 @@
+//! The third-party payments custom provider (payments.json): a Location token and `?locationId=` on every
+//! call. `provider` registers the app as the location's gateway; `connect` hands HighLevel the api and
+//! publishable keys for test and live mode.
+
+use crate::client::{Body, HighLevelClient, Request, TokenSource};
+use crate::endpoints::{self as ep, Endpoint};
+use crate::error::HlError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /payments/custom-provider/provider` body; every field is required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewProvider {
+    pub name: String,
+    pub description: String,
+    pub image_url: String,
+    pub query_url: String,
+    pub payments_url: String,
+    pub supports_subscription_schedule: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderKeys {
+    pub api_key: String,
+    pub publishable_key: String,
+}
+
+impl std::fmt::Debug for ProviderKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderKeys")
+            .field("api_key", &"<redacted>")
+            .field("publishable_key", &self.publishable_key)
+            .finish()
+    }
+}
+
+/// `POST /payments/custom-provider/connect` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectKeys {
+    pub live: ProviderKeys,
+    pub test: ProviderKeys,
+}
+
+/// Where a provider reports asynchronous outcomes (`payment.captured`, `subscription.*`), with its apiKey in
+/// the body.
+pub const PROVIDER_WEBHOOK_PATH: &str = "/payments/custom-provider/webhook";
+
+fn call_of(e: &'static Endpoint, location: &str, body: Body) -> Request {
+    Request {
+        endpoint: e,
+        path: e.path.to_owned(),
+        query: vec![("locationId".to_owned(), location.to_owned())],
+        body,
+        location: Some(location.to_owned()),
+    }
+}
+
+impl HighLevelClient {
+    /// Registers (or re-registers: HighLevel keeps one per location and app) the custom provider.
+    pub async fn create_provider<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        p: &NewProvider,
+    ) -> Result<Value, HlError> {
+        let body = Body::Json(serde_json::to_value(p).unwrap_or_default());
+        self.call(s, &call_of(&ep::PROVIDER_CREATE, location, body))
+            .await?
+            .json()
+    }
+
+    pub async fn delete_provider<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+    ) -> Result<(), HlError> {
+        self.call(s, &call_of(&ep::PROVIDER_DELETE, location, Body::Empty))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn connect_provider<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        keys: &ConnectKeys,
+    ) -> Result<Value, HlError> {
+        let body = Body::Json(serde_json::to_value(keys).unwrap_or_default());
+        self.call(s, &call_of(&ep::CONNECT_CREATE, location, body))
+            .await?
+            .json()
+    }
+
+    pub async fn provider_config<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+    ) -> Result<Value, HlError> {
+        self.call(s, &call_of(&ep::CONNECT_GET, location, Body::Empty))
+            .await?
+            .json()
+    }
+
+    /// Reports a payment event; `event` must carry `apiKey`, `locationId` and `event`.
+    pub async fn report_provider_event(&self, event: &Value) -> Result<(), HlError> {
+        self.post_unauthenticated("custom_provider.webhook", PROVIDER_WEBHOOK_PATH, event)
+            .await
+    }
+
+    pub async fn disconnect_provider<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        live_mode: bool,
+    ) -> Result<(), HlError> {
+        let body = Body::Json(serde_json::json!({ "liveMode": live_mode }));
+        self.call(s, &call_of(&ep::DISCONNECT, location, body))
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,5 +1,0 @@
-//! Talking to HighLevel's OAuth endpoints.
-
-pub mod oauth_client;
-
-pub use oauth_client::{Grant, OAuthClient, OAuthError};

@@ -1,0 +1,166 @@
+//! Test databases: a SQLite file in a temporary folder, or a fresh schema in the PostgreSQL test database
+//! (`TEST_DATABASE_URL`), so tests run in parallel in one database. Schemas are dropped at the end.
+
+use diesel::{connection::SimpleConnection, Connection, PgConnection};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL: `both_backends!(name, …)` for
+/// `async fn name(backend: Backend)` functions of the current module.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                super::$name($crate::testing::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("{prefix}-{:032x}", rand::random::<u128>()));
+        std::fs::create_dir_all(&p).expect("create a temporary folder");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    pub sqlite_path: Option<std::path::PathBuf>,
+    schema: Option<String>,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = TempDir::new("svc-test");
+                let path = dir.0.join("test.db");
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    backend,
+                    sqlite_path: Some(path),
+                    schema: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let schema = format!("t_{:016x}", rand::random::<u64>());
+                let mut c = PgConnection::establish(&pg_base_url()).unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL test database unreachable ({}): {e}",
+                        pg_base_url()
+                    )
+                });
+                c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .expect("create a test schema");
+                let sep = if pg_base_url().contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                let url = format!("{}{sep}options=-csearch_path%3D{schema}", pg_base_url());
+                TestDb {
+                    url,
+                    backend,
+                    sqlite_path: None,
+                    schema: Some(schema),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(schema) = &self.schema {
+            if let Ok(mut c) = PgConnection::establish(&pg_base_url()) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// Starts a service binary listening on `port`, sends it SIGTERM once it accepts connections, and asserts it
+/// exits successfully within 5 s.
+pub fn assert_stops_on_sigterm(mut cmd: std::process::Command, port: u16) {
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the service");
+    let up = Instant::now();
+    // Ready means answering HTTP: the socket is bound before the server's signal handlers are in place.
+    let healthy = || {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut head = [0u8; 12];
+        s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_ok()
+            && s.read_exact(&mut head).is_ok()
+            && head.ends_with(b"200")
+    };
+    while !healthy() {
+        if up.elapsed() > Duration::from_secs(30) || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("the service did not start listening on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let asked = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if asked.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("still running 5 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+}
+
+/// A free TCP port on 127.0.0.1 (for a child process to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
