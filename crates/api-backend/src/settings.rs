@@ -97,7 +97,24 @@ impl Settings {
         service_jwt_secret: &str,
         extra: &[(&str, String)],
     ) -> Result<Settings, SettingsError> {
-        let mut env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+        let mut env: std::collections::HashMap<&str, String> =
+            Self::simulator_env(sim_url, oauth_url, database_url, service_jwt_secret)
+                .into_iter()
+                .collect();
+        for (k, v) in extra {
+            env.insert(k, v.clone());
+        }
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    /// The environment `for_simulator` reads, for starting the binary against a simulator (benchmarks, drills).
+    pub fn simulator_env(
+        sim_url: &str,
+        oauth_url: &str,
+        database_url: &str,
+        service_jwt_secret: &str,
+    ) -> Vec<(&'static str, String)> {
+        vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", "0".into()),
             ("DATABASE_URL", database_url.into()),
@@ -107,11 +124,7 @@ impl Settings {
             ("HIGHLEVEL_SSO_KEY", "dev-sso-key".into()),
             ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
             ("LOG_FORMAT", "pretty".into()),
-        ]);
-        for (k, v) in extra {
-            env.insert(k, v.clone());
-        }
-        Settings::from_lookup(|k| env.get(k).cloned())
+        ]
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {

@@ -28,6 +28,13 @@ pub struct FaultSpec {
     /// Let this many matching requests through untouched first (e.g. fail only the second price).
     #[serde(default)]
     pub skip: u32,
+    /// Apply to one matching request in this many (2 = every second, 10 = a steady 10 %); the others pass
+    /// untouched and do not use up `times`. Deterministic, so a drill fails the same way every run.
+    #[serde(default = "one")]
+    pub one_in: u32,
+    /// Matching requests seen so far (for `one_in`).
+    #[serde(default, skip_serializing)]
+    pub seen: u32,
 }
 
 fn one() -> u32 {
@@ -78,6 +85,10 @@ impl Faults {
             active[i].skip -= 1;
             return None;
         }
+        active[i].seen = active[i].seen.wrapping_add(1);
+        if active[i].one_in > 1 && !active[i].seen.is_multiple_of(active[i].one_in) {
+            return None;
+        }
         active[i].times -= 1;
         let f = active[i].clone();
         if active[i].times == 0 {
@@ -103,6 +114,8 @@ mod tests {
             drop_connection: false,
             after_handler: false,
             skip: 0,
+            one_in: 1,
+            seen: 0,
         });
         assert!(f.take("GET", "/medias/files").is_none());
         assert!(f.take("GET", "/products/").is_some());
@@ -123,6 +136,8 @@ mod tests {
             drop_connection: false,
             after_handler: false,
             skip: 2,
+            one_in: 1,
+            seen: 0,
         });
         assert!(f.take("POST", "/products/").is_none());
         assert!(f.take("GET", "/products/").is_none());
@@ -131,5 +146,26 @@ mod tests {
             f.take("POST", "/products/p/price").unwrap().status,
             Some(422)
         );
+    }
+
+    #[test]
+    fn one_in_n_fails_a_steady_share() {
+        let f = Faults::default();
+        f.add(FaultSpec {
+            path_prefix: "/products/".into(),
+            method: None,
+            status: Some(503),
+            times: u32::MAX,
+            latency_ms: None,
+            drop_connection: false,
+            after_handler: false,
+            skip: 0,
+            one_in: 10,
+            seen: 0,
+        });
+        let failed = (0..100)
+            .filter(|_| f.take("POST", "/products/").is_some())
+            .count();
+        assert_eq!(failed, 10);
     }
 }

@@ -64,6 +64,51 @@ impl RunningSim {
         );
     }
 
+    /// Installs the app on `count` new locations of `company_id` (ids `<prefix>-<n>`) with `scopes`, as if each
+    /// had consented and its code had been exchanged, and answers each install's `/oauth/token` body. For
+    /// scale benchmarks that need many installs without running the OAuth dance for each.
+    pub fn seed_location_installs(
+        &self,
+        company_id: &str,
+        prefix: &str,
+        count: usize,
+        scopes: &[&str],
+    ) -> Vec<serde_json::Value> {
+        let scopes: std::sync::Arc<std::collections::BTreeSet<String>> =
+            std::sync::Arc::new(scopes.iter().map(|s| s.to_string()).collect());
+        let mut world = self.sim.world();
+        (0..count)
+            .filter_map(|n| {
+                let id = format!("{prefix}-{n}");
+                world.locations.insert(
+                    id.clone(),
+                    state::Location {
+                        id: id.clone(),
+                        company_id: company_id.to_owned(),
+                        name: id.clone(),
+                    },
+                );
+                let key = state::InstallKey::Location(id.clone());
+                world.installs.insert(
+                    key.clone(),
+                    state::Install {
+                        class: state::TokenClass::Location,
+                        company_id: company_id.to_owned(),
+                        location_id: Some(id),
+                        scopes: scopes.clone(),
+                        is_bulk: false,
+                        approved_locations: Vec::new(),
+                        user_id: "sim-seeded-user".into(),
+                        current_access: None,
+                        current_refresh: None,
+                        installed: true,
+                    },
+                );
+                tokens::new_pair(&self.sim, &mut world, &key)
+            })
+            .collect()
+    }
+
     /// The payment events providers reported, in arrival order (without their api keys).
     pub fn payment_events(&self) -> Vec<serde_json::Value> {
         self.sim.world().payment_events.clone()

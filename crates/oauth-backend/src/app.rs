@@ -55,14 +55,16 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         settings.client_secret.clone(),
         Duration::from_millis(settings.highlevel_timeout_ms),
     );
-    let tokens = Arc::new(TokenService::new(
+    let mut tokens = TokenService::new(
         db.clone(),
         keys,
         hl,
         metrics.clone(),
         settings.redirect_uri.clone(),
         settings.app_id.clone(),
-    ));
+    );
+    tokens.cache = crate::tokens::cache::TokenCache::new(settings.token_cache);
+    let tokens = Arc::new(tokens);
     Ok(web::Data::new(AppState {
         auth: ServiceAuth::new(&settings.service_jwt_secret),
         audit: AuditSink::start(db, metrics.clone()),
@@ -130,6 +132,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
             state.tokens.clone(),
             Duration::from_secs(state.settings.refresher_interval_secs),
             state.settings.refresh_margin_secs,
+            state.settings.refresher_concurrency,
         ));
     }
     let data = state.clone();

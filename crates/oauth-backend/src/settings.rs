@@ -50,6 +50,10 @@ pub struct Settings {
     pub refresh_margin_secs: i64,
     /// How often the background refresher looks for tokens to refresh; 0 turns it off.
     pub refresher_interval_secs: u64,
+    /// How many tokens the background refresher renews at once.
+    pub refresher_concurrency: usize,
+    /// The in-memory token cache (on by default; off only to measure or debug the database path).
+    pub token_cache: bool,
     /// Webhooks whose `timestamp` is further than this from now are refused.
     pub webhook_tolerance_secs: i64,
     pub db_pool_size: u32,
@@ -82,7 +86,28 @@ impl Settings {
         service_jwt_secret: &str,
         extra: &[(&str, String)],
     ) -> Result<Settings, SettingsError> {
-        let mut env: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+        let mut env: std::collections::HashMap<&str, String> = Self::simulator_env(
+            sim_url,
+            database_url,
+            token_encryption_keys,
+            service_jwt_secret,
+        )
+        .into_iter()
+        .collect();
+        for (k, v) in extra {
+            env.insert(k, v.clone());
+        }
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    /// The environment `for_simulator` reads, for starting the binary against a simulator (benchmarks, drills).
+    pub fn simulator_env(
+        sim_url: &str,
+        database_url: &str,
+        token_encryption_keys: &str,
+        service_jwt_secret: &str,
+    ) -> Vec<(&'static str, String)> {
+        vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", "0".into()),
             ("DATABASE_URL", database_url.into()),
@@ -102,11 +127,7 @@ impl Settings {
             ("TOKEN_ENCRYPTION_KEYS", token_encryption_keys.into()),
             ("SERVICE_JWT_SECRET", service_jwt_secret.into()),
             ("LOG_FORMAT", "pretty".into()),
-        ]);
-        for (k, v) in extra {
-            env.insert(k, v.clone());
-        }
-        Settings::from_lookup(|k| env.get(k).cloned())
+        ]
     }
 
     /// Builds settings from any key → value lookup (environment-style names).
@@ -159,6 +180,20 @@ impl Settings {
             refresher_interval_secs: number(
                 "REFRESHER_INTERVAL_SECS",
                 parsed("REFRESHER_INTERVAL_SECS", "60")?,
+            )?,
+            token_cache: match get("TOKEN_CACHE").as_deref() {
+                None | Some("true") | Some("1") | Some("on") => true,
+                Some("false") | Some("0") | Some("off") => false,
+                Some(other) => {
+                    return Err(SettingsError::Invalid {
+                        name: "TOKEN_CACHE",
+                        why: format!("`{other}` is not true or false"),
+                    })
+                }
+            },
+            refresher_concurrency: number(
+                "REFRESHER_CONCURRENCY",
+                parsed("REFRESHER_CONCURRENCY", "16")?,
             )?,
             webhook_tolerance_secs: number(
                 "WEBHOOK_TOLERANCE_SECS",

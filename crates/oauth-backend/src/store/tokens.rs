@@ -180,9 +180,9 @@ pub fn delete_one(
     Ok(diesel::delete(dsl::tokens.find((installation, scope_key))).execute(conn)?)
 }
 
-/// Installation tokens (with a refresh token) expiring before `before`, of active installations.
 /// Installation tokens to renew now: less than the margin left, and less than half of their own lifetime left
-/// (a token living shorter than the margin is renewed once per lifetime, not on every pass). Soonest first.
+/// (a token living shorter than the margin is renewed once per lifetime, not on every pass), of active
+/// installations, and not being renewed right now by another replica. Soonest first.
 pub fn due_for_refresh(
     conn: &mut DbConn,
     now: i64,
@@ -196,6 +196,7 @@ pub fn due_for_refresh(
         .filter(dsl::refresh_token_enc.is_not_null())
         .filter(dsl::expires_at.lt(now + margin_ms))
         .filter(i::state.eq("active"))
+        .filter(dsl::lease_until.is_null().or(dsl::lease_until.lt(now)))
         .select((
             dsl::installation_id,
             dsl::token_version,

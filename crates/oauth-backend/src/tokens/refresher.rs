@@ -7,49 +7,69 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs forever; spawn it.
-pub async fn run(tokens: Arc<TokenService>, interval: Duration, margin_secs: i64) {
+pub async fn run(
+    tokens: Arc<TokenService>,
+    interval: Duration,
+    margin_secs: i64,
+    concurrency: usize,
+) {
     loop {
         let jitter =
             Duration::from_millis(rand::random::<u64>() % (interval.as_millis() as u64 / 5 + 1));
         tokio::time::sleep(interval + jitter).await;
-        if let Err(e) = tick(&tokens, margin_secs).await {
-            tracing::warn!(error = %e, "background refresh pass failed");
+        match tick(&tokens, margin_secs, concurrency).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(refreshed = n, "background refresh pass done"),
+            Err(e) => tracing::warn!(error = %e, "background refresh pass failed"),
         }
     }
 }
 
-/// Renewals run side by side, this many at once: many tokens falling due together are not refreshed one after
-/// the other, and HighLevel is not flooded either.
-const CONCURRENT_REFRESHES: usize = 16;
+/// Rows read per query; a pass reads page after page until nothing it has not tried is due.
+const PAGE: i64 = 500;
 
 /// One pass: refreshes every installation token due (see `store::tokens::due_for_refresh`; the margin is
-/// stretched by up to a fifth, so replicas and installations spread out).
+/// stretched by up to a fifth, so replicas and installations spread out), `concurrency` at a time: many tokens
+/// falling due together are renewed side by side, not one after the other, and HighLevel is not flooded.
+/// Tokens another replica is renewing are skipped; a token that fails is not retried until the next pass.
 pub async fn tick(
     tokens: &TokenService,
     margin_secs: i64,
+    concurrency: usize,
 ) -> Result<usize, crate::error::AppError> {
     use futures::StreamExt;
     let margin_ms = margin_secs * 1000;
     let margin_ms = margin_ms + (rand::random::<u64>() % (margin_ms as u64 / 5 + 1)) as i64;
-    let now = now_ms();
-    let due = tokens
-        .db
-        .run(move |c| store::tokens::due_for_refresh(c, now, margin_ms, 200))
-        .await?;
-    let refreshed = futures::stream::iter(due)
-        .map(|(id, version)| async move {
-            let inst = tokens.usable_installation(&id).await.ok()?;
-            match tokens.refresh_installation(&inst, version).await {
-                Ok(_) => Some(()),
-                Err(e) => {
-                    tracing::warn!(installation = %id, error = %e, "background refresh failed");
-                    None
+    let mut tried = std::collections::HashSet::new();
+    let mut refreshed = 0;
+    loop {
+        let now = now_ms();
+        let mut due = tokens
+            .db
+            .run(move |c| store::tokens::due_for_refresh(c, now, margin_ms, PAGE))
+            .await?;
+        due.retain(|(id, _)| !tried.contains(id));
+        if due.is_empty() {
+            return Ok(refreshed);
+        }
+        // Replicas reading the same page at once start at different places in it.
+        let start = rand::random::<u64>() as usize % due.len();
+        due.rotate_left(start);
+        tried.extend(due.iter().map(|(id, _)| id.clone()));
+        refreshed += futures::stream::iter(due)
+            .map(|(id, version)| async move {
+                let inst = tokens.usable_installation(&id).await.ok()?;
+                match tokens.refresh_installation(&inst, version).await {
+                    Ok(_) => Some(()),
+                    Err(e) => {
+                        tracing::warn!(installation = %id, error = %e, "background refresh failed");
+                        None
+                    }
                 }
-            }
-        })
-        .buffer_unordered(CONCURRENT_REFRESHES)
-        .filter(|r| std::future::ready(r.is_some()))
-        .count()
-        .await;
-    Ok(refreshed)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .filter(|r| std::future::ready(r.is_some()))
+            .count()
+            .await;
+    }
 }

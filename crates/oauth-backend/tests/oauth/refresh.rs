@@ -258,7 +258,7 @@ async fn the_background_refresher_renews_tokens_before_they_expire(backend: Back
     let other = install(&env.app, "Location", &["Loc2"]).await;
     let old = current(&env.app, &id).await;
     age_token(&env.app, &id, 300).await;
-    let n = oauth_backend::tokens::refresher::tick(&env.app.state.tokens, 600)
+    let n = oauth_backend::tokens::refresher::tick(&env.app.state.tokens, 600, 16)
         .await
         .unwrap();
     assert_eq!(n, 1, "only the token inside the margin");
@@ -286,7 +286,7 @@ async fn a_token_shorter_lived_than_the_margin_is_renewed_once_per_lifetime(back
         .await
         .unwrap();
     install(&app, "Location", &["Loc1"]).await;
-    let tick = || oauth_backend::tokens::refresher::tick(&app.state.tokens, 600);
+    let tick = || oauth_backend::tokens::refresher::tick(&app.state.tokens, 600, 16);
     for _ in 0..3 {
         tick().await.unwrap();
     }
