@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Benchmarks, each a ratio against a trivial actix handler measured in the same run (2 cores, wrk, 64
-# connections). Builds the examples once in release. BENCH_SECONDS (default 10) sets each wrk run's length.
+# The benchmarks behind the README's Performance section, in one command. Builds the services and the `bench`
+# binary once in release, then runs `bench all`, which writes bench/results.md and bench/token-access.svg.
+# Needs wrk (installed here if missing) and PostgreSQL (TEST_DATABASE_URL, default
+# postgres://postgres@127.0.0.1:5432/test). BENCH_SECONDS (default 5) sets each wrk run's length; any
+# arguments replace `all` (e.g. `bench/run.sh storm --installations 50 --callers 200`; `--help` lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
-cargo build --release --locked -p highlevel-sim -p oauth-backend -p api-backend --examples
-echo "== highlevel-sim: GET /products/"
-./target/release/examples/bench_products
-echo "== oauth-backend: hot token-access path"
-./target/release/examples/bench_token_access
-echo "== api-backend: bulk product creation against the rate-limit floor (about 3 minutes)"
-./target/release/examples/bench_bulk_create
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+cargo build --release --locked -p oauth-backend -p api-backend -p bench
+if [ $# -eq 0 ]; then set -- all; fi
+./target/release/bench --out bench "$@"

@@ -143,7 +143,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
             .wrap(from_fn(service_common::http::request_id))
             .configure(configure(data.clone()))
     })
-    .listen(listener)?
+    // HTTP/1.1, and HTTP/2 without TLS for internal callers whose pools multiplex many requests on one connection.
+    .listen_auto_h2c(listener)?
     // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
     .shutdown_timeout(4)
     .run();

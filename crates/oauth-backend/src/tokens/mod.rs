@@ -302,6 +302,12 @@ impl TokenService {
         }
     }
 
+    /// An installation's own grant, encrypted for its row, ready for `store::tokens::store` (bulk writers such
+    /// as the scale benchmark's generator use this; the flows use `store_grant`).
+    pub fn seal_installation_grant(&self, installation: &str, grant: &Grant) -> NewToken {
+        self.seal(installation, INSTALLATION_SCOPE, grant, true)
+    }
+
     /// Encrypts a grant for a row.
     fn seal(
         &self,
