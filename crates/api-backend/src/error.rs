@@ -171,12 +171,11 @@ impl ResponseError for ApiError {
 
 impl From<service_common::DbError> for ApiError {
     fn from(e: service_common::DbError) -> Self {
-        match e {
-            service_common::DbError::Pool(_) | service_common::DbError::Connect(_) => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::DatabaseUnavailable
-            }
-            other => ApiError::Internal(other.to_string()),
+        if e.is_unavailable() {
+            tracing::error!(error = %e, "database unavailable");
+            ApiError::DatabaseUnavailable
+        } else {
+            ApiError::Internal(e.to_string())
         }
     }
 }

@@ -68,33 +68,39 @@ impl Faults {
             .clone()
     }
 
-    /// The fault that applies to this request, if any, consuming one of its `times`.
+    /// The fault that applies to this request, if any, consuming one of its `times`. Faults are tried in the
+    /// order they were added; a `one_in` fault whose turn it is not lets the next matching fault have a go.
     pub fn take(&self, method: &str, path: &str) -> Option<FaultSpec> {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         if active.is_empty() {
             return None;
         }
-        let i = active.iter().position(|f| {
-            path.starts_with(&f.path_prefix)
+        for i in 0..active.len() {
+            let f = &mut active[i];
+            let matches = path.starts_with(&f.path_prefix)
                 && f.method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && f.times > 0
-        })?;
-        if active[i].skip > 0 {
-            active[i].skip -= 1;
-            return None;
+                && f.times > 0;
+            if !matches {
+                continue;
+            }
+            if f.skip > 0 {
+                f.skip -= 1;
+                return None;
+            }
+            f.seen = f.seen.wrapping_add(1);
+            if f.one_in > 1 && !f.seen.is_multiple_of(f.one_in) {
+                continue;
+            }
+            f.times -= 1;
+            let taken = f.clone();
+            if f.times == 0 {
+                active.remove(i);
+            }
+            return Some(taken);
         }
-        active[i].seen = active[i].seen.wrapping_add(1);
-        if active[i].one_in > 1 && !active[i].seen.is_multiple_of(active[i].one_in) {
-            return None;
-        }
-        active[i].times -= 1;
-        let f = active[i].clone();
-        if active[i].times == 0 {
-            active.remove(i);
-        }
-        Some(f)
+        None
     }
 }
 
@@ -167,5 +173,32 @@ mod tests {
             .filter(|_| f.take("POST", "/products/").is_some())
             .count();
         assert_eq!(failed, 10);
+    }
+
+    #[test]
+    fn a_one_in_fault_not_due_lets_the_next_one_apply() {
+        let f = Faults::default();
+        for (status, one_in) in [(503, 2), (502, 3)] {
+            f.add(FaultSpec {
+                path_prefix: "/products/".into(),
+                method: None,
+                status: Some(status),
+                times: u32::MAX,
+                latency_ms: None,
+                drop_connection: false,
+                after_handler: false,
+                skip: 0,
+                one_in,
+                seen: 0,
+            });
+        }
+        let seen: Vec<Option<u16>> = (0..6)
+            .map(|_| f.take("GET", "/products/").and_then(|x| x.status))
+            .collect();
+        // The 503 fault takes every 2nd request; of those it leaves, the 502 fault takes every 3rd.
+        assert_eq!(
+            seen,
+            [None, Some(503), None, Some(503), Some(502), Some(503)]
+        );
     }
 }

@@ -105,20 +105,17 @@ async fn write_batches(
     }
 }
 
+/// Writes a batch, retried for a minute while the database is away (a restart or a failover), so an outage
+/// loses no audit rows; reads meanwhile wait in the bounded channel.
 async fn write(db: &Db, batch: Vec<AuditEntry>) {
     let n = batch.len();
-    let retry = batch.clone();
-    let mut result = db
-        .run(move |c| crate::store::audit::insert_batch(c, &batch))
+    let result = db
+        .run_until_reachable(Duration::from_secs(60), move |c| {
+            crate::store::audit::insert_batch(c, &batch)
+        })
         .await;
-    if result.is_err() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        result = db
-            .run(move |c| crate::store::audit::insert_batch(c, &retry))
-            .await;
-    }
     if let Err(e) = result {
-        tracing::error!(error = %e, rows = n, "audit batch could not be written");
+        tracing::error!(error = %e, rows = n, "audit batch could not be written: dropped");
     }
 }
 

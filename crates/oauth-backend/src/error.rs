@@ -157,7 +157,12 @@ impl ResponseError for AppError {
 
 impl From<crate::db::DbError> for AppError {
     fn from(e: crate::db::DbError) -> Self {
-        AppError::Internal(e.to_string())
+        if e.is_unavailable() {
+            tracing::error!(error = %e, "database unavailable");
+            AppError::DatabaseUnavailable
+        } else {
+            AppError::Internal(e.to_string())
+        }
     }
 }
 

@@ -52,6 +52,35 @@ pub enum DbError {
     Task(String),
 }
 
+impl DbError {
+    /// The database could not be reached or dropped the connection (restart, failover, network): a 503 the
+    /// caller may retry, not a bug. Anything else (a constraint, a bad query) is not.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as K, Error as E};
+        match self {
+            DbError::Connect(_) | DbError::Pool(_) => true,
+            DbError::Query(E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)) => {
+                true
+            }
+            DbError::Query(E::DatabaseError(_, info)) => {
+                let m = info.message();
+                [
+                    "terminating connection",
+                    "server closed the connection",
+                    "no connection to the server",
+                    "the database system is",
+                    "connection refused",
+                    "could not receive data",
+                    "could not send data",
+                ]
+                .iter()
+                .any(|needle| m.contains(needle))
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -146,7 +175,9 @@ impl Db {
         let manager = ConnectionManager::<DbConn>::new(target);
         let pool = Pool::builder()
             .max_size(max_size)
-            .connection_timeout(Duration::from_secs(10))
+            // A request waits at most this long for a connection: while the database is down, callers get a
+            // 503 problem quickly instead of hanging.
+            .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(manager)?;
         Ok(Db { pool, backend })
@@ -154,6 +185,28 @@ impl Db {
 
     pub fn conn(&self) -> Result<PooledConnection<ConnectionManager<DbConn>>, DbError> {
         Ok(self.pool.get()?)
+    }
+
+    /// `run`, retried while the database is unreachable (a restart, a failover) for up to `within`: for writes
+    /// that record what already happened elsewhere (HighLevel acted, a card was charged, a token was read)
+    /// and must not be lost to a short outage.
+    pub async fn run_until_reachable<T, F>(&self, within: Duration, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut DbConn) -> Result<T, DbError> + Clone + Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.run(f.clone()).await {
+                Err(e) if e.is_unavailable() && started.elapsed() < within => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database unreachable; retrying a write that must not be lost");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs blocking database work off the async workers.

@@ -54,7 +54,8 @@ pub struct TestDb {
     pub url: String,
     pub backend: Backend,
     pub sqlite_path: Option<std::path::PathBuf>,
-    schema: Option<String>,
+    /// (server, schema) to drop at the end.
+    schema: Option<(String, String)>,
     _dir: Option<TempDir>,
 }
 
@@ -72,38 +73,32 @@ impl TestDb {
                     _dir: Some(dir),
                 }
             }
-            Backend::Postgres => {
-                let schema = format!("t_{:016x}", rand::random::<u64>());
-                let mut c = PgConnection::establish(&pg_base_url()).unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL test database unreachable ({}): {e}",
-                        pg_base_url()
-                    )
-                });
-                c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .expect("create a test schema");
-                let sep = if pg_base_url().contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                let url = format!("{}{sep}options=-csearch_path%3D{schema}", pg_base_url());
-                TestDb {
-                    url,
-                    backend,
-                    sqlite_path: None,
-                    schema: Some(schema),
-                    _dir: None,
-                }
-            }
+            Backend::Postgres => TestDb::postgres_at(&pg_base_url()),
+        }
+    }
+
+    /// A fresh schema in the PostgreSQL database at `base` (the shared test server, or a drill's own).
+    pub fn postgres_at(base: &str) -> TestDb {
+        let schema = format!("t_{:016x}", rand::random::<u64>());
+        let mut c = PgConnection::establish(base)
+            .unwrap_or_else(|e| panic!("PostgreSQL test database unreachable ({base}): {e}"));
+        c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create a test schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        TestDb {
+            url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+            backend: Backend::Postgres,
+            sqlite_path: None,
+            schema: Some((base.to_owned(), schema)),
+            _dir: None,
         }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(schema) = &self.schema {
-            if let Ok(mut c) = PgConnection::establish(&pg_base_url()) {
+        if let Some((base, schema)) = &self.schema {
+            if let Ok(mut c) = PgConnection::establish(base) {
                 let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
             }
         }
@@ -163,4 +158,127 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// A PostgreSQL server of a test's own (`initdb` into a temporary folder, its own port), for drills that stop
+/// and start the database: never the machine's shared server, which other tests use. Stopped when dropped.
+pub struct OwnPostgres {
+    pub port: u16,
+    dir: TempDir,
+    bin: std::path::PathBuf,
+}
+
+impl OwnPostgres {
+    /// Creates and starts the server; panics with the reason if PostgreSQL's programs are not installed.
+    pub fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path().join("bin"))
+                    .find(|p| p.join("initdb").exists())
+            })
+            .expect(
+                "PostgreSQL's server programs (initdb, pg_ctl) under /usr/lib/postgresql/*/bin",
+            );
+        let dir = TempDir::new("own-pg");
+        let pg = OwnPostgres {
+            port: free_port(),
+            dir,
+            bin,
+        };
+        // PostgreSQL refuses to run as root: run its programs as `postgres` then.
+        if is_root() {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pg.dir.0)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of the drill's data folder to postgres failed");
+        }
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
+        );
+        pg.pg_ctl_start();
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.0.join("data").display().to_string()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl_start(&self) {
+        let (data, log) = (self.data(), self.dir.0.join("pg.log").display().to_string());
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.0.display()
+        );
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-o", &opts, "-w", "start"],
+        );
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once (`immediate`: no checkpoint, connections cut, as a crash or a failover would).
+    pub fn stop(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
+    pub fn start_again(&self) {
+        self.pg_ctl_start();
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

@@ -69,6 +69,7 @@ pub async fn create(
     let images = input.validate()?;
     let (_, tokens) = located(&req, &state, &location).await?;
     let key = idempotency_key(&req)?;
+    let mut retry_of = None;
     if let Some(key) = &key {
         let hash = request_hash(&input);
         let (l, k) = (location.clone(), key.clone());
@@ -77,7 +78,7 @@ pub async fn create(
             .run(move |c| store::idempotency::claim(c, &l, &k, &hash, now_ms()))
             .await?;
         match claim {
-            Claim::Run => {}
+            Claim::Run { retry_of: earlier } => retry_of = earlier,
             Claim::Replay { status, body } => {
                 state.metrics.idempotent_replays.inc();
                 let mut res = HttpResponse::build(
@@ -97,7 +98,8 @@ pub async fn create(
         }
     }
     let result =
-        crate::products::create::create(&state.hl, &tokens, &location, &input, &images).await;
+        crate::products::create::create(&state.hl, &tokens, &location, &input, &images, retry_of)
+            .await;
     let Some(key) = key else {
         return result.map(|p| HttpResponse::Created().json(p));
     };
@@ -113,16 +115,24 @@ pub async fn create(
             )
         }
     };
+    // HighLevel may have acted: the record must survive a short database outage, or a retry after it would
+    // find the key stale and create the product again.
     let (l, k) = (location.clone(), key.clone());
+    let within = std::time::Duration::from_secs(30);
     if status < 500 && status != 429 {
+        let at = now_ms();
         state
             .db
-            .run(move |c| store::idempotency::complete(c, &l, &k, status, &text, now_ms()))
+            .run_until_reachable(within, move |c| {
+                store::idempotency::complete(c, &l, &k, status, &text, at)
+            })
             .await?;
     } else {
         state
             .db
-            .run(move |c| store::idempotency::release(c, &l, &k))
+            .run_until_reachable(within, move |c| {
+                store::idempotency::release(c, &l, &k, now_ms())
+            })
             .await?;
     }
     out.map(|p| HttpResponse::Created().json(p))

@@ -262,10 +262,13 @@ where
         Ok(Outcome::Pending) => return Ok(stored),
         Err(e) => ("failed", Some(e.to_string())),
     };
+    // The card was charged (or declined): that must be recorded even across a short database outage.
     let (id, location) = (stored.id.clone(), stored.location_id.clone());
     let settled = state
         .db
-        .run(move |c| events::settle_and_report(c, &location, &id, status, failure.as_deref()))
+        .run_until_reachable(std::time::Duration::from_secs(30), move |c| {
+            events::settle_and_report(c, &location, &id, status, failure.as_deref())
+        })
         .await?
         .ok_or_else(|| ApiError::Internal("a charge vanished while it was settled".into()))?;
     Ok(settled)

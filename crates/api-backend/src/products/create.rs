@@ -6,6 +6,10 @@
 //! with this name and type created since the request began; a price with this name, amount and currency; a
 //! hosted file with this URL) and adopts it. Two concurrent requests creating identically named products in
 //! the same second could adopt each other's product: callers that need more use `Idempotency-Key`.
+//!
+//! A retry with an `Idempotency-Key` whose earlier attempt failed (`retry_of`) looks first, before creating
+//! anything, for the product and prices that attempt may have left (its answer lost, its lookup failed, or
+//! its rollback could not finish) and adopts them.
 
 use crate::api::bodies::{ImageRef, MediaRef, PriceOut, ProductInput, ProductOut};
 use crate::bridge::Tokens;
@@ -16,6 +20,12 @@ use highlevel_client::resources::products::{
     ListQuery, MediaType, NewProduct, Product, ProductMedia,
 };
 use highlevel_client::{HighLevelClient, HlError};
+
+/// When this attempt began, and when an earlier attempt with the same idempotency key did (if any).
+struct When {
+    started: chrono::DateTime<chrono::Utc>,
+    earlier: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// What this request has made so far, for the rollback.
 #[derive(Debug, Default)]
@@ -31,10 +41,13 @@ pub async fn create(
     location: &str,
     input: &ProductInput,
     images: &[ImageRef],
+    retry_of: Option<i64>,
 ) -> Result<ProductOut, ApiError> {
     let started = chrono::Utc::now();
+    let earlier = retry_of.and_then(chrono::DateTime::from_timestamp_millis);
     let mut made = Made::default();
-    match run(hl, tokens, location, input, images, started, &mut made).await {
+    let when = When { started, earlier };
+    match run(hl, tokens, location, input, images, &when, &mut made).await {
         Ok(out) => Ok(out),
         Err(cause) => {
             let leftovers = rollback(hl, tokens, location, &made).await;
@@ -62,9 +75,10 @@ async fn run(
     location: &str,
     input: &ProductInput,
     images: &[ImageRef],
-    started: chrono::DateTime<chrono::Utc>,
+    when: &When,
     made: &mut Made,
 ) -> Result<ProductOut, ApiError> {
+    let (started, earlier) = (when.started, when.earlier);
     // Media ids are checked before anything is made.
     let mut library = None;
     for img in images {
@@ -147,43 +161,64 @@ async fn run(
         available_in_store: input.available_in_store,
         medias,
     };
-    let product = match hl.create_product(tokens, &new).await {
-        Ok(p) => p,
-        Err(HlError::Unavailable {
-            maybe_applied: true,
-            reason,
-        }) => {
-            let p = find_product(hl, tokens, &new, started)
-                .await?
-                .ok_or_else(|| HlError::Unavailable {
-                    reason: format!("{reason}; no product was made"),
-                    maybe_applied: false,
-                })?;
-            tracing::info!(location, product = %p.id, "adopted a product whose create answer was lost");
-            p
-        }
-        Err(e) => return Err(e.into()),
+    let adopted = match earlier {
+        Some(since) => find_product(hl, tokens, &new, since).await?,
+        None => None,
+    };
+    if let Some(p) = &adopted {
+        tracing::info!(location, product = %p.id, "retry: adopted the product an earlier attempt made");
+    }
+    let product = match adopted {
+        Some(p) => p,
+        None => match hl.create_product(tokens, &new).await {
+            Ok(p) => p,
+            Err(HlError::Unavailable {
+                maybe_applied: true,
+                reason,
+            }) => {
+                let p = second_look(|| find_product(hl, tokens, &new, started))
+                    .await?
+                    .ok_or_else(|| HlError::Unavailable {
+                        reason: format!("{reason}; no product was made"),
+                        maybe_applied: false,
+                    })?;
+                tracing::info!(location, product = %p.id, "adopted a product whose create answer was lost");
+                p
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
     made.product = Some(product.id.clone());
     let mut prices = Vec::new();
     for p in &input.prices {
         let new_price = p.to_highlevel(location);
-        let price = match hl.create_price(tokens, &product.id, &new_price).await {
-            Ok(price) => price,
-            Err(HlError::Unavailable {
-                maybe_applied: true,
-                reason,
-            }) => {
-                let found = find_price(hl, tokens, location, &product.id, &new_price, &made.prices)
+        let adopted = match earlier {
+            Some(_) => {
+                find_price(hl, tokens, location, &product.id, &new_price, &made.prices).await?
+            }
+            None => None,
+        };
+        let price = match adopted {
+            Some(found) => found,
+            None => match hl.create_price(tokens, &product.id, &new_price).await {
+                Ok(price) => price,
+                Err(HlError::Unavailable {
+                    maybe_applied: true,
+                    reason,
+                }) => {
+                    let found = second_look(|| {
+                        find_price(hl, tokens, location, &product.id, &new_price, &made.prices)
+                    })
                     .await?
                     .ok_or_else(|| HlError::Unavailable {
                         reason: format!("{reason}; no price was made"),
                         maybe_applied: false,
                     })?;
-                tracing::info!(location, price = %found.id, "adopted a price whose create answer was lost");
-                found
-            }
-            Err(e) => return Err(e.into()),
+                    tracing::info!(location, price = %found.id, "adopted a price whose create answer was lost");
+                    found
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         made.prices.push(price.id.clone());
         prices.push(PriceOut::from(price));
@@ -202,6 +237,22 @@ async fn run(
     }
     out.prices = Some(prices);
     Ok(out)
+}
+
+/// A request whose answer we gave up on (a timeout) may still be running at HighLevel: when the first look
+/// finds nothing, look once more after this pause before concluding that nothing was made.
+const SECOND_LOOK_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn second_look<T, F, Fut>(look: F) -> Result<Option<T>, HlError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, HlError>>,
+{
+    if let Some(found) = look().await? {
+        return Ok(Some(found));
+    }
+    tokio::time::sleep(SECOND_LOOK_AFTER).await;
+    look().await
 }
 
 /// The product a lost create answer may have made.

@@ -1,6 +1,8 @@
 //! `Idempotency-Key` records: the first request with a key runs; a repeat with the same body gets the first
-//! answer; a repeat with another body is refused. A record left `running` by a process that died is taken
-//! over after [`STALE_AFTER_MS`].
+//! answer; a repeat with another body is refused. A request that failed in a way that may be retried leaves
+//! its record `retryable`, and a record left `running` by a process that died is taken over after
+//! [`STALE_AFTER_MS`]: either way the retry runs knowing when the first attempt began, so it can adopt what
+//! that attempt may have made at HighLevel instead of making it twice.
 
 use crate::db::schema::idempotency_records::dsl;
 use crate::db::{DbConn, DbError};
@@ -25,8 +27,9 @@ pub struct Record {
 /// What to do with a request that carries a key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// Run it: this request owns the key now.
-    Run,
+    /// Run it: this request owns the key now. `retry_of`: when an earlier attempt with this key began (ms), if
+    /// there was one that may have left something behind.
+    Run { retry_of: Option<i64> },
     /// Answer what the first request answered.
     Replay { status: u16, body: String },
     /// The same key with another body.
@@ -58,7 +61,7 @@ pub fn claim(
         .do_nothing()
         .execute(c))?;
     if inserted == 1 {
-        return Ok(Claim::Run);
+        return Ok(Claim::Run { retry_of: None });
     }
     let existing: Record = dsl::idempotency_records
         .find((location, key))
@@ -73,17 +76,20 @@ pub fn claim(
             body: existing.response.unwrap_or_default(),
         });
     }
-    // Take over a record whose owner died, in one conditional update so only one taker wins.
+    // Take over a retryable record, or one whose owner died, in one conditional update so only one taker wins.
     let taken = diesel::update(
-        dsl::idempotency_records
-            .find((location, key))
-            .filter(dsl::state.eq("running"))
-            .filter(dsl::updated_at.lt(now - STALE_AFTER_MS)),
+        dsl::idempotency_records.find((location, key)).filter(
+            dsl::state.eq("retryable").or(dsl::state
+                .eq("running")
+                .and(dsl::updated_at.lt(now - STALE_AFTER_MS))),
+        ),
     )
-    .set(dsl::updated_at.eq(now))
+    .set((dsl::state.eq("running"), dsl::updated_at.eq(now)))
     .execute(conn)?;
     Ok(if taken == 1 {
-        Claim::Run
+        Claim::Run {
+            retry_of: Some(existing.created_at),
+        }
     } else {
         Claim::InProgress
     })
@@ -109,8 +115,11 @@ pub fn complete(
     Ok(())
 }
 
-/// Forgets a key whose request failed and left nothing behind, so a retry runs afresh.
-pub fn release(conn: &mut DbConn, location: &str, key: &str) -> Result<(), DbError> {
-    diesel::delete(dsl::idempotency_records.find((location, key))).execute(conn)?;
+/// Marks a key whose request failed in a way worth retrying (HighLevel unavailable, rate limited, the
+/// database away): the next request with it runs again, adopting anything this attempt may have made.
+pub fn release(conn: &mut DbConn, location: &str, key: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(dsl::idempotency_records.find((location, key)))
+        .set((dsl::state.eq("retryable"), dsl::updated_at.eq(now)))
+        .execute(conn)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Test harness: highlevel-sim, oauth-backend and api-backend on random ports; installs through the real
 //! OAuth dance; sessions built with `openssl enc` (an implementation independent of ours).
 
+use api_backend::payments::keys::{api_key, Mode};
 use highlevel_sim::{RunningSim, SimConfig};
 use serde_json::{json, Value};
 use service_common::testing::{Backend, TestDb};
@@ -51,6 +52,16 @@ pub fn api_settings(
 /// A stack whose simulator counts the rate limit as `sim` says (tests that do not test pacing get a limit
 /// high enough never to matter).
 pub async fn stack_with(backend: Backend, sim: SimConfig, api_extra: &[(&str, &str)]) -> Stack {
+    stack_on(TestDb::new(backend), TestDb::new(backend), sim, api_extra).await
+}
+
+/// A stack on the given databases (oauth-backend's, api-backend's), e.g. on a drill's own PostgreSQL server.
+pub async fn stack_on(
+    oauth_db: TestDb,
+    db: TestDb,
+    sim: SimConfig,
+    api_extra: &[(&str, &str)],
+) -> Stack {
     let sim = highlevel_sim::spawn(SimConfig {
         port: 0,
         workers: 2,
@@ -62,7 +73,6 @@ pub async fn stack_with(backend: Backend, sim: SimConfig, api_extra: &[(&str, &s
         sim.add_location("comp1", l, n);
     }
     sim.add_location("comp2", "Other1", "Other company");
-    let oauth_db = TestDb::new(backend);
     let oauth_settings = oauth_backend::Settings::for_simulator(
         &sim.base_url,
         &oauth_db.url,
@@ -79,7 +89,6 @@ pub async fn stack_with(backend: Backend, sim: SimConfig, api_extra: &[(&str, &s
     )
     .unwrap();
     let oauth = oauth_backend::spawn_app(oauth_settings).await.unwrap();
-    let db = TestDb::new(backend);
     let api = api_backend::spawn_app(api_settings(&sim, &oauth.base_url, &db, api_extra))
         .await
         .unwrap();
@@ -344,4 +353,46 @@ pub fn product_body(name: &str) -> Value {
             {"name": "Monthly", "type": "recurring", "currency": "USD", "amount": 9.5, "recurring": {"interval": "month", "intervalCount": 1}}
         ]
     })
+}
+
+/// Registers a sandbox provider on `location`; answers its test publishable key and test api key.
+pub async fn provider(s: &Stack, location: &str) -> (String, String) {
+    let (status, out) = put(s, &format!("/api/locations/{location}/payments/provider"), &service_token(),
+        json!({"name": "Sandbox", "description": "Test payments", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
+    assert_eq!(status, 200, "{out}");
+    let l = location.to_owned();
+    let row = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::providers::get(c, &l))
+        .await
+        .unwrap()
+        .unwrap();
+    let key = api_key(
+        &SERVICE_SECRET.to_owned().into(),
+        location,
+        Mode::Test,
+        &row.api_key_salt,
+    );
+    (
+        out["publishableKeys"]["test"].as_str().unwrap().to_owned(),
+        key,
+    )
+}
+
+/// A charge through the payment page's API with a test card.
+pub async fn page_charge(
+    s: &Stack,
+    pk: &str,
+    location: &str,
+    txn: &str,
+    card: &str,
+    save: bool,
+) -> (u16, Value) {
+    post(s, "/payments/page/charge", None, json!({
+        "publishableKey": pk, "locationId": location, "transactionId": txn, "amount": 49.99, "currency": "USD",
+        "contactId": "contact1", "saveCard": save,
+        "card": {"number": card, "expMonth": 12, "expYear": 2099, "cvc": "123"}
+    })).await
 }

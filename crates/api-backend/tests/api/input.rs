@@ -59,7 +59,7 @@ async fn bad_input_is_refused_before_highlevel(backend: Backend) {
         .unwrap();
     assert_eq!(
         stored,
-        api_backend::store::idempotency::Claim::Run,
+        api_backend::store::idempotency::Claim::Run { retry_of: None },
         "no idempotency record was kept for refused input"
     );
 }

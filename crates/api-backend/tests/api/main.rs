@@ -6,6 +6,7 @@ mod common;
 
 mod browser;
 mod cli;
+mod drills;
 mod fuzz;
 mod incidents;
 mod input;

@@ -2,7 +2,6 @@
 //! delivered to HighLevel's custom-provider webhook (surviving a restart), all scoped to the key's location.
 
 use crate::common::*;
-use api_backend::payments::keys::{api_key, Mode};
 use serde_json::{json, Value};
 use service_common::both_backends;
 use service_common::testing::Backend;
@@ -13,49 +12,8 @@ const FAST: &[(&str, &str)] = &[
     ("SANDBOX_WAIT_MS", "300"),
 ];
 
-/// Registers a sandbox provider on `location`; answers its test publishable key and test api key.
-async fn provider(s: &Stack, location: &str) -> (String, String) {
-    let (status, out) = put(s, &format!("/api/locations/{location}/payments/provider"), &service_token(),
-        json!({"name": "Sandbox", "description": "Test payments", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
-    assert_eq!(status, 200, "{out}");
-    let l = location.to_owned();
-    let row = s
-        .api
-        .state
-        .db
-        .run(move |c| api_backend::store::providers::get(c, &l))
-        .await
-        .unwrap()
-        .unwrap();
-    let key = api_key(
-        &SERVICE_SECRET.to_owned().into(),
-        location,
-        Mode::Test,
-        &row.api_key_salt,
-    );
-    (
-        out["publishableKeys"]["test"].as_str().unwrap().to_owned(),
-        key,
-    )
-}
-
 async fn query(s: &Stack, body: Value) -> (u16, Value) {
     post(s, "/payments/query", None, body).await
-}
-
-async fn page_charge(
-    s: &Stack,
-    pk: &str,
-    location: &str,
-    txn: &str,
-    card: &str,
-    save: bool,
-) -> (u16, Value) {
-    post(s, "/payments/page/charge", None, json!({
-        "publishableKey": pk, "locationId": location, "transactionId": txn, "amount": 49.99, "currency": "USD",
-        "contactId": "contact1", "saveCard": save,
-        "card": {"number": card, "expMonth": 12, "expYear": 2099, "cvc": "123"}
-    })).await
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

@@ -16,7 +16,10 @@ async fn idempotency_records(backend: Backend) {
     let t = TestDb::new(backend);
     let db = db(&t);
     db.run(|c| {
-        assert_eq!(idempotency::claim(c, "L1", "k", "h1", 1_000)?, Claim::Run);
+        assert_eq!(
+            idempotency::claim(c, "L1", "k", "h1", 1_000)?,
+            Claim::Run { retry_of: None }
+        );
         assert_eq!(
             idempotency::claim(c, "L1", "k", "h1", 1_001)?,
             Claim::InProgress
@@ -27,7 +30,7 @@ async fn idempotency_records(backend: Backend) {
         );
         assert_eq!(
             idempotency::claim(c, "L2", "k", "h2", 1_003)?,
-            Claim::Run,
+            Claim::Run { retry_of: None },
             "keys are per location"
         );
         idempotency::complete(c, "L1", "k", 201, "{\"id\":\"p\"}", 1_004)?;
@@ -41,16 +44,30 @@ async fn idempotency_records(backend: Backend) {
         // A record left running by a dead process is taken over once it is stale, by one claimant only.
         assert_eq!(
             idempotency::claim(c, "L2", "k", "h2", 1_003 + STALE_AFTER_MS + 1)?,
-            Claim::Run
+            Claim::Run {
+                retry_of: Some(1_003)
+            }
         );
         assert_eq!(
             idempotency::claim(c, "L2", "k", "h2", 1_003 + STALE_AFTER_MS + 2)?,
             Claim::InProgress
         );
-        idempotency::release(c, "L2", "k")?;
+        // A failure worth retrying leaves the key retryable: the retry runs, knowing when the first attempt
+        // began (to adopt what it made); the key still binds its body.
+        idempotency::release(c, "L2", "k", 5_000_000)?;
         assert_eq!(
-            idempotency::claim(c, "L2", "k", "h3", 5_000_000)?,
-            Claim::Run
+            idempotency::claim(c, "L2", "k", "h3", 5_000_001)?,
+            Claim::Mismatch
+        );
+        assert_eq!(
+            idempotency::claim(c, "L2", "k", "h2", 5_000_002)?,
+            Claim::Run {
+                retry_of: Some(1_003)
+            }
+        );
+        assert_eq!(
+            idempotency::claim(c, "L2", "k", "h2", 5_000_003)?,
+            Claim::InProgress
         );
         Ok(())
     })

@@ -77,6 +77,23 @@ impl TokenService {
         inst: &Installation,
         row: &TokenRow,
     ) -> AppResult<TokenAccess> {
+        // The lease we took had lapsed with an owner: that process stopped (kill -9, crash, stall) holding it,
+        // maybe after HighLevel had already rotated the pair (DESIGN.md §1, 5). The stored refresh token may be
+        // spent, and using a spent one is the reuse HighLevel punishes: reconnect first. If HighLevel refuses the
+        // reconnect, the refresh token was probably never used; fall through to it.
+        if row.lease_owner.is_some() && row.lease_until.is_some_and(|until| until < now_ms()) {
+            tracing::warn!(installation = %inst.id, "a refresh lease lapsed under another process; reconnecting instead of reusing its refresh token");
+            match self.reconnect_grant(inst).await {
+                Ok(g) => {
+                    let answer = self.commit(inst, &g).await?;
+                    self.metrics.refresh("reconnected");
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    tracing::warn!(installation = %inst.id, error = %e, "reconnect after a lapsed lease failed; trying the refresh token")
+                }
+            }
+        }
         let user_type = inst.class().as_str();
         let grant = match &row.refresh_token_enc {
             Some(enc) => {
@@ -144,20 +161,7 @@ impl TokenService {
         inst: &Installation,
         why: &str,
     ) -> AppResult<TokenAccess> {
-        let (company, location) = match inst.class() {
-            shared_types::AuthClass::Location => (None, inst.location_id.as_deref()),
-            shared_types::AuthClass::Company => (Some(inst.company_id.as_str()), None),
-        };
-        let user_type = inst.class().as_str();
-        let result = match self.hl.reconnect(company, location).await {
-            Ok(code) => {
-                self.hl
-                    .exchange_code(&code, user_type, &self.redirect_uri)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match result {
+        match self.reconnect_grant(inst).await {
             Ok(g) => {
                 let answer = self.commit(inst, &g).await?;
                 self.metrics.refresh("reconnected");
@@ -185,6 +189,18 @@ impl TokenService {
                 })
             }
         }
+    }
+
+    /// A new pair without the user: `/oauth/reconnect`, then the code exchange.
+    async fn reconnect_grant(&self, inst: &Installation) -> Result<Grant, OAuthError> {
+        let (company, location) = match inst.class() {
+            shared_types::AuthClass::Location => (None, inst.location_id.as_deref()),
+            shared_types::AuthClass::Company => (Some(inst.company_id.as_str()), None),
+        };
+        let code = self.hl.reconnect(company, location).await?;
+        self.hl
+            .exchange_code(&code, inst.class().as_str(), &self.redirect_uri)
+            .await
     }
 
     /// Stores the new pair under our lease, then (and only then) serves it.

@@ -93,10 +93,13 @@ pub fn service_token(app: &RunningApp, caller: &str, installations: Option<Vec<S
 /// The whole install dance: /oauth/install → the simulator's consent → /oauth/callback. Returns the
 /// installation id the callback redirected with.
 pub async fn install(app: &RunningApp, user_type: &str, locations: &[&str]) -> String {
-    let mut url = format!(
-        "{}/oauth/install?user_type={user_type}&sim_user_type={user_type}",
-        app.base_url
-    );
+    install_at(&app.base_url, user_type, locations).await
+}
+
+/// `install` against any oauth-backend (e.g. one running as its own process).
+pub async fn install_at(base_url: &str, user_type: &str, locations: &[&str]) -> String {
+    let mut url =
+        format!("{base_url}/oauth/install?user_type={user_type}&sim_user_type={user_type}");
     for l in locations {
         url.push_str(&format!("&sim_location_id={l}"));
     }
@@ -107,7 +110,7 @@ pub async fn install(app: &RunningApp, user_type: &str, locations: &[&str]) -> S
     let res = c.get(&consent).send().await.unwrap();
     assert_eq!(res.status(), 302, "{}", res.text().await.unwrap());
     let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    let callback = format!("{}/oauth/callback?{}", app.base_url, back.query().unwrap());
+    let callback = format!("{base_url}/oauth/callback?{}", back.query().unwrap());
     let res = c.get(&callback).send().await.unwrap();
     assert_eq!(res.status(), 302, "{}", res.text().await.unwrap());
     let done = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();

@@ -1,0 +1,190 @@
+//! Drill: an oauth-backend instance killed with SIGKILL in the middle of a refresh storm, then restarted.
+//! Every installation must still be active and serve a token HighLevel accepts, none `needs_reauth`, and the
+//! simulator must see no refresh-token reuse (a lease that lapsed under the dead process is repaired through
+//! reconnect, never by replaying its possibly spent refresh token).
+//!
+//! Small by default (it runs in `.ci/run`); the larger one: `DRILL_SCALE=large cargo test -p oauth-backend
+//! --test drills -- --nocapture`.
+#![allow(clippy::unwrap_used)]
+
+#[path = "oauth/common.rs"]
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use service_common::both_backends;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// (installations, callers per installation)
+fn size() -> (usize, usize) {
+    match std::env::var("DRILL_SCALE").as_deref() {
+        Ok("large") => (200, 50),
+        _ => (12, 10),
+    }
+}
+
+/// oauth-backend as its own process (the real binary), so it can be killed for real.
+struct Instance {
+    child: Child,
+    base_url: String,
+}
+
+impl Instance {
+    async fn start(sim: &highlevel_sim::RunningSim, db: &TestDb, keys: &str) -> Instance {
+        let port = service_common::testing::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_oauth-backend"))
+            .envs(oauth_backend::Settings::simulator_env(
+                &sim.base_url,
+                &db.url,
+                keys,
+                SERVICE_SECRET,
+            ))
+            .env("PORT", port.to_string())
+            .env("HIGHLEVEL_SCOPES", SCOPES)
+            .env("POST_INSTALL_REDIRECT_URL", "http://127.0.0.1:9/installed")
+            .env("REFRESHER_INTERVAL_SECS", "0")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while client()
+            .get(format!("{base_url}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "oauth-backend did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Instance { child, base_url }
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL: no graceful stop, leases stay held
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get(url: String, token: &str) -> (u16, Value) {
+    let res = client().get(url).bearer_auth(token).send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn kill_9_in_the_middle_of_a_refresh_storm(backend: Backend) {
+    let (n, m) = size();
+    let sim = sim().await;
+    let db = TestDb::new(backend);
+    let keys = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
+    let mut a = Instance::start(&sim, &db, &keys).await;
+    let b = Instance::start(&sim, &db, &keys).await;
+    let token = service_common::ServiceAuth::new(&SERVICE_SECRET.to_owned().into())
+        .issue("drill", 600, None)
+        .unwrap();
+    let mut installs = Vec::new();
+    for i in 0..n {
+        let location = format!("drill-{i}");
+        sim.add_location("comp1", &location, "Drill");
+        let id = install_at(&a.base_url, "Location", &[location.as_str()]).await;
+        let (status, body) = get(format!("{}/api/token-access/{id}", a.base_url), &token).await;
+        assert_eq!(status, 200, "{body}");
+        installs.push((
+            id,
+            location,
+            body["access_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // HighLevel rejects every token, and answers refreshes slowly, so the kill lands while refreshes are in
+    // flight: some leases are held by the instance that dies, some answers from HighLevel never get stored.
+    sim_post(&sim, "/_sim/tokens/expire", json!({})).await;
+    sim_post(
+        &sim,
+        "/_sim/faults",
+        json!({"path_prefix": "/oauth/token", "latency_ms": 400, "times": 100000}),
+    )
+    .await;
+    let mut calls = Vec::new();
+    for (id, _, rejected) in &installs {
+        for k in 0..m {
+            let base = if k % 2 == 0 {
+                a.base_url.clone()
+            } else {
+                b.base_url.clone()
+            };
+            let (id, rejected, token) = (id.clone(), rejected.clone(), token.clone());
+            calls.push(tokio::spawn(async move {
+                client()
+                    .post(format!("{base}/api/token-access/{id}/refresh"))
+                    .bearer_auth(token)
+                    .json(&json!({ "rejected_token": rejected }))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .ok()
+            }));
+        }
+    }
+    let started = Instant::now();
+    while sim.stats().count("POST /oauth/token") == 0 && started.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    a.kill_9();
+    let a = Instance::start(&sim, &db, &keys).await;
+    let mut statuses = std::collections::BTreeMap::new();
+    for c in calls {
+        *statuses.entry(c.await.unwrap()).or_insert(0) += 1;
+    }
+    client()
+        .delete(format!("{}/_sim/faults", sim.base_url))
+        .send()
+        .await
+        .unwrap();
+    // Callers of the killed instance lost their connection; every other caller got a token.
+    for (status, count) in &statuses {
+        assert!(
+            matches!(status, Some(200) | None),
+            "unexpected answers during the drill: {statuses:?} ({count})"
+        );
+    }
+    for (id, location, rejected) in &installs {
+        for base in [&a.base_url, &b.base_url] {
+            let (status, body) = get(format!("{base}/api/token-access/{id}"), &token).await;
+            assert_eq!(status, 200, "{id}: {body}");
+            let fresh = body["access_token"].as_str().unwrap();
+            assert_ne!(fresh, rejected);
+            assert_eq!(
+                hl_get(&sim, &format!("/products/?locationId={location}"), fresh).await,
+                200,
+                "HighLevel accepts the token served for {id}"
+            );
+        }
+        let (_, inst) = get(format!("{}/api/installations/{id}", a.base_url), &token).await;
+        assert_eq!(inst["state"], "active", "{inst}");
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.refresh_token_reuse, 0, "no refresh token used twice");
+    println!(
+        "drill: {n} installations × {m} callers; answers {statuses:?}; refresh grants {}, reconnects {}, reuse {}",
+        stats.refresh_grants, stats.reconnects, stats.refresh_token_reuse
+    );
+}
+
+both_backends!(kill_9_in_the_middle_of_a_refresh_storm);
