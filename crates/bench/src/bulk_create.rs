@@ -72,6 +72,8 @@ struct Run {
     took: Duration,
     created: usize,
     failed: usize,
+    /// Requests the client sent again because no answer came back.
+    retried: usize,
 }
 
 /// `n` concurrent creates per location, spread over the given api-backends.
@@ -90,29 +92,47 @@ async fn create_all(apis: &[String], locations: usize, n: usize) -> anyhow::Resu
                 "productType": "DIGITAL",
                 "prices": [{"name": "Standard", "type": "one_time", "currency": "USD", "amount": 10 + i}]
             });
-            let (http, token) = (http.clone(), token.clone());
+            let (http, token, key) = (http.clone(), token.clone(), format!("bench-{l}-{i}"));
             calls.push(tokio::spawn(async move {
-                match http.post(url).bearer_auth(token).json(&body).send().await {
-                    Ok(r) if r.status().as_u16() == 201 => true,
-                    Ok(r) => {
-                        eprintln!(
-                            "create failed: {} {}",
-                            r.status(),
-                            r.text().await.unwrap_or_default()
-                        );
-                        false
-                    }
-                    Err(e) => {
-                        eprintln!("create failed: {e:?}");
-                        false
+                // As a job runner would: an Idempotency-Key per product, and a retry when the request never got
+                // an answer (e.g. the HTTP/2 server refused a stream of a connection carrying thousands).
+                for attempt in 1..=3 {
+                    let sent = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().as_u16() == 201 => return (true, attempt - 1),
+                        Ok(r) => {
+                            eprintln!(
+                                "create failed: {} {}",
+                                r.status(),
+                                r.text().await.unwrap_or_default()
+                            );
+                            return (false, attempt - 1);
+                        }
+                        Err(e) if attempt < 3 => {
+                            eprintln!("create not answered, retrying: {e}");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(e) => {
+                            eprintln!("create failed: {e:?}");
+                            return (false, attempt - 1);
+                        }
                     }
                 }
+                (false, 3)
             }));
         }
     }
-    let (mut created, mut failed) = (0, 0);
+    let (mut created, mut failed, mut retried) = (0, 0, 0);
     for c in calls {
-        if c.await.unwrap_or(false) {
+        let (ok, retries) = c.await.unwrap_or((false, 0));
+        retried += retries;
+        if ok {
             created += 1;
         } else {
             failed += 1;
@@ -122,6 +142,7 @@ async fn create_all(apis: &[String], locations: usize, n: usize) -> anyhow::Resu
         took: started.elapsed(),
         created,
         failed,
+        retried,
     })
 }
 
@@ -133,9 +154,10 @@ fn floor(calls: usize) -> Duration {
 fn row(label: &str, r: &Run, calls_per_location: usize, sim: &highlevel_sim::RunningSim) -> String {
     let f = floor(calls_per_location);
     format!(
-        "| {label} | {} | {} | {:.1} s | {} s | {:.3} | {} |",
+        "| {label} | {} | {} | {} | {:.1} s | {} s | {:.3} | {} |",
         r.created,
         r.failed,
+        r.retried,
         r.took.as_secs_f64(),
         f.as_secs(),
         r.took.as_secs_f64() / f.as_secs_f64().max(1.0),
@@ -156,10 +178,12 @@ pub async fn run(report: &mut Report, n: usize) -> anyhow::Result<()> {
     report.add(
         "Bulk product creation against the rate-limit floor",
         format!(
-            "| scenario | created | failed | time | floor | ratio to floor | HighLevel 429s |\n|---|---:|---:|---:|---:|---:|---:|\n{}\n{}\n{}\n\n\
+            "| scenario | created | failed | client retries | time | floor | ratio to floor | HighLevel 429s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n{}\n{}\n{}\n\n\
              Each product has one price: two HighLevel calls, {calls} per location. Ten locations took {:.3}× one \
              location's time: each location's limit is its own. Two replicas pace independently, so HighLevel's \
-             429s appear there and are waited out (sharing the pacing across replicas is not built).\n",
+             429s appear there and are waited out (sharing the pacing across replicas is not built). Every create \
+             carries an Idempotency-Key; client retries are requests that got no answer at all (the HTTP/2 server \
+             refusing streams on a connection carrying thousands) and were sent again.\n",
             row(&format!("1 location, {n} concurrent creates"), &r1, 2 * n, &one.sim),
             row(&format!("10 locations, {n} concurrent creates each"), &r10, 2 * n, &ten.sim),
             row(&format!("2 replicas sharing 1 location, {n} creates"), &r2, 2 * n, &shared.sim),

@@ -159,7 +159,27 @@ impl Report {
             "# Benchmark results\n\nWritten by `{command}` on a {cpus}-core machine. Every throughput figure is a ratio \
              to a baseline measured in the same run; absolute numbers depend on the machine.\n\n"
         );
-        text.push_str(&self.sections.join("\n"));
+        // Sections this run did not measure are kept from the previous results, so one scenario can be rerun.
+        let mut sections: Vec<String> = std::fs::read_to_string(&path)
+            .map(|old| {
+                old.split("\n## ")
+                    .skip(1)
+                    .map(|s| format!("## {}", s.trim_end()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for new in &self.sections {
+            let title = new.lines().next().unwrap_or_default();
+            match sections
+                .iter_mut()
+                .find(|s| s.lines().next() == Some(title))
+            {
+                Some(old) => *old = new.trim_end().to_owned(),
+                None => sections.push(new.trim_end().to_owned()),
+            }
+        }
+        text.push_str(&sections.join("\n\n"));
+        text.push('\n');
         std::fs::write(&path, text)?;
         Ok(path)
     }

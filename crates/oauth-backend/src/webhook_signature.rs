@@ -127,4 +127,26 @@ mod tests {
             .verify(b"{}", None, Some(&B64.encode([0u8; 512])))
             .is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// No body and no header value passes, or panics: text headers, and well-formed base64 of random bytes.
+        #[test]
+        fn forged_signatures_are_refused_without_panicking(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            ghl in proptest::option::of(".{0,120}"),
+            legacy in proptest::option::of(".{0,400}"),
+            sig in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let v = WebhookVerifier::new(
+                crate::settings::HIGHLEVEL_ED25519_PUBLIC_KEY,
+                crate::settings::HIGHLEVEL_RSA_PUBLIC_KEY,
+            )
+            .unwrap();
+            proptest::prop_assert!(v.verify(&body, ghl.as_deref(), legacy.as_deref()).is_err());
+            let sig = B64.encode(&sig);
+            proptest::prop_assert!(v.verify(&body, Some(&sig), None).is_err());
+            proptest::prop_assert!(v.verify(&body, None, Some(&sig)).is_err());
+        }
+    }
 }

@@ -363,3 +363,27 @@ pub mod callback {
         Ok(HttpResponse::Ok().content_type("text/plain").body("OK"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// A callback with any fields is judged without panicking, and only the right hash passes.
+        #[test]
+        fn any_callback_is_judged_without_panicking(
+            oid in ".{0,80}", status in ".{0,20}", total in ".{0,20}", hash in ".{0,100}",
+        ) {
+            let (key, salt) = (SecretString::from("key"), SecretString::from("salt"));
+            let p = Paytr::new(
+                "http://127.0.0.1:9",
+                Credentials { merchant_id: "1".into(), merchant_key: key.clone(), merchant_salt: salt.clone() },
+                true,
+            );
+            let right = callback_hash(&key, &salt, &oid, &status, &total);
+            proptest::prop_assert_eq!(p.callback_is_genuine(&oid, &status, &total, &hash), hash == right);
+            proptest::prop_assert!(p.callback_is_genuine(&oid, &status, &total, &right));
+        }
+    }
+}

@@ -111,4 +111,20 @@ mod tests {
             SsoError::Size
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Whatever arrives as a user context (text, or a well-formed `Salted__` envelope of random bytes), decrypt
+        /// answers an error and never panics.
+        #[test]
+        fn any_payload_is_refused_without_panicking(
+            text in ".{0,300}",
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let key = SecretString::from("shared-secret");
+            proptest::prop_assert!(decrypt(&text, &key).is_err());
+            let envelope = B64.encode([b"Salted__".as_slice(), &bytes].concat());
+            proptest::prop_assert!(decrypt(&envelope, &key).is_err());
+        }
+    }
 }

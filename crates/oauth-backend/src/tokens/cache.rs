@@ -84,6 +84,17 @@ impl TokenCache {
         entries.insert(scope_key.to_owned(), Arc::new(cached));
     }
 
+    /// Forgets one token.
+    pub fn remove(&self, installation: &str, scope_key: &str) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(entries) = map.get_mut(installation) {
+            entries.remove(scope_key);
+            if entries.is_empty() {
+                map.remove(installation);
+            }
+        }
+    }
+
     /// Forgets every token of an installation (uninstall, needs_reauth, re-install).
     pub fn remove_installation(&self, installation: &str) {
         self.map
