@@ -86,18 +86,15 @@ impl Settings {
         service_jwt_secret: &str,
         extra: &[(&str, String)],
     ) -> Result<Settings, SettingsError> {
-        let mut env: std::collections::HashMap<&str, String> = Self::simulator_env(
-            sim_url,
-            database_url,
-            token_encryption_keys,
-            service_jwt_secret,
-        )
-        .into_iter()
-        .collect();
-        for (k, v) in extra {
-            env.insert(k, v.clone());
-        }
-        Settings::from_lookup(|k| env.get(k).cloned())
+        Settings::from_lookup(service_common::settings::pairs_lookup(
+            Self::simulator_env(
+                sim_url,
+                database_url,
+                token_encryption_keys,
+                service_jwt_secret,
+            ),
+            extra,
+        ))
     }
 
     /// The environment `for_simulator` reads, for starting the binary against a simulator (benchmarks, drills).

@@ -17,3 +17,17 @@ pub fn lookup() -> Result<impl Fn(&str) -> Option<String>, String> {
             .filter(|v| !v.is_empty())
     })
 }
+
+/// A lookup over `base` name/value pairs, with `extra` overriding or adding names: how each service's
+/// `for_simulator` settings are built from its `simulator_env`.
+pub fn pairs_lookup(
+    base: Vec<(&'static str, String)>,
+    extra: &[(&str, String)],
+) -> impl Fn(&str) -> Option<String> {
+    let mut map: std::collections::HashMap<String, String> =
+        base.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    for (k, v) in extra {
+        map.insert((*k).to_owned(), v.clone());
+    }
+    move |k| map.get(k).cloned()
+}
