@@ -119,33 +119,55 @@ async fn kill_9_in_the_middle_of_a_refresh_storm(backend: Backend) {
         json!({"path_prefix": "/oauth/token", "latency_ms": 400, "times": 100000}),
     )
     .await;
-    let mut calls = Vec::new();
-    for (id, _, rejected) in &installs {
-        for k in 0..m {
-            let base = if k % 2 == 0 {
-                a.base_url.clone()
-            } else {
-                b.base_url.clone()
-            };
-            let (id, rejected, token) = (id.clone(), rejected.clone(), token.clone());
-            calls.push(tokio::spawn(async move {
-                client()
-                    .post(format!("{base}/api/token-access/{id}/refresh"))
-                    .bearer_auth(token)
-                    .json(&json!({ "rejected_token": rejected }))
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .ok()
-            }));
-        }
-    }
+    // The callers of the instance that will die go first; once it holds refresh leases, the other instance's
+    // callers join, and the first instance is killed while its refreshes are in flight (HighLevel takes 400 ms).
+    let storm = |base: String| {
+        installs
+            .iter()
+            .flat_map(|(id, _, rejected)| {
+                std::iter::repeat_n((id.clone(), rejected.clone()), m / 2)
+            })
+            .map(|(id, rejected)| {
+                let (base, token) = (base.clone(), token.clone());
+                tokio::spawn(async move {
+                    client()
+                        .post(format!("{base}/api/token-access/{id}/refresh"))
+                        .bearer_auth(token)
+                        .json(&json!({ "rejected_token": rejected }))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .ok()
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut calls = storm(a.base_url.clone());
+    let store = service_common::Db::connect(&db.url, 1).unwrap();
     let started = Instant::now();
-    while sim.stats().count("POST /oauth/token") == 0 && started.elapsed() < Duration::from_secs(10)
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    loop {
+        let leases: i64 = store
+            .run(|c| {
+                use diesel::prelude::*;
+                use oauth_backend::db::schema::tokens::dsl;
+                Ok(dsl::tokens
+                    .filter(dsl::lease_owner.is_not_null())
+                    .count()
+                    .get_result(c)?)
+            })
+            .await
+            .unwrap();
+        if leases >= 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the instance never started refreshing"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    calls.extend(storm(b.base_url.clone()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
     a.kill_9();
     let a = Instance::start(&sim, &db, &keys).await;
     let mut statuses = std::collections::BTreeMap::new();
@@ -181,6 +203,10 @@ async fn kill_9_in_the_middle_of_a_refresh_storm(backend: Backend) {
     }
     let stats = sim.stats();
     assert_eq!(stats.refresh_token_reuse, 0, "no refresh token used twice");
+    assert!(
+        stats.reconnects >= 1,
+        "the killed instance held no lease when it died: the drill tested nothing"
+    );
     println!(
         "drill: {n} installations × {m} callers; answers {statuses:?}; refresh grants {}, reconnects {}, reuse {}",
         stats.refresh_grants, stats.reconnects, stats.refresh_token_reuse
