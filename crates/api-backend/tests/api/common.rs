@@ -302,16 +302,27 @@ pub async fn hl(
 /// Products the simulator holds for a location (read with a fresh Location token).
 pub async fn sim_products(s: &Stack, installation: &str, location: &str) -> Vec<Value> {
     let t = token_for(s, installation, Some(location)).await;
-    let (status, body) = hl(
-        s,
-        reqwest::Method::GET,
-        &format!("/products/?locationId={location}&limit=100"),
-        t["access_token"].as_str().unwrap(),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["products"].as_array().unwrap().clone()
+    let mut all = Vec::new();
+    loop {
+        let (status, body) = hl(
+            s,
+            reqwest::Method::GET,
+            &format!(
+                "/products/?locationId={location}&limit=100&offset={}",
+                all.len()
+            ),
+            t["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["products"].as_array().unwrap().clone();
+        let last = page.len() < 100;
+        all.extend(page);
+        if last {
+            return all;
+        }
+    }
 }
 
 pub async fn sim_media(s: &Stack, installation: &str, location: &str) -> Vec<Value> {
