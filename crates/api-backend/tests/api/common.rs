@@ -112,6 +112,19 @@ pub fn client() -> reqwest::Client {
 
 /// The OAuth dance through oauth-backend and the simulator's consent page; the new installation's id.
 pub async fn install(s: &Stack, user_type: &str, locations: &[&str]) -> String {
+    match try_install(s, user_type, locations).await {
+        Ok(id) => id,
+        Err(refused) => panic!("the install failed: {refused:?}"),
+    }
+}
+
+/// An install that may fail (a drill's database outage): the id, or the refusing answer's status and whether
+/// it was a problem body.
+pub async fn try_install(
+    s: &Stack,
+    user_type: &str,
+    locations: &[&str],
+) -> Result<String, (u16, bool)> {
     let mut url = format!(
         "{}/oauth/install?user_type={user_type}&sim_user_type={user_type}",
         s.oauth.base_url
@@ -119,11 +132,13 @@ pub async fn install(s: &Stack, user_type: &str, locations: &[&str]) -> String {
     for l in locations {
         url.push_str(&format!("&sim_location_id={l}"));
     }
+    let refused = |res: &reqwest::Response| (res.status().as_u16(), is_problem(res));
     let c = client();
-    let consent = c.get(&url).send().await.unwrap().headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let res = c.get(&url).send().await.unwrap();
+    if res.status() != 302 {
+        return Err(refused(&res));
+    }
+    let consent = res.headers()["location"].to_str().unwrap().to_owned();
     let res = c.get(&consent).send().await.unwrap();
     let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let res = c
@@ -135,13 +150,24 @@ pub async fn install(s: &Stack, user_type: &str, locations: &[&str]) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 302, "{}", res.text().await.unwrap());
+    if res.status() != 302 {
+        return Err(refused(&res));
+    }
     let done = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    done.query_pairs()
+    Ok(done
+        .query_pairs()
         .find(|(k, _)| k == "installation_id")
         .unwrap()
         .1
-        .into_owned()
+        .into_owned())
+}
+
+/// Whether an answer is an `application/problem+json` body.
+pub fn is_problem(res: &reqwest::Response) -> bool {
+    res.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"))
 }
 
 /// A service JWT for api-backend.

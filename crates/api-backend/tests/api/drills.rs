@@ -33,50 +33,6 @@ struct Outcome {
 
 type Log = Arc<Mutex<Vec<Outcome>>>;
 
-fn is_problem(res: &reqwest::Response) -> bool {
-    res.headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"))
-}
-
-/// The install dance; the callback's status (302 when the installation was stored) and the installation id.
-async fn try_install(s: &Stack, location: &str) -> (u16, bool, Option<String>) {
-    let c = client();
-    let res = c
-        .get(format!(
-            "{}/oauth/install?user_type=Location&sim_user_type=Location&sim_location_id={location}",
-            s.oauth.base_url
-        ))
-        .send()
-        .await
-        .unwrap();
-    if res.status() != 302 {
-        return (res.status().as_u16(), is_problem(&res), None);
-    }
-    let consent = res.headers()["location"].to_str().unwrap().to_owned();
-    let res = c.get(&consent).send().await.unwrap();
-    let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    let res = c
-        .get(format!(
-            "{}/oauth/callback?{}",
-            s.oauth.base_url,
-            back.query().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    if res.status() != 302 {
-        return (res.status().as_u16(), is_problem(&res), None);
-    }
-    let done = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    let id = done
-        .query_pairs()
-        .find(|(k, _)| k == "installation_id")
-        .map(|(_, v)| v.into_owned());
-    (302, false, id)
-}
-
 async fn create_product(s: &Stack, key: &str) -> (u16, bool, Value) {
     let res = client()
         .post(format!("{}/api/locations/Loc1/products", s.api.base_url))
@@ -149,8 +105,10 @@ async fn postgres_restarted_under_load() {
                     "install" => {
                         let location = format!("Drill{i}");
                         s.sim.add_location("comp1", &location, "Drill");
-                        let (status, problem, id) = try_install(&s, &location).await;
-                        (status, problem, id.map(|id| format!("{location}={id}")))
+                        match try_install(&s, "Location", &[location.as_str()]).await {
+                            Ok(id) => (302, false, Some(format!("{location}={id}"))),
+                            Err((status, problem)) => (status, problem, None),
+                        }
                     }
                     "read" => {
                         let res = client()
