@@ -117,7 +117,7 @@ pub async fn run(report: &mut Report, o: Options) -> anyhow::Result<()> {
     let idle = (a.rss_mib(), b.rss_mib());
     let http = stack::http();
     let token = stack::service_token("oauth-backend");
-    let url = format!("{}/api/token-access/{first}", a.base_url);
+    let url = format!("{}/api/token-access/{first}", a.base_url());
     anyhow::ensure!(
         http.get(&url).bearer_auth(&token).send().await?.status() == 200,
         "token-access failed"

@@ -3,8 +3,7 @@
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
 
@@ -97,15 +96,12 @@ impl Drop for Scratch {
     }
 }
 
-/// A service binary running as a child process (killed when dropped).
-pub struct Service {
-    child: Child,
-    pub base_url: String,
-}
+/// A service's release binary (next to this executable) running as a child process, killed when dropped.
+pub struct Service(service_common::testing::ChildService);
 
 impl Service {
-    /// Starts `target/<profile>/<binary>` (next to this executable) with `env`, on a free port, and waits for
-    /// `/healthz`. Its log goes to `<log_dir>/<binary>.log`.
+    /// Starts `target/<profile>/<binary>` with `env` on a free port and waits for `/healthz`. Its log goes to
+    /// `<log_dir>/<binary>.log`.
     pub async fn start(
         binary: &str,
         env: &[(&str, String)],
@@ -120,54 +116,26 @@ impl Service {
             "{} is missing: build it first (bench/run.sh builds every binary)",
             exe.display()
         );
-        let port = service_common::testing::free_port();
         let log = std::fs::File::create(log_dir.join(format!("{binary}.log")))?;
-        let child = Command::new(&exe)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("PORT", port.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        let service = Service {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = http()
-                .get(format!("{}/healthz", service.base_url))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    return Ok(service);
-                }
-            }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(30),
-                "{binary} did not answer /healthz within 30 s; see {}/{binary}.log",
-                log_dir.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut env = env.to_vec();
+        env.push(("RUST_LOG", "warn".to_owned()));
+        service_common::testing::ChildService::start(&exe, &env, Some(log))
+            .await
+            .map(Service)
+            .map_err(|e| anyhow::anyhow!("{e}; see {}/{binary}.log", log_dir.display()))
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.0.base_url
     }
 
     /// Resident memory, in MiB.
     pub fn rss_mib(&self) -> f64 {
-        rss_mib(self.child.id())
+        rss_mib(self.0.pid())
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.pid()
     }
 }
 

@@ -39,7 +39,7 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     };
     let cached = Service::start("oauth-backend", &env("true"), &scratch.0).await?;
     let http = stack::http();
-    let id = stack::install_location(&http, &cached.base_url, "L1").await?;
+    let id = stack::install_location(&http, cached.base_url(), "L1").await?;
     let uncached_dir = scratch.0.join("uncached");
     std::fs::create_dir_all(&uncached_dir)?;
     let uncached = Service::start("oauth-backend", &env("false"), &uncached_dir).await?;
@@ -48,7 +48,7 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     let path = format!("/api/token-access/{id}");
     for s in [&cached, &uncached] {
         let status = http
-            .get(format!("{}{path}", s.base_url))
+            .get(format!("{}{path}", s.base_url()))
             .bearer_auth(&token)
             .send()
             .await?
@@ -68,14 +68,14 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     for c in CONNECTIONS {
         let trivial = wrk_async(trivial_url.clone(), c, seconds, vec![]).await?;
         let hot = wrk_async(
-            format!("{}{path}", cached.base_url),
+            format!("{}{path}", cached.base_url()),
             c,
             seconds,
             headers.clone(),
         )
         .await?;
         let cold = wrk_async(
-            format!("{}{path}", uncached.base_url),
+            format!("{}{path}", uncached.base_url()),
             c,
             seconds,
             headers.clone(),
@@ -115,7 +115,7 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     let api_env = {
         let mut env = api_backend::Settings::simulator_env(
             &sim.base_url,
-            &cached.base_url,
+            cached.base_url(),
             &scratch.sqlite("api"),
             stack::SECRET,
         );
@@ -127,7 +127,7 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     let api = Service::start("api-backend", &api_env, &api_dir).await?;
     let api_idle = api.rss_mib();
     let api_token = stack::service_token("api-backend");
-    let list = format!("{}/api/locations/L1/products", api.base_url);
+    let list = format!("{}/api/locations/L1/products", api.base_url());
     let status = http
         .get(&list)
         .bearer_auth(&api_token)

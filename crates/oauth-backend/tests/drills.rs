@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use service_common::both_backends;
-use std::process::{Child, Command, Stdio};
+use service_common::testing::ChildService;
 use std::time::{Duration, Instant};
 
 /// (installations, callers per installation)
@@ -25,58 +25,25 @@ fn size() -> (usize, usize) {
 }
 
 /// oauth-backend as its own process (the real binary), so it can be killed for real.
-struct Instance {
-    child: Child,
-    base_url: String,
-}
-
-impl Instance {
-    async fn start(sim: &highlevel_sim::RunningSim, db: &TestDb, keys: &str) -> Instance {
-        let port = service_common::testing::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_oauth-backend"))
-            .envs(oauth_backend::Settings::simulator_env(
-                &sim.base_url,
-                &db.url,
-                keys,
-                SERVICE_SECRET,
-            ))
-            .env("PORT", port.to_string())
-            .env("HIGHLEVEL_SCOPES", SCOPES)
-            .env("POST_INSTALL_REDIRECT_URL", "http://127.0.0.1:9/installed")
-            .env("REFRESHER_INTERVAL_SECS", "0")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let base_url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while client()
-            .get(format!("{base_url}/healthz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "oauth-backend did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Instance { child, base_url }
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL: no graceful stop, leases stay held
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn instance(sim: &highlevel_sim::RunningSim, db: &TestDb, keys: &str) -> ChildService {
+    let mut env =
+        oauth_backend::Settings::simulator_env(&sim.base_url, &db.url, keys, SERVICE_SECRET);
+    env.extend([
+        ("HIGHLEVEL_SCOPES", SCOPES.to_owned()),
+        (
+            "POST_INSTALL_REDIRECT_URL",
+            "http://127.0.0.1:9/installed".to_owned(),
+        ),
+        ("REFRESHER_INTERVAL_SECS", "0".to_owned()),
+        ("RUST_LOG", "error".to_owned()),
+    ]);
+    ChildService::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_oauth-backend")),
+        &env,
+        None,
+    )
+    .await
+    .unwrap()
 }
 
 async fn get(url: String, token: &str) -> (u16, Value) {
@@ -92,8 +59,8 @@ async fn kill_9_in_the_middle_of_a_refresh_storm(backend: Backend) {
     let sim = sim().await;
     let db = TestDb::new(backend);
     let keys = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
-    let mut a = Instance::start(&sim, &db, &keys).await;
-    let b = Instance::start(&sim, &db, &keys).await;
+    let mut a = instance(&sim, &db, &keys).await;
+    let b = instance(&sim, &db, &keys).await;
     let token = service_common::ServiceAuth::new(&SERVICE_SECRET.to_owned().into())
         .issue("drill", 600, None)
         .unwrap();
@@ -169,7 +136,7 @@ async fn kill_9_in_the_middle_of_a_refresh_storm(backend: Backend) {
     calls.extend(storm(b.base_url.clone()));
     tokio::time::sleep(Duration::from_millis(50)).await;
     a.kill_9();
-    let a = Instance::start(&sim, &db, &keys).await;
+    let a = instance(&sim, &db, &keys).await;
     let mut statuses = std::collections::BTreeMap::new();
     for c in calls {
         *statuses.entry(c.await.unwrap()).or_insert(0) += 1;

@@ -209,16 +209,21 @@ impl OwnPostgres {
         self.dir.0.join("data").display().to_string()
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of PostgreSQL's programs, run as `postgres` when we are root (PostgreSQL refuses root).
+    fn command(&self, program: &str) -> std::process::Command {
         let exe = self.bin.join(program);
-        let mut cmd = if is_root() {
+        if is_root() {
             let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c.args(["-u", "postgres", "--"]).arg(exe);
             c
         } else {
-            std::process::Command::new(&exe)
-        };
-        let out = cmd
+            std::process::Command::new(exe)
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("{program}: {e}"));
@@ -264,15 +269,10 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if is_root() {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            std::process::Command::new(&exe)
-        };
-        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
     }
 }
 
@@ -281,4 +281,82 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A service binary running as a child process on a free port, for benchmarks and drills that measure a real
+/// process's memory or kill it. Killed when dropped.
+pub struct ChildService {
+    child: std::process::Child,
+    pub base_url: String,
+}
+
+impl ChildService {
+    /// Starts `exe` with `env` (and `PORT`), its output in `log` (or stdout dropped and stderr inherited), and
+    /// waits up to 30 s for `GET /healthz` to answer 200.
+    pub async fn start(
+        exe: &std::path::Path,
+        env: &[(&str, String)],
+        log: Option<std::fs::File>,
+    ) -> Result<ChildService, String> {
+        use std::process::Stdio;
+        let port = free_port();
+        let (stdout, stderr) = match log {
+            Some(f) => (
+                Stdio::from(f.try_clone().map_err(|e| e.to_string())?),
+                Stdio::from(f),
+            ),
+            None => (Stdio::null(), Stdio::inherit()),
+        };
+        let child = std::process::Command::new(exe)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("PORT", port.to_string())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", exe.display()))?;
+        let service = ChildService {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let started = std::time::Instant::now();
+        while !healthy(port).await {
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                return Err(format!(
+                    "{} did not answer /healthz within 30 s",
+                    exe.display()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(service)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no graceful stop, whatever it held (leases, connections) is left as it was.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildService {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// `GET /healthz` answers 200 (a raw HTTP/1.1 exchange, so the harness needs no HTTP client).
+async fn healthy(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut head = [0u8; 12];
+    s.write_all(request).await.is_ok()
+        && s.read_exact(&mut head).await.is_ok()
+        && head.starts_with(b"HTTP/1.1 200")
 }
