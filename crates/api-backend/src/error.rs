@@ -23,6 +23,16 @@ pub enum ApiError {
     SessionInvalid(String),
     #[error("{0}")]
     LocationNotAllowed(String),
+    #[error("{0}")]
+    CallerNotAllowed(String),
+    #[error("{0}")]
+    AdminRequired(String),
+    #[error("{0}")]
+    AmountMismatch(String),
+    #[error("{0}")]
+    TransactionUnknown(String),
+    #[error("{0}")]
+    GatewayModeUnsupported(String),
     #[error("{detail}")]
     LocationNotInstalled { detail: String, fix: String },
     #[error("{}", .0.detail)]
@@ -73,6 +83,16 @@ impl ApiError {
             SessionInvalid(_) => p(StatusCode::UNAUTHORIZED, ProblemCode::SessionInvalid, "Session refused")
                 .with_fix("Open a new session with POST /api/sessions; sessions are short-lived."),
             LocationNotAllowed(_) => p(StatusCode::FORBIDDEN, ProblemCode::LocationNotAllowed, "Location not allowed"),
+            CallerNotAllowed(_) => p(StatusCode::FORBIDDEN, ProblemCode::CallerNotAllowed, "Caller not allowed")
+                .with_fix("Use a service JWT whose `installations` claim includes the installation serving this location, or one without the claim."),
+            AdminRequired(_) => p(StatusCode::FORBIDDEN, ProblemCode::AdminRequired, "Admin required")
+                .with_fix("Ask an admin of this location or of the agency to make this change."),
+            AmountMismatch(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::AmountMismatch, "Amount differs from HighLevel's")
+                .with_fix("Reload the checkout: the amount must be the one HighLevel recorded for this transaction."),
+            TransactionUnknown(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::TransactionUnknown, "Transaction unknown to HighLevel")
+                .with_fix("Start the payment from HighLevel's checkout: the page charges only transactions HighLevel recorded for this location (the app needs the payments/transactions.readonly and payments/orders.readonly scopes)."),
+            GatewayModeUnsupported(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::GatewayModeUnsupported, "Gateway cannot take live payments")
+                .with_fix("Register a real gateway (e.g. paytr) with PUT /api/locations/{locationId}/payments/provider before taking live payments; the sandbox serves test mode only."),
             LocationNotInstalled { fix, .. } => p(StatusCode::NOT_FOUND, ProblemCode::LocationNotInstalled, "Location not installed").with_fix(fix.clone()),
             LocationCaseMismatch(d) => p(StatusCode::NOT_FOUND, ProblemCode::LocationCaseMismatch, "Location id differs in letter case")
                 .with_fix(d.fix.clone())

@@ -197,6 +197,20 @@ pub const WHITELABEL_LIST: Endpoint = Endpoint {
         "payments/integration.readonly",
     )
 };
+pub const TRANSACTION_GET: Endpoint = ep(
+    "payments.transaction_get",
+    Get,
+    "/payments/transactions/{transactionId}",
+    L,
+    "payments/transactions.readonly",
+);
+pub const ORDER_GET: Endpoint = ep(
+    "payments.order_get",
+    Get,
+    "/payments/orders/{orderId}",
+    L,
+    "payments/orders.readonly",
+);
 pub const LOCATION_TOKEN: Endpoint = ep(
     "oauth.location_token",
     Post,
@@ -234,6 +248,8 @@ pub const TABLE: &[Endpoint] = &[
     DISCONNECT,
     WHITELABEL_CREATE,
     WHITELABEL_LIST,
+    TRANSACTION_GET,
+    ORDER_GET,
     LOCATION_TOKEN,
     INSTALLED_LOCATIONS,
 ];

@@ -132,6 +132,18 @@ pub const WHITELABEL_LIST: Requirement = loc(
     "payments/integration.readonly",
     AC,
 );
+pub const TRANSACTION_GET: Requirement = loc(
+    "GET",
+    "/payments/transactions/{transactionId}",
+    "payments/transactions.readonly",
+    AC,
+);
+pub const ORDER_GET: Requirement = loc(
+    "GET",
+    "/payments/orders/{orderId}",
+    "payments/orders.readonly",
+    AC,
+);
 pub const LOCATION_TOKEN: Requirement = Requirement {
     method: "POST",
     path: "/oauth/locationToken",
@@ -168,6 +180,8 @@ pub const TABLE: &[Requirement] = &[
     CAPABILITIES,
     WHITELABEL_CREATE,
     WHITELABEL_LIST,
+    TRANSACTION_GET,
+    ORDER_GET,
     LOCATION_TOKEN,
     INSTALLED_LOCATIONS,
 ];

@@ -97,6 +97,10 @@ pub struct World {
     pub whitelabel: HashMap<String, Vec<Value>>,
     /// Payment events providers reported, in arrival order (repeats included).
     pub payment_events: Vec<Value>,
+    /// Orders by id, as HighLevel records them when a checkout starts.
+    pub orders: HashMap<String, Value>,
+    /// Transactions by id (each belongs to an order: `entityId`).
+    pub transactions: HashMap<String, Value>,
 }
 
 impl World {

@@ -44,6 +44,10 @@ pub enum ProblemCode {
     MethodNotAllowed,
     ProviderKeyInvalid,
     RefundRefused,
+    AdminRequired,
+    AmountMismatch,
+    TransactionUnknown,
+    GatewayModeUnsupported,
 }
 
 impl ProblemCode {
@@ -85,6 +89,10 @@ impl ProblemCode {
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::ProviderKeyInvalid => "provider_key_invalid",
             ProblemCode::RefundRefused => "refund_refused",
+            ProblemCode::AdminRequired => "admin_required",
+            ProblemCode::AmountMismatch => "amount_mismatch",
+            ProblemCode::TransactionUnknown => "transaction_unknown",
+            ProblemCode::GatewayModeUnsupported => "gateway_mode_unsupported",
         }
     }
 }

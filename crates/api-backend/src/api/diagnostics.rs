@@ -1,9 +1,9 @@
 //! `GET /api/locations/{locationId}/diagnostics`: the doctor's report for the installation serving a location.
 
-use super::{located, State};
+use super::{Located, State};
 use crate::doctor::{report, Report};
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use shared_types::Problem;
 
@@ -26,13 +26,13 @@ pub struct Only {
     params(("locationId" = String, Path), Only),
     responses((status = 200, body = Report), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn diagnostics(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<String>,
     q: web::Query<Only>,
 ) -> Result<HttpResponse, ApiError> {
     let location = path.into_inner();
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let inst = state.bridge.installation(&tokens.installation).await?;
     let r = report(
         &state.bridge,

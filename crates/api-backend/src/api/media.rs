@@ -2,7 +2,7 @@
 //! videos only, all checked before anything is sent to HighLevel) or `{"url"}`; list; delete.
 
 use super::bodies::{MediaListOut, MediaOut, MediaUrlInput};
-use super::{id, located, State};
+use super::{id, Located, State};
 use crate::error::ApiError;
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -34,12 +34,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(("locationId" = String, Path)),
     responses((status = 200, body = MediaListOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn list(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let location = path.into_inner();
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let list = state
         .hl
         .list_media(&tokens, &location, Some(100), None)
@@ -65,13 +65,14 @@ pub async fn list(
     request_body(content = MediaUrlInput, description = "or multipart/form-data with up to 10 `file` fields"),
     responses((status = 201, body = MediaListOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn upload(
+    at: Located,
     req: HttpRequest,
     state: State,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let location = path.into_inner();
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let content_type = req
         .headers()
         .get("content-type")
@@ -240,13 +241,13 @@ async fn read_files(mut mp: Multipart) -> Result<Vec<(Upload, Option<String>)>, 
     params(("locationId" = String, Path), ("mediaId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (location, media) = path.into_inner();
     id("media id", &media)?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     state.hl.delete_media(&tokens, &location, &media).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,9 +1,9 @@
 //! `/api/locations/{locationId}/products/{productId}/prices[/{priceId}]`: list, create, get, update, delete.
 
 use super::bodies::{PriceInput, PriceListOut, PriceOut};
-use super::{id, located, State};
+use super::{id, Located, State};
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use shared_types::Problem;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,13 +25,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     params(("locationId" = String, Path), ("productId" = String, Path)),
     responses((status = 200, body = PriceListOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn list(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (location, product) = path.into_inner();
     id("product id", &product)?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let list = state
         .hl
         .list_prices(&tokens, &location, &product, Some(100), None)
@@ -48,7 +48,7 @@ pub async fn list(
     params(("locationId" = String, Path), ("productId" = String, Path)), request_body = PriceInput,
     responses((status = 201, body = PriceOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn create(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String)>,
     body: web::Json<PriceInput>,
@@ -56,7 +56,7 @@ pub async fn create(
     let (location, product) = path.into_inner();
     id("product id", &product)?;
     body.validate("")?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let p = state
         .hl
         .create_price(&tokens, &product, &body.to_highlevel(&location))
@@ -69,14 +69,14 @@ pub async fn create(
     params(("locationId" = String, Path), ("productId" = String, Path), ("priceId" = String, Path)),
     responses((status = 200, body = PriceOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn get(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (location, product, price) = path.into_inner();
     id("product id", &product)?;
     id("price id", &price)?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let p = state
         .hl
         .get_price(&tokens, &location, &product, &price)
@@ -89,7 +89,7 @@ pub async fn get(
     params(("locationId" = String, Path), ("productId" = String, Path), ("priceId" = String, Path)), request_body = PriceInput,
     responses((status = 200, body = PriceOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn update(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String, String)>,
     body: web::Json<PriceInput>,
@@ -98,7 +98,7 @@ pub async fn update(
     id("product id", &product)?;
     id("price id", &price)?;
     body.validate("")?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let p = state
         .hl
         .update_price(&tokens, &product, &price, &body.to_highlevel(&location))
@@ -111,14 +111,14 @@ pub async fn update(
     params(("locationId" = String, Path), ("productId" = String, Path), ("priceId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (location, product, price) = path.into_inner();
     id("product id", &product)?;
     id("price id", &price)?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     state
         .hl
         .delete_price(&tokens, &location, &product, &price)

@@ -2,7 +2,7 @@
 //! get, update, delete.
 
 use super::bodies::{Paging, ProductInput, ProductListOut, ProductOut, ProductUpdate};
-use super::{id, located, State};
+use super::{id, Located, State};
 use crate::error::ApiError;
 use crate::store::{self, idempotency::Claim, now_ms};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -29,14 +29,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses((status = 200, body = ProductListOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn list(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<String>,
     q: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     let location = path.into_inner();
     let (limit, offset) = q.checked()?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let query = ListQuery {
         limit: Some(limit),
         offset: Some(offset),
@@ -59,6 +59,7 @@ pub async fn list(
     responses((status = 201, body = ProductOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn create(
+    at: Located,
     req: HttpRequest,
     state: State,
     path: web::Path<String>,
@@ -67,7 +68,7 @@ pub async fn create(
     let location = path.into_inner();
     let input = body.into_inner();
     let images = input.validate()?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let key = idempotency_key(&req)?;
     let mut retry_of = None;
     if let Some(key) = &key {
@@ -168,13 +169,13 @@ fn request_hash(input: &ProductInput) -> String {
     params(("locationId" = String, Path), ("productId" = String, Path)),
     responses((status = 200, body = ProductOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn get(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (location, product) = path.into_inner();
     id("product id", &product)?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let p = state.hl.get_product(&tokens, &location, &product).await?;
     Ok(HttpResponse::Ok().json(ProductOut::from(p)))
 }
@@ -184,7 +185,7 @@ pub async fn get(
     params(("locationId" = String, Path), ("productId" = String, Path)), request_body = ProductUpdate,
     responses((status = 200, body = ProductOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn update(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String)>,
     body: web::Json<ProductUpdate>,
@@ -192,7 +193,7 @@ pub async fn update(
     let (location, product) = path.into_inner();
     id("product id", &product)?;
     body.validate()?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let u = body.into_inner();
     let new = NewProduct {
         name: u.name,
@@ -212,13 +213,13 @@ pub async fn update(
     params(("locationId" = String, Path), ("productId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
-    req: HttpRequest,
+    at: Located,
     state: State,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (location, product) = path.into_inner();
     id("product id", &product)?;
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     state
         .hl
         .delete_product(&tokens, &location, &product)

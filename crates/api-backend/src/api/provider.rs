@@ -2,11 +2,11 @@
 //! provider (HighLevel's custom provider, with a Location token — never the white-label endpoint), connect
 //! freshly generated test and live keys, show it, remove it.
 
-use super::{located, State};
+use super::{Located, LocationAdmin, State};
 use crate::error::ApiError;
 use crate::payments::keys::{self, Mode};
 use crate::store::{self, now_ms, providers::ProviderRow};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use highlevel_client::resources::payments::{ConnectKeys, NewProvider, ProviderKeys};
 use highlevel_client::HlError;
 use serde::{Deserialize, Serialize};
@@ -146,7 +146,7 @@ fn out(row: &ProviderRow, base: Option<&str>) -> ProviderOut {
     responses((status = 200, body = ProviderOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn put(
-    req: HttpRequest,
+    LocationAdmin(at): LocationAdmin,
     state: State,
     path: web::Path<String>,
     body: web::Json<ProviderInput>,
@@ -170,7 +170,7 @@ pub async fn put(
         }
         None => None,
     };
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     let input = body.into_inner();
     let provider = NewProvider {
         name: input.name.clone(),
@@ -234,12 +234,11 @@ pub async fn put(
     params(("locationId" = String, Path)),
     responses((status = 200, body = ProviderOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn get(
-    req: HttpRequest,
+    _checked: Located,
     state: State,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let location = path.into_inner();
-    located(&req, &state, &location).await?;
     let l = location.clone();
     let row = state
         .db
@@ -258,12 +257,12 @@ pub async fn get(
     params(("locationId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
-    req: HttpRequest,
+    LocationAdmin(at): LocationAdmin,
     state: State,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let location = path.into_inner();
-    let (_, tokens) = located(&req, &state, &location).await?;
+    let tokens = at.tokens(&state);
     // "No such config" (400/404) means already gone: removal is idempotent.
     let gone = |r: Result<(), HlError>| match r {
         Err(HlError::Refused {

@@ -39,7 +39,7 @@ pub struct Bridge {
     auth: ServiceAuth,
     service_token: Mutex<Option<(String, i64)>>,
     tokens: Mutex<HashMap<(String, String), Slot>>,
-    resolved: Mutex<HashMap<String, (Resolved, std::time::Instant)>>,
+    resolved: resolve::ResolveCache,
     pub stats: BridgeStats,
 }
 
@@ -69,7 +69,7 @@ impl Bridge {
             auth: ServiceAuth::new(service_jwt_secret),
             service_token: Mutex::default(),
             tokens: Mutex::default(),
-            resolved: Mutex::default(),
+            resolved: resolve::resolve_cache(),
             stats: BridgeStats::default(),
         }
     }

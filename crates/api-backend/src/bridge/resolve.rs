@@ -1,14 +1,30 @@
 //! Which installation serves a location: a Location installation of that location first, else a Company
 //! installation that approves it, else (when the caller's company is known, as for an agency user's session)
-//! the company's installation, letting oauth-backend check HighLevel's list of installed locations. Answers
-//! are remembered for a minute.
+//! the company's installation, letting oauth-backend check HighLevel's list of installed locations.
+//!
+//! Only answers that hold whoever asks are remembered (for a minute, keyed by the location alone): a Location
+//! installation of that location, or a Company installation whose approved list names it. The company
+//! fallback is a guess made for one caller's company and is never remembered, so one tenant's request can
+//! never change what another tenant is served.
 
 use super::Bridge;
 use crate::error::ApiError;
 use shared_types::{AuthClass, Cause, Diagnosis, InstallationState, InstallationStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const REMEMBER: Duration = Duration::from_secs(60);
+/// How long a definitive answer is remembered.
+pub const REMEMBER: Duration = Duration::from_secs(60);
+/// Locations remembered at most (one entry each; the oldest go first).
+pub const REMEMBER_MAX: u64 = 100_000;
+
+pub type ResolveCache = moka::sync::Cache<String, Resolved>;
+
+pub fn resolve_cache() -> ResolveCache {
+    moka::sync::Cache::builder()
+        .time_to_live(REMEMBER)
+        .max_capacity(REMEMBER_MAX)
+        .build()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -47,33 +63,46 @@ impl Bridge {
 
     /// Forgets what was remembered about a location (after an uninstall or a refusal).
     pub fn forget(&self, location: &str) {
-        self.resolved
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(location);
+        self.resolved.invalidate(location);
     }
 
+    /// The installation serving `location` for a caller of `company_hint` (an agency user's company) limited
+    /// to `allowed` installations (a scoped service JWT). A remembered answer is used only when it fits the
+    /// caller; otherwise oauth-backend is asked, and only a definitive answer is remembered.
     pub async fn resolve(
         &self,
         location: &str,
         company_hint: Option<&str>,
+        allowed: Option<&[String]>,
     ) -> Result<Resolved, ApiError> {
-        if let Some((r, at)) = self
-            .resolved
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(location)
-        {
-            if at.elapsed() < REMEMBER && company_hint.is_none_or(|c| c == r.company_id) {
-                return Ok(r.clone());
+        let fits = |r: &Resolved| {
+            company_hint.is_none_or(|c| c == r.company_id)
+                && allowed.is_none_or(|a| a.contains(&r.installation_id))
+        };
+        if let Some(r) = self.resolved.get(location) {
+            if fits(&r) {
+                return Ok(r);
             }
         }
         let all = self.installations(company_hint, None).await?;
-        let found = pick(&all, location, company_hint)?;
-        self.resolved
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(location.to_owned(), (found.clone(), Instant::now()));
+        let (found, definitive) = pick(&all, location, company_hint)?;
+        if definitive {
+            self.resolved.insert(location.to_owned(), found.clone());
+        }
+        if fits(&found) {
+            return Ok(found);
+        }
+        // A scoped service may still reach the location through another installation it is allowed.
+        if let Some(allowed) = allowed {
+            let mine: Vec<_> = all
+                .iter()
+                .filter(|i| allowed.contains(&i.id))
+                .cloned()
+                .collect();
+            if let Ok((r, _)) = pick(&mine, location, None) {
+                return Ok(r);
+            }
+        }
         Ok(found)
     }
 }
@@ -86,12 +115,13 @@ fn resolved(i: &InstallationStatus) -> Resolved {
     }
 }
 
-/// The choice itself, on oauth-backend's list.
+/// The choice itself, on oauth-backend's list, and whether it holds for every caller (it does unless it is
+/// the company fallback, a guess for the caller's own company).
 fn pick(
     all: &[InstallationStatus],
     location: &str,
     company_hint: Option<&str>,
-) -> Result<Resolved, ApiError> {
+) -> Result<(Resolved, bool), ApiError> {
     // Active, and holding a token (an INSTALL webhook can record a location before its OAuth callback).
     let active = || {
         all.iter()
@@ -100,12 +130,12 @@ fn pick(
     if let Some(i) = active()
         .find(|i| i.auth_class == AuthClass::Location && i.location_id.as_deref() == Some(location))
     {
-        return Ok(resolved(i));
+        return Ok((resolved(i), true));
     }
     if let Some(i) = active().find(|i| {
         i.auth_class == AuthClass::Company && i.approved_locations.iter().any(|l| l == location)
     }) {
-        return Ok(resolved(i));
+        return Ok((resolved(i), true));
     }
     // One letter's case off: say so, with the exact id.
     let known = active().flat_map(|i| i.location_id.iter().chain(i.approved_locations.iter()));
@@ -120,7 +150,7 @@ fn pick(
         if let Some(i) =
             active().find(|i| i.auth_class == AuthClass::Company && i.company_id == company)
         {
-            return Ok(resolved(i));
+            return Ok((resolved(i), false));
         }
     }
     let blocked = all.iter().find(|i| {
@@ -174,8 +204,8 @@ mod tests {
             inst("company", AuthClass::Company, None, &["L1", "L2"]),
             inst("loc", AuthClass::Location, Some("L1"), &["L1"]),
         ];
-        assert_eq!(pick(&all, "L1", None).unwrap().installation_id, "loc");
-        assert_eq!(pick(&all, "L2", None).unwrap().installation_id, "company");
+        assert_eq!(pick(&all, "L1", None).unwrap().0.installation_id, "loc");
+        assert_eq!(pick(&all, "L2", None).unwrap().0.installation_id, "company");
         match pick(&all, "l2", None) {
             Err(ApiError::LocationCaseMismatch(d)) => assert!(d.fix.contains("`L2`")),
             other => panic!("{other:?}"),
@@ -184,9 +214,8 @@ mod tests {
             pick(&all, "L9", None),
             Err(ApiError::LocationNotInstalled { .. })
         ));
-        assert_eq!(
-            pick(&all, "L9", Some("c1")).unwrap().installation_id,
-            "company"
-        );
+        let (guess, definitive) = pick(&all, "L9", Some("c1")).unwrap();
+        assert_eq!(guess.installation_id, "company");
+        assert!(!definitive, "the company fallback is a guess for one caller");
     }
 }

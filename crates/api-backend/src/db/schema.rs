@@ -59,6 +59,9 @@ diesel::table! {
         location_id -> Text,
         amount_minor -> BigInt,
         created_at -> BigInt,
+        status -> Text,
+        request_key -> Nullable<Text>,
+        updated_at -> BigInt,
     }
 }
 

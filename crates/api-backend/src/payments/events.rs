@@ -8,15 +8,17 @@ use crate::app::AppState;
 use crate::store::events::{self as outbox, Event};
 use crate::store::payments::{self, Charge};
 use crate::store::{now_ms, providers};
+use diesel::Connection;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The charge as HighLevel's `chargeSnapshot` shows it (amount in major units, time in epoch seconds).
+/// The charge as HighLevel's `chargeSnapshot` shows it (amount in decimal major units, as HighLevel's own
+/// payloads carry amounts; time in epoch seconds).
 pub fn charge_snapshot(c: &Charge) -> Value {
     json!({
         "id": c.id,
         "status": c.status,
-        "amount": c.amount_minor as f64 / 100.0,
+        "amount": super::money::major_of(c.amount_minor, &c.currency),
         "chargeId": c.id,
         "chargedAt": c.updated_at / 1000,
     })
@@ -56,12 +58,16 @@ pub fn event(location: &str, live: bool, kind: &str, mut payload: Value, now: i6
     }
 }
 
+/// Pending charges looked at per pass (the oldest first); the rest wait for the next pass.
+const PENDING_SCAN_LIMIT: i64 = 200;
+
 /// How long a delivery attempt holds an event before another replica may try it.
 const CLAIM_MS: i64 = 30_000;
 
-/// Settles a pending charge and, when it succeeded, queues `payment.captured` in the same database call; an
-/// outcome is final, so a charge already settled is left as it is and nothing is queued twice. Answers the
-/// charge as stored afterwards.
+/// Settles a pending charge and, when it succeeded, queues `payment.captured`, in one database transaction: a
+/// failure between the two leaves neither (the charge stays pending and is settled again later), never a
+/// captured payment HighLevel does not hear of. An outcome is final, so a charge already settled is left as
+/// it is and nothing is queued twice. Answers the charge as stored afterwards.
 pub fn settle_and_report(
     conn: &mut crate::db::DbConn,
     location: &str,
@@ -70,12 +76,14 @@ pub fn settle_and_report(
     failure: Option<&str>,
 ) -> Result<Option<Charge>, crate::db::DbError> {
     let now = now_ms();
-    if payments::settle_charge(conn, id, status, failure, now)? && status == "succeeded" {
-        if let Some(ch) = payments::charge(conn, location, id)? {
-            outbox::enqueue(conn, &captured(&ch, now))?;
+    conn.transaction(|conn| {
+        if payments::settle_charge(conn, id, status, failure, now)? && status == "succeeded" {
+            if let Some(ch) = payments::charge(conn, location, id)? {
+                outbox::enqueue(conn, &captured(&ch, now))?;
+            }
         }
-    }
-    payments::charge(conn, location, id)
+        payments::charge(conn, location, id)
+    })
 }
 
 /// Delay before attempt `n + 1`: 1 s, 2 s, 4 s … capped at 10 minutes, with up to a fifth of jitter.
@@ -169,7 +177,7 @@ async fn settle_waiting(state: &AppState) {
     let before = now_ms() - state.settings.sandbox_wait_ms;
     let Ok(waiting) = state
         .db
-        .run(move |c| payments::pending_before(c, before))
+        .run(move |c| payments::pending_before(c, before, PENDING_SCAN_LIMIT))
         .await
     else {
         return;

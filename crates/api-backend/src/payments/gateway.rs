@@ -111,10 +111,14 @@ pub trait Gateway: Send + Sync {
         method: &Method,
         charge: &Charge,
     ) -> impl Future<Output = Result<Outcome, GatewayError>> + Send;
+    /// Refunds part or all of a charge. `reference` is our refund's id, unique per refund, for gateways that
+    /// can report later whether a refund whose answer was lost happened. `Unavailable` means the outcome is
+    /// unknown (never undo then); `Refused` means nothing was refunded.
     fn refund(
         &self,
         charge: &Charge,
         amount_minor: i64,
+        reference: &str,
     ) -> impl Future<Output = Result<(), GatewayError>> + Send;
 }
 
@@ -172,7 +176,12 @@ impl Gateway for Sandbox {
         ))
     }
 
-    async fn refund(&self, _charge: &Charge, _amount_minor: i64) -> Result<(), GatewayError> {
+    async fn refund(
+        &self,
+        _charge: &Charge,
+        _amount_minor: i64,
+        _reference: &str,
+    ) -> Result<(), GatewayError> {
         Ok(())
     }
 }

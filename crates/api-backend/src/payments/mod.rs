@@ -4,9 +4,11 @@
 pub mod events;
 pub mod gateway;
 pub mod keys;
+pub mod money;
 pub mod page;
 pub mod paytr;
 pub mod query;
+pub mod record;
 
 use crate::app::AppState;
 use crate::error::ApiError;

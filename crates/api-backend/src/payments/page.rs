@@ -4,6 +4,7 @@
 
 use super::gateway::{Card, Gateway, Sandbox};
 use super::query::{new_charge, run_charge};
+use super::record::{check_page_amount, gateway_serves, recorded};
 use crate::api::State;
 use crate::error::ApiError;
 use crate::store::payments::{self, Method};
@@ -136,6 +137,7 @@ pub struct CheckInput {
 async fn check(state: State, body: web::Json<CheckInput>) -> Result<HttpResponse, ApiError> {
     let (provider, live) =
         provider_for_page(&state, &body.location_id, &body.publishable_key).await?;
+    gateway_serves(&provider, live)?;
     Ok(HttpResponse::Ok()
         .json(json!({"mode": if live { "live" } else { "test" }, "gateway": provider.gateway})))
 }
@@ -155,7 +157,11 @@ pub struct ChargeInput {
     pub publishable_key: String,
     pub location_id: String,
     pub transaction_id: String,
-    /// Major units, as HighLevel's `payment_initiate_props` carries it.
+    /// HighLevel's order, read when HighLevel does not know the transaction.
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// Major units, as HighLevel's `payment_initiate_props` carries it: what the customer was shown. It must
+    /// be HighLevel's recorded amount; the charge uses HighLevel's.
     pub amount: f64,
     pub currency: String,
     #[serde(default)]
@@ -190,19 +196,7 @@ async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpRespon
     let input = body.into_inner();
     let (provider, live) =
         provider_for_page(&state, &input.location_id, &input.publishable_key).await?;
-    if input.transaction_id.is_empty() || input.transaction_id.len() > 200 {
-        return Err(ApiError::Validation("`transactionId` is required".into()));
-    }
-    if !input.amount.is_finite() || input.amount <= 0.0 || input.amount > 10_000_000.0 {
-        return Err(ApiError::Validation(
-            "`amount` must be a positive number in major units".into(),
-        ));
-    }
-    if input.currency.len() != 3 || !input.currency.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Err(ApiError::Validation(
-            "`currency` must be a 3-letter code".into(),
-        ));
-    }
+    gateway_serves(&provider, live)?;
     if provider.gateway != "sandbox" {
         return Err(ApiError::Validation(format!(
             "the `{}` gateway takes cards in its own checkout, not here",
@@ -223,12 +217,21 @@ async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpRespon
             chrono::Datelike::month(&now),
         )
         .map_err(|e| ApiError::Validation(e.to_string()))?;
+    let rec = recorded(
+        &state,
+        &provider,
+        live,
+        &input.transaction_id,
+        input.order_id.as_deref(),
+    )
+    .await?;
+    check_page_amount(input.amount, &input.currency, &rec)?;
     let mut new = new_charge(
         &provider,
         live,
         &input.transaction_id,
-        (input.amount * 100.0).round() as i64,
-        input.currency.to_ascii_uppercase(),
+        rec.minor,
+        rec.cur.code().to_owned(),
     );
     new.contact_id = input.contact_id.clone();
     let snapshot = new.clone();
@@ -303,6 +306,8 @@ pub struct PaytrInput {
     pub publishable_key: String,
     pub location_id: String,
     pub transaction_id: String,
+    #[serde(default)]
+    pub order_id: Option<String>,
     pub amount: f64,
     pub currency: String,
     pub email: String,
@@ -325,27 +330,27 @@ async fn paytr_checkout(
             "this location's gateway is not PayTR".into(),
         ));
     }
-    if input.transaction_id.is_empty()
-        || input.transaction_id.len() > 200
-        || !input.amount.is_finite()
-        || input.amount <= 0.0
-    {
+    if !input.email.contains('@') || input.email.len() > 200 {
         return Err(ApiError::Validation(
-            "`transactionId` and a positive `amount` are required".into(),
-        ));
-    }
-    if input.currency.len() != 3 || !input.email.contains('@') || input.email.len() > 200 {
-        return Err(ApiError::Validation(
-            "`currency` (3 letters) and a customer `email` are required".into(),
+            "a customer `email` is required".into(),
         ));
     }
     let gateway = super::paytr_for(&state, &provider, live)?;
+    let rec = recorded(
+        &state,
+        &provider,
+        live,
+        &input.transaction_id,
+        input.order_id.as_deref(),
+    )
+    .await?;
+    check_page_amount(input.amount, &input.currency, &rec)?;
     let new = new_charge(
         &provider,
         live,
         &input.transaction_id,
-        (input.amount * 100.0).round() as i64,
-        input.currency.to_ascii_uppercase(),
+        rec.minor,
+        rec.cur.code().to_owned(),
     );
     let (charge, inserted) = state
         .db

@@ -124,7 +124,7 @@ impl Paytr {
         let basket = B64.encode(
             serde_json::json!([[
                 c.product_name,
-                format!("{:.2}", c.charge.amount_minor as f64 / 100.0),
+                refund_amount_text(c.charge.amount_minor, &c.charge.currency),
                 1
             ]])
             .to_string(),
@@ -197,6 +197,44 @@ impl Paytr {
         )
     }
 
+    /// Whether the refund with our `reference` happened, from the status query's `returns[]`: `Some(true)` if
+    /// PayTR lists it, `Some(false)` if PayTR answered and does not, `None` if PayTR did not say.
+    pub async fn refund_status(
+        &self,
+        charge: &Charge,
+        reference: &str,
+    ) -> Result<Option<bool>, GatewayError> {
+        let answer = self.status_query(charge).await?;
+        if answer["status"].as_str() != Some("success") {
+            return Ok(None);
+        }
+        let wanted = reference_no(reference);
+        let listed = answer["returns"].as_array().is_some_and(|returns| {
+            returns
+                .iter()
+                .any(|r| r["reference_no"].as_str() == Some(wanted.as_str()))
+        });
+        Ok(Some(listed))
+    }
+
+    async fn status_query(&self, charge: &Charge) -> Result<serde_json::Value, GatewayError> {
+        let oid = merchant_oid(&charge.id);
+        let token = sign(
+            &self.creds.merchant_key,
+            &self.creds.merchant_salt,
+            &[&self.creds.merchant_id, &oid],
+        );
+        self.post(
+            "/odeme/durum-sorgu",
+            &[
+                ("merchant_id", self.creds.merchant_id.clone()),
+                ("merchant_oid", oid),
+                ("paytr_token", token),
+            ],
+        )
+        .await
+    }
+
     /// `/odeme/durum-sorgu`: PayTR's word on a payment.
     pub async fn status(&self, charge: &Charge) -> Result<Outcome, GatewayError> {
         let oid = merchant_oid(&charge.id);
@@ -249,10 +287,16 @@ impl Gateway for Paytr {
         ))
     }
 
-    /// `/odeme/iade`, `return_amount` in major units.
-    async fn refund(&self, charge: &Charge, amount_minor: i64) -> Result<(), GatewayError> {
+    /// `/odeme/iade`, `return_amount` in major units, with our refund id as `reference_no` (not in the hash)
+    /// so the status query can tell later whether a refund whose answer was lost happened.
+    async fn refund(
+        &self,
+        charge: &Charge,
+        amount_minor: i64,
+        reference: &str,
+    ) -> Result<(), GatewayError> {
         let oid = merchant_oid(&charge.id);
-        let amount = format!("{:.2}", amount_minor as f64 / 100.0);
+        let amount = refund_amount_text(amount_minor, &charge.currency);
         let token = sign(
             &self.creds.merchant_key,
             &self.creds.merchant_salt,
@@ -266,18 +310,40 @@ impl Gateway for Paytr {
                     ("merchant_oid", oid),
                     ("return_amount", amount),
                     ("paytr_token", token),
+                    ("reference_no", reference_no(reference)),
                 ],
             )
             .await?;
         match answer["status"].as_str() {
             Some("success") => Ok(()),
-            _ => Err(GatewayError::Refused(
+            // Every error code means nothing was refunded (000/010: retry later; 007: the callback is not
+            // acknowledged yet; 009: more than is left).
+            _ => Err(GatewayError::Refused(format!(
+                "{} (PayTR error {})",
                 answer["err_msg"]
                     .as_str()
-                    .unwrap_or("PayTR refused the refund")
-                    .to_owned(),
-            )),
+                    .or(answer["reason"].as_str())
+                    .unwrap_or("PayTR refused the refund"),
+                answer["err_no"].as_str().unwrap_or("?")
+            ))),
         }
+    }
+}
+
+/// A refund id as PayTR's `reference_no`: letters and digits only, at most 64.
+fn reference_no(reference: &str) -> String {
+    reference
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(64)
+        .collect()
+}
+
+/// An amount as PayTR's decimal text in major units (`10.50`), in the charge's currency.
+fn refund_amount_text(minor: i64, currency: &str) -> String {
+    match super::money::currency(currency) {
+        Ok(c) => super::money::major_text(minor, c),
+        Err(_) => format!("{:.2}", minor as f64 / 100.0),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use super::events::{self, charge_snapshot};
 use super::gateway::{Gateway, GatewayError, Outcome, Sandbox};
+use super::money;
+use super::record::gateway_serves;
 use crate::api::State;
 use crate::error::ApiError;
 use crate::store::events as outbox;
@@ -65,26 +67,17 @@ fn opt_text<'a>(b: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty() && s.len() <= 200)
 }
 
-/// HighLevel's `amount` (major units) in minor units.
-fn amount_minor(b: &Map<String, Value>) -> Result<i64, ApiError> {
-    let a = b
-        .get("amount")
-        .and_then(Value::as_f64)
-        .filter(|a| a.is_finite() && *a > 0.0 && *a <= 10_000_000.0)
-        .ok_or_else(|| {
-            ApiError::Validation("`amount` must be a positive number in major units (49.99)".into())
-        })?;
-    Ok((a * 100.0).round() as i64)
+/// HighLevel's decimal `amount` (major units).
+fn amount_major(b: &Map<String, Value>) -> Result<f64, ApiError> {
+    b.get("amount").and_then(Value::as_f64).ok_or_else(|| {
+        ApiError::Validation("`amount` must be a positive number in major units (49.99)".into())
+    })
 }
 
-fn currency(b: &Map<String, Value>) -> Result<String, ApiError> {
-    let c = text(b, "currency")?;
-    if c.len() != 3 || !c.chars().all(|x| x.is_ascii_alphabetic()) {
-        return Err(ApiError::Validation(
-            "`currency` must be a 3-letter ISO 4217 code".into(),
-        ));
-    }
-    Ok(c.to_ascii_uppercase())
+/// HighLevel's `amount` and `currency`, the amount in the currency's minor units.
+fn money_of(b: &Map<String, Value>) -> Result<(i64, money::Cur), ApiError> {
+    let cur = money::currency(text(b, "currency")?)?;
+    Ok((money::to_minor(amount_major(b)?, cur)?, cur))
 }
 
 async fn query(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError> {
@@ -110,6 +103,9 @@ async fn query(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError>
                 "this api key belongs to another location".into(),
             ));
         }
+    }
+    if matches!(kind, "charge_payment" | "create_subscription") {
+        gateway_serves(&provider, live)?;
     }
     let answer = match kind {
         "verify" => verify(&state, &provider, &b).await?,
@@ -319,9 +315,9 @@ async fn charge(
     b: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
     let txn = text(b, "transactionId")?;
-    let (amount, currency) = (amount_minor(b)?, currency(b)?);
+    let (amount, cur) = money_of(b)?;
     let method = saved_method(state, p, b).await?;
-    let mut new = new_charge(p, live, txn, amount, currency);
+    let mut new = new_charge(p, live, txn, amount, cur.code().to_owned());
     new.contact_id = opt_text(b, "contactId").map(str::to_owned);
     new.payment_method_id = opt_text(b, "paymentMethodId").map(str::to_owned);
     new.description = opt_text(b, "chargeDescription").map(str::to_owned);
@@ -361,7 +357,8 @@ async fn create_subscription(
     b: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
     let txn = text(b, "transactionId")?.to_owned();
-    let (amount, currency) = (amount_minor(b)?, currency(b)?);
+    let (amount, cur) = money_of(b)?;
+    let currency = cur.code().to_owned();
     let method = saved_method(state, p, b)
         .await?
         .filter(|m| m.live_mode == live)
@@ -462,9 +459,27 @@ async fn cancel_subscription(
     Ok(json!({"success": true, "status": "canceled"}))
 }
 
+/// How long an identical refund request (same transaction and amount, when HighLevel sends no refund id of
+/// its own) counts as a repeat of the first rather than a new refund: HighLevel retries within minutes.
+pub const REFUND_REPEAT_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// What identifies a refund request: HighLevel's own refund id when the body has one, else the transaction
+/// and the amount (HighLevel's documented refund body is `{amount, transactionId}`).
+fn refund_key(b: &Map<String, Value>, txn: &str, amount: i64) -> (String, i64) {
+    match ["refundId", "idempotencyKey", "id"]
+        .iter()
+        .find_map(|k| opt_text(b, k))
+    {
+        Some(id) => (format!("id:{id}"), 0),
+        None => (
+            format!("txn:{txn}:{amount}"),
+            now_ms() - REFUND_REPEAT_WINDOW_MS,
+        ),
+    }
+}
+
 async fn refund(state: &State, p: &ProviderRow, b: &Map<String, Value>) -> Result<Value, ApiError> {
     let txn = text(b, "transactionId")?.to_owned();
-    let amount = amount_minor(b)?;
     let location = p.location_id.clone();
     let (l2, t2) = (location.clone(), txn.clone());
     let charge = state
@@ -476,52 +491,129 @@ async fn refund(state: &State, p: &ProviderRow, b: &Map<String, Value>) -> Resul
                 "no charge for transaction `{txn}` at this location"
             ))
         })?;
+    let cur = money::currency(&charge.currency)?;
+    let amount = money::to_minor(amount_major(b)?, cur)?;
     if charge.status != "succeeded" {
         return Err(ApiError::RefundRefused(format!(
             "the charge is {}, not succeeded",
             charge.status
         )));
     }
-    let (id, refund_id) = (
-        charge.id.clone(),
-        format!("re_{:032x}", rand::random::<u128>()),
-    );
-    let refund_id_undo = refund_id.clone();
-    let total = state
+    let (key, since) = refund_key(b, &txn, amount);
+    let refund_id = format!("re{:032x}", rand::random::<u128>());
+    let (cid, rid) = (charge.id.clone(), refund_id.clone());
+    let claim = state
         .db
-        .run(move |c| payments::refund(c, &location, &id, amount, &refund_id, now_ms()))
-        .await?
-        .ok_or_else(|| {
-            ApiError::RefundRefused(format!(
-                "refunding {:.2} would exceed what is left of the charge ({:.2} of {:.2})",
-                amount as f64 / 100.0,
-                (charge.amount_minor - charge.refunded_minor) as f64 / 100.0,
-                charge.amount_minor as f64 / 100.0
-            ))
-        })?;
-    let done = match charge.gateway.as_str() {
-        "paytr" => {
-            super::paytr_for(state, p, charge.live_mode)?
-                .refund(&charge, amount)
-                .await
+        .run(move |c| {
+            payments::begin_refund(c, &location, &cid, amount, &rid, &key, since, now_ms())
+        })
+        .await?;
+    let refund = match claim {
+        payments::RefundClaim::New(r) => {
+            let done = match charge.gateway.as_str() {
+                "paytr" => {
+                    super::paytr_for(state, p, charge.live_mode)?
+                        .refund(&charge, amount, &r.id)
+                        .await
+                }
+                _ => Sandbox.refund(&charge, amount, &r.id).await,
+            };
+            match done {
+                Ok(()) => finish_refund(state, &r.id, true).await?,
+                // The gateway said no: nothing was refunded, and the amount is free again.
+                Err(GatewayError::Refused(why)) | Err(GatewayError::InvalidCard(why)) => {
+                    finish_refund(state, &r.id, false).await?;
+                    return Err(ApiError::RefundRefused(format!(
+                        "the gateway refused the refund: {why}"
+                    )));
+                }
+                // The answer was lost: the gateway may have refunded. Never undone here; the gateway's status
+                // query settles it (a repeat of this request asks it).
+                Err(GatewayError::Unavailable(why)) => {
+                    tracing::warn!(refund = %r.id, charge = %charge.id, error = %why, "refund outcome unknown; left pending");
+                    r
+                }
+            }
         }
-        _ => Sandbox.refund(&charge, amount).await,
+        payments::RefundClaim::Repeat(r) if r.status == "pending" => {
+            tracing::info!(refund = %r.id, "repeated refund request: asking the gateway about the pending one");
+            resolve_pending_refund(state, p, &charge, r).await?
+        }
+        payments::RefundClaim::Repeat(r) => {
+            tracing::info!(refund = %r.id, "repeated refund request: answering the first refund");
+            r
+        }
+        payments::RefundClaim::TooMuch => {
+            return Err(ApiError::RefundRefused(format!(
+                "refunding {} {} would exceed what is left of the charge ({} of {})",
+                money::major_text(amount, cur),
+                cur.code(),
+                money::major_text(charge.amount_minor - charge.refunded_minor, cur),
+                money::major_text(charge.amount_minor, cur),
+            )))
+        }
     };
-    if let Err(e) = done {
-        let (cid, rid) = (charge.id.clone(), refund_id_undo.clone());
-        state
-            .db
-            .run(move |c| payments::undo_refund(c, &cid, &rid, amount))
-            .await?;
-        return Err(ApiError::RefundRefused(format!(
-            "the gateway refused the refund: {e}"
-        )));
-    }
+    let cid = charge.id.clone();
+    let total: i64 = state
+        .db
+        .run(move |c| payments::refunds_of(c, &cid))
+        .await?
+        .iter()
+        .filter(|r| r.status != "failed")
+        .map(|r| r.amount_minor)
+        .sum();
+    let pending = refund.status == "pending";
     Ok(json!({
-        "success": true,
-        "message": "Refund succeeded",
+        "success": refund.status == "succeeded",
+        "failed": false,
+        "pending": pending,
+        "message": if pending {
+            "Refund pending: the gateway's answer was lost; it is confirmed from the gateway's records"
+        } else {
+            "Refund succeeded"
+        },
         "chargeId": charge.id,
-        "refundedAmount": amount as f64 / 100.0,
-        "totalRefunded": total as f64 / 100.0,
+        "refundId": refund.id,
+        "refundedAmount": money::to_major(refund.amount_minor, cur),
+        "totalRefunded": money::to_major(total, cur),
     }))
+}
+
+async fn finish_refund(
+    state: &State,
+    id: &str,
+    succeeded: bool,
+) -> Result<payments::Refund, ApiError> {
+    let id = id.to_owned();
+    state
+        .db
+        .run_until_reachable(std::time::Duration::from_secs(30), move |c| {
+            payments::finish_refund(c, &id, succeeded, now_ms())
+        })
+        .await?
+        .ok_or_else(|| ApiError::Internal("a refund vanished while it was settled".into()))
+}
+
+/// A refund whose answer was lost: the gateway's records say whether it happened (PayTR: the status query's
+/// `returns[]` carries our `reference_no`). Unknown stays pending.
+async fn resolve_pending_refund(
+    state: &State,
+    p: &ProviderRow,
+    charge: &Charge,
+    r: payments::Refund,
+) -> Result<payments::Refund, ApiError> {
+    if charge.gateway != "paytr" {
+        return Ok(r);
+    }
+    match super::paytr_for(state, p, charge.live_mode)?
+        .refund_status(charge, &r.id)
+        .await
+    {
+        Ok(Some(happened)) => finish_refund(state, &r.id, happened).await,
+        Ok(None) => Ok(r),
+        Err(e) => {
+            tracing::warn!(refund = %r.id, error = %e, "PayTR status query failed; the refund stays pending");
+            Ok(r)
+        }
+    }
 }

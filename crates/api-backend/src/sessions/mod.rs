@@ -6,7 +6,8 @@ pub mod sso;
 use crate::bridge::Bridge;
 use crate::error::ApiError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+use service_common::crypto::purpose::{purpose_key, Purpose};
 use serde::{Deserialize, Serialize};
 use service_common::ServiceAuth;
 use shared_types::SERVICE_AUDIENCE;
@@ -38,10 +39,38 @@ pub struct SessionClaims {
 #[derive(Debug, Clone)]
 pub enum Caller {
     User(SessionClaims),
-    Service { name: String },
+    /// A service JWT; `installations`, when present, is the only installations it may act through (the same
+    /// rule oauth-backend applies to the claim).
+    Service {
+        name: String,
+        installations: Option<Vec<String>>,
+    },
 }
 
+/// HighLevel's user context says `role` is `admin` or `user`.
+pub const ADMIN_ROLE: &str = "admin";
+
 impl Caller {
+    /// Whether the caller may change what decides where money goes (the payment provider): an admin of the
+    /// location or agency, or a service (services are the app's own jobs, limited by their `installations`).
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::User(s) => s.role.as_deref() == Some(ADMIN_ROLE),
+            Caller::Service { .. } => true,
+        }
+    }
+
+    /// The installations a scoped service JWT limits this caller to.
+    pub fn allowed_installations(&self) -> Option<&[String]> {
+        match self {
+            Caller::Service {
+                installations: Some(list),
+                ..
+            } => Some(list),
+            _ => None,
+        }
+    }
+
     /// The company an agency user belongs to, a hint for finding a location's installation.
     pub fn company_hint(&self) -> Option<&str> {
         match self {
@@ -53,7 +82,7 @@ impl Caller {
     pub fn name(&self) -> String {
         match self {
             Caller::User(s) => format!("user:{}", s.sub),
-            Caller::Service { name } => format!("service:{name}"),
+            Caller::Service { name, .. } => format!("service:{name}"),
         }
     }
 }
@@ -68,15 +97,10 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Session tokens are signed with a key derived from SERVICE_JWT_SECRET and their own audience.
+    /// Session tokens are signed with their own key, derived from SERVICE_JWT_SECRET with HKDF (purpose
+    /// `Session`), and carry their own audience.
     pub fn new(service_secret: &SecretString, sso_key: SecretString, ttl_secs: i64) -> Sessions {
-        let session_key = {
-            use sha2::{Digest, Sha256};
-            Sha256::new()
-                .chain_update(b"api-backend session key\0")
-                .chain_update(service_secret.expose_secret().as_bytes())
-                .finalize()
-        };
+        let session_key = purpose_key(service_secret, Purpose::Session);
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[SESSION_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
@@ -93,8 +117,12 @@ impl Sessions {
 
     /// Opens a session from HighLevel's encrypted user context.
     pub fn open(&self, sso: &str) -> Result<(String, SessionClaims, UserContext), ApiError> {
-        let ctx = sso::decrypt(sso, &self.sso_key)
-            .map_err(|e| ApiError::SessionInvalid(e.to_string()))?;
+        // Every failure gets the same answer: telling bad padding from bad JSON would make this a padding
+        // oracle for the Shared Secret. The reason goes to the debug log only.
+        let ctx = sso::decrypt(sso, &self.sso_key).map_err(|e| {
+            tracing::debug!(reason = %e, "user context refused");
+            ApiError::SessionInvalid(sso::REFUSED.into())
+        })?;
         let now = chrono::Utc::now().timestamp();
         let claims = SessionClaims {
             sub: ctx.user_id.clone(),
@@ -130,7 +158,10 @@ impl Sessions {
                 Err(ApiError::SessionInvalid("the session has expired".into()))
             }
             Err(_) => match self.services.verify(Some(header)) {
-                Ok(c) => Ok(Caller::Service { name: c.iss.clone() }),
+                Ok(c) => Ok(Caller::Service {
+                    name: c.iss.clone(),
+                    installations: c.installations.clone(),
+                }),
                 Err(_) => Err(ApiError::SessionInvalid(
                     "the bearer token is neither a session of this service nor a service JWT signed with SERVICE_JWT_SECRET".into(),
                 )),
@@ -140,7 +171,8 @@ impl Sessions {
 }
 
 /// Checks the caller may act on `location`: a location user on their own location only; an agency user on
-/// the locations of their company; a service on any. Returns the installation serving the location.
+/// the locations of their company; a service on any, or (scoped service JWT) only through the installations
+/// its `installations` claim lists. Returns the installation serving the location.
 pub async fn authorize_location(
     bridge: &Bridge,
     caller: &Caller,
@@ -156,11 +188,25 @@ pub async fn authorize_location(
             }
         }
     }
-    let resolved = bridge.resolve(location, caller.company_hint()).await?;
+    let resolved = bridge
+        .resolve(
+            location,
+            caller.company_hint(),
+            caller.allowed_installations(),
+        )
+        .await?;
     if let Caller::User(s) = caller {
         if s.company_id != resolved.company_id {
             return Err(ApiError::LocationNotAllowed(format!(
                 "location `{location}` belongs to another company than this session's"
+            )));
+        }
+    }
+    if let Some(allowed) = caller.allowed_installations() {
+        if !allowed.contains(&resolved.installation_id) {
+            return Err(ApiError::CallerNotAllowed(format!(
+                "this service JWT is limited to installations {allowed:?}; location `{location}` is served by `{}`",
+                resolved.installation_id
             )));
         }
     }

@@ -33,6 +33,10 @@ pub struct UserContext {
     pub active_location: Option<String>,
 }
 
+/// What a caller is told about any user context that does not open a session, whatever the reason.
+pub const REFUSED: &str = "the user context was refused: it is not a user context HighLevel encrypted with this app's Shared Secret (HIGHLEVEL_SSO_KEY)";
+
+/// Why a user context was refused: for the debug log only, never for the caller (see [`REFUSED`]).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SsoError {
     #[error("the user context is empty or longer than {MAX_SSO_LEN} characters")]

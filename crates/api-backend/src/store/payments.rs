@@ -105,26 +105,83 @@ pub fn settle_charge(
         == 1)
 }
 
-/// Pending charges older than `before` (for the sandbox's "wait" cards, and status queries).
-pub fn pending_before(conn: &mut DbConn, before: i64) -> Result<Vec<Charge>, DbError> {
+/// At most `limit` pending charges older than `before`, oldest first (for the sandbox's "wait" cards, and
+/// status queries); the scan uses the `(status, created_at)` index.
+pub fn pending_before(
+    conn: &mut DbConn,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Charge>, DbError> {
     Ok(payment_charges::table
         .filter(payment_charges::status.eq("pending"))
         .filter(payment_charges::created_at.lt(before))
+        .order(payment_charges::created_at.asc())
+        .limit(limit)
         .select(Charge::as_select())
         .load(conn)?)
 }
 
-/// Records a refund if it fits in what is left of a succeeded charge: one conditional update, so concurrent
-/// refunds can never exceed the charge. `None` when it does not fit.
-pub fn refund(
+#[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = payment_refunds)]
+pub struct Refund {
+    pub id: String,
+    pub charge_id: String,
+    pub location_id: String,
+    pub amount_minor: i64,
+    pub created_at: i64,
+    /// `pending` (the gateway's answer is not known yet), `succeeded` or `failed`.
+    pub status: String,
+    pub request_key: Option<String>,
+    pub updated_at: i64,
+}
+
+/// What [`begin_refund`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundClaim {
+    /// Recorded as pending; the charge's refunded total now counts it.
+    New(Refund),
+    /// The same request was made before (same key, not failed): its refund, untouched.
+    Repeat(Refund),
+    /// It does not fit in what is left of the charge (or the charge is not succeeded).
+    TooMuch,
+}
+
+/// Records a refund of a succeeded charge as `pending`, if it fits in what is left of the charge and no refund
+/// with the same `key` made since `since` exists (a repeat answers that refund). One transaction that first
+/// locks the charge's row, so identical concurrent requests refund once and concurrent refunds can never
+/// exceed the charge.
+#[allow(clippy::too_many_arguments)]
+pub fn begin_refund(
     conn: &mut DbConn,
     location: &str,
     charge_id: &str,
     amount: i64,
     refund_id: &str,
+    key: &str,
+    since: i64,
     now: i64,
-) -> Result<Option<i64>, DbError> {
+) -> Result<RefundClaim, DbError> {
     conn.transaction(|conn| {
+        // Takes the row lock (PostgreSQL) or the write lock (SQLite) before anything is read.
+        diesel::update(
+            payment_charges::table
+                .filter(payment_charges::id.eq(charge_id))
+                .filter(payment_charges::location_id.eq(location)),
+        )
+        .set(payment_charges::updated_at.eq(payment_charges::updated_at))
+        .execute(conn)?;
+        let repeat = payment_refunds::table
+            .filter(payment_refunds::location_id.eq(location))
+            .filter(payment_refunds::charge_id.eq(charge_id))
+            .filter(payment_refunds::request_key.eq(key))
+            .filter(payment_refunds::status.ne("failed"))
+            .filter(payment_refunds::created_at.ge(since))
+            .select(Refund::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(r) = repeat {
+            return Ok(RefundClaim::Repeat(r));
+        }
         let n = diesel::update(
             payment_charges::table
                 .filter(payment_charges::id.eq(charge_id))
@@ -140,39 +197,84 @@ pub fn refund(
         ))
         .execute(conn)?;
         if n == 0 {
-            return Ok(None);
+            return Ok(RefundClaim::TooMuch);
         }
+        let r = Refund {
+            id: refund_id.to_owned(),
+            charge_id: charge_id.to_owned(),
+            location_id: location.to_owned(),
+            amount_minor: amount,
+            created_at: now,
+            status: "pending".into(),
+            request_key: Some(key.to_owned()),
+            updated_at: now,
+        };
         diesel::insert_into(payment_refunds::table)
             .values((
-                payment_refunds::id.eq(refund_id),
-                payment_refunds::charge_id.eq(charge_id),
-                payment_refunds::location_id.eq(location),
-                payment_refunds::amount_minor.eq(amount),
-                payment_refunds::created_at.eq(now),
+                payment_refunds::id.eq(&r.id),
+                payment_refunds::charge_id.eq(&r.charge_id),
+                payment_refunds::location_id.eq(&r.location_id),
+                payment_refunds::amount_minor.eq(r.amount_minor),
+                payment_refunds::created_at.eq(r.created_at),
+                payment_refunds::status.eq(&r.status),
+                payment_refunds::request_key.eq(&r.request_key),
+                payment_refunds::updated_at.eq(r.updated_at),
             ))
             .execute(conn)?;
-        let total: i64 = payment_charges::table
-            .find(charge_id)
-            .select(payment_charges::refunded_minor)
-            .first(conn)?;
-        Ok(Some(total))
+        Ok(RefundClaim::New(r))
     })
 }
 
-/// Gives back a refund the gateway did not carry out.
-pub fn undo_refund(
+/// Records a pending refund's outcome. A failed refund gives its amount back to the charge; an outcome is
+/// final, so only a pending refund changes. Answers the refund as stored afterwards.
+pub fn finish_refund(
     conn: &mut DbConn,
-    charge_id: &str,
     refund_id: &str,
-    amount: i64,
-) -> Result<(), DbError> {
+    succeeded: bool,
+    now: i64,
+) -> Result<Option<Refund>, DbError> {
     conn.transaction(|conn| {
-        diesel::delete(payment_refunds::table.find(refund_id)).execute(conn)?;
-        diesel::update(payment_charges::table.find(charge_id))
-            .set(payment_charges::refunded_minor.eq(payment_charges::refunded_minor - amount))
+        let pending = payment_refunds::table
+            .find(refund_id)
+            .filter(payment_refunds::status.eq("pending"))
+            .select(Refund::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(r) = pending {
+            let n = diesel::update(
+                payment_refunds::table
+                    .find(refund_id)
+                    .filter(payment_refunds::status.eq("pending")),
+            )
+            .set((
+                payment_refunds::status.eq(if succeeded { "succeeded" } else { "failed" }),
+                payment_refunds::updated_at.eq(now),
+            ))
             .execute(conn)?;
-        Ok(())
+            if n == 1 && !succeeded {
+                diesel::update(payment_charges::table.find(&r.charge_id))
+                    .set(
+                        payment_charges::refunded_minor
+                            .eq(payment_charges::refunded_minor - r.amount_minor),
+                    )
+                    .execute(conn)?;
+            }
+        }
+        Ok(payment_refunds::table
+            .find(refund_id)
+            .select(Refund::as_select())
+            .first(conn)
+            .optional()?)
     })
+}
+
+/// Refunds of a charge, oldest first.
+pub fn refunds_of(conn: &mut DbConn, charge_id: &str) -> Result<Vec<Refund>, DbError> {
+    Ok(payment_refunds::table
+        .filter(payment_refunds::charge_id.eq(charge_id))
+        .order(payment_refunds::created_at.asc())
+        .select(Refund::as_select())
+        .load(conn)?)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]

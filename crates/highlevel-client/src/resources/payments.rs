@@ -43,6 +43,28 @@ pub struct ConnectKeys {
     pub test: ProviderKeys,
 }
 
+/// HighLevel's own record of what is being paid: a transaction (`GET /payments/transactions/{id}`) or an
+/// order (`GET /payments/orders/{id}`), amount in decimal major units (payments.json `GetTxnResponseSchema`,
+/// `GetOrderResponseSchema`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The location the record belongs to (with `altType` `location`).
+    #[serde(default)]
+    pub alt_id: Option<String>,
+    pub amount: f64,
+    pub currency: String,
+    #[serde(default)]
+    pub live_mode: Option<bool>,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// For a transaction: the order it pays (`entityType` `order`).
+    #[serde(default)]
+    pub entity_id: Option<String>,
+}
+
 /// Where a provider reports asynchronous outcomes (`payment.captured`, `subscription.*`), with its apiKey in
 /// the body.
 pub const PROVIDER_WEBHOOK_PATH: &str = "/payments/custom-provider/webhook";
@@ -53,6 +75,22 @@ fn call_of(e: &'static Endpoint, location: &str, body: Body) -> Request {
         path: e.path.to_owned(),
         query: vec![("locationId".to_owned(), location.to_owned())],
         body,
+        location: Some(location.to_owned()),
+    }
+}
+
+/// A record read by id (already checked with [`crate::check_id`]): `altId` and `altType` are required by both
+/// endpoints.
+fn record_of(e: &'static Endpoint, placeholder: &str, id: &str, location: &str) -> Request {
+    Request {
+        endpoint: e,
+        path: e.path.replace(placeholder, id),
+        query: vec![
+            ("altId".to_owned(), location.to_owned()),
+            ("altType".to_owned(), "location".to_owned()),
+            ("locationId".to_owned(), location.to_owned()),
+        ],
+        body: Body::Empty,
         location: Some(location.to_owned()),
     }
 }
@@ -107,6 +145,30 @@ impl HighLevelClient {
     pub async fn report_provider_event(&self, event: &Value) -> Result<(), HlError> {
         self.post_unauthenticated("custom_provider.webhook", PROVIDER_WEBHOOK_PATH, event)
             .await
+    }
+
+    /// HighLevel's record of a transaction of the location.
+    pub async fn transaction<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        id: &str,
+    ) -> Result<PaymentRecord, HlError> {
+        self.call(s, &record_of(&ep::TRANSACTION_GET, "{transactionId}", id, location))
+            .await?
+            .json()
+    }
+
+    /// HighLevel's record of an order of the location.
+    pub async fn order<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        id: &str,
+    ) -> Result<PaymentRecord, HlError> {
+        self.call(s, &record_of(&ep::ORDER_GET, "{orderId}", id, location))
+            .await?
+            .json()
     }
 
     pub async fn disconnect_provider<S: TokenSource>(

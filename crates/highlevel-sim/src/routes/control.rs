@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(add_install_location),
         )
         .route("/_sim/sso", web::post().to(sso))
+        .route("/_sim/payments/orders", web::post().to(new_order))
         .route("/_sim/keys", web::get().to(keys))
         .route("/_sim/stats", web::get().to(stats))
         .route("/_sim/routes", web::get().to(routes));
@@ -289,4 +290,27 @@ async fn routes() -> HttpResponse {
         })
         .collect();
     HttpResponse::Ok().json(json!({"routes": table}))
+}
+
+/// `POST /_sim/payments/orders {"locationId","amount","currency","liveMode"?,"contactId"?}`: records an order and
+/// its transaction as HighLevel does when a checkout starts; answers `{"orderId","transactionId"}`.
+async fn new_order(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> HttpResponse {
+    let b = body.into_inner();
+    let (Some(location), Some(amount), Some(currency)) = (
+        b["locationId"].as_str(),
+        b["amount"].as_f64(),
+        b["currency"].as_str(),
+    ) else {
+        return HttpResponse::BadRequest()
+            .json(json!({"message": "locationId, amount (major units) and currency are required"}));
+    };
+    let (order, txn) = crate::routes::payments::record_checkout(
+        &sim,
+        location,
+        amount,
+        currency,
+        b["liveMode"].as_bool().unwrap_or(false),
+        b["contactId"].as_str(),
+    );
+    HttpResponse::Ok().json(json!({"orderId": order, "transactionId": txn}))
 }

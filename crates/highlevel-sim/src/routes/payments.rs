@@ -33,6 +33,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/payments/custom-provider/capabilities",
         web::put().to(capabilities),
     )
+    .route(
+        "/payments/transactions/{transactionId}",
+        web::get().to(get_transaction),
+    )
+    .route("/payments/orders/{orderId}", web::get().to(get_order))
     .service(
         web::resource("/payments/integrations/provider/whitelabel")
             .route(web::post().to(create_whitelabel))
@@ -294,4 +299,64 @@ async fn list_whitelabel(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
         .cloned()
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({"providers": providers})))
+}
+
+/// `GET /payments/transactions/{transactionId}?altId=&altType=location` (payments.json): HighLevel's own record
+/// of a payment, amount in major units. `altId` and `altType` are required; the token must be the location's.
+async fn get_transaction(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    let id = req.match_info().get("transactionId").unwrap_or_default().to_owned();
+    record(&req, &sim, &access::TRANSACTION_GET, |w| w.transactions.get(&id).cloned(), "Transaction not found")
+}
+
+/// `GET /payments/orders/{orderId}?altId=&altType=location` (payments.json).
+async fn get_order(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    let id = req.match_info().get("orderId").unwrap_or_default().to_owned();
+    record(&req, &sim, &access::ORDER_GET, |w| w.orders.get(&id).cloned(), "Order not found")
+}
+
+fn record(
+    req: &HttpRequest,
+    sim: &Sim,
+    need: &Requirement,
+    find: impl FnOnce(&crate::state::World) -> Option<Value>,
+    missing: &str,
+) -> HlResult<HttpResponse> {
+    require_version(req)?;
+    let q = query(req);
+    let location = q.get("altId").or_else(|| q.get("locationId")).cloned();
+    authorize(req, need, location.as_deref())?;
+    required_params(&q, &["altId", "altType"])?;
+    let found = find(&sim.world_read())
+        // Another location's record is as good as absent.
+        .filter(|r| r["altId"].as_str() == location.as_deref())
+        .ok_or_else(|| HlError::not_found(missing))?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// What a checkout records at HighLevel before the payment page is shown: an order and its transaction, both
+/// `pending`, amount in major units. Used by the checkout page and by `POST /_sim/payments/orders`.
+pub fn record_checkout(
+    sim: &Sim,
+    location: &str,
+    amount: f64,
+    currency: &str,
+    live: bool,
+    contact: Option<&str>,
+) -> (String, String) {
+    let (order_id, txn_id, now) = (new_id(), new_id(), now_iso());
+    let contact = contact.map(str::to_owned).unwrap_or_else(new_id);
+    let order = json!({
+        "_id": order_id, "altId": location, "altType": "location", "contactId": contact,
+        "currency": currency, "amount": amount, "status": "pending", "liveMode": live,
+        "createdAt": now, "updatedAt": now,
+    });
+    let txn = json!({
+        "_id": txn_id, "altId": location, "altType": "location", "contactId": contact,
+        "currency": currency, "amount": amount, "status": "pending", "liveMode": live,
+        "entityType": "order", "entityId": order_id, "createdAt": now, "updatedAt": now,
+    });
+    let mut world = sim.world();
+    world.orders.insert(order_id.clone(), order);
+    world.transactions.insert(txn_id.clone(), txn);
+    (order_id, txn_id)
 }

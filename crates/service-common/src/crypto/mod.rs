@@ -1,6 +1,7 @@
 //! Secrets at rest and in comparison: the token key ring, hashing and constant-time equality.
 
 pub mod keyring;
+pub mod purpose;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

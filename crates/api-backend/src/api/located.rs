@@ -1,0 +1,99 @@
+//! The tenant wall, in one place: every location route declares in its signature who may call it, as an
+//! extractor, so no handler can forget the check.
+//!
+//! - [`Located`]: a caller allowed to act on the `{locationId}` of the path (a location user on their own
+//!   location, an agency user on their company's locations, a service JWT on any, or only through the
+//!   installations its `installations` claim lists), with the installation that serves it.
+//! - [`LocationAdmin`]: the same, and an admin of the location or agency (or a service): for what decides
+//!   where money goes.
+
+use super::State;
+use crate::bridge::Tokens;
+use crate::error::ApiError;
+use crate::sessions::{authorize_location, Caller};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use futures::future::LocalBoxFuture;
+
+/// A caller checked for the location in the path.
+#[derive(Debug)]
+pub struct Located {
+    pub caller: Caller,
+    /// The `{locationId}` of the path, checked.
+    pub location: String,
+    /// The installation serving the location.
+    pub installation: String,
+    pub company_id: String,
+}
+
+impl Located {
+    /// Tokens to act on the location with: always a Location token (minted from the Company token when the
+    /// install is agency-level).
+    pub fn tokens(&self, state: &State) -> Tokens {
+        Tokens {
+            bridge: state.bridge.clone(),
+            installation: self.installation.clone(),
+            location: Some(self.location.clone()),
+        }
+    }
+
+    async fn check(req: HttpRequest) -> Result<Located, ApiError> {
+        let state = req
+            .app_data::<State>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("the application state is not registered".into()))?;
+        let location = req
+            .match_info()
+            .get("locationId")
+            .ok_or_else(|| ApiError::Internal("a Located route without {locationId}".into()))?
+            .to_owned();
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let caller = state.sessions.caller(header)?;
+        let resolved = authorize_location(&state.bridge, &caller, &location).await?;
+        Ok(Located {
+            caller,
+            location,
+            installation: resolved.installation_id,
+            company_id: resolved.company_id,
+        })
+    }
+}
+
+impl FromRequest for Located {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(Located::check(req.clone()))
+    }
+}
+
+/// A [`Located`] caller who is also an admin of the location or agency, or a service.
+#[derive(Debug)]
+pub struct LocationAdmin(pub Located);
+
+impl FromRequest for LocationAdmin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let at = Located::check(req).await?;
+            if !at.caller.is_admin() {
+                let role = match &at.caller {
+                    Caller::User(s) => s.role.clone().unwrap_or_else(|| "none".into()),
+                    Caller::Service { .. } => "service".into(),
+                };
+                return Err(ApiError::AdminRequired(format!(
+                    "changing the payment provider of `{}` needs an admin of the location or agency; this session's role is `{role}`",
+                    at.location
+                )));
+            }
+            Ok(LocationAdmin(at))
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! What is charged comes from HighLevel, not from the browser. The payment page is handed the amount by its
+//! parent window, which anyone can imitate; before a card is charged the amount and currency are read from
+//! HighLevel's own record of the transaction (`GET /payments/transactions/{id}`, or of its order,
+//! `GET /payments/orders/{id}`) with the location's token, and the page's figure must match it.
+
+use super::money::{self, Cur};
+use crate::app::AppState;
+use crate::bridge::Tokens;
+use crate::error::ApiError;
+use crate::store::providers::ProviderRow;
+use highlevel_client::{check_id, HlError};
+
+/// The amount HighLevel recorded for a checkout, in minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub minor: i64,
+    pub cur: Cur,
+}
+
+/// Only a gateway that can take real money serves live mode: the sandbox settles test payments only.
+pub fn gateway_serves(provider: &ProviderRow, live: bool) -> Result<(), ApiError> {
+    if live && provider.gateway == "sandbox" {
+        return Err(ApiError::GatewayModeUnsupported(format!(
+            "location `{}` uses the sandbox gateway, which takes test payments only; this is the live key",
+            provider.location_id
+        )));
+    }
+    Ok(())
+}
+
+/// HighLevel's record of `transaction_id` (or, when HighLevel does not know the transaction, of `order_id`)
+/// at the provider's location, in the key's mode.
+pub async fn recorded(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    transaction_id: &str,
+    order_id: Option<&str>,
+) -> Result<Recorded, ApiError> {
+    let location = provider.location_id.as_str();
+    check_id("transactionId", transaction_id).map_err(ApiError::Validation)?;
+    if let Some(o) = order_id {
+        check_id("orderId", o).map_err(ApiError::Validation)?;
+    }
+    let resolved = state.bridge.resolve(location, None, None).await?;
+    let tokens = Tokens {
+        bridge: state.bridge.clone(),
+        installation: resolved.installation_id,
+        location: Some(location.to_owned()),
+    };
+    let unknown = || {
+        ApiError::TransactionUnknown(format!(
+            "HighLevel has no transaction `{transaction_id}`{} for location `{location}`",
+            order_id
+                .map(|o| format!(" (nor order `{o}`)"))
+                .unwrap_or_default()
+        ))
+    };
+    let absent = |e: &HlError| matches!(e, HlError::Refused { status: 400 | 404, .. });
+    let record = match state.hl.transaction(&tokens, location, transaction_id).await {
+        Ok(r) => r,
+        Err(e) if absent(&e) => match order_id {
+            Some(o) => match state.hl.order(&tokens, location, o).await {
+                Ok(r) => r,
+                Err(e) if absent(&e) => return Err(unknown()),
+                Err(e) => return Err(e.into()),
+            },
+            None => return Err(unknown()),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    if record.alt_id.as_deref().is_some_and(|a| a != location) {
+        return Err(unknown());
+    }
+    if record.live_mode.is_some_and(|l| l != live) {
+        return Err(ApiError::AmountMismatch(format!(
+            "HighLevel recorded transaction `{transaction_id}` in {} mode, but the page holds the {} key",
+            if record.live_mode == Some(true) { "live" } else { "test" },
+            if live { "live" } else { "test" }
+        )));
+    }
+    let cur = money::currency(&record.currency)?;
+    let minor = money::to_minor(record.amount, cur)?;
+    Ok(Recorded { minor, cur })
+}
+
+/// The page's amount and currency (what the customer was shown) must be HighLevel's.
+pub fn check_page_amount(
+    posted_major: f64,
+    posted_currency: &str,
+    recorded: &Recorded,
+) -> Result<(), ApiError> {
+    let same_currency = posted_currency.eq_ignore_ascii_case(recorded.cur.code());
+    let same_amount = same_currency
+        && money::to_minor(posted_major, recorded.cur).is_ok_and(|m| m == recorded.minor);
+    if !same_amount {
+        return Err(ApiError::AmountMismatch(format!(
+            "the page was given {posted_major} {}, but HighLevel recorded {} {} for this transaction: nothing was charged",
+            posted_currency.chars().take(3).collect::<String>().to_ascii_uppercase(),
+            money::major_text(recorded.minor, recorded.cur),
+            recorded.cur.code()
+        )));
+    }
+    Ok(())
+}
