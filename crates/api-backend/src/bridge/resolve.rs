@@ -216,6 +216,9 @@ mod tests {
         ));
         let (guess, definitive) = pick(&all, "L9", Some("c1")).unwrap();
         assert_eq!(guess.installation_id, "company");
-        assert!(!definitive, "the company fallback is a guess for one caller");
+        assert!(
+            !definitive,
+            "the company fallback is a guess for one caller"
+        );
     }
 }

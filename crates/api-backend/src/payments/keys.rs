@@ -80,10 +80,7 @@ mod tests {
     #[test]
     fn legacy_salts_keep_their_keys() {
         let s = SecretString::from("x".repeat(40));
-        assert_eq!(
-            api_key(&s, "L1", Mode::Test, "salt"),
-            LEGACY_L1_TEST_SALT
-        );
+        assert_eq!(api_key(&s, "L1", Mode::Test, "salt"), LEGACY_L1_TEST_SALT);
     }
 
     /// New keys do not come from the raw secret: knowing the HMAC keyed with SERVICE_JWT_SECRET is no help.
@@ -95,7 +92,12 @@ mod tests {
         let new = api_key(&s, "L1", Mode::Test, &salt);
         let mut raw = <Hmac<Sha256> as Mac>::new_from_slice(s.expose_secret().as_bytes()).unwrap();
         raw.update(format!("payments-provider-api-key|L1|test|{salt}").as_bytes());
-        let hex: String = raw.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = raw
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_ne!(new, format!("sk_test_{}", &hex[..48]));
     }
 

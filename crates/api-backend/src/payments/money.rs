@@ -32,9 +32,7 @@ pub fn currency(code: &str) -> Result<Cur, ApiError> {
         ))
     })?;
     let exponent = currency.exponent().ok_or_else(|| {
-        ApiError::Validation(format!(
-            "`{upper}` has no minor unit and cannot be charged"
-        ))
+        ApiError::Validation(format!("`{upper}` has no minor unit and cannot be charged"))
     })?;
     Ok(Cur {
         currency,

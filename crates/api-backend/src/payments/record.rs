@@ -56,8 +56,20 @@ pub async fn recorded(
                 .unwrap_or_default()
         ))
     };
-    let absent = |e: &HlError| matches!(e, HlError::Refused { status: 400 | 404, .. });
-    let record = match state.hl.transaction(&tokens, location, transaction_id).await {
+    let absent = |e: &HlError| {
+        matches!(
+            e,
+            HlError::Refused {
+                status: 400 | 404,
+                ..
+            }
+        )
+    };
+    let record = match state
+        .hl
+        .transaction(&tokens, location, transaction_id)
+        .await
+    {
         Ok(r) => r,
         Err(e) if absent(&e) => match order_id {
             Some(o) => match state.hl.order(&tokens, location, o).await {

@@ -107,11 +107,7 @@ pub fn settle_charge(
 
 /// At most `limit` pending charges older than `before`, oldest first (for the sandbox's "wait" cards, and
 /// status queries); the scan uses the `(status, created_at)` index.
-pub fn pending_before(
-    conn: &mut DbConn,
-    before: i64,
-    limit: i64,
-) -> Result<Vec<Charge>, DbError> {
+pub fn pending_before(conn: &mut DbConn, before: i64, limit: i64) -> Result<Vec<Charge>, DbError> {
     Ok(payment_charges::table
         .filter(payment_charges::status.eq("pending"))
         .filter(payment_charges::created_at.lt(before))

@@ -235,6 +235,7 @@ async fn the_payment_page_in_a_real_browser() {
     let host = host_server(host_port, s.api.base_url.clone()).await;
 
     // The sandbox card that succeeds.
+    checkout_at_sim(&s, "Loc1", "txn-browser-1", 49.99, "USD").await;
     c.goto(&format!(
         "{host_origin}/host?pk={pk1}&loc=Loc1&txn=txn-browser-1"
     ))
@@ -282,6 +283,7 @@ async fn the_payment_page_in_a_real_browser() {
     );
 
     // A declining card: the error message, in the page and to the parent.
+    checkout_at_sim(&s, "Loc1", "txn-browser-2", 49.99, "USD").await;
     c.goto(&format!(
         "{host_origin}/host?pk={pk1}&loc=Loc1&txn=txn-browser-2"
     ))
@@ -309,6 +311,7 @@ async fn the_payment_page_in_a_real_browser() {
     c.enter_parent_frame().await.unwrap();
 
     // Another location's publishable key: ignored, the form never shows.
+    checkout_at_sim(&s, "Loc1", "txn-browser-3", 49.99, "USD").await;
     c.goto(&format!(
         "{host_origin}/host?pk={pk2}&loc=Loc1&txn=txn-browser-3"
     ))
@@ -330,6 +333,7 @@ async fn the_payment_page_in_a_real_browser() {
 
     // Props from a foreign window (another origin framed in the host): ignored.
     let foreign = format!("http://localhost:{host_port}");
+    checkout_at_sim(&s, "Loc1", "txn-browser-4", 49.99, "USD").await;
     c.goto(&format!(
         "{host_origin}/host?pk={pk1}&loc=Loc1&txn=txn-browser-4&answer=no&foreign={}",
         urlencode(&foreign)

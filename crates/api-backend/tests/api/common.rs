@@ -418,7 +418,19 @@ pub async fn provider(s: &Stack, location: &str) -> (String, String) {
     )
 }
 
-/// A charge through the payment page's API with a test card.
+/// What HighLevel records when a checkout starts: an order and transaction `txn` of `amount` (major units).
+pub async fn checkout_at_sim(s: &Stack, location: &str, txn: &str, amount: f64, currency: &str) {
+    let out = sim_post(
+        s,
+        "/_sim/payments/orders",
+        json!({"locationId": location, "transactionId": txn, "amount": amount, "currency": currency}),
+    )
+    .await;
+    assert_eq!(out["transactionId"], txn, "{out}");
+}
+
+/// A charge through the payment page's API with a test card, for a transaction of 49.99 USD HighLevel
+/// recorded first (as its checkout does).
 pub async fn page_charge(
     s: &Stack,
     pk: &str,
@@ -427,6 +439,7 @@ pub async fn page_charge(
     card: &str,
     save: bool,
 ) -> (u16, Value) {
+    checkout_at_sim(s, location, txn, 49.99, "USD").await;
     post(s, "/payments/page/charge", None, json!({
         "publishableKey": pk, "locationId": location, "transactionId": txn, "amount": 49.99, "currency": "USD",
         "contactId": "contact1", "saveCard": save,

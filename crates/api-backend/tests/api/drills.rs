@@ -51,6 +51,7 @@ async fn create_product(s: &Stack, key: &str) -> (u16, bool, Value) {
 }
 
 async fn charge(s: &Stack, pk: &str, txn: &str) -> (u16, bool, Value) {
+    checkout_at_sim(s, "Loc1", txn, 12.5, "USD").await;
     let res = client()
         .post(format!("{}/payments/page/charge", s.api.base_url))
         .json(&json!({

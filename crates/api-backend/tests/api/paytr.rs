@@ -74,6 +74,10 @@ fn signing_matches_openssl() {
 struct Fake {
     requests: Vec<(String, HashMap<String, String>)>,
     paid: Vec<String>,
+    /// Refunds are carried out but their answer is lost (a 502 with no JSON).
+    lose_refund_answers: bool,
+    /// `reference_no`s of refunds carried out, as the status query's `returns[]` lists them.
+    returns: Vec<String>,
 }
 
 /// PayTR's get-token, refund and status endpoints; each refuses a `paytr_token` openssl does not agree with.
@@ -104,10 +108,19 @@ async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
                 }
                 match op.as_str() {
                     "api/get-token" => HttpResponse::Ok().json(json!({"status": "success", "token": format!("tok{}", g("merchant_oid"))})),
-                    "iade" => HttpResponse::Ok().json(json!({"status": "success", "merchant_oid": g("merchant_oid"), "return_amount": g("return_amount")})),
+                    "iade" => {
+                        let mut fake = st.lock().unwrap();
+                        fake.returns.push(g("reference_no"));
+                        if fake.lose_refund_answers {
+                            return HttpResponse::BadGateway().body("upstream connection reset");
+                        }
+                        HttpResponse::Ok().json(json!({"status": "success", "merchant_oid": g("merchant_oid"), "return_amount": g("return_amount"), "reference_no": g("reference_no")}))
+                    }
                     _ => {
-                        let paid = st.lock().unwrap().paid.contains(&g("merchant_oid"));
-                        HttpResponse::Ok().json(json!({"status": if paid { "success" } else { "pending" }, "payment_amount": "49.99", "currency": "USD"}))
+                        let fake = st.lock().unwrap();
+                        let paid = fake.paid.contains(&g("merchant_oid"));
+                        let returns: Vec<Value> = fake.returns.iter().map(|r| json!({"reference_no": r, "return_amount": "1"})).collect();
+                        HttpResponse::Ok().json(json!({"status": if paid { "success" } else { "pending" }, "payment_amount": "49.99", "currency": "USD", "returns": returns}))
                     }
                 }
             }
@@ -173,6 +186,9 @@ async fn paytr_end_to_end(backend: Backend) {
         api_backend::payments::keys::Mode::Test,
         &row.api_key_salt,
     );
+    for txn in ["txn-p1", "txn-p2", "txn-p3", "txn-p4", "txn-p5"] {
+        checkout_at_sim(&s, "Loc1", txn, 49.99, "USD").await;
+    }
     let checkout = |txn: &'static str| {
         post(
             &s,
@@ -276,6 +292,30 @@ async fn paytr_end_to_end(backend: Backend) {
     )
     .await;
     assert_eq!(status, 422);
+
+    // A refund whose answer is lost is never undone: it stays pending and counts against the charge; HighLevel's
+    // retry of the same refund asks PayTR's status query, which lists our reference_no, and nothing is refunded
+    // twice.
+    fake.lock().unwrap().lose_refund_answers = true;
+    fake.lock().unwrap().paid.push(oid.clone());
+    let lost = json!({"type": "refund", "apiKey": key, "transactionId": "txn-p1", "amount": 5});
+    let (status, r) = post(&s, "/payments/query", None, lost.clone()).await;
+    assert_eq!((status, r["pending"].as_bool()), (200, Some(true)), "{r}");
+    let iade = |f: &Fake| f.requests.iter().filter(|(op, _)| op == "iade").count();
+    let sent = iade(&fake.lock().unwrap());
+    let (status, r2) = post(&s, "/payments/query", None, lost).await;
+    assert_eq!(
+        (status, r2["success"].as_bool(), r2["refundId"].clone()),
+        (200, Some(true), r["refundId"].clone()),
+        "{r2}"
+    );
+    assert_eq!(
+        iade(&fake.lock().unwrap()),
+        sent,
+        "the repeat did not refund again"
+    );
+    assert_eq!(r2["totalRefunded"].as_f64(), Some(15.5));
+    fake.lock().unwrap().lose_refund_answers = false;
 
     // A callback that never came: verify asks PayTR's status query.
     let (_, second) = checkout("txn-p2").await;

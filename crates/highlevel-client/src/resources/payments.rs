@@ -154,9 +154,12 @@ impl HighLevelClient {
         location: &str,
         id: &str,
     ) -> Result<PaymentRecord, HlError> {
-        self.call(s, &record_of(&ep::TRANSACTION_GET, "{transactionId}", id, location))
-            .await?
-            .json()
+        self.call(
+            s,
+            &record_of(&ep::TRANSACTION_GET, "{transactionId}", id, location),
+        )
+        .await?
+        .json()
     }
 
     /// HighLevel's record of an order of the location.

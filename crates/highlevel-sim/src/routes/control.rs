@@ -292,8 +292,9 @@ async fn routes() -> HttpResponse {
     HttpResponse::Ok().json(json!({"routes": table}))
 }
 
-/// `POST /_sim/payments/orders {"locationId","amount","currency","liveMode"?,"contactId"?}`: records an order and
-/// its transaction as HighLevel does when a checkout starts; answers `{"orderId","transactionId"}`.
+/// `POST /_sim/payments/orders {"locationId","amount","currency","liveMode"?,"contactId"?,"transactionId"?}`:
+/// records an order and its transaction (with the given id, or a new one) as HighLevel does when a checkout
+/// starts; answers `{"orderId","transactionId"}`.
 async fn new_order(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> HttpResponse {
     let b = body.into_inner();
     let (Some(location), Some(amount), Some(currency)) = (
@@ -301,8 +302,9 @@ async fn new_order(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> H
         b["amount"].as_f64(),
         b["currency"].as_str(),
     ) else {
-        return HttpResponse::BadRequest()
-            .json(json!({"message": "locationId, amount (major units) and currency are required"}));
+        return HttpResponse::BadRequest().json(
+            json!({"message": "locationId, amount (major units) and currency are required"}),
+        );
     };
     let (order, txn) = crate::routes::payments::record_checkout(
         &sim,
@@ -311,6 +313,7 @@ async fn new_order(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> H
         currency,
         b["liveMode"].as_bool().unwrap_or(false),
         b["contactId"].as_str(),
+        b["transactionId"].as_str(),
     );
     HttpResponse::Ok().json(json!({"orderId": order, "transactionId": txn}))
 }

@@ -304,14 +304,34 @@ async fn list_whitelabel(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
 /// `GET /payments/transactions/{transactionId}?altId=&altType=location` (payments.json): HighLevel's own record
 /// of a payment, amount in major units. `altId` and `altType` are required; the token must be the location's.
 async fn get_transaction(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
-    let id = req.match_info().get("transactionId").unwrap_or_default().to_owned();
-    record(&req, &sim, &access::TRANSACTION_GET, |w| w.transactions.get(&id).cloned(), "Transaction not found")
+    let id = req
+        .match_info()
+        .get("transactionId")
+        .unwrap_or_default()
+        .to_owned();
+    record(
+        &req,
+        &sim,
+        &access::TRANSACTION_GET,
+        |w| w.transactions.get(&id).cloned(),
+        "Transaction not found",
+    )
 }
 
 /// `GET /payments/orders/{orderId}?altId=&altType=location` (payments.json).
 async fn get_order(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
-    let id = req.match_info().get("orderId").unwrap_or_default().to_owned();
-    record(&req, &sim, &access::ORDER_GET, |w| w.orders.get(&id).cloned(), "Order not found")
+    let id = req
+        .match_info()
+        .get("orderId")
+        .unwrap_or_default()
+        .to_owned();
+    record(
+        &req,
+        &sim,
+        &access::ORDER_GET,
+        |w| w.orders.get(&id).cloned(),
+        "Order not found",
+    )
 }
 
 fn record(
@@ -342,8 +362,10 @@ pub fn record_checkout(
     currency: &str,
     live: bool,
     contact: Option<&str>,
+    transaction_id: Option<&str>,
 ) -> (String, String) {
-    let (order_id, txn_id, now) = (new_id(), new_id(), now_iso());
+    let (order_id, now) = (new_id(), now_iso());
+    let txn_id = transaction_id.map(str::to_owned).unwrap_or_else(new_id);
     let contact = contact.map(str::to_owned).unwrap_or_else(new_id);
     let order = json!({
         "_id": order_id, "altId": location, "altType": "location", "contactId": contact,

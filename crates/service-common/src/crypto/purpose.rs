@@ -29,7 +29,10 @@ impl Purpose {
 
 /// The 32-byte key for `purpose`, derived from `secret`.
 pub fn purpose_key(secret: &SecretString, purpose: Purpose) -> [u8; 32] {
-    let hk = Hkdf::<Sha256>::new(Some(b"highlevel-backend"), secret.expose_secret().as_bytes());
+    let hk = Hkdf::<Sha256>::new(
+        Some(b"highlevel-backend"),
+        secret.expose_secret().as_bytes(),
+    );
     let mut key = [0u8; 32];
     hk.expand(purpose.info(), &mut key)
         .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
@@ -43,16 +46,30 @@ mod tests {
     #[test]
     fn keys_differ_by_purpose_and_secret_and_are_not_the_secret() {
         let s = SecretString::from("a-service-secret-of-forty-characters-xx".to_owned());
-        let all = [Purpose::OauthState, Purpose::Session, Purpose::ProviderApiKey].map(|p| purpose_key(&s, p));
+        let all = [
+            Purpose::OauthState,
+            Purpose::Session,
+            Purpose::ProviderApiKey,
+        ]
+        .map(|p| purpose_key(&s, p));
         for (i, a) in all.iter().enumerate() {
-            assert_ne!(&a[..], s.expose_secret().as_bytes().get(..32).unwrap_or_default());
+            assert_ne!(
+                &a[..],
+                s.expose_secret().as_bytes().get(..32).unwrap_or_default()
+            );
             for b in &all[i + 1..] {
                 assert_ne!(a, b);
             }
         }
-        assert_eq!(purpose_key(&s, Purpose::Session), purpose_key(&s, Purpose::Session));
+        assert_eq!(
+            purpose_key(&s, Purpose::Session),
+            purpose_key(&s, Purpose::Session)
+        );
         let other = SecretString::from("another-service-secret-of-forty-chars-xx".to_owned());
-        assert_ne!(purpose_key(&s, Purpose::Session), purpose_key(&other, Purpose::Session));
+        assert_ne!(
+            purpose_key(&s, Purpose::Session),
+            purpose_key(&other, Purpose::Session)
+        );
     }
 
     /// RFC 5869 test case 1 through the same crate call, so the derivation is the standard one.
@@ -62,7 +79,9 @@ mod tests {
         let salt: Vec<u8> = (0x00u8..=0x0c).collect();
         let info: Vec<u8> = (0xf0u8..=0xf9).collect();
         let mut okm = [0u8; 42];
-        Hkdf::<Sha256>::new(Some(&salt), &ikm).expand(&info, &mut okm).unwrap();
+        Hkdf::<Sha256>::new(Some(&salt), &ikm)
+            .expand(&info, &mut okm)
+            .unwrap();
         assert_eq!(
             okm.iter().map(|b| format!("{b:02x}")).collect::<String>(),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
