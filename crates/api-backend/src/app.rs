@@ -28,6 +28,7 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Seals gateway credentials; present when TOKEN_ENCRYPTION_KEYS is set.
     pub keys: Option<KeyRing>,
+    pub paytr_http: reqwest::Client,
 }
 
 /// The HighLevel client as the settings describe it.
@@ -47,12 +48,21 @@ pub fn highlevel_client(settings: &Settings) -> HighLevelClient {
     })
 }
 
-pub fn bridge(settings: &Settings) -> Arc<Bridge> {
-    Arc::new(Bridge::new(
+pub fn bridge(settings: &Settings) -> anyhow::Result<Arc<Bridge>> {
+    Ok(Arc::new(Bridge::new(
         &settings.oauth_backend_url,
         &settings.service_jwt_secret,
         Duration::from_secs(15),
-    ))
+    )?))
+}
+
+/// The one HTTP client every PayTR call uses (built once, with timeouts, or start-up fails).
+pub fn paytr_http() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for PayTR: {e}"))
 }
 
 /// Connects to the database, applies migrations and checks every key and secret; any problem is reported
@@ -72,7 +82,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         tracing::info!(?applied, "migrations applied");
     }
     Ok(web::Data::new(AppState {
-        bridge: bridge(&settings),
+        bridge: bridge(&settings)?,
+        paytr_http: paytr_http()?,
         hl: highlevel_client(&settings),
         sessions: Sessions::new(
             &settings.service_jwt_secret,

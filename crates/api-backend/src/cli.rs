@@ -79,7 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 &oauth,
                 &secret.into(),
                 std::time::Duration::from_secs(15),
-            );
+            )?;
             let inst = bridge
                 .installation(&installation)
                 .await

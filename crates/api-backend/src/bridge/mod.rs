@@ -56,14 +56,19 @@ fn unavailable(why: String) -> HlError {
 }
 
 impl Bridge {
-    pub fn new(base_url: &str, service_jwt_secret: &SecretString, timeout: Duration) -> Bridge {
+    /// Fails (at start-up) when the HTTP client cannot be built: never a client without timeouts.
+    pub fn new(
+        base_url: &str,
+        service_jwt_secret: &SecretString,
+        timeout: Duration,
+    ) -> anyhow::Result<Bridge> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(64)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Bridge {
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for oauth-backend: {e}"))?;
+        Ok(Bridge {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             auth: ServiceAuth::new(service_jwt_secret),
@@ -71,7 +76,7 @@ impl Bridge {
             tokens: Mutex::default(),
             resolved: resolve::resolve_cache(),
             stats: BridgeStats::default(),
-        }
+        })
     }
 
     /// A service JWT for oauth-backend, re-signed before it runs out.

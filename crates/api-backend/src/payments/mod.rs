@@ -39,6 +39,7 @@ pub fn paytr_for(state: &AppState, p: &ProviderRow, live: bool) -> Result<paytr:
         serde_json::from_str(secrecy::ExposeSecret::expose_secret(&json))
             .map_err(|e| ApiError::Internal(format!("sealed PayTR credentials unreadable: {e}")))?;
     Ok(paytr::Paytr::new(
+        state.paytr_http.clone(),
         &state.settings.paytr_api_url,
         creds,
         !live,

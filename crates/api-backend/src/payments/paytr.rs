@@ -10,7 +10,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use service_common::crypto::constant_time_eq;
 use sha2::Sha256;
-use std::time::Duration;
 
 /// `base64(HMAC-SHA256(merchant_key, fields… + merchant_salt))`.
 pub fn sign(key: &SecretString, salt: &SecretString, fields: &[&str]) -> String {
@@ -80,12 +79,10 @@ fn currency(c: &str) -> String {
 }
 
 impl Paytr {
-    pub fn new(base_url: &str, creds: Credentials, test_mode: bool) -> Paytr {
+    /// `http` is the process's one PayTR client (`app::paytr_http`), with its timeouts.
+    pub fn new(http: reqwest::Client, base_url: &str, creds: Credentials, test_mode: bool) -> Paytr {
         Paytr {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
+            http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             creds,
             test_mode,
@@ -443,6 +440,7 @@ mod tests {
         ) {
             let (key, salt) = (SecretString::from("key"), SecretString::from("salt"));
             let p = Paytr::new(
+                reqwest::Client::new(),
                 "http://127.0.0.1:9",
                 Credentials { merchant_id: "1".into(), merchant_key: key.clone(), merchant_salt: salt.clone() },
                 true,

@@ -348,3 +348,49 @@ both_backends!(
     a_captured_payment_is_never_lost,
     a_refund_asked_twice_refunds_once,
 );
+
+/// An install whose grant lacks `payments/transactions.readonly` and `payments/orders.readonly` (the page
+/// reads HighLevel's record with them): the doctor names each missing scope.
+#[actix_web::test]
+async fn the_doctor_names_the_payment_read_scopes() {
+    let s = stack(Backend::Sqlite).await;
+    let c = client();
+    let res = c
+        .get(format!(
+            "{}/oauth/install?user_type=Location&sim_user_type=Location&sim_location_id=Loc1",
+            s.oauth.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut consent = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = consent
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "scope" {
+                v.split(' ')
+                    .filter(|s| !s.starts_with("payments/transactions") && !s.starts_with("payments/orders"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    consent.query_pairs_mut().clear().extend_pairs(pairs);
+    let res = c.get(consent.as_str()).send().await.unwrap();
+    let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let res = c
+        .get(format!("{}/oauth/callback?{}", s.oauth.base_url, back.query().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let (status, body) = get(&s, "/api/locations/Loc1/diagnostics", &service_token()).await;
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(false)), "{body}");
+    let problems = body["problems"].to_string();
+    for scope in ["payments/transactions.readonly", "payments/orders.readonly"] {
+        assert!(problems.contains(scope), "{scope} not named: {problems}");
+    }
+}
