@@ -5,7 +5,7 @@
 # It sets up what the tests need by itself:
 # - PostgreSQL: TEST_DATABASE_URL if set; else the server on 127.0.0.1:5432 if one answers (database `test`,
 #   made if missing); else a throwaway cluster of its own (initdb into target/test-postgres, a free port, stopped
-#   when this script ends).
+#   when this script ends). TEST_OWN_POSTGRES=1 always uses a throwaway cluster.
 # - chromium, chromium-driver, openssl and PostgreSQL's programs: installed with apt when missing and this
 #   script runs as root; otherwise it stops at once with one line naming what to install.
 # Extra arguments go to `cargo test` (e.g. `./scripts/test.sh -p api-backend walls`).
@@ -45,9 +45,9 @@ trap stop_own_pg EXIT
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-if [ -n "${TEST_DATABASE_URL:-}" ]; then
+if [ -n "${TEST_DATABASE_URL:-}" ] && [ -z "${TEST_OWN_POSTGRES:-}" ]; then
   say "PostgreSQL: TEST_DATABASE_URL"
-elif answers 5432; then
+elif [ -z "${TEST_OWN_POSTGRES:-}" ] && answers 5432; then
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
   if command -v psql >/dev/null 2>&1; then
     psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" postgres 2>/dev/null | grep -q 1 \
@@ -60,7 +60,7 @@ else
   mkdir -p "$own_pg_dir"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)
   [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$own_pg_dir"
-  say "PostgreSQL: nothing on 127.0.0.1:5432; starting a throwaway cluster in target/test-postgres on port $port"
+  say "PostgreSQL: a throwaway cluster in target/test-postgres on port $port (nothing used on 127.0.0.1:5432)"
   as_pg "$(pg_bin)/initdb" -D "$own_pg_dir/data" -U postgres -A trust --no-sync >/dev/null
   as_pg "$(pg_bin)/pg_ctl" -D "$own_pg_dir/data" -l "$own_pg_dir/log" \
     -o "-p $port -k $own_pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" -w start >/dev/null
