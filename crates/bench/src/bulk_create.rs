@@ -1,4 +1,4 @@
-//! Bulk product creation against HighLevel's rate-limit floor (DESIGN.md §2).
+//! Bulk product creation against HighLevel's rate-limit floor (docs/design.md, pacing).
 //!
 //! The simulator counts HighLevel's default limit (100 requests per 10 s per location, sliding window). Each
 //! product is created with one price through api-backend: two HighLevel calls. The floor for N calls to one

@@ -1,11 +1,11 @@
-//! Why HighLevel refused (or would refuse) a call, and what to do about it (DESIGN.md §3). Computed from
+//! Why HighLevel refused (or would refuse) a call, and what to do about it (docs/design.md, diagnosis). Computed from
 //! HighLevel's own message, the token's claims, the endpoint's requirements and the request's location id.
 
 use crate::claims::TokenClaims;
 use crate::endpoints::{Endpoint, TABLE};
 use shared_types::{AuthClass, Cause, Diagnosis, TokenAccess};
 
-/// HighLevel's messages, verbatim (HIGHLEVEL.md): users search for these exact strings.
+/// HighLevel's messages, verbatim (docs/highlevel.md): users search for these exact strings.
 pub mod messages {
     pub const INVALID_JWT: &str = "Invalid JWT";
     pub const TOKEN_INVALID: &str = "Invalid token: access token is invalid";

@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(by_name("products.create"), Some(&PRODUCTS_CREATE));
     }
 
-    /// HIGHLEVEL.md: products, prices, medias and every custom-provider endpoint are Location scopes.
+    /// docs/highlevel.md: products, prices, medias and every custom-provider endpoint are Location scopes.
     #[test]
     fn resource_endpoints_take_location_tokens() {
         for e in TABLE.iter().filter(|e| !e.path.starts_with("/oauth/")) {

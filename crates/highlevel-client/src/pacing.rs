@@ -1,4 +1,4 @@
-//! Staying under HighLevel's rate limit without wasting it (DESIGN.md §2).
+//! Staying under HighLevel's rate limit without wasting it (docs/design.md, pacing).
 //!
 //! Each resource (a location, or a company for Company calls) has a sliding window of `max` requests per
 //! `interval`. A request holds one of `max` slots from the moment it is sent until `interval` after its answer

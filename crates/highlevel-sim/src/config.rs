@@ -6,7 +6,7 @@ use clap::Parser;
 ///
 /// It serves HighLevel's OAuth, products, prices, media and payments routes with HighLevel's bodies and
 /// refusals, counts a sliding-window rate limit, and exposes a control surface under /_sim/ (reset, tenants,
-/// token expiry, fault injection, signed webhooks, stats). See CONTRACTS.md and HIGHLEVEL.md.
+/// token expiry, fault injection, signed webhooks, stats). See docs/api.md and docs/highlevel.md.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "highlevel-sim", version)]
 pub struct SimConfig {

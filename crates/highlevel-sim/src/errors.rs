@@ -1,5 +1,5 @@
 //! HighLevel's refusals, NestJS-shaped: `{"statusCode":N,"message":…,"error":"…"}`.
-//! Messages are taken verbatim from HIGHLEVEL.md's table; users search for these exact strings.
+//! Messages are taken verbatim from docs/highlevel.md's table of refusals; users search for these exact strings.
 
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ impl HlError {
         Self::nest(404, message, "Not Found")
     }
     pub fn too_many_requests() -> Self {
-        // HighLevel's 429 body is undocumented; this is the simulator's choice (HIGHLEVEL.md).
+        // HighLevel's 429 body is undocumented; this is the simulator's choice (docs/highlevel.md).
         HlError {
             status: StatusCode::TOO_MANY_REQUESTS,
             body: json!({"statusCode": 429, "message": "Too Many Requests"}),

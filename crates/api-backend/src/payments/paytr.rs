@@ -1,4 +1,4 @@
-//! PayTR's iFrame API (shared/PAYTR.md): a signed token request opens PayTR's own card page; PayTR reports the
+//! PayTR's iFrame API (docs/highlevel.md, PayTR): a signed token request opens PayTR's own card page; PayTR reports the
 //! outcome to our callback, whose hash we check; refunds and status queries are signed the same way. The
 //! merchant key and salt arrive sealed from the provider row and never leave this module.
 

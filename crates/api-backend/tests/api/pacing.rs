@@ -1,4 +1,4 @@
-//! Pacing under HighLevel's rate limit (DESIGN.md §2): many concurrent requests, zero 429s; past the wait
+//! Pacing under HighLevel's rate limit (docs/design.md, pacing): many concurrent requests, zero 429s; past the wait
 //! bound a clear 503 with Retry-After; locations never wait on each other.
 
 use crate::common::*;

@@ -1,4 +1,4 @@
-//! Tenant walls, written from CONTRACTS.md: a service JWT's `installations` claim limits it in api-backend as
+//! Tenant walls, written from docs/api.md: a service JWT's `installations` claim limits it in api-backend as
 //! in oauth-backend; one tenant's request never changes what another is served; changing the payment provider
 //! needs an admin; every refused user context gets the same answer.
 

@@ -1,5 +1,5 @@
 //! Typed requests and answers for the HighLevel APIs the services use. Field names and required fields
-//! follow HighLevel's OpenAPI files (`shared/reference/highlevel-openapi/`); answers keep fields we do not
+//! follow HighLevel's OpenAPI files (`HighLevel's public OpenAPI files, `apps/*.json` of GoHighLevel/highlevel-api-docs; see docs/highlevel.md`); answers keep fields we do not
 //! model in `extra`, so nothing HighLevel sends is lost on the way through.
 
 pub mod medias;

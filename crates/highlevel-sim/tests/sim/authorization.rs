@@ -1,4 +1,4 @@
-//! Every refusal in HIGHLEVEL.md's table, with its status, message and NestJS body.
+//! Every refusal in docs/highlevel.md's table of refusals, with its status, message and NestJS body.
 
 use crate::common::*;
 use reqwest::Method;

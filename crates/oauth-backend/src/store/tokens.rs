@@ -1,4 +1,4 @@
-//! Token rows and the refresh lease (DESIGN.md §1): a conditional update takes the lease, a second one guarded
+//! Token rows and the refresh lease (docs/design.md, refresh): a conditional update takes the lease, a second one guarded
 //! by the lease owner stores the new pair and bumps `token_version`. No transaction is held open while
 //! HighLevel answers, and it works the same on SQLite and PostgreSQL.
 

@@ -1,6 +1,6 @@
 //! Decrypted tokens in memory, keyed by installation, then by scope key ('' for the installation's own token,
 //! else a location id). A hot read checks only this map: no database query, no decryption, no allocation.
-//! Replicas stay coherent through `/refresh` (DESIGN.md §1, Cache).
+//! Replicas stay coherent through `/refresh` (docs/design.md, refresh: the cache).
 
 use shared_types::TokenAccess;
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! Token custody: serving tokens (cache first), refreshing installation tokens exactly once, and minting
-//! Location tokens from Company tokens. See DESIGN.md §1 for the protocol and its reasons.
+//! Location tokens from Company tokens. See docs/design.md, refresh for the protocol and its reasons.
 
 pub mod cache;
 mod location;

@@ -1,4 +1,4 @@
-//! Refreshing an installation's token exactly once, across threads and processes (DESIGN.md §1):
+//! Refreshing an installation's token exactly once, across threads and processes (docs/design.md, refresh):
 //! single-flight in the process, then a lease on the row, then HighLevel, then one guarded write.
 
 use super::{row_name, TokenService};
@@ -78,7 +78,7 @@ impl TokenService {
         row: &TokenRow,
     ) -> AppResult<TokenAccess> {
         // The lease we took had lapsed with an owner: that process stopped (kill -9, crash, stall) holding it,
-        // maybe after HighLevel had already rotated the pair (DESIGN.md §1, 5). The stored refresh token may be
+        // maybe after HighLevel had already rotated the pair (docs/design.md, refresh: the crash window). The stored refresh token may be
         // spent, and using a spent one is the reuse HighLevel punishes: reconnect first. If HighLevel refuses the
         // reconnect, the refresh token was probably never used; fall through to it.
         if row.lease_owner.is_some() && row.lease_until.is_some_and(|until| until < now_ms()) {

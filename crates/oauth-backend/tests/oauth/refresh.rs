@@ -149,7 +149,7 @@ async fn a_lost_refresh_answer_is_recovered_through_reconnect(backend: Backend) 
     let env = env(backend).await;
     let id = install(&env.app, "Location", &["Loc1"]).await;
     let old = current(&env.app, &id).await;
-    // HighLevel performs the refresh, and the answer never arrives: the crash window of DESIGN.md §1.
+    // HighLevel performs the refresh, and the answer never arrives: the crash window of docs/design.md, refresh.
     sim_post(
         &env.sim,
         "/_sim/faults",
