@@ -14,6 +14,12 @@ use utoipa::{Modify, OpenApi};
         api::media::list, api::media::upload, api::media::delete,
         api::provider::put, api::provider::get, api::provider::delete,
         api::diagnostics::diagnostics,
+        api::ops::healthz, api::ops::ready, api::ops::metrics, api::ops::openapi,
+        crate::payments::query::query,
+        crate::payments::page::page, crate::payments::page::page_js, crate::payments::page::page_css,
+        crate::payments::page::check, crate::payments::page::charge, crate::payments::page::status,
+        crate::payments::page::paytr_checkout,
+        crate::payments::paytr::callback::receive,
     ),
     components(schemas(shared_types::Problem, shared_types::Diagnosis, shared_types::Cause)),
     modifiers(&Bearer)

@@ -13,6 +13,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use service_common::crypto::constant_time_eq;
+use shared_types::Problem;
 
 const PAGE_API_LIMIT: usize = 8 * 1024;
 
@@ -21,14 +22,8 @@ const PAGE_CSS: &str = include_str!("../../assets/payment-page.css");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/payments/page", web::get().to(page))
-        .route(
-            "/payments/page.js",
-            web::get().to(|| async { asset("application/javascript; charset=utf-8", PAGE_JS) }),
-        )
-        .route(
-            "/payments/page.css",
-            web::get().to(|| async { asset("text/css; charset=utf-8", PAGE_CSS) }),
-        )
+        .route("/payments/page.js", web::get().to(page_js))
+        .route("/payments/page.css", web::get().to(page_css))
         .service(
             web::resource("/payments/page/check")
                 .app_data(
@@ -59,6 +54,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/payments/page/charges/{chargeId}", web::get().to(status));
 }
 
+/// The payment page's script.
+#[utoipa::path(get, path = "/payments/page.js", tag = "payment page",
+    responses((status = 200, description = "JavaScript", content_type = "application/javascript")))]
+pub async fn page_js() -> HttpResponse {
+    asset("application/javascript; charset=utf-8", PAGE_JS)
+}
+
+/// The payment page's style sheet.
+#[utoipa::path(get, path = "/payments/page.css", tag = "payment page",
+    responses((status = 200, description = "CSS", content_type = "text/css")))]
+pub async fn page_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", PAGE_CSS)
+}
+
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
@@ -67,9 +76,11 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-/// The paymentsUrl page: no inline script or style, a CSP that allows only this service, and framing only by
-/// the allowed parent origins.
-async fn page(state: State) -> HttpResponse {
+/// The paymentsUrl page HighLevel shows in an iframe: no inline script or style, a CSP that allows only this
+/// service, and framing only by the allowed parent origins.
+#[utoipa::path(get, path = "/payments/page", tag = "payment page",
+    responses((status = 200, description = "The HTML page", content_type = "text/html")))]
+pub async fn page(state: State) -> HttpResponse {
     let origins = state.settings.payment_parent_origins.join(" ");
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
@@ -126,15 +137,18 @@ fn origin_of(url: &str) -> String {
         .unwrap_or_else(|_| "'none'".into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckInput {
     pub publishable_key: String,
     pub location_id: String,
 }
 
-/// Whether a publishable key is the location's: the page shows its form only then.
-async fn check(state: State, body: web::Json<CheckInput>) -> Result<HttpResponse, ApiError> {
+/// Whether a publishable key is the location's (and its gateway serves that mode): the page shows its form
+/// only then.
+#[utoipa::path(post, path = "/payments/page/check", tag = "payment page", request_body = CheckInput,
+    responses((status = 200, description = "`{mode, gateway}`", body = Object), (status = "4XX", body = Problem)))]
+pub async fn check(state: State, body: web::Json<CheckInput>) -> Result<HttpResponse, ApiError> {
     let (provider, live) =
         provider_for_page(&state, &body.location_id, &body.publishable_key).await?;
     gateway_serves(&provider, live)?;
@@ -142,7 +156,7 @@ async fn check(state: State, body: web::Json<CheckInput>) -> Result<HttpResponse
         .json(json!({"mode": if live { "live" } else { "test" }, "gateway": provider.gateway})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CardInput {
     pub number: String,
@@ -151,7 +165,7 @@ pub struct CardInput {
     pub cvc: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChargeInput {
     pub publishable_key: String,
@@ -192,7 +206,11 @@ async fn provider_for_page(
     Ok((row, live))
 }
 
-async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpResponse, ApiError> {
+/// Charges a card the customer entered (sandbox gateway) for a transaction HighLevel recorded; the amount is
+/// HighLevel's.
+#[utoipa::path(post, path = "/payments/page/charge", tag = "payment page", request_body = ChargeInput,
+    responses((status = 200, description = "`{chargeId, status, message, paymentMethodId}`", body = Object), (status = "4XX", body = Problem), (status = "5XX", body = Problem)))]
+pub async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let (provider, live) =
         provider_for_page(&state, &input.location_id, &input.publishable_key).await?;
@@ -274,7 +292,8 @@ fn page_answer(c: &payments::Charge, method: Option<String>) -> serde_json::Valu
     json!({"chargeId": c.id, "status": c.status, "message": c.failure, "paymentMethodId": method})
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusQuery {
     pub publishable_key: String,
@@ -282,7 +301,10 @@ pub struct StatusQuery {
 }
 
 /// A charge's status, for a page waiting on a card that needs the customer to act.
-async fn status(
+#[utoipa::path(get, path = "/payments/page/charges/{chargeId}", tag = "payment page",
+    params(("chargeId" = String, Path), StatusQuery),
+    responses((status = 200, description = "`{chargeId, status, message}`", body = Object), (status = "4XX", body = Problem)))]
+pub async fn status(
     state: State,
     path: web::Path<String>,
     q: web::Query<StatusQuery>,
@@ -300,7 +322,7 @@ async fn status(
     Ok(HttpResponse::Ok().json(page_answer(&charge, None)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaytrInput {
     pub publishable_key: String,
@@ -315,9 +337,11 @@ pub struct PaytrInput {
     pub product_name: Option<String>,
 }
 
-/// Opens PayTR's card page for a payment: records the charge (once per transactionId) and asks PayTR for a
-/// checkout token; PayTR's callback settles it.
-async fn paytr_checkout(
+/// Opens PayTR's card page for a payment: records the charge (once per transactionId, HighLevel's amount)
+/// and asks PayTR for a checkout token; PayTR's callback settles it.
+#[utoipa::path(post, path = "/payments/page/paytr", tag = "payment page", request_body = PaytrInput,
+    responses((status = 200, description = "`{chargeId, status, checkoutUrl}`", body = Object), (status = "4XX", body = Problem)))]
+pub async fn paytr_checkout(
     state: State,
     req: actix_web::HttpRequest,
     body: web::Json<PaytrInput>,

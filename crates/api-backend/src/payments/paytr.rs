@@ -80,7 +80,12 @@ fn currency(c: &str) -> String {
 
 impl Paytr {
     /// `http` is the process's one PayTR client (`app::paytr_http`), with its timeouts.
-    pub fn new(http: reqwest::Client, base_url: &str, creds: Credentials, test_mode: bool) -> Paytr {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        creds: Credentials,
+        test_mode: bool,
+    ) -> Paytr {
         Paytr {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -369,7 +374,11 @@ pub mod callback {
         );
     }
 
-    async fn receive(
+    /// PayTR's callback (form-encoded); answered with the plain text `OK` once handled.
+    #[utoipa::path(post, path = "/payments/paytr/callback", tag = "payments",
+        request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "merchant_oid, status, total_amount, hash, …"),
+        responses((status = 200, description = "`OK`", content_type = "text/plain"), (status = "4XX", body = shared_types::Problem)))]
+    pub async fn receive(
         state: State,
         form: web::Form<HashMap<String, String>>,
     ) -> Result<HttpResponse, ApiError> {

@@ -14,6 +14,7 @@ use crate::store::providers::{self, ProviderRow};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use service_common::crypto::{constant_time_eq, token_hash};
+use shared_types::Problem;
 
 /// HighLevel's query bodies are small.
 const QUERY_LIMIT: usize = 16 * 1024;
@@ -80,7 +81,12 @@ fn money_of(b: &Map<String, Value>) -> Result<(i64, money::Cur), ApiError> {
     Ok((money::to_minor(amount_major(b)?, cur)?, cur))
 }
 
-async fn query(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+/// The queryUrl HighLevel calls with the connected `apiKey` and a `type`: `verify`, `list_payment_methods`,
+/// `charge_payment`, `create_subscription`, `cancel_subscription` or `refund`, answered in HighLevel's shapes.
+#[utoipa::path(post, path = "/payments/query", tag = "payments",
+    request_body(content = Object, description = "`{type, apiKey, …}` as HighLevel sends it"),
+    responses((status = 200, description = "HighLevel's shape for the type", body = Object), (status = "4XX", body = Problem)))]
+pub async fn query(state: State, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let b: Map<String, Value> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(m)) => m,
         _ => {

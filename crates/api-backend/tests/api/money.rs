@@ -369,7 +369,9 @@ async fn the_doctor_names_the_payment_read_scopes() {
         .map(|(k, v)| {
             let v = if k == "scope" {
                 v.split(' ')
-                    .filter(|s| !s.starts_with("payments/transactions") && !s.starts_with("payments/orders"))
+                    .filter(|s| {
+                        !s.starts_with("payments/transactions") && !s.starts_with("payments/orders")
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             } else {
@@ -382,7 +384,11 @@ async fn the_doctor_names_the_payment_read_scopes() {
     let res = c.get(consent.as_str()).send().await.unwrap();
     let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let res = c
-        .get(format!("{}/oauth/callback?{}", s.oauth.base_url, back.query().unwrap()))
+        .get(format!(
+            "{}/oauth/callback?{}",
+            s.oauth.base_url,
+            back.query().unwrap()
+        ))
         .send()
         .await
         .unwrap();
