@@ -44,6 +44,7 @@ pub enum ProblemCode {
     MethodNotAllowed,
     ProviderKeyInvalid,
     RefundRefused,
+    UploadCapacity,
 }
 
 impl ProblemCode {
@@ -85,6 +86,7 @@ impl ProblemCode {
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::ProviderKeyInvalid => "provider_key_invalid",
             ProblemCode::RefundRefused => "refund_refused",
+            ProblemCode::UploadCapacity => "upload_capacity",
         }
     }
 }
