@@ -148,18 +148,20 @@ async fn a_killed_replicas_keys_are_taken_over(backend: Backend) {
 /// `Retry-After` (not cut off when the process exits), their keys released, so the same keys on a fresh
 /// process run at once (no 409); the creates that had a slot finish, and nothing is made twice.
 async fn sigterm_answers_the_waiting_and_releases_their_keys(backend: Backend) {
-    let s = stack_with(backend, sim_config(100_000, 10_000), &[]).await;
+    // HighLevel allows 2 calls per 3 s; a caller may wait a whole minute for a slot.
+    let s = stack_with(backend, sim_config(2, 3_000), &[]).await;
     let installation = install(&s, "Location", &["Loc1"]).await;
-    // Two slots, and a caller may wait a whole minute for one.
     let a = replica(
         &s,
         &[
             ("RATE_LIMIT_BURST", "2"),
+            ("RATE_LIMIT_INTERVAL_MS", "3000"),
             ("RATE_LIMIT_MAX_WAIT_MS", "60000"),
         ],
     )
     .await;
-    // The two creates that get the slots are slow at HighLevel (but finish within the 4 s drain).
+    // The two creates that get the slots are slow at HighLevel: they finish within the 4 s drain, but hold
+    // their slots until 3 s after that, past the process's exit, so the other three would wait past it.
     sim_post(
         &s,
         "/_sim/faults",
@@ -247,6 +249,8 @@ async fn sigterm_answers_the_waiting_and_releases_their_keys(backend: Backend) {
             assert_eq!(text, answers[k].1, "{k}");
         }
     }
+    // The simulator's window, spent by B's retries, passes before the products are counted.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
     let made = made(&s, &installation).await;
     for k in &keys {
         assert_eq!(
