@@ -113,3 +113,89 @@ async fn uploads_past_the_budget_wait_their_turn(backend: Backend) {
 }
 
 both_backends!(uploads_past_the_budget_wait_their_turn);
+
+/// Peak resident memory of a process (Linux), in bytes.
+#[cfg(target_os = "linux")]
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Uploads are spooled to disk, not held in memory: api-backend as its own process takes four concurrent
+/// uploads of 2 × 20 MB (160 MB in all, within the default budget) and its peak resident memory grows by far
+/// less than that. (A correctness bound on memory, not a timing: before spooling it grew by at least 160 MB.)
+#[cfg(target_os = "linux")]
+async fn uploads_are_not_held_in_memory(backend: Backend) {
+    let s = stack(backend).await;
+    let installation = install(&s, "Location", &["Loc1"]).await;
+    let mut env = api_backend::Settings::simulator_env(
+        &s.sim.base_url,
+        &s.oauth.base_url,
+        &s.db.url,
+        SERVICE_SECRET,
+    );
+    env.extend([
+        ("HIGHLEVEL_SSO_KEY", SSO_KEY.to_owned()),
+        ("RUST_LOG", "error".to_owned()),
+        ("HIGHLEVEL_TIMEOUT_MS", "60000".to_owned()),
+    ]);
+    let api = service_common::testing::ChildService::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_api-backend")),
+        &env,
+        None,
+    )
+    .await
+    .unwrap();
+    // Warm up (connections, token cache) before the baseline is taken.
+    let (status, _, body) = upload(&api.base_url, two_small("warm")).await;
+    assert_eq!(status, 201, "{body}");
+    let before = peak_rss(api.pid());
+    let big = |prefix: String| {
+        let part = |n: u8| {
+            Part::bytes(vec![n; 20 * MIB])
+                .file_name(format!("{prefix}-{n}.mp4"))
+                .mime_str("video/mp4")
+                .unwrap()
+        };
+        Form::new().part("file", part(1)).part("file", part(2))
+    };
+    let uploads: Vec<_> = (0..4)
+        .map(|i| {
+            let (base, form) = (api.base_url.clone(), big(format!("big{i}")));
+            tokio::spawn(async move { upload(&base, form).await })
+        })
+        .collect();
+    for u in uploads {
+        let (status, _, body) = u.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let grew = peak_rss(api.pid()).saturating_sub(before);
+    println!(
+        "{backend:?}: peak RSS grew by {} MiB for 160 MB of uploads",
+        grew / MIB as u64
+    );
+    assert!(
+        grew < 80 * MIB as u64,
+        "peak RSS grew by {} MiB for 160 MB of uploads",
+        grew / MIB as u64
+    );
+    assert_eq!(sim_media(&s, &installation, "Loc1").await.len(), 10);
+}
+
+fn two_small(prefix: &str) -> Form {
+    let part = |n: u8| {
+        Part::bytes(vec![n; 1024])
+            .file_name(format!("{prefix}-{n}.png"))
+            .mime_str("image/png")
+            .unwrap()
+    };
+    Form::new().part("file", part(1)).part("file", part(2))
+}
+
+#[cfg(target_os = "linux")]
+both_backends!(uploads_are_not_held_in_memory);
