@@ -29,6 +29,10 @@ pub struct AppState {
     /// Seals gateway credentials; present when TOKEN_ENCRYPTION_KEYS is set.
     pub keys: Option<KeyRing>,
     pub paytr_http: reqwest::Client,
+    /// This instance's leases on running `Idempotency-Key` requests.
+    pub leases: crate::store::idempotency::Leases,
+    /// Bytes of media uploads held at once (MEDIA_BUFFER_BUDGET).
+    pub media_budget: api::media::MediaBudget,
 }
 
 /// The HighLevel client as the settings describe it.
@@ -91,6 +95,11 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
             settings.session_ttl_secs,
         ),
         metrics: Metrics::new(),
+        leases: crate::store::idempotency::Leases::new(settings.idempotency_lease),
+        media_budget: api::media::MediaBudget::new(
+            settings.media_buffer_budget,
+            settings.media_spool_dir.clone(),
+        ),
         settings,
         db,
         keys,
@@ -149,14 +158,48 @@ pub struct RunningApp {
     pub state: web::Data<AppState>,
     handle: actix_web::dev::ServerHandle,
     events: tokio::task::JoinHandle<()>,
+    purge: tokio::task::JoinHandle<()>,
 }
 
 impl RunningApp {
     /// Stops serving (finishing requests under way) and stops delivering payment events; undelivered events
-    /// stay in the database for the next start.
+    /// stay in the database for the next start. Requests still waiting for room under HighLevel's rate limit
+    /// are answered 503 at once (their keys released), as on SIGTERM.
     pub async fn stop(&self) {
+        self.state.hl.pacer.stop_waiting();
         self.handle.stop(true).await;
         self.events.abort();
+        self.purge.abort();
+    }
+}
+
+/// SIGTERM (a redeploy) or SIGINT (Ctrl-C). The handlers are in place when this returns (before the server
+/// answers anything); the future completes when a signal arrives.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let streams = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        async move {
+            match streams {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -177,6 +220,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         state.clone(),
         state.settings.payment_events_interval,
     ));
+    let retention = state.settings.idempotency_retention;
+    let purge = tokio::spawn(crate::store::idempotency::run_purge(
+        state.db.clone(),
+        retention,
+        crate::store::idempotency::purge_interval(retention),
+    ));
+    // Before the server can answer anything: a SIGTERM from then on is ours to handle.
+    let signalled = stop_signal();
     let data = state.clone();
     let origins = state.settings.cors_allowed_origins.clone();
     let server = HttpServer::new(move || {
@@ -191,13 +242,24 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
     .listen_auto_h2c(listener)?
     // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
     .shutdown_timeout(4)
+    // Signals are ours (below): a stop first answers the requests waiting for a rate-limit slot.
+    .disable_signals()
     .run();
+    let handle = server.handle();
+    let stopping = (state.clone(), handle.clone());
+    tokio::spawn(async move {
+        signalled.await;
+        tracing::info!("stopping: answering requests that wait for HighLevel's rate limit with 503, draining the rest");
+        stopping.0.hl.pacer.stop_waiting();
+        stopping.1.stop(true).await;
+    });
     let running = RunningApp {
         base_url: service_common::http::base_url(&state.settings.host, port),
         port,
         state,
-        handle: server.handle(),
+        handle,
         events,
+        purge,
     };
     Ok((running, server))
 }

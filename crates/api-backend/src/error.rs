@@ -61,6 +61,8 @@ pub enum ApiError {
     OauthBackendUnavailable(String),
     #[error("the database is unreachable")]
     DatabaseUnavailable,
+    #[error("this server is holding as many uploads as its media budget allows; retry in {retry_after_secs} s")]
+    UploadCapacity { retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -124,6 +126,8 @@ impl ApiError {
                 .with_fix("Check OAUTH_BACKEND_URL and that oauth-backend is up (GET /readyz)."),
             DatabaseUnavailable => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::DatabaseUnavailable, "Database unavailable")
                 .with_fix("Check DATABASE_URL and that the database server is up; the server log has the cause."),
+            UploadCapacity { .. } => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::UploadCapacity, "Upload capacity reached")
+                .with_fix("Retry after the time in Retry-After (another replica may take it at once); operators can raise MEDIA_BUFFER_BUDGET."),
             Internal(_) => Problem::new(500, ProblemCode::Internal, "Internal error", "An internal error occurred; the server log has the cause."),
         }
     }
@@ -138,6 +142,7 @@ impl ApiError {
                 Some(1)
             }
             ApiError::RolledBack { cause, .. } => cause.retry_after(),
+            ApiError::UploadCapacity { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }

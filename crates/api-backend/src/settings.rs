@@ -9,6 +9,9 @@ use std::time::Duration;
 pub const HIGHLEVEL_APP_ORIGINS: &str =
     "https://app.gohighlevel.com,https://app.leadconnectorhq.com";
 
+/// Ten files of 25 MB fit, with room for their multipart headers.
+pub const DEFAULT_MEDIA_BUFFER_BUDGET: &str = "256MiB";
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: String,
@@ -41,6 +44,16 @@ pub struct Settings {
     pub paytr_api_url: String,
     /// Windows allowed to frame the payment page and send it `payment_initiate_props`.
     pub payment_parent_origins: Vec<String>,
+    /// Bytes of media uploads this process holds at once (spooled to files in `media_spool_dir` for the send
+    /// and a replay); an upload that does not fit gets a 503 with `Retry-After`.
+    pub media_buffer_budget: u64,
+    /// Where uploads are spooled (the system's temporary folder by default).
+    pub media_spool_dir: Option<std::path::PathBuf>,
+    /// How long a finished `Idempotency-Key` record is kept (its answer replayed) before it is purged.
+    pub idempotency_retention: Duration,
+    /// A running keyed request's lease on its key: renewed every third of it while the request runs; a key
+    /// whose owner stopped renewing (a crashed replica) is taken over once the lease has run out.
+    pub idempotency_lease: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +64,22 @@ pub enum SettingsError {
     Invalid { name: &'static str, why: String },
     #[error("{0}")]
     Source(String),
+}
+
+/// A duration such as `24h`, `90m`, `30s` or `1h 30m`.
+fn duration(name: &'static str, v: String) -> Result<Duration, SettingsError> {
+    humantime::parse_duration(v.trim()).map_err(|e| SettingsError::Invalid {
+        name,
+        why: format!("`{v}` is not a duration like 24h or 90s ({e})"),
+    })
+}
+
+/// A size such as `256MiB`, `1GB` or `1048576` (bytes).
+fn size(name: &'static str, v: String) -> Result<u64, SettingsError> {
+    parse_size::parse_size(v.trim()).map_err(|e| SettingsError::Invalid {
+        name,
+        why: format!("`{v}` is not a size like 256MiB ({e})"),
+    })
 }
 
 fn number<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, SettingsError> {
@@ -177,7 +206,37 @@ impl Settings {
                 "PAYMENT_EVENTS_INTERVAL_MS",
                 or("PAYMENT_EVENTS_INTERVAL_MS", "1000"),
             )?),
+            media_buffer_budget: size(
+                "MEDIA_BUFFER_BUDGET",
+                or("MEDIA_BUFFER_BUDGET", DEFAULT_MEDIA_BUFFER_BUDGET),
+            )?,
+            media_spool_dir: get("MEDIA_SPOOL_DIR").map(std::path::PathBuf::from),
+            idempotency_retention: duration(
+                "IDEMPOTENCY_RETENTION",
+                or("IDEMPOTENCY_RETENTION", "24h"),
+            )?,
+            idempotency_lease: duration("IDEMPOTENCY_LEASE", or("IDEMPOTENCY_LEASE", "6s"))?,
         };
+        if s.media_buffer_budget < 1024 * 1024 {
+            return Err(SettingsError::Invalid {
+                name: "MEDIA_BUFFER_BUDGET",
+                why: "use at least 1MiB".into(),
+            });
+        }
+        if s.idempotency_lease < Duration::from_secs(1)
+            || s.idempotency_lease > Duration::from_secs(300)
+        {
+            return Err(SettingsError::Invalid {
+                name: "IDEMPOTENCY_LEASE",
+                why: "use 1s to 5m".into(),
+            });
+        }
+        if s.idempotency_retention < Duration::from_secs(1) {
+            return Err(SettingsError::Invalid {
+                name: "IDEMPOTENCY_RETENTION",
+                why: "use at least 1s".into(),
+            });
+        }
         if s.service_jwt_secret.expose_secret().len() < 32 {
             return Err(SettingsError::Invalid {
                 name: "SERVICE_JWT_SECRET",
@@ -220,6 +279,9 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://data/api-backend.db");
         assert_eq!(s.oauth_backend_url, "http://127.0.0.1:8081");
         assert_eq!(s.cors_allowed_origins.len(), 2);
+        assert_eq!(s.media_buffer_budget, 256 * 1024 * 1024);
+        assert_eq!(s.idempotency_retention, Duration::from_secs(24 * 3600));
+        assert_eq!(s.idempotency_lease, Duration::from_secs(6));
         assert!(!format!("{s:?}").contains("very-secret-sso-key"));
     }
 
@@ -234,5 +296,18 @@ mod tests {
         let mut env = base();
         env.insert("CORS_ALLOWED_ORIGINS", "*".into());
         assert!(Settings::from_lookup(|k| env.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations_read_as_people_write_them() {
+        let mut env = base();
+        env.insert("MEDIA_BUFFER_BUDGET", "3MiB".into());
+        env.insert("IDEMPOTENCY_RETENTION", "90m".into());
+        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(s.media_buffer_budget, 3 * 1024 * 1024);
+        assert_eq!(s.idempotency_retention, Duration::from_secs(5400));
+        env.insert("IDEMPOTENCY_RETENTION", "a day".into());
+        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("IDEMPOTENCY_RETENTION"), "{err}");
     }
 }

@@ -73,6 +73,27 @@ impl std::fmt::Debug for FilePart {
     }
 }
 
+/// A file for a multipart upload spooled to disk by the caller: streamed from the file when sent, and read
+/// again from the start for a replay, so no upload is held in memory. The file lives as long as `file` does
+/// (e.g. a `tempfile::TempPath`, which removes it when the last clone is dropped).
+#[derive(Clone)]
+pub struct SpooledFile {
+    pub file_name: String,
+    pub content_type: String,
+    pub len: u64,
+    pub file: Arc<dyn AsRef<std::path::Path> + Send + Sync>,
+}
+
+impl std::fmt::Debug for SpooledFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpooledFile")
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
 #[derive(Clone)]
 pub enum Body {
     Empty,
@@ -81,6 +102,11 @@ pub enum Body {
     Multipart {
         fields: Vec<(String, String)>,
         file: Option<FilePart>,
+    },
+    /// Text fields and one file under `file`, streamed from disk.
+    MultipartSpooled {
+        fields: Vec<(String, String)>,
+        file: SpooledFile,
     },
 }
 
@@ -98,6 +124,14 @@ impl std::fmt::Debug for Body {
             }
             Body::Multipart { fields, file } => f
                 .debug_struct("Multipart")
+                .field(
+                    "fields",
+                    &fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                )
+                .field("file", file)
+                .finish(),
+            Body::MultipartSpooled { fields, file } => f
+                .debug_struct("MultipartSpooled")
                 .field(
                     "fields",
                     &fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
@@ -185,7 +219,12 @@ impl HighLevelClient {
         }
     }
 
-    fn build(&self, token: &TokenAccess, req: &Request) -> reqwest::RequestBuilder {
+    /// The request, ready to send; fails only when a spooled file cannot be opened.
+    fn build(
+        &self,
+        token: &TokenAccess,
+        req: &Request,
+    ) -> std::io::Result<reqwest::RequestBuilder> {
         let method = match req.endpoint.method {
             crate::endpoints::Method::Get => reqwest::Method::GET,
             crate::endpoints::Method::Post => reqwest::Method::POST,
@@ -204,14 +243,18 @@ impl HighLevelClient {
         if !req.query.is_empty() {
             b = b.query(&req.query);
         }
-        match &req.body {
+        let text_form = |fields: &[(String, String)]| {
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in fields {
+                form = form.text(k.clone(), v.clone());
+            }
+            form
+        };
+        Ok(match &req.body {
             Body::Empty => b,
             Body::Json(v) => b.json(v),
             Body::Multipart { fields, file } => {
-                let mut form = reqwest::multipart::Form::new();
-                for (k, v) in fields {
-                    form = form.text(k.clone(), v.clone());
-                }
+                let mut form = text_form(fields);
                 if let Some(f) = file {
                     let part = reqwest::multipart::Part::stream(f.bytes.clone())
                         .file_name(f.file_name.clone())
@@ -221,7 +264,22 @@ impl HighLevelClient {
                 }
                 b.multipart(form)
             }
-        }
+            Body::MultipartSpooled { fields, file } => {
+                // Opened anew for every attempt: a replay streams the file again from its start.
+                let open = || -> std::io::Result<reqwest::Body> {
+                    let f = std::fs::File::open(file.file.as_ref().as_ref())?;
+                    Ok(reqwest::Body::from(tokio::fs::File::from_std(f)))
+                };
+                let part = reqwest::multipart::Part::stream_with_length(open()?, file.len)
+                    .file_name(file.file_name.clone());
+                let part = match part.mime_str(&file.content_type) {
+                    Ok(p) => p,
+                    Err(_) => reqwest::multipart::Part::stream_with_length(open()?, file.len)
+                        .file_name(file.file_name.clone()),
+                };
+                b.multipart(text_form(fields).part("file", part))
+            }
+        })
     }
 
     /// Sends a request with a token from `source`; see the module comment for what happens on the way.
@@ -248,7 +306,21 @@ impl HighLevelClient {
             let resource = pace_key(&token);
             let slot = self.pacer.acquire(&resource, deadline).await?;
             let started = Instant::now();
-            let sent = self.build(&token, req).send().await;
+            let builder = match self.build(&token, req) {
+                Ok(b) => b,
+                Err(e) => {
+                    drop(slot);
+                    return Err(HlError::Unavailable {
+                        reason: format!(
+                            "{} {}: the upload could not be read back: {e}",
+                            ep.method.as_str(),
+                            ep.path
+                        ),
+                        maybe_applied: false,
+                    });
+                }
+            };
+            let sent = builder.send().await;
             let res = match sent {
                 Ok(res) => res,
                 Err(e) => {

@@ -14,7 +14,8 @@ pub mod resources;
 
 pub use claims::TokenClaims;
 pub use client::{
-    check_id, Answer, Body, ClientConfig, FilePart, HighLevelClient, Request, TokenSource,
+    check_id, Answer, Body, ClientConfig, FilePart, HighLevelClient, Request, SpooledFile,
+    TokenSource,
 };
 pub use error::HlError;
 pub use oauth::{Grant, OAuthClient, OAuthError};

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct PacingConfig {
@@ -117,7 +118,14 @@ pub struct Pacer {
     cfg: PacingConfig,
     buckets: Mutex<HashMap<String, Arc<Bucket>>>,
     pub stats: PacingStats,
+    /// Cancelled when the process is stopping: requests still waiting for room are refused at once (with a
+    /// short retry time: another replica, or this one restarted, can serve them), so they can be answered and
+    /// their work released before the process exits.
+    stopping: CancellationToken,
 }
+
+/// How soon a request refused because the process is stopping should be retried.
+pub const RETRY_AFTER_STOP: Duration = Duration::from_secs(1);
 
 impl Pacer {
     pub fn new(cfg: PacingConfig) -> Pacer {
@@ -125,7 +133,14 @@ impl Pacer {
             cfg,
             buckets: Mutex::default(),
             stats: PacingStats::default(),
+            stopping: CancellationToken::new(),
         }
+    }
+
+    /// The process is stopping: every request waiting for room now, and any that would have to wait from now
+    /// on, gets `RateLimited` with [`RETRY_AFTER_STOP`] instead of waiting.
+    pub fn stop_waiting(&self) {
+        self.stopping.cancel();
     }
 
     pub fn config(&self) -> &PacingConfig {
@@ -175,12 +190,21 @@ impl Pacer {
                 let started = Instant::now();
                 self.stats.waited.fetch_add(1, Ordering::Relaxed);
                 let wait = deadline.saturating_duration_since(started);
-                let got = tokio::time::timeout(wait, bucket.slots.clone().acquire_owned()).await;
+                let got = tokio::select! {
+                    got = tokio::time::timeout(wait, bucket.slots.clone().acquire_owned()) => Some(got),
+                    () = self.stopping.cancelled() => None,
+                };
                 self.stats
                     .waited_ms
                     .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 match got {
-                    Ok(Ok(p)) => p,
+                    Some(Ok(Ok(p))) => p,
+                    None => {
+                        return Err(HlError::RateLimited {
+                            resource: resource.to_owned(),
+                            retry_after: RETRY_AFTER_STOP,
+                        });
+                    }
                     _ => {
                         self.stats
                             .wait_bound_exceeded
@@ -360,5 +384,32 @@ mod tests {
         );
         let b = p.bucket("L");
         assert_eq!(b.slots.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stop_refuses_the_waiting_at_once() {
+        let p = Arc::new(pacer(1, 10_000, 60_000));
+        let _held = p
+            .acquire("L", Instant::now() + Duration::from_secs(60))
+            .await
+            .unwrap();
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                p.acquire("L", Instant::now() + Duration::from_secs(60))
+                    .await
+                    .err()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        p.stop_waiting();
+        let err = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter is answered well before its 60 s bound")
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(err, HlError::RateLimited { retry_after, .. } if retry_after == RETRY_AFTER_STOP)
+        );
     }
 }

@@ -48,6 +48,7 @@ pub enum ProblemCode {
     AmountMismatch,
     TransactionUnknown,
     GatewayModeUnsupported,
+    UploadCapacity,
 }
 
 impl ProblemCode {
@@ -93,6 +94,7 @@ impl ProblemCode {
             ProblemCode::AmountMismatch => "amount_mismatch",
             ProblemCode::TransactionUnknown => "transaction_unknown",
             ProblemCode::GatewayModeUnsupported => "gateway_mode_unsupported",
+            ProblemCode::UploadCapacity => "upload_capacity",
         }
     }
 }

@@ -1,5 +1,12 @@
 //! `/api/locations/{locationId}/media`: multipart upload (field `file`, up to 10 files of 25 MB, images and
 //! videos only, all checked before anything is sent to HighLevel) or `{"url"}`; list; delete.
+//!
+//! **Bounded.** Every file is kept until HighLevel has it (the HighLevel client rebuilds the form for its one
+//! replay after a refused token), so a multipart upload can hold 250 MB. Files are therefore spooled to
+//! temporary files as the body streams in (sizes checked on the way) and streamed from there to HighLevel,
+//! and all uploads under way share one budget of bytes (`MEDIA_BUFFER_BUDGET`, [`MediaBudget`]): an upload
+//! whose body does not fit in what is left is answered 503 with `Retry-After` before it is read, and nothing
+//! of it is sent to HighLevel; one larger than the whole budget is answered 413.
 
 use super::bodies::{MediaListOut, MediaOut, MediaUrlInput};
 use super::{id, Located, State};
@@ -9,13 +16,63 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::BytesMut;
 use futures::StreamExt;
 use highlevel_client::resources::medias::{Upload, MAX_UPLOAD_BYTES};
-use highlevel_client::FilePart;
+use highlevel_client::SpooledFile;
 use shared_types::Problem;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub const MAX_FILES: usize = 10;
 /// The whole multipart body: ten files and their headers.
 pub const MAX_MULTIPART_BYTES: usize = MAX_FILES * MAX_UPLOAD_BYTES + 1024 * 1024;
 const MAX_URL_BODY: usize = 16 * 1024;
+/// How soon an upload refused for want of room should be tried again.
+pub const BUDGET_RETRY_AFTER_SECS: u64 = 5;
+
+/// The bytes of uploads this process holds at once, counted in KiB permits of one semaphore.
+pub struct MediaBudget {
+    kib: Arc<Semaphore>,
+    total_kib: usize,
+    dir: std::path::PathBuf,
+}
+
+impl MediaBudget {
+    pub fn new(bytes: u64, dir: Option<std::path::PathBuf>) -> MediaBudget {
+        let total_kib = ((bytes / 1024) as usize).min(Semaphore::MAX_PERMITS);
+        MediaBudget {
+            kib: Arc::new(Semaphore::new(total_kib)),
+            total_kib,
+            dir: dir.unwrap_or_else(std::env::temp_dir),
+        }
+    }
+
+    /// Room for `bytes` more, added to `held`; refused at once when there is none.
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: u64) -> Result<(), ApiError> {
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        let need = (bytes.div_ceil(1024) as usize).saturating_sub(have);
+        if need == 0 {
+            return Ok(());
+        }
+        if have + need > self.total_kib {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the upload ({} KiB) is larger than this server's media budget ({} KiB, MEDIA_BUFFER_BUDGET)",
+                have + need,
+                self.total_kib
+            )));
+        }
+        let more = u32::try_from(need)
+            .ok()
+            .and_then(|n| self.kib.clone().try_acquire_many_owned(n).ok())
+            .ok_or(ApiError::UploadCapacity {
+                retry_after_secs: BUDGET_RETRY_AFTER_SECS,
+            })?;
+        match held {
+            Some(p) => p.merge(more),
+            None => *held = Some(more),
+        }
+        Ok(())
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -79,9 +136,29 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    // Held until the files have gone to HighLevel (and their spool files are removed with `uploads`).
+    let mut held = None;
     let uploads: Vec<(Upload, Option<String>)> = if content_type.starts_with("multipart/form-data")
     {
-        read_files(Multipart::new(req.headers(), payload)).await?
+        let declared = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(len) = declared {
+            if len > MAX_MULTIPART_BYTES as u64 {
+                return Err(ApiError::PayloadTooLarge(
+                    "the upload is larger than 10 files of 25 MB".into(),
+                ));
+            }
+            state.media_budget.take(&mut held, len)?;
+        }
+        read_files(
+            Multipart::new(req.headers(), payload),
+            &state.media_budget,
+            &mut held,
+        )
+        .await?
     } else if content_type.starts_with("application/json") {
         let body = read_limited(payload, MAX_URL_BODY).await?;
         let input: MediaUrlInput = serde_json::from_slice(&body).map_err(|e| {
@@ -112,14 +189,17 @@ pub async fn upload(
                 url: u.url,
                 name: name.clone().or(match up {
                     Upload::File(f) => Some(f.file_name.clone()),
+                    Upload::Spooled(f) => Some(f.file_name.clone()),
                     Upload::Url(_) => None,
                 }),
                 content_type: match up {
                     Upload::File(f) => Some(f.content_type.clone()),
+                    Upload::Spooled(f) => Some(f.content_type.clone()),
                     Upload::Url(_) => None,
                 },
                 size: match up {
                     Upload::File(f) => Some(f.bytes.len() as u64),
+                    Upload::Spooled(f) => Some(f.len),
                     Upload::Url(_) => None,
                 },
             }),
@@ -134,6 +214,8 @@ pub async fn upload(
             }
         }
     }
+    drop(uploads);
+    drop(held);
     Ok(HttpResponse::Created().json(MediaListOut { files: out }))
 }
 
@@ -157,8 +239,18 @@ fn allowed_type(t: &str) -> bool {
     (t.starts_with("image/") || t.starts_with("video/")) && t.len() < 100
 }
 
-/// Every `file` part, checked: count, size, type. Nothing is sent before all of them passed.
-async fn read_files(mut mp: Multipart) -> Result<Vec<(Upload, Option<String>)>, ApiError> {
+/// Every `file` part, checked (count, size, type) and spooled to a temporary file as it streams in, its bytes
+/// counted against `budget` (beyond what `held` already holds for the declared length). Nothing is sent
+/// before all of them passed.
+async fn read_files(
+    mut mp: Multipart,
+    budget: &MediaBudget,
+    held: &mut Option<OwnedSemaphorePermit>,
+) -> Result<Vec<(Upload, Option<String>)>, ApiError> {
+    let spool_error = |e: std::io::Error| {
+        tracing::error!(error = %e, dir = %budget.dir.display(), "cannot spool an upload (MEDIA_SPOOL_DIR)");
+        ApiError::Internal(format!("cannot spool an upload: {e}"))
+    };
     let mut files = Vec::new();
     let mut total = 0usize;
     while let Some(field) = mp.next().await {
@@ -201,11 +293,15 @@ async fn read_files(mut mp: Multipart) -> Result<Vec<(Upload, Option<String>)>, 
                 }
             )));
         }
-        let mut buf = BytesMut::new();
+        let (file, path) = tempfile::NamedTempFile::new_in(&budget.dir)
+            .map_err(spool_error)?
+            .into_parts();
+        let mut spool = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
+        let mut len = 0usize;
         while let Some(chunk) = field.next().await {
             let chunk = chunk
                 .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
-            if buf.len() + chunk.len() > MAX_UPLOAD_BYTES {
+            if len + chunk.len() > MAX_UPLOAD_BYTES {
                 return Err(ApiError::PayloadTooLarge(format!(
                     "`{file_name}` is larger than 25 MB, HighLevel's limit"
                 )));
@@ -216,16 +312,22 @@ async fn read_files(mut mp: Multipart) -> Result<Vec<(Upload, Option<String>)>, 
                     "the upload is larger than 10 files of 25 MB".into(),
                 ));
             }
-            buf.extend_from_slice(&chunk);
+            // A body without a declared length (or longer than declared) takes its room as it comes.
+            budget.take(held, total as u64)?;
+            spool.write_all(&chunk).await.map_err(spool_error)?;
+            len += chunk.len();
         }
-        if buf.is_empty() {
+        spool.flush().await.map_err(spool_error)?;
+        drop(spool);
+        if len == 0 {
             return Err(ApiError::Validation(format!("`{file_name}` is empty")));
         }
         files.push((
-            Upload::File(FilePart {
+            Upload::Spooled(SpooledFile {
                 file_name: file_name.clone(),
                 content_type,
-                bytes: buf.freeze(),
+                len: len as u64,
+                file: Arc::new(path),
             }),
             Some(file_name),
         ));

@@ -71,15 +71,24 @@ pub async fn create(
     let tokens = at.tokens(&state);
     let key = idempotency_key(&req)?;
     let mut retry_of = None;
+    // While this request runs, its key is leased to this instance and the lease renewed; a crash stops the
+    // renewals and lets a retry take the key over once the lease has run out.
+    let mut _lease = None;
     if let Some(key) = &key {
         let hash = request_hash(&input);
-        let (l, k) = (location.clone(), key.clone());
+        let (l, k, leases) = (location.clone(), key.clone(), state.leases.clone());
         let claim = state
             .db
-            .run(move |c| store::idempotency::claim(c, &l, &k, &hash, now_ms()))
+            .run(move |c| {
+                let now = now_ms();
+                store::idempotency::claim_held(c, &l, &k, &hash, leases.holder(now), now)
+            })
             .await?;
         match claim {
-            Claim::Run { retry_of: earlier } => retry_of = earlier,
+            Claim::Run { retry_of: earlier } => {
+                retry_of = earlier;
+                _lease = Some(state.leases.hold(&state.db, &location, key));
+            }
             Claim::Replay { status, body } => {
                 state.metrics.idempotent_replays.inc();
                 let mut res = HttpResponse::build(
@@ -117,24 +126,29 @@ pub async fn create(
         }
     };
     // HighLevel may have acted: the record must survive a short database outage, or a retry after it would
-    // find the key stale and create the product again.
-    let (l, k) = (location.clone(), key.clone());
+    // find the key stale and create the product again. Only the lease's holder writes the outcome: a key taken
+    // over by another instance (this one stopped renewing for longer than the lease) is answered by it.
+    drop(_lease);
+    let (l, k, owner) = (location.clone(), key.clone(), state.leases.owner.clone());
     let within = std::time::Duration::from_secs(30);
-    if status < 500 && status != 429 {
+    let kept = if status < 500 && status != 429 {
         let at = now_ms();
         state
             .db
             .run_until_reachable(within, move |c| {
-                store::idempotency::complete(c, &l, &k, status, &text, at)
+                store::idempotency::complete_held(c, &l, &k, &owner, status, &text, at)
             })
-            .await?;
+            .await?
     } else {
         state
             .db
             .run_until_reachable(within, move |c| {
-                store::idempotency::release(c, &l, &k, now_ms())
+                store::idempotency::release_held(c, &l, &k, &owner, now_ms())
             })
-            .await?;
+            .await?
+    };
+    if !kept {
+        tracing::warn!(location, key, "the Idempotency-Key was taken over by another instance while this request ran; its outcome is that instance's to record");
     }
     out.map(|p| HttpResponse::Created().json(p))
 }

@@ -8,6 +8,8 @@ diesel::table! {
         response -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
     }
 }
 

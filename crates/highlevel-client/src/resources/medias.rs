@@ -2,7 +2,7 @@
 //! `GET /medias/files`, `DELETE /medias/{id}`. The location comes from the token: Location tokens only.
 
 use super::{paging, path, request};
-use crate::client::{Body, FilePart, HighLevelClient, TokenSource};
+use crate::client::{Body, FilePart, HighLevelClient, SpooledFile, TokenSource};
 use crate::endpoints as ep;
 use crate::error::HlError;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,8 @@ pub const MAX_UPLOAD_BYTES: usize = 25 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub enum Upload {
     File(FilePart),
+    /// A file spooled to disk, streamed when sent.
+    Spooled(SpooledFile),
     /// A file HighLevel fetches itself.
     Url(String),
 }
@@ -63,19 +65,26 @@ impl HighLevelClient {
         if let Some(n) = name {
             fields.push(("name".to_owned(), n.to_owned()));
         }
-        let file = match up {
-            Upload::File(f) => Some(f.clone()),
+        let body = match up {
+            Upload::File(f) => Body::Multipart {
+                fields,
+                file: Some(f.clone()),
+            },
+            Upload::Spooled(f) => Body::MultipartSpooled {
+                fields,
+                file: f.clone(),
+            },
             Upload::Url(u) => {
                 fields.push(("hosted".to_owned(), "true".to_owned()));
                 fields.push(("fileUrl".to_owned(), u.clone()));
-                None
+                Body::Multipart { fields, file: None }
             }
         };
         let req = request(
             &ep::MEDIAS_UPLOAD,
             ep::MEDIAS_UPLOAD.path.into(),
             vec![],
-            Body::Multipart { fields, file },
+            body,
             location,
         );
         self.call(s, &req).await?.json()
