@@ -1,15 +1,22 @@
-// The paymentsUrl page HighLevel shows in an iframe. It talks to its parent only through postMessage, accepts
-// `payment_initiate_props` only from the allowed parent origins and only with a publishable key of the location,
-// and never holds a secret: the card goes straight to this service's page API.
+// The paymentsUrl page HighLevel shows in an iframe, on its own hosts and on agencies' custom domains. It talks
+// to its parent window only through postMessage and never holds a secret: the card goes straight to this
+// service's page API, which checks that the publishable key is the location's and charges HighLevel's own
+// amount for the transaction. `custom_provider_ready` carries nothing and may go to any parent; every message
+// after the props goes only to the origin that sent them.
 (function () {
   "use strict";
+  // Empty: any parent may send props (the default). Set from PAYMENT_PARENT_ORIGINS to restrict.
   var allowed = (document.body.getAttribute("data-parent-origins") || "").split(" ").filter(Boolean);
+  var READY_EVERY_MS = 500;
+  var GIVE_UP_AFTER_MS = 15000;
   var props = null;
   var parentOrigin = null;
+  var checking = false;
   var $ = function (id) { return document.getElementById(id); };
 
-  function tell(message, origin) {
-    window.parent.postMessage(JSON.stringify(message), origin || parentOrigin || "*");
+  function tell(message) {
+    if (!parentOrigin) { return; } // nothing but `ready` goes out before the parent is known
+    window.parent.postMessage(JSON.stringify(message), parentOrigin);
   }
 
   function show(text, isError) {
@@ -24,27 +31,51 @@
     return data && typeof data === "object" ? data : null;
   }
 
+  // HighLevel's parent sometimes misses the first `ready`: say it again until the props arrive.
+  var started = Date.now();
+  function ready() {
+    if (props || checking) { return; }
+    window.parent.postMessage(JSON.stringify({ type: "custom_provider_ready", loaded: true }), "*");
+    if (Date.now() - started >= GIVE_UP_AFTER_MS) {
+      show("The payment details did not arrive from the checkout page. Check that this page was opened by " +
+        "HighLevel's checkout and that this payment provider is connected for the location; then reload.", true);
+    }
+    setTimeout(ready, READY_EVERY_MS);
+  }
+
   window.addEventListener("message", function (event) {
-    if (allowed.indexOf(event.origin) < 0) { return; } // a foreign window: ignored
+    if (event.source !== window.parent) { return; } // only the window that framed us
+    if (allowed.length > 0 && allowed.indexOf(event.origin) < 0) { return; }
     var data = parse(event.data);
-    if (!data || data.type !== "payment_initiate_props" || props) { return; }
+    if (!data || data.type !== "payment_initiate_props" || props || checking) { return; }
+    checking = true;
     fetch("/payments/page/check", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ publishableKey: String(data.publishableKey || ""), locationId: String(data.locationId || "") })
     }).then(function (res) {
-      if (!res.ok) { return null; } // another location's key, or none: ignored
-      return res.json();
-    }).then(function (info) {
-      if (!info) { return; }
+      return res.json().then(function (body) { return { ok: res.ok, body: body }; });
+    }).then(function (answer) {
+      if (!answer.ok) {
+        // Another location's key, or a mode the gateway does not serve: say so, and keep listening.
+        checking = false;
+        show(answer.body && answer.body.detail ? answer.body.detail : "This payment provider is not set up for this location.", true);
+        return;
+      }
       props = data;
       parentOrigin = event.origin;
-      $("amount").textContent = Number(data.amount).toFixed(2) + " " + String(data.currency || "").toUpperCase();
-      if (info.gateway === "paytr") { paytr(); return; }
+      $("amount").textContent = String(data.amount) + " " + String(data.currency || "").toUpperCase();
+      if (answer.body.gateway === "paytr") { paytr(); return; }
       $("card-form").hidden = false;
       show("Enter your card.", false);
+    }, function () {
+      checking = false;
+      failed();
     });
   });
+
+  function transactionId() { return String(props.transactionId || props.orderId || ""); }
+  function orderId() { return props.orderId ? String(props.orderId) : null; }
 
   function poll(chargeId) {
     var url = "/payments/page/charges/" + encodeURIComponent(chargeId) +
@@ -76,8 +107,8 @@
       body: JSON.stringify({
         publishableKey: props.publishableKey,
         locationId: props.locationId,
-        transactionId: String(props.transactionId || props.orderId || ""),
-        orderId: props.orderId ? String(props.orderId) : null,
+        transactionId: transactionId(),
+        orderId: orderId(),
         amount: Number(props.amount),
         currency: String(props.currency || ""),
         email: props.contact && props.contact.email ? String(props.contact.email) : "customer@example.invalid",
@@ -113,8 +144,8 @@
       body: JSON.stringify({
         publishableKey: props.publishableKey,
         locationId: props.locationId,
-        transactionId: String(props.transactionId || props.orderId || ""),
-        orderId: props.orderId ? String(props.orderId) : null,
+        transactionId: transactionId(),
+        orderId: orderId(),
         amount: Number(props.amount),
         currency: String(props.currency || ""),
         contactId: contact,
@@ -134,5 +165,5 @@
   });
 
   // Card on file is not advertised: this page does not handle `setup_initiate_props`.
-  tell({ type: "custom_provider_ready", loaded: true }, "*");
+  ready();
 })();

@@ -200,7 +200,7 @@ impl Settings {
             paytr_api_url: url(or("PAYTR_API_URL", "https://www.paytr.com")),
             payment_parent_origins: origins(
                 "PAYMENT_PARENT_ORIGINS",
-                &or("PAYMENT_PARENT_ORIGINS", HIGHLEVEL_APP_ORIGINS),
+                &or("PAYMENT_PARENT_ORIGINS", ""),
             )?,
             payment_events_interval: Duration::from_millis(number(
                 "PAYMENT_EVENTS_INTERVAL_MS",

@@ -86,7 +86,7 @@ pub async fn page(state: State) -> HttpResponse {
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
          frame-src {}; form-action 'none'; base-uri 'none'; frame-ancestors {}",
         origin_of(&state.settings.paytr_api_url),
-        if origins.is_empty() { "'none'".to_owned() } else { origins.clone() }
+        frame_ancestors(&state.settings)
     );
     let html = format!(
         r#"<!doctype html>
@@ -128,6 +128,26 @@ pub async fn page(state: State) -> HttpResponse {
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header(("Cache-Control", "no-store"))
         .body(html)
+}
+
+/// Who may frame the page. HighLevel shows checkout on funnels, websites, invoices and payment links, on its
+/// own hosts, white-label hosts and agencies' custom domains, so by default any `https:` origin may (any
+/// origin at all while PUBLIC_BASE_URL is plain `http:`, i.e. in development); safety comes from the server
+/// (the key is the location's, the amount is HighLevel's). PAYMENT_PARENT_ORIGINS restricts it to a list.
+fn frame_ancestors(settings: &crate::settings::Settings) -> String {
+    if !settings.payment_parent_origins.is_empty() {
+        return settings.payment_parent_origins.join(" ");
+    }
+    let development = settings
+        .public_base_url
+        .as_deref()
+        .is_none_or(|u| u.starts_with("http://"));
+    if development {
+        "http: https:"
+    } else {
+        "https:"
+    }
+    .to_owned()
 }
 
 /// `scheme://host[:port]` of a URL: the only frame the page may open is PayTR's checkout.

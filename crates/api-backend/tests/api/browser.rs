@@ -419,3 +419,105 @@ async fn the_payment_page_is_locked_down() {
         (401, Some("provider_key_invalid"))
     );
 }
+
+/// HighLevel's checkout (the simulator's checkout page) on an origin no list names, with a parent that sends
+/// the props only after 3 s: the page keeps saying ready, takes the card, and `verify` says paid; HighLevel
+/// (the simulator) receives `payment.captured`.
+#[actix_web::test]
+async fn checkout_on_any_origin_with_slow_props() {
+    let api_port = free_port();
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let s = stack_with(
+        service_common::testing::Backend::Sqlite,
+        Default::default(),
+        &[
+            ("PORT", &api_port.to_string()),
+            ("PUBLIC_BASE_URL", &api_url),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    install(&s, "Location", &["Loc1"]).await;
+    let (status, out) = put(&s, "/api/locations/Loc1/payments/provider", &service_token(),
+        json!({"name": "Sandbox", "description": "Test", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
+    assert_eq!(status, 200, "{out}");
+    // The simulator's own host under another name: `localhost`, not the 127.0.0.1 of any setting.
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=49.99&currency=USD&mode=payment&propsDelayMs=3000"
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let early = received(&c).await;
+    assert!(
+        early
+            .iter()
+            .filter(|m| m["type"] == "custom_provider_ready")
+            .count()
+            >= 3,
+        "ready is said again while the props are late: {early:?}"
+    );
+    pay(&c, "4242424242424242").await;
+    let mut result = Value::Null;
+    for _ in 0..100 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_success_response",
+        "{result}"
+    );
+    assert_eq!(result["verify"], json!({"success": true}), "{result}");
+    let txn = result["transactionId"].as_str().unwrap().to_owned();
+    let mut captured = None;
+    for _ in 0..50 {
+        captured =
+            s.sim.payment_events().into_iter().find(|e| {
+                e["event"] == "payment.captured" && e["ghlTransactionId"] == txn.as_str()
+            });
+        if captured.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = captured.expect("the simulator received payment.captured");
+    assert_eq!(e["chargeSnapshot"]["amount"], json!(49.99));
+    assert_eq!(e["chargeSnapshot"]["status"], "succeeded");
+    c.close().await.unwrap();
+}
+
+/// Without PAYMENT_PARENT_ORIGINS, any https: origin may frame the page (checkout runs on agencies' own
+/// domains); with it, only those.
+#[actix_web::test]
+async fn any_https_parent_by_default() {
+    let s = stack(service_common::testing::Backend::Sqlite).await;
+    let res = client()
+        .get(format!("{}/payments/page", s.api.base_url))
+        .send()
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.ends_with("frame-ancestors https:"), "{csp}");
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"data-parent-origins="""#));
+}

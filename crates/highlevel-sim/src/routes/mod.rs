@@ -1,5 +1,6 @@
 //! HighLevel's routes, one file per API family, plus the `/_sim/` control surface.
 
+pub mod checkout;
 pub mod control;
 pub mod medias;
 pub mod oauth;
@@ -16,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     medias::configure(cfg);
     payments::configure(cfg);
     control::configure(cfg);
+    checkout::configure(cfg);
 }
 
 /// Query parameters (the last value wins for repeated keys).
