@@ -1,110 +1,15 @@
-//! Wiring: the application state, the routes, and `spawn_app` (what `serve` and the tests both use).
+//! Wiring: the routes over the state (`state.rs`), the server, and `spawn_app` (what `serve` and the tests both
+//! use). Nothing imports this module but the binary and the tests.
 
 use crate::api;
-use crate::bridge::Bridge;
-use crate::db::{Db, MIGRATIONS};
 use crate::error::{extractor_error, json_error, ApiError};
-use crate::metrics::Metrics;
-use crate::sessions::Sessions;
 use crate::settings::Settings;
+use crate::state::{build_state, AppState};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use highlevel_client::{ClientConfig, HighLevelClient, PacingConfig};
-use secrecy::ExposeSecret;
-use service_common::db::redact_url;
-use service_common::KeyRing;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// JSON bodies (products, prices, provider, sessions) are small; uploads go through multipart.
 pub const JSON_LIMIT: usize = 256 * 1024;
-
-pub struct AppState {
-    pub settings: Settings,
-    pub db: Db,
-    pub bridge: Arc<Bridge>,
-    pub hl: HighLevelClient,
-    pub sessions: Sessions,
-    pub metrics: Metrics,
-    /// Seals gateway credentials; present when TOKEN_ENCRYPTION_KEYS is set.
-    pub keys: Option<KeyRing>,
-    pub paytr_http: reqwest::Client,
-    /// This instance's leases on running `Idempotency-Key` requests.
-    pub leases: crate::store::idempotency::Leases,
-    /// Bytes of media uploads held at once (MEDIA_BUFFER_BUDGET).
-    pub media_budget: api::media::MediaBudget,
-}
-
-/// The HighLevel client as the settings describe it.
-pub fn highlevel_client(settings: &Settings) -> HighLevelClient {
-    HighLevelClient::new(ClientConfig {
-        api_url: settings.highlevel_api_url.clone(),
-        timeout: settings.highlevel_timeout,
-        app_client_id: settings.highlevel_client_id.clone(),
-        pacing: PacingConfig {
-            max: settings.rate_limit_burst,
-            interval: settings.rate_limit_interval,
-            max_wait: settings.rate_limit_max_wait,
-            ..PacingConfig::default()
-        },
-        request_id: Some(service_common::http::current_request_id),
-        ..ClientConfig::default()
-    })
-}
-
-pub fn bridge(settings: &Settings) -> anyhow::Result<Arc<Bridge>> {
-    Ok(Arc::new(Bridge::new(
-        &settings.oauth_backend_url,
-        &settings.service_jwt_secret,
-        Duration::from_secs(15),
-    )?))
-}
-
-/// The one HTTP client every PayTR call uses (built once, with timeouts, or start-up fails).
-pub fn paytr_http() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for PayTR: {e}"))
-}
-
-/// Connects to the database, applies migrations and checks every key and secret; any problem is reported
-/// here, at start-up, in one line.
-pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppState>> {
-    let keys = match &settings.token_encryption_keys {
-        Some(k) => Some(KeyRing::parse(k.expose_secret())?),
-        None => None,
-    };
-    let db = Db::connect(&settings.database_url, settings.db_pool_size).map_err(|e| {
-        tracing::error!(database = %redact_url(&settings.database_url), error = %e, "cannot open the database");
-        e
-    })?;
-    let migrate_db = db.clone();
-    let applied = tokio::task::spawn_blocking(move || migrate_db.migrate(MIGRATIONS)).await??;
-    if !applied.is_empty() {
-        tracing::info!(?applied, "migrations applied");
-    }
-    Ok(web::Data::new(AppState {
-        bridge: bridge(&settings)?,
-        paytr_http: paytr_http()?,
-        hl: highlevel_client(&settings),
-        sessions: Sessions::new(
-            &settings.service_jwt_secret,
-            settings.sso_key.clone(),
-            settings.session_ttl_secs,
-        ),
-        metrics: Metrics::new(),
-        leases: crate::store::idempotency::Leases::new(settings.idempotency_lease),
-        media_budget: api::media::MediaBudget::new(
-            settings.media_buffer_budget,
-            settings.media_spool_dir.clone(),
-        ),
-        settings,
-        db,
-        keys,
-    }))
-}
 
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {

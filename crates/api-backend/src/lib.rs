@@ -18,7 +18,9 @@ pub mod payments;
 pub mod products;
 pub mod sessions;
 pub mod settings;
+pub mod state;
 pub mod store;
+pub mod upload_budget;
 
 pub use app::{spawn_app, RunningApp};
 pub use settings::Settings;

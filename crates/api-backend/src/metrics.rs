@@ -1,7 +1,7 @@
 //! Prometheus metrics of api-backend (`GET /metrics`): HighLevel calls by endpoint, rate-limit waits and 429s,
 //! idempotent replays, token fetches and refreshes through the bridge.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use prometheus::{Encoder, IntCounter, IntGaugeVec, Opts, Registry, TextEncoder};
 use std::sync::atomic::Ordering;
 

@@ -11,6 +11,7 @@
 use super::bodies::{MediaListOut, MediaOut, MediaUrlInput};
 use super::{id, Located, State};
 use crate::error::ApiError;
+use crate::upload_budget::MediaBudget;
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::BytesMut;
@@ -20,60 +21,12 @@ use highlevel_client::SpooledFile;
 use shared_types::Problem;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 pub const MAX_FILES: usize = 10;
 /// The whole multipart body: ten files and their headers.
 pub const MAX_MULTIPART_BYTES: usize = MAX_FILES * MAX_UPLOAD_BYTES + 1024 * 1024;
 const MAX_URL_BODY: usize = 16 * 1024;
-/// How soon an upload refused for want of room should be tried again.
-pub const BUDGET_RETRY_AFTER_SECS: u64 = 5;
-
-/// The bytes of uploads this process holds at once, counted in KiB permits of one semaphore.
-pub struct MediaBudget {
-    kib: Arc<Semaphore>,
-    total_kib: usize,
-    dir: std::path::PathBuf,
-}
-
-impl MediaBudget {
-    pub fn new(bytes: u64, dir: Option<std::path::PathBuf>) -> MediaBudget {
-        let total_kib = ((bytes / 1024) as usize).min(Semaphore::MAX_PERMITS);
-        MediaBudget {
-            kib: Arc::new(Semaphore::new(total_kib)),
-            total_kib,
-            dir: dir.unwrap_or_else(std::env::temp_dir),
-        }
-    }
-
-    /// Room for `bytes` more, added to `held`; refused at once when there is none.
-    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: u64) -> Result<(), ApiError> {
-        let have = held.as_ref().map_or(0, |p| p.num_permits());
-        let need = (bytes.div_ceil(1024) as usize).saturating_sub(have);
-        if need == 0 {
-            return Ok(());
-        }
-        if have + need > self.total_kib {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the upload ({} KiB) is larger than this server's media budget ({} KiB, MEDIA_BUFFER_BUDGET)",
-                have + need,
-                self.total_kib
-            )));
-        }
-        let more = u32::try_from(need)
-            .ok()
-            .and_then(|n| self.kib.clone().try_acquire_many_owned(n).ok())
-            .ok_or(ApiError::UploadCapacity {
-                retry_after_secs: BUDGET_RETRY_AFTER_SECS,
-            })?;
-        match held {
-            Some(p) => p.merge(more),
-            None => *held = Some(more),
-        }
-        Ok(())
-    }
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/locations/{locationId}/media")

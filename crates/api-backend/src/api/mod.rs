@@ -10,8 +10,8 @@ pub mod products;
 pub mod provider;
 pub mod sessions;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use actix_web::web;
 pub use located::{Located, LocationAdmin};
 

@@ -4,7 +4,7 @@
 //! Each event has a stable `eventId`: a receiver can tell a repeat.
 
 use super::keys::{self, Mode};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::events::{self as outbox, Event};
 use crate::store::payments::{self, Charge};
 use crate::store::{now_ms, providers};

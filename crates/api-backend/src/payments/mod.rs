@@ -10,8 +10,8 @@ pub mod paytr;
 pub mod query;
 pub mod record;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::providers::ProviderRow;
 use service_common::TokenKind;
 

@@ -4,9 +4,9 @@
 //! `GET /payments/orders/{id}`) with the location's token, and the page's figure must match it.
 
 use super::money::{self, Cur};
-use crate::app::AppState;
 use crate::bridge::Tokens;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::providers::ProviderRow;
 use highlevel_client::{check_id, HlError};
 
