@@ -18,8 +18,8 @@ pub struct AuditEntry {
     pub count: i64,
 }
 
-/// Rows per INSERT statement: 6 bind parameters each, far below SQLite's 32 766 and PostgreSQL's 65 535
-/// parameters per statement, whatever the batch size.
+/// Rows per INSERT statement: at most 6 bind parameters each, far below the parameters a statement may have
+/// (PostgreSQL 65 535; SQLite 32 766 by default, 250 000 as libsqlite3-sys bundles it), whatever the batch size.
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Inserts every entry, in statements of `ROWS_PER_STATEMENT` rows inside one transaction (all or none).
