@@ -19,7 +19,8 @@ pub struct AuditEntry {
 }
 
 /// Rows per INSERT statement: at most 6 bind parameters each, far below the parameters a statement may have
-/// (PostgreSQL 65 535; SQLite 32 766 by default, 250 000 as libsqlite3-sys bundles it), whatever the batch size.
+/// (PostgreSQL 65 535, SQLite 32 766 by default), whatever the batch size. (On SQLite diesel already sends rows
+/// with an optional column one per statement.)
 pub const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Inserts every entry, in statements of `ROWS_PER_STATEMENT` rows inside one transaction (all or none).
