@@ -188,10 +188,10 @@ pub fn upsert(
     conn.transaction(|conn| {
         // Write first: on SQLite a transaction that reads and then writes cannot wait for another writer
         // (it fails at once with SQLITE_BUSY); one that starts with a write takes the lock up front and waits.
-        diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
+        let locked = diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
             .set(dsl::updated_at.eq(now))
             .execute(conn)?;
-        if find_by_key(conn, &key)?.is_none() {
+        if locked == 0 && find_by_key(conn, &key)?.is_none() {
             let row = Installation {
                 id: new_id.to_owned(),
                 install_key: key.clone(),
@@ -220,7 +220,10 @@ pub fn upsert(
                 return find_by_key(conn, &key)?
                     .ok_or(DbError::Query(diesel::result::Error::NotFound));
             }
-            // Lock the row the other install just committed before reading it, so no update is lost.
+        }
+        if locked == 0 {
+            // Another install committed the row after our first update (PostgreSQL): lock it before reading
+            // it, so no update is lost.
             diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
                 .set(dsl::updated_at.eq(now))
                 .execute(conn)?;

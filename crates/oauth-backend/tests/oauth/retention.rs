@@ -89,6 +89,60 @@ async fn a_state_with_a_changed_expiry_is_refused(backend: Backend) {
     assert_eq!(env.sim.stats().authorization_code_grants, 0);
 }
 
+/// A state issued by the previous version (stored in `oauth_states`, `<id>.<HMAC>`) still completes its
+/// install once after an upgrade, and only once.
+async fn a_state_issued_before_the_upgrade_completes_once(backend: Backend) {
+    use base64::Engine;
+    use hmac::Mac;
+    let env = env(backend).await;
+    let id = format!("{:032x}", 7u128 << 64 | 42);
+    let now = now_ms();
+    let row = id.clone();
+    env.app
+        .state
+        .tokens
+        .db
+        .run(move |c| {
+            use schema::oauth_states::dsl;
+            diesel::insert_into(dsl::oauth_states)
+                .values((
+                    dsl::id.eq(row),
+                    dsl::user_type.eq(Some("Location")),
+                    dsl::created_at.eq(now),
+                    dsl::expires_at.eq(now + 600_000),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SERVICE_SECRET.as_bytes()).unwrap();
+    mac.update(b"oauth-state:");
+    mac.update(id.as_bytes());
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let state = format!("{id}.{sig}");
+    let consent = format!(
+        "{}/oauth/chooselocation?response_type=code&client_id=dev-client-id&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Foauth%2Fcallback&scope=oauth.write&state={state}&sim_user_type=Location&sim_location_id=Loc1",
+        env.sim.base_url
+    );
+    let res = client().get(&consent).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = format!(
+        "{}/oauth/callback?{}",
+        env.app.base_url,
+        back.query().unwrap()
+    );
+    let res = client().get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 302, "{}", res.text().await.unwrap());
+    let replay = client().get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(
+        replay.json::<serde_json::Value>().await.unwrap()["code"],
+        "invalid_state"
+    );
+}
+
 /// A purge pass deletes expired states, webhook ids older than WEBHOOK_RETENTION_DAYS (7), audit rows
 /// older than AUDIT_RETENTION_DAYS (90) and change-feed rows older than an hour; newer rows stay.
 async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
@@ -236,6 +290,7 @@ async fn an_audit_batch_past_the_bind_limits_loses_no_row(backend: Backend) {
 both_backends!(
     the_install_link_writes_nothing,
     a_state_with_a_changed_expiry_is_refused,
+    a_state_issued_before_the_upgrade_completes_once,
     old_rows_are_purged_and_recent_ones_stay,
     an_audit_batch_past_the_bind_limits_loses_no_row,
 );
