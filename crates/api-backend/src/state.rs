@@ -32,7 +32,9 @@ pub struct AppState {
 }
 
 /// The HighLevel client as the settings describe it.
-pub fn highlevel_client(settings: &Settings) -> HighLevelClient {
+pub fn highlevel_client(
+    settings: &Settings,
+) -> Result<HighLevelClient, highlevel_client::ClientBuildError> {
     HighLevelClient::new(ClientConfig {
         api_url: settings.highlevel_api_url.clone(),
         timeout: settings.highlevel_timeout,
@@ -84,7 +86,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
     Ok(web::Data::new(AppState {
         bridge: bridge(&settings)?,
         paytr_http: paytr_http()?,
-        hl: highlevel_client(&settings),
+        hl: highlevel_client(&settings)?,
         sessions: Sessions::new(
             &settings.service_jwt_secret,
             settings.sso_key.clone(),

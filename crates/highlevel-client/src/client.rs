@@ -188,14 +188,14 @@ pub fn pace_key(token: &TokenAccess) -> String {
 }
 
 impl HighLevelClient {
-    pub fn new(cfg: ClientConfig) -> HighLevelClient {
+    /// Fails only if the HTTP client cannot be built; there is no fallback to a client without timeouts.
+    pub fn new(cfg: ClientConfig) -> Result<HighLevelClient, crate::ClientBuildError> {
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(64)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        HighLevelClient {
+            .build()?;
+        Ok(HighLevelClient {
             calls: Arc::default(),
             pacer: Arc::new(Pacer::new(cfg.pacing.clone())),
             cfg: Arc::new(ClientConfig {
@@ -203,7 +203,7 @@ impl HighLevelClient {
                 ..cfg
             }),
             http,
-        }
+        })
     }
 
     pub fn config(&self) -> &ClientConfig {

@@ -21,5 +21,26 @@ pub use error::HlError;
 pub use oauth::{Grant, OAuthClient, OAuthError};
 pub use pacing::PacingConfig;
 
+/// The HTTP client could not be built (its TLS set-up failed). Constructors return it instead of falling back
+/// to a client without timeouts; a service stops at start-up with this one line.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot build the HTTP client for HighLevel: {0}")]
+pub struct ClientBuildError(pub String);
+
+impl From<reqwest::Error> for ClientBuildError {
+    /// reqwest says only "builder error"; the cause (e.g. "No CA certificates were loaded from the system")
+    /// is further down the chain: keep all of it on the one line.
+    fn from(e: reqwest::Error) -> Self {
+        let mut line = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            line.push_str(": ");
+            line.push_str(&c.to_string());
+            cause = c.source();
+        }
+        ClientBuildError(line)
+    }
+}
+
 /// The `Version` header of HighLevel's v2 API.
 pub const API_VERSION: &str = "2021-07-28";

@@ -83,24 +83,24 @@ pub struct OAuthClient {
 }
 
 impl OAuthClient {
+    /// Fails only if the HTTP client cannot be built; there is no fallback to a client without timeouts.
     pub fn new(
         api_url: &str,
         client_id: &str,
         client_secret: SecretString,
         timeout: Duration,
-    ) -> Self {
+    ) -> Result<Self, crate::ClientBuildError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(32)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        OAuthClient {
+            .build()?;
+        Ok(OAuthClient {
             http,
             api_url: api_url.trim_end_matches('/').to_owned(),
             client_id: client_id.to_owned(),
             client_secret,
-        }
+        })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder, grant: bool) -> Result<String, OAuthError> {

@@ -144,7 +144,9 @@ pub fn start(config: SimConfig) -> std::io::Result<(RunningSim, actix_web::dev::
     } else {
         config.host.clone()
     };
-    let sim = web::Data::new(Sim::new(config));
+    let sim = web::Data::new(Sim::new(config).map_err(|e| {
+        std::io::Error::other(format!("cannot build the simulator's HTTP client: {e}"))
+    })?);
     let data = sim.clone();
     let server = HttpServer::new(move || {
         App::new()

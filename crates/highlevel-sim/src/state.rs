@@ -142,10 +142,12 @@ pub struct Sim {
 }
 
 impl Sim {
-    pub fn new(config: SimConfig) -> Self {
+    /// Fails only if its HTTP client (webhook and queryUrl calls) cannot be built: no fallback to one without
+    /// timeouts.
+    pub fn new(config: SimConfig) -> Result<Self, reqwest::Error> {
         let secret: [u8; 32] = rand::random();
         let rate = RateLimiter::new(config.rate_burst, config.rate_window_ms, config.rate_daily);
-        Sim {
+        Ok(Sim {
             config,
             world: RwLock::new(World::default()),
             rate,
@@ -155,9 +157,8 @@ impl Sim {
             jwt_key: jsonwebtoken::EncodingKey::from_secret(&secret),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
-        }
+                .build()?,
+        })
     }
 
     /// The world, even if a panicking thread poisoned the lock (the data stays consistent: no handler

@@ -38,6 +38,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         &settings.webhook_rsa_public_key,
     )
     .map_err(anyhow::Error::msg)?;
+    // Before the database: a client that cannot be built (no CA certificates) stops start-up, never a
+    // fallback client without timeouts.
+    let hl = OAuthClient::new(
+        &settings.highlevel_api_url,
+        &settings.client_id,
+        settings.client_secret.clone(),
+        Duration::from_millis(settings.highlevel_timeout_ms),
+    )?;
     let db = Db::connect(&settings.database_url, settings.db_pool_size).map_err(|e| {
         tracing::error!(database = %redact_url(&settings.database_url), error = %e, "cannot open the database");
         e
@@ -49,12 +57,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         tracing::info!(?applied, "migrations applied");
     }
     let metrics = Arc::new(Metrics::new());
-    let hl = OAuthClient::new(
-        &settings.highlevel_api_url,
-        &settings.client_id,
-        settings.client_secret.clone(),
-        Duration::from_millis(settings.highlevel_timeout_ms),
-    );
     let mut tokens = TokenService::new(
         db.clone(),
         keys,
@@ -127,6 +129,20 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
     })?;
     let port = listener.local_addr()?.port();
     let state = build_state(settings).await?;
+    // Every process follows the change feed: an uninstall or a new token anywhere reaches its cache.
+    tokio::spawn(crate::tokens::sync::run(
+        state.tokens.clone(),
+        state.settings.database_url.clone(),
+        Duration::from_millis(state.settings.cache_sync_interval_ms),
+        Duration::from_secs(state.settings.cache_max_stale_secs),
+    ));
+    if state.settings.purge_interval_secs > 0 {
+        tokio::spawn(crate::purge::run(
+            state.tokens.db.clone(),
+            crate::purge::Retention::from_settings(&state.settings),
+            Duration::from_secs(state.settings.purge_interval_secs),
+        ));
+    }
     if state.settings.refresher_interval_secs > 0 {
         tokio::spawn(refresher::run(
             state.tokens.clone(),

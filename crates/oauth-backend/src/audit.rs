@@ -119,26 +119,29 @@ async fn write(db: &Db, batch: Vec<AuditEntry>) {
     }
 }
 
-/// Merges identical reads into rows, keeping the first time and the order of first appearance.
+/// Merges identical reads into rows, keeping the first time and the order of first appearance. Linear in the
+/// batch (a full buffer is 65 536 reads).
 fn coalesce(reads: Vec<Read>) -> Vec<AuditEntry> {
     let mut out: Vec<AuditEntry> = Vec::with_capacity(reads.len().min(16));
+    let mut index: std::collections::HashMap<
+        (String, String, Option<String>, &'static str),
+        usize,
+    > = std::collections::HashMap::new();
     for r in reads {
-        let same = out.iter_mut().find(|o| {
-            o.installation_id == r.installation
-                && o.caller == r.claims.iss
-                && o.location_id == r.location
-                && o.outcome == r.outcome
-        });
-        match same {
-            Some(o) => o.count += 1,
-            None => out.push(AuditEntry {
-                caller: r.claims.iss.clone(),
-                installation_id: r.installation,
-                location_id: r.location,
-                outcome: r.outcome.to_owned(),
-                at: r.at,
-                count: 1,
-            }),
+        let key = (r.installation, r.claims.iss.clone(), r.location, r.outcome);
+        match index.get(&key) {
+            Some(&i) => out[i].count += 1,
+            None => {
+                out.push(AuditEntry {
+                    caller: key.1.clone(),
+                    installation_id: key.0.clone(),
+                    location_id: key.2.clone(),
+                    outcome: r.outcome.to_owned(),
+                    at: r.at,
+                    count: 1,
+                });
+                index.insert(key, out.len() - 1);
+            }
         }
     }
     out

@@ -14,7 +14,16 @@ use secrecy::{ExposeSecret, SecretString};
 /// HIGHLEVEL_API_URL, HIGHLEVEL_AUTHORIZE_URL, HIGHLEVEL_CLIENT_ID, HIGHLEVEL_CLIENT_SECRET, HIGHLEVEL_APP_ID,
 /// HIGHLEVEL_REDIRECT_URI, HIGHLEVEL_SCOPES, TOKEN_ENCRYPTION_KEYS, SERVICE_JWT_SECRET,
 /// WEBHOOK_ED25519_PUBLIC_KEY, WEBHOOK_RSA_PUBLIC_KEY, POST_INSTALL_REDIRECT_URL, LOG_FORMAT, RUST_LOG,
-/// REFRESH_MARGIN_SECS (600), REFRESHER_INTERVAL_SECS (60), REFRESHER_CONCURRENCY (16), TOKEN_CACHE (true), WEBHOOK_TOLERANCE_SECS (300), DB_POOL_SIZE (10).
+/// REFRESH_MARGIN_SECS (600), REFRESHER_INTERVAL_SECS (60), REFRESHER_CONCURRENCY (16), TOKEN_CACHE (true), WEBHOOK_TOLERANCE_SECS (300), DB_POOL_SIZE (10),
+/// HIGHLEVEL_TIMEOUT_MS (10000).
+///
+/// Cache coherence across replicas: CACHE_SYNC_INTERVAL_MS (200) is how often each process reads the change
+/// feed (uninstalls, needs_reauth, new tokens anywhere; PostgreSQL also wakes it at once with NOTIFY);
+/// CACHE_MAX_STALE_SECS (60): a process that cannot read the feed that long stops serving tokens from memory.
+///
+/// Retention: PURGE_INTERVAL_SECS (3600; 0 turns the purge off) runs a purge of expired OAuth states,
+/// webhook replay records older than WEBHOOK_RETENTION_DAYS (7), audit rows older than AUDIT_RETENTION_DAYS (90)
+/// and change-feed rows older than an hour.
 #[derive(Debug, Parser)]
 #[command(name = "oauth-backend", version)]
 pub struct Cli {
@@ -131,7 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 company_id.as_deref(),
                 location_id.as_deref(),
             )?;
-            let statuses: Vec<_> = list
+            let statuses: Vec<shared_types::InstallationStatus> = list
                 .iter()
                 .map(|i| {
                     let exp =
@@ -141,7 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             .and_then(|t| t.expires_at);
                     i.status(exp)
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);
             } else {

@@ -41,6 +41,9 @@ pub enum AppError {
     DatabaseUnavailable,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A stored row this version cannot read (fail closed: nothing is served from it).
+    #[error("{0}")]
+    CorruptInstallation(crate::store::installations::CorruptRow),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -116,6 +119,15 @@ impl AppError {
                 Some("Check DATABASE_URL and that the database server is up; the server log has the cause.".into()),
             ),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ProblemCode::Internal, "Internal error", None),
+            CorruptInstallation(row) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ProblemCode::Internal,
+                "Corrupt installation row",
+                Some(format!(
+                    "Repair the {} of installation `{}` in the database, or install the app again after removing the row; nothing is served from it meanwhile.",
+                    row.field, row.id
+                )),
+            ),
         }
     }
 
@@ -146,8 +158,12 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AppError::Internal(cause) = self {
-            tracing::error!(%cause, "internal error");
+        match self {
+            AppError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            AppError::CorruptInstallation(row) => {
+                tracing::error!(installation = %row.id, field = row.field, value = %row.value, "corrupt installation row refused")
+            }
+            _ => {}
         }
         HttpResponse::build(self.status_code())
             .content_type(Problem::CONTENT_TYPE)
@@ -155,8 +171,20 @@ impl ResponseError for AppError {
     }
 }
 
+impl From<crate::store::installations::CorruptRow> for AppError {
+    fn from(e: crate::store::installations::CorruptRow) -> Self {
+        AppError::CorruptInstallation(e)
+    }
+}
+
 impl From<crate::db::DbError> for AppError {
     fn from(e: crate::db::DbError) -> Self {
+        use crate::store::installations::CorruptRow;
+        if let crate::db::DbError::Query(diesel::result::Error::DeserializationError(inner)) = &e {
+            if let Some(row) = inner.downcast_ref::<CorruptRow>() {
+                return AppError::CorruptInstallation(row.clone());
+            }
+        }
         if e.is_unavailable() {
             tracing::error!(error = %e, "database unavailable");
             AppError::DatabaseUnavailable

@@ -59,6 +59,18 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Timeout of one call to HighLevel.
     pub highlevel_timeout_ms: u64,
+    /// How often each process reads the change feed (uninstalls, `needs_reauth`, new tokens anywhere) into its
+    /// token cache. PostgreSQL also wakes it at once with NOTIFY; this is the bound on SQLite.
+    pub cache_sync_interval_ms: u64,
+    /// A process that cannot read the change feed this long stops serving tokens from memory.
+    pub cache_max_stale_secs: u64,
+    /// How often old rows are purged (expired OAuth states, webhook replay records, audit rows, the change
+    /// feed); 0 turns the purge off.
+    pub purge_interval_secs: u64,
+    /// Audit rows are kept this many days.
+    pub audit_retention_days: u64,
+    /// Webhook ids are kept this many days to recognise redeliveries (HighLevel retries for about an hour).
+    pub webhook_retention_days: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +213,44 @@ impl Settings {
                 "HIGHLEVEL_TIMEOUT_MS",
                 parsed("HIGHLEVEL_TIMEOUT_MS", "10000")?,
             )?,
+            cache_sync_interval_ms: number(
+                "CACHE_SYNC_INTERVAL_MS",
+                parsed("CACHE_SYNC_INTERVAL_MS", "200")?,
+            )?,
+            cache_max_stale_secs: number(
+                "CACHE_MAX_STALE_SECS",
+                parsed("CACHE_MAX_STALE_SECS", "60")?,
+            )?,
+            purge_interval_secs: number(
+                "PURGE_INTERVAL_SECS",
+                parsed("PURGE_INTERVAL_SECS", "3600")?,
+            )?,
+            audit_retention_days: number(
+                "AUDIT_RETENTION_DAYS",
+                parsed("AUDIT_RETENTION_DAYS", "90")?,
+            )?,
+            webhook_retention_days: number(
+                "WEBHOOK_RETENTION_DAYS",
+                parsed("WEBHOOK_RETENTION_DAYS", "7")?,
+            )?,
         };
+        for (name, value, least) in [
+            (
+                "CACHE_SYNC_INTERVAL_MS",
+                settings.cache_sync_interval_ms,
+                10,
+            ),
+            ("CACHE_MAX_STALE_SECS", settings.cache_max_stale_secs, 1),
+            ("AUDIT_RETENTION_DAYS", settings.audit_retention_days, 1),
+            ("WEBHOOK_RETENTION_DAYS", settings.webhook_retention_days, 1),
+        ] {
+            if value < least {
+                return Err(SettingsError::Invalid {
+                    name,
+                    why: format!("use at least {least}"),
+                });
+            }
+        }
         if secrecy::ExposeSecret::expose_secret(&settings.service_jwt_secret).len() < 32 {
             return Err(SettingsError::Invalid {
                 name: "SERVICE_JWT_SECRET",
@@ -242,6 +291,11 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://data/oauth-backend.db");
         assert_eq!(s.highlevel_api_url, "https://services.leadconnectorhq.com");
         assert_eq!(s.refresh_margin_secs, 600);
+        assert_eq!(s.cache_sync_interval_ms, 200);
+        assert_eq!(s.cache_max_stale_secs, 60);
+        assert_eq!(s.purge_interval_secs, 3600);
+        assert_eq!(s.audit_retention_days, 90);
+        assert_eq!(s.webhook_retention_days, 7);
         assert!(
             !format!("{s:?}").contains("very-secret-value"),
             "secrets must not reach Debug"

@@ -1,5 +1,7 @@
-//! The install link and the OAuth callback. The `state` is random, HMAC-signed, stored, single-use and
-//! expires in ten minutes; everything stored about the installation comes from HighLevel's answer.
+//! The install link and the OAuth callback. The `state` is `<id>.<expires_ms>.<user type>.<HMAC>`: random,
+//! signed, expiring in ten minutes and single-use. `/oauth/install` writes nothing (a flood of it cannot fill
+//! the disk); the callback records the id once accepted and refuses it the second time (`store::states`).
+//! Everything stored about the installation comes from HighLevel's answer.
 
 use super::State;
 use crate::crypto::{constant_time_eq, random_id};
@@ -22,14 +24,92 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/callback", web::get().to(callback));
 }
 
-fn sign(state: &crate::app::AppState, id: &str) -> String {
+/// `context` separates the signatures of different state formats.
+fn sign_with(state: &crate::app::AppState, context: &[u8], payload: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(
         state.settings.service_jwt_secret.expose_secret().as_bytes(),
     )
     .expect("HMAC takes any key length");
-    mac.update(b"oauth-state:");
-    mac.update(id.as_bytes());
+    mac.update(context);
+    mac.update(payload.as_bytes());
     B64URL.encode(mac.finalize().into_bytes())
+}
+
+/// States of earlier versions: `<id>.<HMAC>`, the id stored in `oauth_states`.
+fn sign_legacy(state: &crate::app::AppState, id: &str) -> String {
+    sign_with(state, b"oauth-state:", id)
+}
+
+fn sign(state: &crate::app::AppState, payload: &str) -> String {
+    sign_with(state, b"oauth-state-v2:", payload)
+}
+
+/// A state's payload: `<id>.<expires_ms>.<C|L|->` (the user type the install asked for, if any).
+fn state_payload(id: &str, expires_at: i64, user_type: Option<&str>) -> String {
+    let t = match user_type {
+        Some("Company") => "C",
+        Some("Location") => "L",
+        _ => "-",
+    };
+    format!("{id}.{expires_at}.{t}")
+}
+
+/// A state this service issued, checked: signature and expiry. Single use is checked by the caller.
+struct IssuedState {
+    id: String,
+    expires_at: i64,
+    user_type: Option<String>,
+    /// An earlier version's state (stored in `oauth_states`).
+    legacy: bool,
+}
+
+fn verify_state(
+    state: &crate::app::AppState,
+    signed: &str,
+    now: i64,
+) -> Result<IssuedState, AppError> {
+    let parts: Vec<&str> = signed.split('.').collect();
+    match parts[..] {
+        [id, expires, t, sig] => {
+            let payload = format!("{id}.{expires}.{t}");
+            if id.len() != 32 || !constant_time_eq(sig, &sign(state, &payload)) {
+                return Err(AppError::InvalidState(
+                    "the `state` signature does not match".into(),
+                ));
+            }
+            let expires_at: i64 = expires
+                .parse()
+                .map_err(|_| AppError::InvalidState("the `state` is malformed".into()))?;
+            if expires_at <= now {
+                return Err(AppError::InvalidState("the `state` has expired".into()));
+            }
+            let user_type = match t {
+                "C" => Some("Company".to_owned()),
+                "L" => Some("Location".to_owned()),
+                _ => None,
+            };
+            Ok(IssuedState {
+                id: id.to_owned(),
+                expires_at,
+                user_type,
+                legacy: false,
+            })
+        }
+        [id, sig] => {
+            if id.len() != 32 || !constant_time_eq(sig, &sign_legacy(state, id)) {
+                return Err(AppError::InvalidState(
+                    "the `state` signature does not match".into(),
+                ));
+            }
+            Ok(IssuedState {
+                id: id.to_owned(),
+                expires_at: now + STATE_TTL_MS,
+                user_type: None,
+                legacy: true,
+            })
+        }
+        _ => Err(AppError::InvalidState("the `state` is malformed".into())),
+    }
 }
 
 async fn install(req: HttpRequest, state: State) -> Result<HttpResponse, AppError> {
@@ -47,14 +127,13 @@ async fn install(req: HttpRequest, state: State) -> Result<HttpResponse, AppErro
             ));
         }
     }
-    let id = random_id("");
-    let (sid, ut, now) = (id.clone(), user_type.clone(), now_ms());
-    state
-        .tokens
-        .db
-        .run(move |c| store::states::insert(c, &sid, ut.as_deref(), now, now + STATE_TTL_MS))
-        .await?;
-    let signed = format!("{id}.{}", sign(&state, &id));
+    // Nothing is stored: the state carries its expiry and user type under the signature.
+    let payload = state_payload(
+        &random_id(""),
+        now_ms() + STATE_TTL_MS,
+        user_type.as_deref(),
+    );
+    let signed = format!("{payload}.{}", sign(&state, &payload));
     let mut url = url::Url::parse(&state.settings.highlevel_authorize_url)
         .map_err(|e| AppError::Internal(format!("HIGHLEVEL_AUTHORIZE_URL is not a URL: {e}")))?;
     {
@@ -94,23 +173,30 @@ async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse,
         .state
         .as_deref()
         .ok_or_else(|| AppError::InvalidState("the callback has no `state`".into()))?;
-    let (id, sig) = signed
-        .split_once('.')
-        .ok_or_else(|| AppError::InvalidState("the `state` is malformed".into()))?;
-    if id.len() != 32 || !constant_time_eq(sig, &sign(&state, id)) {
-        return Err(AppError::InvalidState(
-            "the `state` signature does not match".into(),
-        ));
-    }
-    let (sid, now) = (id.to_owned(), now_ms());
-    let user_type = state
-        .tokens
-        .db
-        .run(move |c| store::states::consume(c, &sid, now))
-        .await?
-        .ok_or_else(|| {
-            AppError::InvalidState("the `state` was already used or has expired".into())
-        })?;
+    let issued = verify_state(&state, signed, now_ms())?;
+    let used = || AppError::InvalidState("the `state` was already used or has expired".into());
+    let user_type = if issued.legacy {
+        let (sid, now) = (issued.id.clone(), now_ms());
+        state
+            .tokens
+            .db
+            .run(move |c| store::states::consume_legacy(c, &sid, now))
+            .await?
+            .ok_or_else(used)?
+    } else {
+        // Refused before the code reaches HighLevel; recorded once the code is exchanged (below), so a flood
+        // of forged codes with a valid state writes nothing.
+        let sid = issued.id.clone();
+        if state
+            .tokens
+            .db
+            .run(move |c| store::states::is_used(c, &sid))
+            .await?
+        {
+            return Err(used());
+        }
+        issued.user_type.clone()
+    };
     let code = q
         .code
         .as_deref()
@@ -129,6 +215,18 @@ async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse,
             }
         })?;
 
+    if !issued.legacy {
+        let (sid, expires_at) = (issued.id.clone(), issued.expires_at);
+        if !state
+            .tokens
+            .db
+            .run(move |c| store::states::mark_used(c, &sid, expires_at))
+            .await?
+        {
+            // A concurrent callback with the same state got there first.
+            return Err(used());
+        }
+    }
     let claims = grant.claims();
     let auth_class = grant
         .user_type

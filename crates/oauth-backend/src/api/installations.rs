@@ -42,7 +42,7 @@ async fn list(
                 .map(|i| {
                     let exp = store::tokens::get(c, &i.id, INSTALLATION_SCOPE)?
                         .and_then(|t| t.expires_at);
-                    Ok(i.status(exp))
+                    Ok(i.status(exp)?)
                 })
                 .collect::<Result<Vec<_>, crate::db::DbError>>()
         })
@@ -74,7 +74,7 @@ async fn get(
                 return Ok(None);
             };
             let exp = store::tokens::get(c, &i.id, INSTALLATION_SCOPE)?.and_then(|t| t.expires_at);
-            Ok(Some(i.status(exp)))
+            Ok(Some(i.status(exp)?))
         })
         .await?
         .ok_or(AppError::InstallationNotFound(id))?;

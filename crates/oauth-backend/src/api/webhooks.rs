@@ -140,7 +140,8 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
             .db
             .run(move |c| store::installations::find_by_key(c, &key))
             .await?;
-        company_level = agency.is_some_and(|i| i.state() == InstallationState::Active);
+        // A corrupt agency row is not an active one: the location is recorded on its own.
+        company_level = agency.is_some_and(|i| matches!(i.state(), Ok(InstallationState::Active)));
     }
     let facts = InstallFacts {
         auth_class: if company_level {
@@ -200,9 +201,15 @@ async fn on_uninstall(state: &State, p: &Value) -> Result<Value, AppError> {
                     c,
                     &install_key(AuthClass::Company, co, None),
                 )? {
-                    let approved: Vec<String> =
-                        inst.approved().into_iter().filter(|a| a != l).collect();
-                    store::installations::set_approved(c, &inst.id, &approved, now)?;
+                    // An unreadable list is left as it is (it serves nothing); the token still goes.
+                    match inst.approved() {
+                        Ok(approved) => {
+                            let approved: Vec<String> =
+                                approved.into_iter().filter(|a| a != l).collect();
+                            store::installations::set_approved(c, &inst.id, &approved, now)?;
+                        }
+                        Err(e) => tracing::error!(error = %e, "uninstall of a location from a corrupt installation row"),
+                    }
                     store::tokens::delete_one(c, &inst.id, l)?;
                     removed.push(format!("{}/{l}", inst.id));
                 }

@@ -67,3 +67,21 @@ diesel::table! {
 
 diesel::joinable!(tokens -> installations (installation_id));
 diesel::allow_tables_to_appear_in_same_query!(installations, tokens);
+
+diesel::table! {
+    installation_changes (seq) {
+        seq -> BigInt,
+        installation_id -> Text,
+        scope_key -> Nullable<Text>,
+        state -> Nullable<Text>,
+        token_version -> Nullable<BigInt>,
+        changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauth_used_states (id) {
+        id -> Text,
+        expires_at -> BigInt,
+    }
+}

@@ -24,41 +24,94 @@ pub struct Installation {
     pub updated_at: i64,
 }
 
+/// A stored installation value this version cannot read. The row is refused rather than guessed at: an
+/// unknown `state` is not `active`, an unreadable `approved_locations` is not "every location" (fail closed).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("installation `{id}` is corrupt: its {field} `{value}` {why}")]
+pub struct CorruptRow {
+    pub id: String,
+    pub field: &'static str,
+    /// The stored value, cut to 80 characters (never a secret: states, classes and location ids).
+    pub value: String,
+    pub why: &'static str,
+}
+
+impl CorruptRow {
+    fn new(id: &str, field: &'static str, value: &str, why: &'static str) -> CorruptRow {
+        CorruptRow {
+            id: id.to_owned(),
+            field,
+            value: value.chars().take(80).collect(),
+            why,
+        }
+    }
+}
+
+/// Inside `Db::run` closures a corrupt row travels as a deserialization error; `AppError` unwraps it again.
+impl From<CorruptRow> for DbError {
+    fn from(e: CorruptRow) -> DbError {
+        DbError::Query(diesel::result::Error::DeserializationError(Box::new(e)))
+    }
+}
+
 impl Installation {
-    pub fn class(&self) -> AuthClass {
-        AuthClass::parse(&self.auth_class).unwrap_or(AuthClass::Location)
+    pub fn class(&self) -> Result<AuthClass, CorruptRow> {
+        AuthClass::parse(&self.auth_class).ok_or_else(|| {
+            CorruptRow::new(
+                &self.id,
+                "auth_class",
+                &self.auth_class,
+                "is neither Company nor Location",
+            )
+        })
     }
 
-    pub fn state(&self) -> InstallationState {
-        InstallationState::parse(&self.state).unwrap_or(InstallationState::Active)
+    pub fn state(&self) -> Result<InstallationState, CorruptRow> {
+        InstallationState::parse(&self.state).ok_or_else(|| {
+            CorruptRow::new(
+                &self.id,
+                "state",
+                &self.state,
+                "is not one of active, needs_reauth, uninstalled",
+            )
+        })
     }
 
     pub fn scope_list(&self) -> Vec<String> {
         self.scopes.split_whitespace().map(str::to_owned).collect()
     }
 
-    pub fn approved(&self) -> Vec<String> {
-        serde_json::from_str(&self.approved_locations).unwrap_or_default()
+    /// The approved locations (a JSON array of ids). An empty list means "every location of the company"
+    /// (an agency install that listed none), so anything unreadable is an error, never an empty list.
+    pub fn approved(&self) -> Result<Vec<String>, CorruptRow> {
+        serde_json::from_str(&self.approved_locations).map_err(|_| {
+            CorruptRow::new(
+                &self.id,
+                "approved_locations",
+                &self.approved_locations,
+                "is not a JSON array of location ids",
+            )
+        })
     }
 
-    pub fn status(&self, expires_at: Option<i64>) -> InstallationStatus {
+    pub fn status(&self, expires_at: Option<i64>) -> Result<InstallationStatus, CorruptRow> {
         let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        InstallationStatus {
+        Ok(InstallationStatus {
             id: self.id.clone(),
-            state: self.state(),
-            auth_class: self.class(),
+            state: self.state()?,
+            auth_class: self.class()?,
             company_id: self.company_id.clone(),
             location_id: self.location_id.clone(),
             app_id: self.app_id.clone(),
             scopes: self.scope_list(),
             is_bulk: self.is_bulk,
-            approved_locations: self.approved(),
+            approved_locations: self.approved()?,
             expires_at: expires_at.map(ts),
             last_refresh_at: self.last_refresh_at.map(ts),
             last_error: self.last_error.clone(),
             created_at: ts(self.created_at),
             updated_at: ts(self.updated_at),
-        }
+        })
     }
 }
 
@@ -135,10 +188,10 @@ pub fn upsert(
     conn.transaction(|conn| {
         // Write first: on SQLite a transaction that reads and then writes cannot wait for another writer
         // (it fails at once with SQLITE_BUSY); one that starts with a write takes the lock up front and waits.
-        diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
+        let locked = diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
             .set(dsl::updated_at.eq(now))
             .execute(conn)?;
-        if find_by_key(conn, &key)?.is_none() {
+        if locked == 0 && find_by_key(conn, &key)?.is_none() {
             let row = Installation {
                 id: new_id.to_owned(),
                 install_key: key.clone(),
@@ -167,14 +220,17 @@ pub fn upsert(
                 return find_by_key(conn, &key)?
                     .ok_or(DbError::Query(diesel::result::Error::NotFound));
             }
-            // Lock the row the other install just committed before reading it, so no update is lost.
+        }
+        if locked == 0 {
+            // Another install committed the row after our first update (PostgreSQL): lock it before reading
+            // it, so no update is lost.
             diesel::update(dsl::installations.filter(dsl::install_key.eq(&key)))
                 .set(dsl::updated_at.eq(now))
                 .execute(conn)?;
         }
         let old =
             find_by_key(conn, &key)?.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
-        let mut approved = old.approved();
+        let mut approved = old.approved()?;
         for l in &facts.approved_locations {
             if !approved.contains(l) {
                 approved.push(l.clone());

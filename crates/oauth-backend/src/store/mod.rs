@@ -2,6 +2,7 @@
 //! run them through `Db::run`, off the async workers.
 
 pub mod audit;
+pub mod changes;
 pub mod installations;
 pub mod states;
 pub mod tokens;

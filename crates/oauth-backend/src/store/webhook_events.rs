@@ -23,3 +23,16 @@ pub fn forget(conn: &mut DbConn, webhook_id: &str) -> Result<(), DbError> {
     diesel::delete(dsl::webhook_events.find(webhook_id)).execute(conn)?;
     Ok(())
 }
+
+/// Forgets ids received before `before` (epoch ms), at most `batch` of them.
+pub fn purge(conn: &mut DbConn, before: i64, batch: i64) -> Result<usize, DbError> {
+    let old: Vec<String> = dsl::webhook_events
+        .filter(dsl::received_at.lt(before))
+        .select(dsl::webhook_id)
+        .limit(batch)
+        .load(conn)?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(dsl::webhook_events.filter(dsl::webhook_id.eq_any(old))).execute(conn)?)
+}

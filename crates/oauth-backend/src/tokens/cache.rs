@@ -1,13 +1,25 @@
 //! Decrypted tokens in memory, keyed by installation, then by scope key ('' for the installation's own token,
 //! else a location id). A hot read checks only this map: no database query, no decryption, no allocation.
-//! Replicas stay coherent through `/refresh` (docs/design.md, refresh: the cache).
+//! Replicas stay coherent through `/refresh` (docs/design.md, refresh: the cache) and through the change feed
+//! (`tokens::sync`): an uninstall, a `needs_reauth` or a newer token anywhere drops the entries it concerns.
+//!
+//! A read that loads a token from the database takes the installation's generation first and caches what it
+//! loaded only if no change of that installation was applied meanwhile: a change that lands between the load
+//! and the put is never undone by the put.
 
 use shared_types::TokenAccess;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+/// Generations are kept per stripe of installations (a fixed array: memory does not follow the installations).
+const STRIPES: usize = 1024;
 
 pub struct Cached {
     pub answer: TokenAccess,
+    /// The token row this came from ('' or a location id): the key the change feed names.
+    pub row: String,
     /// `answer` as JSON, serialised once: a hot read sends these bytes as they are.
     pub body: bytes::Bytes,
     pub expires_at_ms: i64,
@@ -19,6 +31,7 @@ impl std::fmt::Debug for Cached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cached")
             .field("answer", &self.answer)
+            .field("row", &self.row)
             .field("expires_at_ms", &self.expires_at_ms)
             .field("version", &self.version)
             .finish_non_exhaustive()
@@ -26,12 +39,13 @@ impl std::fmt::Debug for Cached {
 }
 
 impl Cached {
-    pub fn new(answer: TokenAccess, expires_at_ms: i64, version: i64) -> Cached {
+    pub fn new(answer: TokenAccess, row: &str, expires_at_ms: i64, version: i64) -> Cached {
         let body = serde_json::to_vec(&answer)
             .map(bytes::Bytes::from)
             .unwrap_or_default();
         Cached {
             answer,
+            row: row.to_owned(),
             body,
             expires_at_ms,
             version,
@@ -41,6 +55,12 @@ impl Cached {
 
 pub struct TokenCache {
     map: RwLock<HashMap<String, HashMap<String, Arc<Cached>>>>,
+    /// Bumped (under the map's write lock) whenever entries of an installation of the stripe are dropped.
+    generations: Box<[AtomicU64]>,
+    hasher: std::collections::hash_map::RandomState,
+    /// Hits are served only while the change feed was read recently enough (epoch ms); `i64::MAX` when no
+    /// feed runs (one process, nothing else writes the database).
+    synced_until_ms: AtomicI64,
     /// Off (`TOKEN_CACHE=false`): every read decrypts from the database, as the first read after another
     /// replica's refresh does. For measuring that path and for ruling the cache out while debugging.
     enabled: bool,
@@ -56,8 +76,34 @@ impl TokenCache {
     pub fn new(enabled: bool) -> TokenCache {
         TokenCache {
             map: RwLock::default(),
+            generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: Default::default(),
+            synced_until_ms: AtomicI64::new(i64::MAX),
             enabled,
         }
+    }
+
+    fn stripe(&self, installation: &str) -> &AtomicU64 {
+        &self.generations[self.hasher.hash_one(installation) as usize % STRIPES]
+    }
+
+    /// Take this before loading a token of `installation` from the database; hand it to `put`.
+    pub fn generation(&self, installation: &str) -> u64 {
+        self.stripe(installation).load(Ordering::Acquire)
+    }
+
+    fn bump(&self, installation: &str) {
+        self.stripe(installation).fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether hits may be served at `now_ms` (the change feed was read recently enough).
+    pub fn is_fresh(&self, now_ms: i64) -> bool {
+        now_ms < self.synced_until_ms.load(Ordering::Acquire)
+    }
+
+    /// The change feed was read: hits may be served until `until_ms`.
+    pub fn synced_until(&self, until_ms: i64) {
+        self.synced_until_ms.store(until_ms, Ordering::Release);
     }
 
     pub fn get(&self, installation: &str, scope_key: &str) -> Option<Arc<Cached>> {
@@ -68,12 +114,16 @@ impl TokenCache {
         map.get(installation)?.get(scope_key).cloned()
     }
 
-    /// Stores a token unless the cache already holds a newer version of it.
-    pub fn put(&self, installation: &str, scope_key: &str, cached: Cached) {
+    /// Stores a token loaded after `generation` was taken, unless a change of the installation was applied
+    /// since, or the cache already holds a newer version of it.
+    pub fn put(&self, installation: &str, scope_key: &str, cached: Cached, generation: u64) {
         if !self.enabled {
             return;
         }
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation(installation) != generation {
+            return;
+        }
         let entries = map.entry(installation.to_owned()).or_default();
         if entries
             .get(scope_key)
@@ -84,9 +134,10 @@ impl TokenCache {
         entries.insert(scope_key.to_owned(), Arc::new(cached));
     }
 
-    /// Forgets one token.
+    /// Forgets one entry.
     pub fn remove(&self, installation: &str, scope_key: &str) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.bump(installation);
         if let Some(entries) = map.get_mut(installation) {
             entries.remove(scope_key);
             if entries.is_empty() {
@@ -97,10 +148,37 @@ impl TokenCache {
 
     /// Forgets every token of an installation (uninstall, needs_reauth, re-install).
     pub fn remove_installation(&self, installation: &str) {
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(installation);
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.bump(installation);
+        map.remove(installation);
+    }
+
+    /// Forgets the entries that came from token row `row` of the installation and are older than `version`
+    /// (`None`: the row was deleted, forget them all). A Location installation's own token is cached under
+    /// two keys; both came from row ''.
+    pub fn remove_row(&self, installation: &str, row: &str, version: Option<i64>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.bump(installation);
+        if let Some(entries) = map.get_mut(installation) {
+            entries.retain(|_, c| c.row != row || version.is_some_and(|v| c.version >= v));
+            if entries.is_empty() {
+                map.remove(installation);
+            }
+        }
+    }
+
+    /// Forgets everything (the change feed could not be followed: what changed meanwhile is unknown).
+    pub fn clear(&self) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        for g in self.generations.iter() {
+            g.fetch_add(1, Ordering::AcqRel);
+        }
+        map.clear();
+    }
+
+    /// How many installations have cached tokens.
+    pub fn installations(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -121,6 +199,7 @@ mod tests {
                 location_id: None,
                 scopes: vec![],
             },
+            "",
             0,
             version,
         )
@@ -138,11 +217,43 @@ mod tests {
     #[test]
     fn an_older_version_never_replaces_a_newer_one() {
         let c = TokenCache::default();
-        c.put("i", "", cached("new", 5));
-        c.put("i", "", cached("old", 4));
+        c.put("i", "", cached("new", 5), c.generation("i"));
+        c.put("i", "", cached("old", 4), c.generation("i"));
         assert_eq!(c.get("i", "").unwrap().answer.access_token, "new");
-        c.put("i", "L1", cached("loc", 1));
+        c.put("i", "L1", cached("loc", 1), c.generation("i"));
         c.remove_installation("i");
         assert!(c.get("i", "").is_none() && c.get("i", "L1").is_none());
+    }
+
+    #[test]
+    fn a_load_that_raced_a_change_is_not_cached() {
+        let c = TokenCache::default();
+        let before = c.generation("i");
+        // An uninstall is applied while the read was loading the token from the database.
+        c.remove_installation("i");
+        c.put("i", "", cached("stale", 1), before);
+        assert!(
+            c.get("i", "").is_none(),
+            "the change is not undone by the put"
+        );
+        c.put("i", "", cached("fresh", 2), c.generation("i"));
+        assert!(c.get("i", "").is_some());
+    }
+
+    #[test]
+    fn a_newer_version_elsewhere_drops_older_entries_of_that_row_only() {
+        let c = TokenCache::default();
+        let mut loc = cached("loc", 3);
+        loc.row = "L1".into();
+        c.put("i", "", cached("own", 3), c.generation("i"));
+        c.put("i", "Own", cached("own", 3), c.generation("i"));
+        c.put("i", "L1", loc, c.generation("i"));
+        c.remove_row("i", "", Some(3));
+        assert!(c.get("i", "").is_some(), "the same version stays");
+        c.remove_row("i", "", Some(4));
+        assert!(c.get("i", "").is_none() && c.get("i", "Own").is_none());
+        assert!(c.get("i", "L1").is_some(), "another row's entry stays");
+        c.remove_row("i", "L1", None);
+        assert!(c.get("i", "L1").is_none());
     }
 }

@@ -17,11 +17,12 @@ impl TokenService {
         inst: &Installation,
         location: &str,
         rejected_hash: Option<&str>,
+        gen: u64,
     ) -> AppResult<TokenAccess> {
         let row = self.token_row(&inst.id, location).await?;
         if let Some(row) = &row {
             if !Self::needs_renewal(row, rejected_hash) {
-                return self.serve_row(inst, row, Some(location));
+                return self.serve_row(inst, row, Some(location), gen);
             }
         }
         let seen = row.map_or(-1, |r| r.token_version);
@@ -36,13 +37,13 @@ impl TokenService {
         {
             let row = self.token_row(&inst.id, location).await?;
             return match row {
-                Some(r) => self.serve_row(inst, &r, Some(location)),
+                Some(r) => self.serve_row(inst, &r, Some(location), gen),
                 None => Err(AppError::Internal("location token row vanished".into())),
             };
         };
-        let result = self.mint_holding_lease(inst, location).await;
+        let result = self.mint_holding_lease(inst, location, gen).await;
         match result {
-            Ok(grant) => self.commit_location(inst, location, &grant).await,
+            Ok(grant) => self.commit_location(inst, location, &grant, gen).await,
             Err(e) => {
                 self.release_lease(&inst.id, location).await?;
                 Err(e)
@@ -52,8 +53,13 @@ impl TokenService {
 
     /// Asks HighLevel for a Location token with the Company token; if HighLevel rejects the Company token,
     /// renews it once and asks again.
-    async fn mint_holding_lease(&self, inst: &Installation, location: &str) -> AppResult<Grant> {
-        let company = self.installation_token(inst, None).await?;
+    async fn mint_holding_lease(
+        &self,
+        inst: &Installation,
+        location: &str,
+        gen: u64,
+    ) -> AppResult<Grant> {
+        let company = self.installation_token(inst, None, gen).await?;
         let mut token = super::secret(&company.access_token);
         for attempt in 0..2 {
             match self
@@ -68,7 +74,7 @@ impl TokenService {
                 Err(OAuthError::Refused { status: 401, body }) if attempt == 0 => {
                     tracing::warn!(installation = %inst.id, %body, "Company token rejected while minting; renewing it");
                     let renewed = self
-                        .installation_token(inst, Some(&token_hash(token.expose_secret())))
+                        .installation_token(inst, Some(&token_hash(token.expose_secret())), gen)
                         .await?;
                     token = super::secret(&renewed.access_token);
                 }
@@ -97,6 +103,7 @@ impl TokenService {
         inst: &Installation,
         location: &str,
         grant: &Grant,
+        gen: u64,
     ) -> AppResult<TokenAccess> {
         let sealed = self.seal(&inst.id, location, grant, false);
         let (id, l, owner, now) = (
@@ -115,6 +122,6 @@ impl TokenService {
             })
             .await?
             .ok_or_else(|| AppError::Internal("location token row missing after commit".into()))?;
-        self.serve_row(inst, &row, Some(location))
+        self.serve_row(inst, &row, Some(location), gen)
     }
 }

@@ -6,6 +6,7 @@ mod location;
 mod refresh;
 pub mod refresher;
 pub mod single_flight;
+pub mod sync;
 
 use crate::crypto::keyring::{KeyRing, TokenKind};
 use crate::crypto::{constant_time_eq, random_id, token_hash};
@@ -68,12 +69,18 @@ impl TokenService {
         }
     }
 
-    /// The hot path: a cached token with enough life left, or `None`.
+    /// The hot path: a cached token with enough life left, or `None`. Memory only: an uninstall or a
+    /// `needs_reauth` anywhere removes the entry through the change feed (`sync`); while the feed cannot be
+    /// read for longer than its staleness bound, nothing is served from memory.
     pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<Arc<Cached>> {
+        let now = now_ms();
+        if !self.cache.is_fresh(now) {
+            return None;
+        }
         let c = self
             .cache
             .get(installation, location.unwrap_or(INSTALLATION_SCOPE))?;
-        (c.expires_at_ms - now_ms() >= MIN_LIFE_MS).then_some(c)
+        (c.expires_at_ms - now >= MIN_LIFE_MS).then_some(c)
     }
 
     /// A token for the installation (and location): from the database, refreshed or minted when needed.
@@ -102,13 +109,15 @@ impl TokenService {
         location: Option<&str>,
         rejected_hash: Option<&str>,
     ) -> AppResult<TokenAccess> {
+        // Before anything is read: what this read loads is cached only if no change lands meanwhile.
+        let gen = self.cache.generation(installation);
         let mut inst = self.usable_installation(installation).await?;
         if let Some(l) = location {
-            inst = self.learn_added_location(inst, l).await?;
+            inst = self.learn_added_location(inst, l, gen).await?;
         }
         match self.scope_for(&inst, location)? {
-            Scope::Installation => self.installation_token(&inst, rejected_hash).await,
-            Scope::Location(l) => self.location_token(&inst, &l, rejected_hash).await,
+            Scope::Installation => self.installation_token(&inst, rejected_hash, gen).await,
+            Scope::Location(l) => self.location_token(&inst, &l, rejected_hash, gen).await,
         }
     }
 
@@ -120,7 +129,7 @@ impl TokenService {
             .run(move |c| store::installations::find(c, &owned))
             .await?
             .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
-        match inst.state() {
+        match inst.state()? {
             InstallationState::Active => Ok(inst),
             InstallationState::Uninstalled => {
                 self.cache.remove_installation(id);
@@ -147,15 +156,16 @@ impl TokenService {
         &self,
         inst: Installation,
         location: &str,
+        gen: u64,
     ) -> AppResult<Installation> {
-        let approved = inst.approved();
-        if inst.class() != AuthClass::Company
+        let approved = inst.approved()?;
+        if inst.class()? != AuthClass::Company
             || approved.is_empty()
             || approved.iter().any(|l| l == location)
         {
             return Ok(inst);
         }
-        let company = self.installation_token(&inst, None).await?;
+        let company = self.installation_token(&inst, None, gen).await?;
         let listed = match self
             .hl
             .installed_locations(
@@ -204,7 +214,7 @@ impl TokenService {
             ),
             fix,
         };
-        match inst.class() {
+        match inst.class()? {
             AuthClass::Location => {
                 let own = inst.location_id.as_deref().unwrap_or_default();
                 if own == wanted {
@@ -218,7 +228,7 @@ impl TokenService {
                 }
             }
             AuthClass::Company => {
-                let approved = inst.approved();
+                let approved = inst.approved()?;
                 if approved.iter().any(|l| l == wanted) || approved.is_empty() {
                     Ok(Scope::Location(wanted.to_owned()))
                 } else if let Some(exact) = approved.iter().find(|l| l.eq_ignore_ascii_case(wanted))
@@ -242,12 +252,14 @@ impl TokenService {
         Ok(self.db.run(move |c| store::tokens::get(c, &i, &s)).await?)
     }
 
-    /// Decrypts a row's access token into an answer and caches it.
+    /// Decrypts a row's access token into an answer and caches it (unless a change of the installation was
+    /// applied since `gen` was taken).
     fn serve_row(
         &self,
         inst: &Installation,
         row: &TokenRow,
         location: Option<&str>,
+        gen: u64,
     ) -> AppResult<TokenAccess> {
         let enc = row
             .access_token_enc
@@ -261,7 +273,7 @@ impl TokenService {
         let expires_at_ms = row.expires_at.unwrap_or(0);
         let (auth_class, location_id) = match location {
             Some(l) => (AuthClass::Location, Some(l.to_owned())),
-            None => (inst.class(), inst.location_id.clone()),
+            None => (inst.class()?, inst.location_id.clone()),
         };
         let answer = TokenAccess {
             installation_id: inst.id.clone(),
@@ -273,17 +285,22 @@ impl TokenService {
             location_id,
             scopes: inst.scope_list(),
         };
-        let cached =
-            |answer: &TokenAccess| Cached::new(answer.clone(), expires_at_ms, row.token_version);
+        let cached = |answer: &TokenAccess| {
+            Cached::new(
+                answer.clone(),
+                &row.scope_key,
+                expires_at_ms,
+                row.token_version,
+            )
+        };
         // A Location installation asked for by its own location id is the same token: cache it under both keys.
-        if let (true, AuthClass::Location, Some(own)) = (
-            location.is_none(),
-            inst.class(),
-            inst.location_id.as_deref(),
-        ) {
-            self.cache.put(&inst.id, own, cached(&answer));
+        if let (true, AuthClass::Location, Some(own)) =
+            (location.is_none(), auth_class, inst.location_id.as_deref())
+        {
+            self.cache.put(&inst.id, own, cached(&answer), gen);
         }
-        self.cache.put(&inst.id, &row.scope_key, cached(&answer));
+        self.cache
+            .put(&inst.id, &row.scope_key, cached(&answer), gen);
         Ok(answer)
     }
 

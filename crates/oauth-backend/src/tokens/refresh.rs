@@ -20,24 +20,29 @@ impl TokenService {
         &self,
         inst: &Installation,
         rejected_hash: Option<&str>,
+        gen: u64,
     ) -> AppResult<TokenAccess> {
         let row = self.token_row(&inst.id, INSTALLATION_SCOPE).await?;
         match row {
             Some(row) if !Self::needs_renewal(&row, rejected_hash) => {
-                self.serve_row(inst, &row, None)
+                self.serve_row(inst, &row, None, gen)
             }
-            Some(row) => self.refresh_installation(inst, row.token_version).await,
+            Some(row) => {
+                self.refresh_installation(inst, row.token_version, gen)
+                    .await
+            }
             // Known from a webhook only: no token yet. Reconnect fetches one without the user.
-            None => self.refresh_installation(inst, -1).await,
+            None => self.refresh_installation(inst, -1, gen).await,
         }
     }
 
     /// Refreshes unless someone already moved the token past `seen_version`. Used by reads, `/refresh` and
-    /// the background refresher alike.
+    /// the background refresher alike. `gen`: the cache generation taken before `inst` was read.
     pub async fn refresh_installation(
         &self,
         inst: &Installation,
         seen_version: i64,
+        gen: u64,
     ) -> AppResult<TokenAccess> {
         let _flight = self
             .flights
@@ -53,13 +58,13 @@ impl TokenService {
                 self.metrics.refresh("skipped");
                 let row = self.token_row(&inst.id, INSTALLATION_SCOPE).await?;
                 return match row {
-                    Some(r) if r.access_token_enc.is_some() => self.serve_row(inst, &r, None),
+                    Some(r) if r.access_token_enc.is_some() => self.serve_row(inst, &r, None, gen),
                     _ => Err(AppError::Internal(
                         "token row vanished during refresh".into(),
                     )),
                 };
             };
-            match self.refresh_holding_lease(inst, &row).await {
+            match self.refresh_holding_lease(inst, &row, gen).await {
                 Err(AppError::HighlevelUnavailable(why)) if attempt + 1 < UNAVAILABLE_ATTEMPTS => {
                     attempt += 1;
                     // Keep the old pair (HighLevel may not have used it) and try again after a jittered backoff.
@@ -76,16 +81,18 @@ impl TokenService {
         &self,
         inst: &Installation,
         row: &TokenRow,
+        gen: u64,
     ) -> AppResult<TokenAccess> {
         // The lease we took had lapsed with an owner: that process stopped (kill -9, crash, stall) holding it,
         // maybe after HighLevel had already rotated the pair (docs/design.md, refresh: the crash window). The stored refresh token may be
         // spent, and using a spent one is the reuse HighLevel punishes: reconnect first. If HighLevel refuses the
         // reconnect, the refresh token was probably never used; fall through to it.
+        let class = inst.class()?;
         if row.lease_owner.is_some() && row.lease_until.is_some_and(|until| until < now_ms()) {
             tracing::warn!(installation = %inst.id, "a refresh lease lapsed under another process; reconnecting instead of reusing its refresh token");
-            match self.reconnect_grant(inst).await {
+            match self.reconnect_grant(inst, class).await {
                 Ok(g) => {
-                    let answer = self.commit(inst, &g).await?;
+                    let answer = self.commit(inst, &g, gen).await?;
                     self.metrics.refresh("reconnected");
                     return Ok(answer);
                 }
@@ -94,7 +101,7 @@ impl TokenService {
                 }
             }
         }
-        let user_type = inst.class().as_str();
+        let user_type = class.as_str();
         let grant = match &row.refresh_token_enc {
             Some(enc) => {
                 let rt = self.keys.decrypt(
@@ -111,7 +118,7 @@ impl TokenService {
         };
         match grant {
             Ok(g) => {
-                let answer = self.commit(inst, &g).await?;
+                let answer = self.commit(inst, &g, gen).await?;
                 self.metrics.refresh("refreshed");
                 tracing::info!(installation = %inst.id, "token refreshed");
                 Ok(answer)
@@ -120,6 +127,8 @@ impl TokenService {
                 tracing::warn!(installation = %inst.id, status, %body, "refresh token refused; trying reconnect");
                 self.reconnect_holding_lease(
                     inst,
+                    class,
+                    gen,
                     &format!("refresh token refused ({status}): {body}"),
                 )
                 .await
@@ -159,11 +168,13 @@ impl TokenService {
     async fn reconnect_holding_lease(
         &self,
         inst: &Installation,
+        class: shared_types::AuthClass,
+        gen: u64,
         why: &str,
     ) -> AppResult<TokenAccess> {
-        match self.reconnect_grant(inst).await {
+        match self.reconnect_grant(inst, class).await {
             Ok(g) => {
-                let answer = self.commit(inst, &g).await?;
+                let answer = self.commit(inst, &g, gen).await?;
                 self.metrics.refresh("reconnected");
                 tracing::warn!(installation = %inst.id, "installation recovered through reconnect");
                 Ok(answer)
@@ -192,19 +203,23 @@ impl TokenService {
     }
 
     /// A new pair without the user: `/oauth/reconnect`, then the code exchange.
-    async fn reconnect_grant(&self, inst: &Installation) -> Result<Grant, OAuthError> {
-        let (company, location) = match inst.class() {
+    async fn reconnect_grant(
+        &self,
+        inst: &Installation,
+        class: shared_types::AuthClass,
+    ) -> Result<Grant, OAuthError> {
+        let (company, location) = match class {
             shared_types::AuthClass::Location => (None, inst.location_id.as_deref()),
             shared_types::AuthClass::Company => (Some(inst.company_id.as_str()), None),
         };
         let code = self.hl.reconnect(company, location).await?;
         self.hl
-            .exchange_code(&code, inst.class().as_str(), &self.redirect_uri)
+            .exchange_code(&code, class.as_str(), &self.redirect_uri)
             .await
     }
 
     /// Stores the new pair under our lease, then (and only then) serves it.
-    async fn commit(&self, inst: &Installation, grant: &Grant) -> AppResult<TokenAccess> {
+    async fn commit(&self, inst: &Installation, grant: &Grant, gen: u64) -> AppResult<TokenAccess> {
         let sealed = self.seal(&inst.id, INSTALLATION_SCOPE, grant, true);
         let (id, owner, now) = (inst.id.clone(), self.instance_id.clone(), now_ms());
         let row = self
@@ -222,6 +237,6 @@ impl TokenService {
             })
             .await?
             .ok_or_else(|| AppError::Internal("token row missing after commit".into()))?;
-        self.serve_row(inst, &row, None)
+        self.serve_row(inst, &row, None, gen)
     }
 }

@@ -59,11 +59,12 @@ pub async fn tick(
         tried.extend(due.iter().map(|(id, _)| id.clone()));
         refreshed += futures::stream::iter(due)
             .map(|(id, version)| async move {
+                let gen = tokens.cache.generation(&id);
                 let inst = tokens.usable_installation(&id).await.ok()?;
                 // Renewing is not reading: a token nobody read here stays out of the cache, so memory follows
                 // the tokens in use, not every installation (100 000 renewed tokens would be ~350 MB).
                 let was_cached = tokens.cache.get(&id, INSTALLATION_SCOPE).is_some();
-                match tokens.refresh_installation(&inst, version).await {
+                match tokens.refresh_installation(&inst, version, gen).await {
                     Ok(_) => {
                         if !was_cached {
                             tokens.cache.remove(&id, INSTALLATION_SCOPE);

@@ -21,6 +21,11 @@ fn help_explains_the_subcommands() {
         "rotate-keys",
         "installations",
         "TOKEN_ENCRYPTION_KEYS",
+        "CACHE_SYNC_INTERVAL_MS",
+        "CACHE_MAX_STALE_SECS",
+        "PURGE_INTERVAL_SECS",
+        "AUDIT_RETENTION_DAYS",
+        "WEBHOOK_RETENTION_DAYS",
     ] {
         assert!(text.contains(word), "--help lacks {word}");
     }
@@ -108,4 +113,41 @@ fn sigterm_stops_the_service_within_five_seconds() {
         format!("sqlite://{}/oauth.db", dir.0.display()),
     );
     service_common::testing::assert_stops_on_sigterm(cmd, port);
+}
+
+/// A machine without CA certificates (a bare container) cannot build HighLevel's HTTP client. That stops
+/// start-up with one line naming the cause, never a panic and never a fallback client without timeouts.
+#[test]
+fn an_http_client_that_cannot_be_built_stops_start_up_in_one_line() {
+    let dir = service_common::testing::TempDir::new("oauth-no-ca");
+    let empty = dir.0.join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let out = bin()
+        .env("SSL_CERT_FILE", &empty)
+        .env("SERVICE_JWT_SECRET", "x".repeat(40))
+        .env("HIGHLEVEL_CLIENT_ID", "id")
+        .env("HIGHLEVEL_CLIENT_SECRET", "secret")
+        .env("HIGHLEVEL_APP_ID", "app")
+        .env("HIGHLEVEL_REDIRECT_URI", "http://127.0.0.1:9/cb")
+        .env(
+            "TOKEN_ENCRYPTION_KEYS",
+            oauth_backend::crypto::keyring::KeyRing::generate_entry("k1"),
+        )
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "off")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/oauth.db", dir.0.display()),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot build the HTTP client for HighLevel")
+            && err.contains("No CA certificates"),
+        "{err}"
+    );
 }

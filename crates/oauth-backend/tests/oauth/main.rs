@@ -4,8 +4,11 @@
 mod common;
 
 mod cli;
+mod corrupt;
 mod custody;
 mod install;
 mod refresh;
+mod replicas;
+mod retention;
 mod service_auth;
 mod webhooks;

@@ -130,10 +130,12 @@ async fn a_replica_with_a_stale_cache_catches_up_without_a_grant(backend: Backen
     let token = service_token(&env.app, "jobs", None);
     let (_, renewed) = refresh(&env.app, &id, None, &token, &old).await;
     let new = renewed["access_token"].as_str().unwrap();
-    assert_eq!(
-        current(&b, &id).await,
-        old,
-        "b still serves its cached token"
+    // b may still serve its cached token for a moment (the change feed drops it within its bound: see
+    // replicas.rs); never anything but the old or the new one.
+    let seen = current(&b, &id).await;
+    assert!(
+        seen == old || seen == new,
+        "b serves the old or the new token"
     );
     // b's caller gets a 401 from HighLevel and reports it: b serves the stored token, no second grant.
     let (status, caught_up) = refresh(&b, &id, None, &token, &old).await;
