@@ -25,11 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `context` separates the signatures of different state formats.
-fn sign_with(state: &crate::app::AppState, context: &[u8], payload: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(
-        state.settings.service_jwt_secret.expose_secret().as_bytes(),
-    )
-    .expect("HMAC takes any key length");
+fn sign_with(key: &[u8], context: &[u8], payload: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(context);
     mac.update(payload.as_bytes());
     B64URL.encode(mac.finalize().into_bytes())
@@ -37,11 +34,21 @@ fn sign_with(state: &crate::app::AppState, context: &[u8], payload: &str) -> Str
 
 /// States of earlier versions: `<id>.<HMAC>`, the id stored in `oauth_states`.
 fn sign_legacy(state: &crate::app::AppState, id: &str) -> String {
-    sign_with(state, b"oauth-state:", id)
+    sign_with(
+        state.settings.service_jwt_secret.expose_secret().as_bytes(),
+        b"oauth-state:",
+        id,
+    )
 }
 
+/// Signed with the OAuth-state key alone (HKDF of SERVICE_JWT_SECRET, purpose `OauthState`): a leak of it
+/// signs states and nothing else.
 fn sign(state: &crate::app::AppState, payload: &str) -> String {
-    sign_with(state, b"oauth-state-v2:", payload)
+    let key = service_common::crypto::purpose::purpose_key(
+        &state.settings.service_jwt_secret,
+        service_common::crypto::purpose::Purpose::OauthState,
+    );
+    sign_with(&key, b"oauth-state-v2:", payload)
 }
 
 /// A state's payload: `<id>.<expires_ms>.<C|L|->` (the user type the install asked for, if any).

@@ -89,6 +89,33 @@ async fn a_state_with_a_changed_expiry_is_refused(backend: Backend) {
     assert_eq!(env.sim.stats().authorization_code_grants, 0);
 }
 
+/// One secret, one purpose: a state signed with SERVICE_JWT_SECRET itself (what signs service JWTs) is refused;
+/// states have a key of their own, derived with HKDF.
+async fn a_state_signed_with_the_service_secret_is_refused(backend: Backend) {
+    use base64::Engine;
+    use hmac::Mac;
+    let env = env(backend).await;
+    let payload = format!("{:032x}.{}.L", 9u128 << 64 | 1, now_ms() + 600_000);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SERVICE_SECRET.as_bytes()).unwrap();
+    mac.update(b"oauth-state-v2:");
+    mac.update(payload.as_bytes());
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let res = client()
+        .get(format!(
+            "{}/oauth/callback?code=x&state={payload}.{sig}",
+            env.app.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["code"],
+        "invalid_state"
+    );
+    assert_eq!(env.sim.stats().authorization_code_grants, 0);
+}
+
 /// A state issued by the previous version (stored in `oauth_states`, `<id>.<HMAC>`) still completes its
 /// install once after an upgrade, and only once.
 async fn a_state_issued_before_the_upgrade_completes_once(backend: Backend) {
@@ -290,6 +317,7 @@ async fn an_audit_batch_past_the_bind_limits_loses_no_row(backend: Backend) {
 both_backends!(
     the_install_link_writes_nothing,
     a_state_with_a_changed_expiry_is_refused,
+    a_state_signed_with_the_service_secret_is_refused,
     a_state_issued_before_the_upgrade_completes_once,
     old_rows_are_purged_and_recent_ones_stay,
     an_audit_batch_past_the_bind_limits_loses_no_row,
