@@ -36,6 +36,9 @@ pub struct Settings {
     /// The longest a request waits for room under HighLevel's rate limit before it gets a 503.
     pub rate_limit_max_wait: Duration,
     pub session_ttl_secs: i64,
+    /// How long a location seen installed is trusted before its payments provider asks again
+    /// (PROVIDER_INSTALLED_CHECK_SECS, 30): the bound on serving a provider after an uninstall.
+    pub provider_installed_check: Duration,
     /// How long the sandbox's "wait" card keeps a charge pending before it succeeds.
     pub sandbox_wait_ms: i64,
     /// How often the payment events outbox is delivered.
@@ -196,6 +199,10 @@ impl Settings {
                 or("RATE_LIMIT_MAX_WAIT_MS", "30000"),
             )?),
             session_ttl_secs: number("SESSION_TTL_SECS", or("SESSION_TTL_SECS", "3600"))?,
+            provider_installed_check: Duration::from_secs(number(
+                "PROVIDER_INSTALLED_CHECK_SECS",
+                or("PROVIDER_INSTALLED_CHECK_SECS", "30"),
+            )?),
             sandbox_wait_ms: number("SANDBOX_WAIT_MS", or("SANDBOX_WAIT_MS", "3000"))?,
             paytr_api_url: url(or("PAYTR_API_URL", "https://www.paytr.com")),
             payment_parent_origins: origins(

@@ -29,6 +29,8 @@ pub struct AppState {
     pub leases: crate::store::idempotency::Leases,
     /// Bytes of media uploads held at once (MEDIA_BUFFER_BUDGET).
     pub media_budget: MediaBudget,
+    /// Locations lately seen installed (a provider serves only while its location is installed).
+    pub seen_installed: moka::sync::Cache<String, ()>,
 }
 
 /// The HighLevel client as the settings describe it.
@@ -98,6 +100,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
             settings.media_buffer_budget,
             settings.media_spool_dir.clone(),
         ),
+        seen_installed: moka::sync::Cache::builder()
+            .time_to_live(settings.provider_installed_check)
+            .max_capacity(100_000)
+            .build(),
         settings,
         db,
         keys,

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod gateway;
+pub mod installed;
 pub mod keys;
 pub mod money;
 pub mod page;

@@ -223,6 +223,7 @@ async fn provider_for_page(
     if !live && !test {
         return Err(ApiError::ProviderKeyInvalid);
     }
+    super::installed::check_installed(state, &row).await?;
     Ok((row, live))
 }
 

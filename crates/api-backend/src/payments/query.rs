@@ -43,6 +43,7 @@ async fn provider_for(state: &State, api_key: &str) -> Result<(ProviderRow, bool
                 &row.test_api_key_hash
             };
             if constant_time_eq(stored, &hash) {
+                super::installed::check_installed(state, &row).await?;
                 return Ok((row, live));
             }
             Err(ApiError::ProviderKeyInvalid)

@@ -73,6 +73,15 @@ pub async fn stack_on(
         sim.add_location("comp1", l, n);
     }
     sim.add_location("comp2", "Other1", "Other company");
+    // oauth-backend checks webhooks with the simulator's signing keys (as it would with HighLevel's).
+    let keys: Value = client()
+        .get(format!("{}/_sim/keys", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let oauth_settings = oauth_backend::Settings::for_simulator(
         &sim.base_url,
         &oauth_db.url,
@@ -82,6 +91,14 @@ pub async fn stack_on(
             (
                 "POST_INSTALL_REDIRECT_URL",
                 "http://127.0.0.1:9/installed".into(),
+            ),
+            (
+                "WEBHOOK_ED25519_PUBLIC_KEY",
+                keys["ed25519"]["publicKeyPem"].as_str().unwrap().into(),
+            ),
+            (
+                "WEBHOOK_RSA_PUBLIC_KEY",
+                keys["rsa"]["publicKeyPem"].as_str().unwrap().into(),
             ),
             ("REFRESHER_INTERVAL_SECS", "0".into()),
             ("DB_POOL_SIZE", "4".into()),

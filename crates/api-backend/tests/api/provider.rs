@@ -75,4 +75,67 @@ async fn register_show_remove(backend: Backend) {
     );
 }
 
-both_backends!(register_show_remove);
+/// After the app is uninstalled from a location (HighLevel's UNINSTALL webhook), its payment keys are refused
+/// and its provider configuration forgotten, within PROVIDER_INSTALLED_CHECK_SECS.
+async fn an_uninstalled_location_loses_its_provider(backend: Backend) {
+    let s = stack_with(
+        backend,
+        Default::default(),
+        &[("PROVIDER_INSTALLED_CHECK_SECS", "1")],
+    )
+    .await;
+    install(&s, "Location", &["Loc1"]).await;
+    install(&s, "Location", &["Loc2"]).await;
+    let (pk, key) = provider(&s, "Loc1").await;
+    let (_, key2) = provider(&s, "Loc2").await;
+    let st = &s;
+    let verify = |key: String| async move {
+        post(
+            st,
+            "/payments/query",
+            None,
+            json!({"type": "verify", "apiKey": key, "transactionId": "t-none"}),
+        )
+        .await
+    };
+    assert_eq!(verify(key.clone()).await.0, 200);
+    let delivered = sim_post(
+        &s,
+        "/_sim/webhooks/send",
+        json!({
+        "type": "UNINSTALL", "url": format!("{}/webhooks/highlevel", s.oauth.base_url),
+        "appId": "dev-app-id", "companyId": "comp1", "locationId": "Loc1"}),
+    )
+    .await;
+    assert!(delivered.to_string().contains("200"), "{delivered}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, body) = verify(key).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("provider_key_invalid")),
+        "{body}"
+    );
+    let (status, body) = post(
+        &s,
+        "/payments/page/check",
+        None,
+        json!({"publishableKey": pk, "locationId": "Loc1"}),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let gone = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::providers::get(c, "Loc1"))
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "the provider configuration is forgotten");
+    // Another location is untouched.
+    assert_eq!(verify(key2).await.0, 200);
+}
+
+both_backends!(
+    an_uninstalled_location_loses_its_provider,
+    register_show_remove
+);
