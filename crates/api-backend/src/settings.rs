@@ -18,6 +18,8 @@ pub struct Settings {
     pub port: u16,
     pub database_url: String,
     pub highlevel_api_url: String,
+    /// Where payment provider events go (HIGHLEVEL_BACKEND_URL).
+    pub highlevel_backend_url: String,
     pub oauth_backend_url: String,
     pub service_jwt_secret: SecretString,
     pub sso_key: SecretString,
@@ -147,6 +149,7 @@ impl Settings {
             ("PORT", "0".into()),
             ("DATABASE_URL", database_url.into()),
             ("HIGHLEVEL_API_URL", sim_url.into()),
+            ("HIGHLEVEL_BACKEND_URL", sim_url.into()),
             ("OAUTH_BACKEND_URL", oauth_url.into()),
             ("SERVICE_JWT_SECRET", service_jwt_secret.into()),
             ("HIGHLEVEL_SSO_KEY", "dev-sso-key".into()),
@@ -166,6 +169,10 @@ impl Settings {
             highlevel_api_url: url(or(
                 "HIGHLEVEL_API_URL",
                 "https://services.leadconnectorhq.com",
+            )),
+            highlevel_backend_url: url(or(
+                "HIGHLEVEL_BACKEND_URL",
+                "https://backend.leadconnectorhq.com",
             )),
             oauth_backend_url: url(or("OAUTH_BACKEND_URL", "http://127.0.0.1:8081")),
             service_jwt_secret: SecretString::from(required("SERVICE_JWT_SECRET")?),

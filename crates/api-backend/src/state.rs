@@ -39,6 +39,7 @@ pub fn highlevel_client(
 ) -> Result<HighLevelClient, highlevel_client::ClientBuildError> {
     HighLevelClient::new(ClientConfig {
         api_url: settings.highlevel_api_url.clone(),
+        backend_url: settings.highlevel_backend_url.clone(),
         timeout: settings.highlevel_timeout,
         app_client_id: settings.highlevel_client_id.clone(),
         pacing: PacingConfig {

@@ -30,6 +30,9 @@ pub trait TokenSource: Sync {
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub api_url: String,
+    /// Where a custom payment provider reports its events (`/payments/custom-provider/webhook`): HighLevel's
+    /// `backend.` host, not the API host.
+    pub backend_url: String,
     pub timeout: Duration,
     /// This app's client id, when known: lets diagnosis spot a token of another app.
     pub app_client_id: Option<String>,
@@ -45,6 +48,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             api_url: "https://services.leadconnectorhq.com".into(),
+            backend_url: "https://backend.leadconnectorhq.com".into(),
             timeout: Duration::from_secs(15),
             app_client_id: None,
             pacing: PacingConfig::default(),
@@ -447,7 +451,7 @@ impl HighLevelClient {
     ) -> Result<(), HlError> {
         let mut b = self
             .http
-            .post(format!("{}{path}", self.cfg.api_url))
+            .post(format!("{}{path}", self.cfg.backend_url))
             .header("Version", API_VERSION)
             .json(body);
         if let Some(id) = self.cfg.request_id.and_then(|f| f()) {

@@ -19,6 +19,7 @@ pub struct Stats {
     pub webhooks_sent: AtomicU64,
     pub payment_events_received: AtomicU64,
     pub payment_event_repeats: AtomicU64,
+    pub payment_event_fields_missing: AtomicU64,
 }
 
 /// A snapshot of the counters, as `GET /_sim/stats` answers it.
@@ -40,6 +41,10 @@ pub struct StatsSnapshot {
     pub payment_events_received: u64,
     /// Accepted payment events whose `eventId` had been received before.
     pub payment_event_repeats: u64,
+    /// Required fields missing from received payment events, counted over all events (each event's list is kept
+    /// with it as `_missing`).
+    #[serde(default)]
+    pub payment_event_fields_missing: u64,
 }
 
 impl StatsSnapshot {
@@ -89,6 +94,7 @@ impl Stats {
             webhooks_sent: get(&self.webhooks_sent),
             payment_events_received: get(&self.payment_events_received),
             payment_event_repeats: get(&self.payment_event_repeats),
+            payment_event_fields_missing: get(&self.payment_event_fields_missing),
         }
     }
 
@@ -109,6 +115,7 @@ impl Stats {
             &self.webhooks_sent,
             &self.payment_events_received,
             &self.payment_event_repeats,
+            &self.payment_event_fields_missing,
         ] {
             c.store(0, Ordering::Relaxed);
         }

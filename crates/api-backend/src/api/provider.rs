@@ -192,7 +192,7 @@ pub async fn put(
             publishable_key: keys::publishable_key(Mode::Test),
         },
     };
-    state
+    let registered = state
         .hl
         .create_provider(&tokens, &location, &provider)
         .await?;
@@ -219,6 +219,7 @@ pub async fn put(
         live_publishable_key: connect.live.publishable_key.clone(),
         created_at: now,
         updated_at: now,
+        marketplace_app_id: registered["marketplaceAppId"].as_str().map(str::to_owned),
     };
     let stored = row.clone();
     state

@@ -29,6 +29,7 @@ diesel::table! {
         live_publishable_key -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        marketplace_app_id -> Nullable<Text>,
     }
 }
 

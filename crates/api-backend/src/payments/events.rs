@@ -157,6 +157,9 @@ async fn deliver(state: &AppState, e: &Event) -> Result<(), String> {
         .ok_or_else(|| "the location's payments provider was removed".to_owned())?;
     let mode = if e.live_mode { Mode::Live } else { Mode::Test };
     let mut body: Value = serde_json::from_str(&e.payload).map_err(|e| e.to_string())?;
+    if let Some(app) = &provider.marketplace_app_id {
+        body["marketplaceAppId"] = json!(app);
+    }
     body["apiKey"] = json!(keys::api_key(
         &state.settings.service_jwt_secret,
         &e.location_id,

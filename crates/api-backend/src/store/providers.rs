@@ -23,6 +23,8 @@ pub struct ProviderRow {
     pub live_publishable_key: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What HighLevel answered as `marketplaceAppId` when the provider was registered.
+    pub marketplace_app_id: Option<String>,
 }
 
 pub fn get(conn: &mut DbConn, location: &str) -> Result<Option<ProviderRow>, DbError> {

@@ -495,6 +495,11 @@ async fn checkout_on_any_origin_with_slow_props() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let e = captured.expect("the simulator received payment.captured");
+    assert_eq!(
+        e["_missing"],
+        json!([]),
+        "every field HighLevel requires: {e}"
+    );
     assert_eq!(e["chargeSnapshot"]["amount"], json!(49.99));
     assert_eq!(e["chargeSnapshot"]["status"], "succeeded");
     c.close().await.unwrap();

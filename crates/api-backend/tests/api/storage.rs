@@ -93,6 +93,7 @@ async fn provider_rows(backend: Backend) {
         live_publishable_key: "pk_live".into(),
         created_at: 1,
         updated_at: 1,
+        marketplace_app_id: Some("app1".into()),
     };
     let r = row.clone();
     db.run(move |c| {

@@ -211,17 +211,59 @@ async fn provider_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<Htt
             .iter()
             .any(|e| e.get("eventId").and_then(Value::as_str) == Some(id.as_str()))
     });
+    let missing = missing_fields(&body);
     let mut stored = body.clone();
     if let Some(o) = stored.as_object_mut() {
         o.remove("apiKey");
+        o.insert("_missing".into(), json!(missing));
     }
     world.payment_events.push(stored);
     drop(world);
     Stats::bump(&sim.stats.payment_events_received);
+    sim.stats
+        .payment_event_fields_missing
+        .fetch_add(missing.len() as u64, std::sync::atomic::Ordering::Relaxed);
     if repeat {
         Stats::bump(&sim.stats.payment_event_repeats);
     }
     Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+/// The fields HighLevel's custom-provider guide lists for each event type, as dotted paths, that this event
+/// lacks (empty strings count as missing).
+pub fn missing_fields(e: &Value) -> Vec<String> {
+    let mut need = vec!["event", "locationId", "apiKey", "marketplaceAppId"];
+    let charge = [
+        "chargeId",
+        "ghlTransactionId",
+        "chargeSnapshot.status",
+        "chargeSnapshot.amount",
+        "chargeSnapshot.chargeId",
+        "chargeSnapshot.chargedAt",
+    ];
+    let subscription = [
+        "ghlSubscriptionId",
+        "subscriptionSnapshot.id",
+        "subscriptionSnapshot.status",
+    ];
+    match e["event"].as_str().unwrap_or_default() {
+        "payment.captured" => need.extend(charge),
+        "subscription.charged" => {
+            need.extend(subscription);
+            need.extend(charge);
+        }
+        "subscription.trialing" | "subscription.active" | "subscription.updated" => {
+            need.extend(subscription)
+        }
+        _ => {}
+    }
+    need.into_iter()
+        .filter(|path| {
+            let v = path.split('.').fold(e, |v, k| &v[k]);
+            v.is_null() || v.as_str() == Some("")
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn capabilities(
