@@ -74,6 +74,7 @@ function showProblem(p) {
   el('diagnosis-fix').textContent = d?.fix ?? '';
   el('problem-json').textContent = JSON.stringify(p, null, 2);
   el('problem').hidden = false;
+  el('problem').scrollIntoView({ block: 'nearest' });
   status('refused', `Refused: ${p.code} (${p.status})`);
 }
 

@@ -110,10 +110,11 @@ async fn app_shell(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpResp
         r#"<!doctype html><html><head><meta charset="utf-8"><title>App (HighLevel simulator)</title>
 <style>
 body {{ margin: 0; font-family: system-ui, sans-serif; background: #f3f4f6; }}
+body {{ display: flex; flex-direction: column; height: 100vh; }}
 header {{ padding: 8px 16px; background: #1f2937; color: #f9fafb; font-size: 14px; }}
 header details {{ display: inline-block; margin-left: 12px; }}
 header pre {{ color: #111827; background: #f9fafb; padding: 8px; }}
-iframe {{ display: block; border: 0; width: 100%; height: calc(100vh - 40px); background: #fff; }}
+iframe {{ display: block; border: 0; width: 100%; flex: 1; background: #fff; }}
 </style></head>
 <body>
 <header>
