@@ -79,7 +79,8 @@ function showProblem(p) {
 }
 
 /**
- * Runs one action of the page: clears the last problem, and shows the new one if the action is refused.
+ * Runs one action of the page: clears the last problem, and shows the new one if the action is refused. A session
+ * that expired (401 `session_invalid`) is opened again from a fresh user context, once, and the action repeated.
  * @param {string} what
  * @param {() => Promise<string>} action answers the line to show when it succeeds
  */
@@ -87,7 +88,13 @@ async function run(what, action) {
   clearProblem();
   status('busy', `${what}…`);
   try {
-    status('ok', await action());
+    try {
+      status('ok', await action());
+    } catch (e) {
+      if (!(session && e instanceof ApiProblem && e.status === 401 && e.problem.code === 'session_invalid')) throw e;
+      await openSession();
+      status('ok', await action());
+    }
   } catch (e) {
     if (e instanceof ApiProblem) {
       showProblem(e.problem);
@@ -158,7 +165,7 @@ async function openSession() {
   api.token = opened.token;
   el('who').textContent = `Signed-in user: ${opened.userId} (${opened.role ?? 'no role'}) of company ${opened.companyId}`
     + (opened.locationId ? `, location ${opened.locationId}` : ', agency user');
-  const location = query.get('location') || opened.locationId || '';
+  const location = input('location').value.trim() || query.get('location') || opened.locationId || '';
   input('location').value = location;
   el('workspace').hidden = false;
   return location;
