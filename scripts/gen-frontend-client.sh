@@ -8,7 +8,7 @@
 #   scripts/gen-frontend-client.sh --check   regenerate, then fail if examples/frontend differs from what git has
 #                                            (CI: the committed client must match the API)
 #
-# Needs node (18+) and npm.
+# Needs node (18+) and npm (installed with apt when missing and this script runs as root), and the npm registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +19,18 @@ case "${1:-}" in
   "") ;;
   *) say "unknown argument $1 (use --check or nothing)"; exit 2 ;;
 esac
-for tool in node npm; do
-  command -v "$tool" >/dev/null 2>&1 || { say "missing: $tool. Install node 18+ and npm (Debian: apt-get install nodejs npm) and run again."; exit 1; }
-done
+missing=()
+for tool in node npm; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing nodejs and npm with apt"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    say "missing: ${missing[*]}. Install node 18+ and npm (Debian: sudo apt-get install nodejs npm) and run again."
+    exit 1
+  fi
+fi
 
 out=examples/frontend/api-types.d.ts
 work=target/frontend-client
