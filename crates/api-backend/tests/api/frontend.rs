@@ -416,3 +416,55 @@ fn the_generated_client_is_fresh() {
         "api-backend's OpenAPI document changed since examples/frontend/api-types.d.ts was generated: run scripts/gen-frontend-client.sh and commit the result"
     );
 }
+
+/// The app shell without a browser: a wrong query is refused with HighLevel's error shape; a good one frames
+/// `src`, answers only `src`'s origin, and carries a user context api-backend opens a session with.
+#[actix_web::test]
+async fn the_app_shell_carries_a_user_context_api_backend_accepts() {
+    let f = front().await;
+    let shell = |q: &str| format!("{}/_sim/app?{q}", f.s.sim.base_url);
+    for bad in [
+        "locationId=Loc1",
+        "locationId=Loc1&companyId=comp2&src=https://x.test/",
+        "companyId=comp1&userType=location&src=https://x.test/",
+        "locationId=Loc1&role=owner&src=https://x.test/",
+        "locationId=Loc1&src=javascript:alert(1)",
+    ] {
+        let (status, body) = send(client().get(shell(bad))).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    let src = format!("{}/index.html?api=x&a=\"<b>", f.origin);
+    let (status, html) = send(client().get(shell(&format!(
+        "locationId=Loc2&userType=location&role=user&src={}",
+        urlencode(&src)
+    ))))
+    .await;
+    assert_eq!(status, 200);
+    let html = html.as_str().unwrap().to_owned();
+    assert!(
+        html.contains(&format!(
+            r#"<iframe id="app" src="{}/index.html?api=x&amp;a=%22%3Cb%3E""#,
+            f.origin
+        )),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"var pageOrigin = "{}";"#, f.origin)));
+    let payload = html
+        .split("var payload = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, session) = post(&f.s, "/api/sessions", None, json!({"sso": payload})).await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(
+        (
+            session["companyId"].as_str(),
+            session["locationId"].as_str(),
+            session["role"].as_str()
+        ),
+        (Some("comp1"), Some("Loc2"), Some("user"))
+    );
+    f.server.stop(false).await;
+}

@@ -9,7 +9,8 @@
 //!
 //! Defaults: `userType` is `location` when `locationId` is given, else `agency`; `role` is `admin`; `companyId`
 //! may be left out for a location the simulator knows (its company is used). A location user's context carries
-//! `activeLocation`; an agency user's does not (as in HighLevel).
+//! `activeLocation`. An agency user's carries it only when `locationId` is given: the agency user has opened the
+//! app inside that sub-account (HighLevel's "location context"); without it, it is the agency view.
 
 use crate::routes::query;
 use crate::state::Sim;
@@ -72,11 +73,10 @@ fn user_context(sim: &Sim, q: &std::collections::HashMap<String, String>) -> Res
         "email": non_empty("email").map(str::to_owned).unwrap_or_else(|| format!("{user_id}@example.test")),
         "isAgencyOwner": kind == "agency" && role == "admin",
     });
-    if kind == "location" {
-        let Some(l) = location else {
-            return Err("a location user needs locationId".into());
-        };
-        user["activeLocation"] = json!(l);
+    match location {
+        Some(l) => user["activeLocation"] = json!(l),
+        None if kind == "location" => return Err("a location user needs locationId".into()),
+        None => {}
     }
     Ok(user)
 }
@@ -101,10 +101,6 @@ async fn app_shell(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpResp
     let location = user
         .get("activeLocation")
         .map(text)
-        .or_else(|| {
-            q.get("locationId")
-                .map(|l| html_escape::encode_text(l).into_owned())
-        })
         .unwrap_or_else(|| "(agency view)".into());
     let html = format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>App (HighLevel simulator)</title>
@@ -200,6 +196,16 @@ mod tests {
         assert_eq!(u["type"], "agency");
         assert!(u.get("activeLocation").is_none());
         assert_eq!(u["isAgencyOwner"], true);
+    }
+
+    #[test]
+    fn an_agency_user_inside_a_sub_account_has_its_active_location() {
+        let u = user_context(&sim(), &q(&[("locationId", "L1"), ("userType", "agency")])).unwrap();
+        assert_eq!(
+            (u["type"].as_str(), u["companyId"].as_str()),
+            (Some("agency"), Some("C1"))
+        );
+        assert_eq!(u["activeLocation"], "L1");
     }
 
     #[test]
