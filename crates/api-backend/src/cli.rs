@@ -46,6 +46,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the OpenAPI document (the one `GET /openapi.json` serves) as pretty JSON and exit. Needs no
+    /// settings and starts no server: frontends generate their typed client from it
+    /// (scripts/gen-frontend-client.sh).
+    Openapi,
 }
 
 /// Runs a command; the number is the process's exit code.
@@ -66,6 +70,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/api-backend.db".into());
             let applied = Db::connect(&url, 1)?.migrate(MIGRATIONS)?;
             println!("{} migration(s) applied", applied.len());
+            Ok(0)
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::openapi::document())?
+            );
             Ok(0)
         }
         Command::Doctor {

@@ -48,3 +48,22 @@ impl Modify for Bearer {
 pub fn document() -> utoipa::openapi::OpenApi {
     Doc::openapi()
 }
+
+#[cfg(test)]
+mod tests {
+    /// OpenAPI wants every operationId unique; generated clients (openapi-typescript's `operations`) key on it.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op.get("operationId").and_then(|v| v.as_str()) {
+                    if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                        panic!("operationId `{id}` is used by {other} and {method} {path}: give one an operation_id");
+                    }
+                }
+            }
+        }
+    }
+}

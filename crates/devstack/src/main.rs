@@ -2,6 +2,7 @@
 //! on first run and kept in `<data-dir>/devstack.env` (so stored tokens stay readable across restarts).
 //! Prints the URLs and a short walkthrough, and stays up until Ctrl-C.
 
+use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Parser;
 use highlevel_sim::SimConfig;
 use oauth_backend::crypto::keyring::KeyRing;
@@ -24,6 +25,74 @@ struct Args {
     /// api-backend's port.
     #[arg(long, default_value_t = 8082)]
     api_port: u16,
+    /// The port the example frontend (examples/frontend) is served on; its origin is added to api-backend's
+    /// CORS_ALLOWED_ORIGINS.
+    #[arg(long, default_value_t = 8083)]
+    frontend_port: u16,
+    /// Where the example frontend's files are (default: examples/frontend of the source tree devstack was
+    /// built from).
+    #[arg(long)]
+    frontend_dir: Option<PathBuf>,
+}
+
+/// examples/frontend of the source tree this binary was built from.
+fn default_frontend_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/frontend")
+}
+
+/// Serves the files of `dir` (no subfolders), `/` being `index.html`, with no caching, so edits to the example
+/// show on reload. Only plain file names are served.
+async fn example_file(dir: web::Data<PathBuf>, name: web::Path<String>) -> HttpResponse {
+    let name = match name.as_str() {
+        "" => "index.html",
+        n => n,
+    };
+    let plain = !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let kind = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        _ => "text/plain; charset=utf-8",
+    };
+    match std::fs::read(dir.join(name)) {
+        Ok(body) if plain => HttpResponse::Ok()
+            .content_type(kind)
+            .insert_header(("Cache-Control", "no-cache"))
+            .body(body),
+        _ => HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("not found"),
+    }
+}
+
+fn serve_example(dir: PathBuf, port: u16) -> std::io::Result<actix_web::dev::Server> {
+    let dir = web::Data::new(dir);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(dir.clone())
+            .route("/{name:.*}", web::get().to(example_file))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", port))?
+    .run())
+}
+
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The lines around the printed walkthrough (a test runs exactly what is between them).
@@ -105,6 +174,27 @@ async fn main() -> anyhow::Result<()> {
     sim.add_location("dev-company", "dev-location-1", "Dev Location One");
     sim.add_location("dev-company", "dev-location-2", "Dev Location Two");
 
+    let frontend_dir = args
+        .frontend_dir
+        .clone()
+        .unwrap_or_else(default_frontend_dir);
+    let frontend_dir = frontend_dir.canonicalize().unwrap_or(frontend_dir);
+    if !frontend_dir.join("index.html").is_file() {
+        anyhow::bail!(
+            "the example frontend is not in {} (no index.html): pass --frontend-dir",
+            frontend_dir.display()
+        );
+    }
+    let frontend = serve_example(frontend_dir.clone(), args.frontend_port).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot serve the example frontend on port {}: {e} (pass --frontend-port)",
+            args.frontend_port
+        )
+    })?;
+    let frontend_handle = frontend.handle();
+    actix_web::rt::spawn(frontend);
+    let frontend_url = format!("http://127.0.0.1:{}", args.frontend_port);
+
     let oauth_url = format!("http://127.0.0.1:{}", args.oauth_port);
     // Trust the simulator's webhook keys, so the webhooks it signs are accepted.
     let keys = highlevel_sim::webhooks::SigningKeys::shared();
@@ -137,6 +227,15 @@ async fn main() -> anyhow::Result<()> {
         &[
             ("PORT", args.api_port.to_string()),
             ("PUBLIC_BASE_URL", api_url),
+            // HighLevel's app hosts, and the example frontend's origin (its page calls api-backend from there).
+            (
+                "CORS_ALLOWED_ORIGINS",
+                format!(
+                    "{},{frontend_url},http://localhost:{}",
+                    api_backend::settings::HIGHLEVEL_APP_ORIGINS,
+                    args.frontend_port
+                ),
+            ),
             // The simulator plays HighLevel's app in development: it may frame the payment page too.
             (
                 "PAYMENT_PARENT_ORIGINS",
@@ -150,6 +249,16 @@ async fn main() -> anyhow::Result<()> {
     )?)
     .await?;
 
+    let example = format!("{frontend_url}/index.html?api={}", urlencode(&api.base_url));
+    let example_app = format!(
+        "{}/_sim/app?locationId=dev-location-1&companyId=dev-company&userType=location&role=admin&src={}",
+        sim.base_url,
+        urlencode(&example)
+    );
+    let checkout = format!(
+        "{}/_sim/payments/checkout?locationId=dev-location-1&amount=49.99&currency=USD&mode=payment",
+        sim.base_url
+    );
     let script = walkthrough(&sim.base_url, &oauth.base_url, &api.base_url, &token);
     let script_path = args.data_dir.join("walkthrough.sh");
     std::fs::write(&script_path, &script)?;
@@ -158,11 +267,19 @@ async fn main() -> anyhow::Result<()> {
          Walkthrough: copy the commands below into a shell, or run `sh {path}` (curl is needed).\n\
          {WALKTHROUGH_START}\n{script}{WALKTHROUGH_END}\n\n\
          In a browser: {oauth}/oauth/install?sim_user_type=Location&sim_location_id=dev-location-1 installs on one location.\n\
+         Example app: {example_app}\n\
+         \x20 the example frontend ({front_dir}, served at {frontend_url}/) inside HighLevel's app shell, as a location\n\
+         \x20 admin of dev-location-1; it needs an install (step 1 of the walkthrough). Change the link's userType=agency\n\
+         \x20 for an agency user (who types a location id in the page), role=user for a user without the admin role.\n\
+         Checkout: {checkout}\n\
+         \x20 HighLevel's checkout page paying through the app; it needs the payment provider registered for dev-location-1\n\
+         \x20 (step 5 of the walkthrough does it, or the example app's \"Register the sandbox provider\" button).\n\
          Data and development secrets: {data}/ . Ctrl-C (or SIGTERM) stops it.\n",
         sim = sim.base_url,
         oauth = oauth.base_url,
         api = api.base_url,
         path = script_path.display(),
+        front_dir = frontend_dir.display(),
         data = args.data_dir.display(),
     );
     service_common::http::shutdown_signal().await;
@@ -172,5 +289,6 @@ async fn main() -> anyhow::Result<()> {
     // The token reads served so far reach the audit log.
     oauth.state.audit.flush().await;
     sim.stop().await;
+    frontend_handle.stop(true).await;
     Ok(())
 }

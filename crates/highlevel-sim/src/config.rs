@@ -35,7 +35,7 @@ pub struct SimConfig {
     #[arg(long, env = "HIGHLEVEL_APP_ID", default_value = "dev-app-id")]
     pub app_id: String,
 
-    /// The app's Shared Secret: `/_sim/sso` encrypts user context with it, as HighLevel does for app pages.
+    /// The app's Shared Secret: `/_sim/sso` and `/_sim/app` encrypt user context with it, as HighLevel does for app pages.
     #[arg(
         long,
         env = "HIGHLEVEL_SSO_KEY",

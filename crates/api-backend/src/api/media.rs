@@ -40,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Media of a location.
-#[utoipa::path(get, path = "/api/locations/{locationId}/media", tag = "media",
+#[utoipa::path(get, path = "/api/locations/{locationId}/media", operation_id = "listMedia", tag = "media",
     params(("locationId" = String, Path)),
     responses((status = 200, body = MediaListOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn list(
@@ -70,7 +70,7 @@ pub async fn list(
 }
 
 /// Upload files (multipart, field `file`, up to 10, 25 MB each, image/* or video/*) or a URL (`{"url"}`).
-#[utoipa::path(post, path = "/api/locations/{locationId}/media", tag = "media",
+#[utoipa::path(post, path = "/api/locations/{locationId}/media", operation_id = "uploadMedia", tag = "media",
     params(("locationId" = String, Path)),
     request_body(content = MediaUrlInput, description = "or multipart/form-data with up to 10 `file` fields"),
     responses((status = 201, body = MediaListOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
@@ -292,7 +292,7 @@ async fn read_files(
 }
 
 /// Delete a file from the media library.
-#[utoipa::path(delete, path = "/api/locations/{locationId}/media/{mediaId}", tag = "media",
+#[utoipa::path(delete, path = "/api/locations/{locationId}/media/{mediaId}", operation_id = "deleteMedia", tag = "media",
     params(("locationId" = String, Path), ("mediaId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(

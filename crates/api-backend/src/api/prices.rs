@@ -21,7 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Prices of a product.
-#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}/prices", tag = "prices",
+#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}/prices", operation_id = "listPrices", tag = "prices",
     params(("locationId" = String, Path), ("productId" = String, Path)),
     responses((status = 200, body = PriceListOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn list(
@@ -44,7 +44,7 @@ pub async fn list(
 }
 
 /// Add a price to a product.
-#[utoipa::path(post, path = "/api/locations/{locationId}/products/{productId}/prices", tag = "prices",
+#[utoipa::path(post, path = "/api/locations/{locationId}/products/{productId}/prices", operation_id = "createPrice", tag = "prices",
     params(("locationId" = String, Path), ("productId" = String, Path)), request_body = PriceInput,
     responses((status = 201, body = PriceOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn create(
@@ -65,7 +65,7 @@ pub async fn create(
 }
 
 /// One price.
-#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}/prices/{priceId}", tag = "prices",
+#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}/prices/{priceId}", operation_id = "getPrice", tag = "prices",
     params(("locationId" = String, Path), ("productId" = String, Path), ("priceId" = String, Path)),
     responses((status = 200, body = PriceOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn get(
@@ -85,7 +85,7 @@ pub async fn get(
 }
 
 /// Replace a price's fields.
-#[utoipa::path(put, path = "/api/locations/{locationId}/products/{productId}/prices/{priceId}", tag = "prices",
+#[utoipa::path(put, path = "/api/locations/{locationId}/products/{productId}/prices/{priceId}", operation_id = "updatePrice", tag = "prices",
     params(("locationId" = String, Path), ("productId" = String, Path), ("priceId" = String, Path)), request_body = PriceInput,
     responses((status = 200, body = PriceOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn update(
@@ -107,7 +107,7 @@ pub async fn update(
 }
 
 /// Delete a price.
-#[utoipa::path(delete, path = "/api/locations/{locationId}/products/{productId}/prices/{priceId}", tag = "prices",
+#[utoipa::path(delete, path = "/api/locations/{locationId}/products/{productId}/prices/{priceId}", operation_id = "deletePrice", tag = "prices",
     params(("locationId" = String, Path), ("productId" = String, Path), ("priceId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(

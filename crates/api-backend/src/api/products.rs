@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// List products of a location.
-#[utoipa::path(get, path = "/api/locations/{locationId}/products", tag = "products",
+#[utoipa::path(get, path = "/api/locations/{locationId}/products", operation_id = "listProducts", tag = "products",
     params(("locationId" = String, Path), Paging),
     responses((status = 200, body = ProductListOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
@@ -53,7 +53,7 @@ pub async fn list(
 }
 
 /// Create a product with its images and prices, all or nothing. Safe to retry with `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/locations/{locationId}/products", tag = "products",
+#[utoipa::path(post, path = "/api/locations/{locationId}/products", operation_id = "createProduct", tag = "products",
     params(("locationId" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "same key + same body → the first answer")),
     request_body = ProductInput,
     responses((status = 201, body = ProductOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
@@ -179,7 +179,7 @@ fn request_hash(input: &ProductInput) -> String {
 }
 
 /// One product.
-#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}", tag = "products",
+#[utoipa::path(get, path = "/api/locations/{locationId}/products/{productId}", operation_id = "getProduct", tag = "products",
     params(("locationId" = String, Path), ("productId" = String, Path)),
     responses((status = 200, body = ProductOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn get(
@@ -195,7 +195,7 @@ pub async fn get(
 }
 
 /// Replace a product's fields.
-#[utoipa::path(put, path = "/api/locations/{locationId}/products/{productId}", tag = "products",
+#[utoipa::path(put, path = "/api/locations/{locationId}/products/{productId}", operation_id = "updateProduct", tag = "products",
     params(("locationId" = String, Path), ("productId" = String, Path)), request_body = ProductUpdate,
     responses((status = 200, body = ProductOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn update(
@@ -223,7 +223,7 @@ pub async fn update(
 }
 
 /// Delete a product (and its prices).
-#[utoipa::path(delete, path = "/api/locations/{locationId}/products/{productId}", tag = "products",
+#[utoipa::path(delete, path = "/api/locations/{locationId}/products/{productId}", operation_id = "deleteProduct", tag = "products",
     params(("locationId" = String, Path), ("productId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(

@@ -141,7 +141,7 @@ fn out(row: &ProviderRow, base: Option<&str>) -> ProviderOut {
 }
 
 /// Register the custom provider and connect new test and live keys.
-#[utoipa::path(put, path = "/api/locations/{locationId}/payments/provider", tag = "payments",
+#[utoipa::path(put, path = "/api/locations/{locationId}/payments/provider", operation_id = "putProvider", tag = "payments",
     params(("locationId" = String, Path)), request_body = ProviderInput,
     responses((status = 200, body = ProviderOut), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
@@ -231,7 +231,7 @@ pub async fn put(
 }
 
 /// The location's provider.
-#[utoipa::path(get, path = "/api/locations/{locationId}/payments/provider", tag = "payments",
+#[utoipa::path(get, path = "/api/locations/{locationId}/payments/provider", operation_id = "getProvider", tag = "payments",
     params(("locationId" = String, Path)),
     responses((status = 200, body = ProviderOut), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn get(
@@ -254,7 +254,7 @@ pub async fn get(
 }
 
 /// Disconnect both modes and remove the provider, at HighLevel and here.
-#[utoipa::path(delete, path = "/api/locations/{locationId}/payments/provider", tag = "payments",
+#[utoipa::path(delete, path = "/api/locations/{locationId}/payments/provider", operation_id = "deleteProvider", tag = "payments",
     params(("locationId" = String, Path)),
     responses((status = 204), (status = "4XX", body = Problem)), security(("bearer" = [])))]
 pub async fn delete(

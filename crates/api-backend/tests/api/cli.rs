@@ -25,6 +25,7 @@ fn help_explains_every_command() {
         "serve",
         "migrate",
         "doctor",
+        "openapi",
         "HIGHLEVEL_SSO_KEY",
         "OAUTH_BACKEND_URL",
     ] {

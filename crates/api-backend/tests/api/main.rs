@@ -7,6 +7,7 @@ mod common;
 mod browser;
 mod cli;
 mod drills;
+mod frontend;
 mod fuzz;
 mod incidents;
 mod input;

@@ -1,5 +1,6 @@
 //! HighLevel's routes, one file per API family, plus the `/_sim/` control surface.
 
+pub mod app_shell;
 pub mod checkout;
 pub mod control;
 pub mod medias;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     payments::configure(cfg);
     control::configure(cfg);
     checkout::configure(cfg);
+    app_shell::configure(cfg);
 }
 
 /// Query parameters (the last value wins for repeated keys).
