@@ -161,7 +161,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn sim() -> Sim {
-        let sim = Sim::new(crate::SimConfig::default());
+        let sim = Sim::new(crate::SimConfig::default()).expect("an HTTP client");
         sim.world().locations.insert(
             "L1".into(),
             Location {
