@@ -164,6 +164,14 @@
     tell({ type: "custom_element_close_response" });
   });
 
+  // PayTR's result pages (merchant_ok_url / merchant_fail_url) open this page inside PayTR's frame: it only says
+  // so; the page around it learns the outcome from PayTR's callback (it polls the charge).
+  var result = new URLSearchParams(window.location.search).get("result");
+  if (result === "ok" || result === "fail") {
+    show(result === "ok" ? "Payment received; finishing…" : "The payment did not go through.", result !== "ok");
+    return;
+  }
+
   // Card on file is not advertised: this page does not handle `setup_initiate_props`.
   ready();
 })();

@@ -33,6 +33,8 @@ pub enum ApiError {
     TransactionUnknown(String),
     #[error("{0}")]
     GatewayModeUnsupported(String),
+    #[error("{0}")]
+    GatewayFailed(String),
     #[error("{detail}")]
     LocationNotInstalled { detail: String, fix: String },
     #[error("{}", .0.detail)]
@@ -93,6 +95,8 @@ impl ApiError {
                 .with_fix("Reload the checkout: the amount must be the one HighLevel recorded for this transaction."),
             TransactionUnknown(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::TransactionUnknown, "Transaction unknown to HighLevel")
                 .with_fix("Start the payment from HighLevel's checkout: the page charges only transactions HighLevel recorded for this location (the app needs the payments/transactions.readonly and payments/orders.readonly scopes)."),
+            GatewayFailed(_) => p(StatusCode::BAD_GATEWAY, ProblemCode::GatewayFailed, "Payment gateway error")
+                .with_fix("Check the gateway credentials of this location's payments provider (PUT /api/locations/{locationId}/payments/provider); the server log has PayTR's answer."),
             GatewayModeUnsupported(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::GatewayModeUnsupported, "Gateway cannot take live payments")
                 .with_fix("Register a real gateway (e.g. paytr) with PUT /api/locations/{locationId}/payments/provider before taking live payments; the sandbox serves test mode only."),
             LocationNotInstalled { fix, .. } => p(StatusCode::NOT_FOUND, ProblemCode::LocationNotInstalled, "Location not installed").with_fix(fix.clone()),

@@ -48,6 +48,7 @@ pub enum ProblemCode {
     AmountMismatch,
     TransactionUnknown,
     GatewayModeUnsupported,
+    GatewayFailed,
     UploadCapacity,
 }
 
@@ -94,6 +95,7 @@ impl ProblemCode {
             ProblemCode::AmountMismatch => "amount_mismatch",
             ProblemCode::TransactionUnknown => "transaction_unknown",
             ProblemCode::GatewayModeUnsupported => "gateway_mode_unsupported",
+            ProblemCode::GatewayFailed => "gateway_failed",
             ProblemCode::UploadCapacity => "upload_capacity",
         }
     }

@@ -136,7 +136,12 @@ pub async fn page(state: State) -> HttpResponse {
 /// (the key is the location's, the amount is HighLevel's). PAYMENT_PARENT_ORIGINS restricts it to a list.
 fn frame_ancestors(settings: &crate::settings::Settings) -> String {
     if !settings.payment_parent_origins.is_empty() {
-        return settings.payment_parent_origins.join(" ");
+        // PayTR's own result pages (`merchant_ok_url` / `merchant_fail_url`) load this page inside PayTR's frame.
+        return format!(
+            "{} {}",
+            settings.payment_parent_origins.join(" "),
+            origin_of(&settings.paytr_api_url)
+        );
     }
     let development = settings
         .public_base_url
@@ -390,6 +395,13 @@ pub async fn paytr_checkout(
     )
     .await?;
     check_page_amount(input.amount, &input.currency, &rec)?;
+    if !super::paytr::CURRENCIES.contains(&rec.cur.code()) {
+        return Err(ApiError::Validation(format!(
+            "PayTR takes {} only; this transaction is in {}",
+            super::paytr::CURRENCIES.join(", "),
+            rec.cur.code()
+        )));
+    }
     let new = new_charge(
         &provider,
         live,

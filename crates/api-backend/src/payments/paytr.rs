@@ -166,7 +166,7 @@ impl Paytr {
             ("user_phone", "-".into()),
             ("merchant_ok_url", c.ok_url.into()),
             ("merchant_fail_url", c.fail_url.into()),
-            ("timeout_limit", "30".into()),
+            ("timeout_limit", CHECKOUT_TIMEOUT_MINUTES.to_string()),
             ("currency", cur),
             ("test_mode", test_mode.into()),
             ("lang", "en".into()),
@@ -237,34 +237,38 @@ impl Paytr {
         .await
     }
 
-    /// `/odeme/durum-sorgu`: PayTR's word on a payment.
+    /// `/odeme/durum-sorgu`: PayTR's word on a payment. PayTR answers `success` (a successful payment exists)
+    /// or `error`: `004` means no successful payment (yet: failed, unfinished and unknown look the same),
+    /// `001`–`003` are misconfigurations and surface as errors. A `success` whose amount, currency or test mode
+    /// differs from the charge is an alarm, never a payment.
     pub async fn status(&self, charge: &Charge) -> Result<Outcome, GatewayError> {
-        let oid = merchant_oid(&charge.id);
-        let token = sign(
-            &self.creds.merchant_key,
-            &self.creds.merchant_salt,
-            &[&self.creds.merchant_id, &oid],
-        );
-        let answer = self
-            .post(
-                "/odeme/durum-sorgu",
-                &[
-                    ("merchant_id", self.creds.merchant_id.clone()),
-                    ("merchant_oid", oid),
-                    ("paytr_token", token),
-                ],
-            )
-            .await?;
-        Ok(match answer["status"].as_str() {
-            Some("success") => Outcome::Succeeded,
-            Some("failed") => Outcome::Declined(
-                answer["err_msg"]
-                    .as_str()
-                    .unwrap_or("the payment failed")
-                    .into(),
-            ),
-            _ => Outcome::Pending,
-        })
+        let answer = self.status_query(charge).await?;
+        match answer["status"].as_str() {
+            Some("success") => {
+                if let Some(alarm) = mismatch(
+                    charge,
+                    answer["payment_amount"].as_str(),
+                    answer["currency"].as_str(),
+                    answer["test_mode"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .or_else(|| answer["test_mode"].as_i64().map(|n| n.to_string()))
+                        .as_deref(),
+                ) {
+                    tracing::error!(charge = %charge.id, %alarm, "PayTR reports a payment that is not this charge");
+                    return Err(GatewayError::Refused(format!(
+                        "PayTR's payment does not match the charge: {alarm}"
+                    )));
+                }
+                Ok(Outcome::Succeeded)
+            }
+            Some("error") if answer["err_no"].as_str() == Some("004") => Ok(Outcome::Pending),
+            _ => Err(GatewayError::Refused(format!(
+                "PayTR refused the status query: {} (error {}); check the merchant id, key and salt",
+                answer["err_msg"].as_str().unwrap_or("no message"),
+                answer["err_no"].as_str().unwrap_or("?")
+            ))),
+        }
     }
 }
 
@@ -330,6 +334,58 @@ impl Gateway for Paytr {
             ))),
         }
     }
+}
+
+/// How long PayTR's checkout stays open (`timeout_limit`, minutes): a charge with no payment after it failed.
+pub const CHECKOUT_TIMEOUT_MINUTES: i64 = 30;
+
+/// PayTR's currency codes for ours (PayTR says `TL` for the Turkish lira).
+fn same_currency(paytr: &str, ours: &str) -> bool {
+    let norm = |c: &str| match c.to_ascii_uppercase().as_str() {
+        "TL" => "TRY".to_owned(),
+        other => other.to_owned(),
+    };
+    norm(paytr) == norm(ours)
+}
+
+/// The currencies PayTR documents.
+pub const CURRENCIES: &[&str] = &["TRY", "EUR", "USD", "GBP", "RUB"];
+
+/// A decimal amount in PayTR's text (`10,8` or `10.80`, major units) in minor units of a 2-decimal currency.
+fn paytr_major_to_minor(text: &str) -> Option<i64> {
+    let v: f64 = text.trim().replace(',', ".").parse().ok()?;
+    v.is_finite().then(|| (v * 100.0).round() as i64)
+}
+
+/// Why PayTR's report (amount in major units, currency, test mode) is not this charge, if it is not.
+fn mismatch(
+    charge: &Charge,
+    major_amount: Option<&str>,
+    currency: Option<&str>,
+    test_mode: Option<&str>,
+) -> Option<String> {
+    let mut why = Vec::new();
+    match major_amount.and_then(paytr_major_to_minor) {
+        Some(m) if m == charge.amount_minor => {}
+        other => why.push(format!(
+            "amount {other:?} (minor units), the charge is {}",
+            charge.amount_minor
+        )),
+    }
+    if let Some(c) = currency {
+        if !same_currency(c, &charge.currency) {
+            why.push(format!("currency {c}, the charge is {}", charge.currency));
+        }
+    }
+    if let Some(t) = test_mode {
+        if (t == "1") == charge.live_mode {
+            why.push(format!(
+                "test_mode {t}, the charge is {}",
+                if charge.live_mode { "live" } else { "a test" }
+            ));
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// A refund id as PayTR's `reference_no`: letters and digits only, at most 64.
@@ -416,6 +472,22 @@ pub mod callback {
             return Err(ApiError::InvalidSignature(
                 "the callback's hash does not verify with this merchant's key".into(),
             ));
+        }
+        // A success must be this charge: its amount (minor units; `payment_amount` is the order's, `total_amount`
+        // may add instalment fees), currency and test mode. Anything else is an alarm, never a payment; it is
+        // acknowledged (PayTR would repeat it forever) and left for a person.
+        if status == "success" {
+            let amount = field("payment_amount").or(field("total_amount"));
+            let minor_ok = amount.and_then(|a| a.parse::<i64>().ok()) == Some(charge.amount_minor);
+            let currency_ok =
+                field("currency").is_none_or(|c| super::same_currency(c, &charge.currency));
+            let mode_ok = field("test_mode").is_none_or(|t| (t == "1") != charge.live_mode);
+            if !(minor_ok && currency_ok && mode_ok) {
+                tracing::error!(merchant_oid = %oid, charge = %charge.id, ?amount, currency = ?field("currency"),
+                    test_mode = ?field("test_mode"), expected_minor = charge.amount_minor, expected_currency = %charge.currency,
+                    "PayTR callback reports a payment that does not match the charge: not settled");
+                return Ok(HttpResponse::Ok().content_type("text/plain").body("OK"));
+            }
         }
         let (outcome, failure) = match status {
             "success" => ("succeeded", None),

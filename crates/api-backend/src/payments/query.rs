@@ -184,17 +184,27 @@ async fn verify(state: &State, p: &ProviderRow, b: &Map<String, Value>) -> Resul
     })
 }
 
+/// A PayTR charge still pending here: PayTR's status query settles it when it finds the payment, and a charge
+/// whose checkout closed (`timeout_limit`) with no payment has failed. A misconfiguration is an error for the
+/// caller, not a charge pending forever.
 async fn settle_from_paytr(state: &State, p: &ProviderRow, c: Charge) -> Result<Charge, ApiError> {
     let outcome = match super::paytr_for(state, p, c.live_mode)?.status(&c).await {
         Ok(o) => o,
-        Err(e) => {
-            tracing::warn!(charge = %c.id, error = %e, "PayTR status query failed; the charge stays pending");
+        Err(GatewayError::Unavailable(why)) => {
+            tracing::warn!(charge = %c.id, error = %why, "PayTR status query failed; the charge stays pending");
             return Ok(c);
         }
+        Err(e) => return Err(ApiError::GatewayFailed(e.to_string())),
     };
+    let closed =
+        now_ms() - c.created_at > (super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60 + 60) * 1000;
     let (status, failure) = match outcome {
         Outcome::Succeeded => ("succeeded", None),
         Outcome::Declined(why) => ("failed", Some(why)),
+        Outcome::Pending if closed => (
+            "failed",
+            Some("no payment was made before PayTR's checkout closed".to_owned()),
+        ),
         Outcome::Pending => return Ok(c),
     };
     let (id, location) = (c.id.clone(), c.location_id.clone());

@@ -387,7 +387,7 @@ async fn the_payment_page_is_locked_down() {
         "{csp}"
     );
     assert!(
-        csp.ends_with("frame-ancestors https://app.gohighlevel.com http://127.0.0.1:9999"),
+        csp.ends_with("frame-ancestors https://app.gohighlevel.com http://127.0.0.1:9999 https://www.paytr.com"),
         "{csp}"
     );
     let html = res.text().await.unwrap();

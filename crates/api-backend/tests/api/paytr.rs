@@ -78,6 +78,10 @@ struct Fake {
     lose_refund_answers: bool,
     /// `reference_no`s of refunds carried out, as the status query's `returns[]` lists them.
     returns: Vec<String>,
+    /// The status query answers this major-unit amount for paid orders (PayTR's comma decimal).
+    paid_amount: Option<String>,
+    /// The status query refuses with `003` (a misconfigured merchant).
+    misconfigured: bool,
 }
 
 /// PayTR's get-token, refund and status endpoints; each refuses a `paytr_token` openssl does not agree with.
@@ -116,11 +120,19 @@ async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
                         }
                         HttpResponse::Ok().json(json!({"status": "success", "merchant_oid": g("merchant_oid"), "return_amount": g("return_amount"), "reference_no": g("reference_no")}))
                     }
+                    // As PAYTR's status query answers: `success` with decimal-string amounts (comma allowed), or
+                    // `error` with `err_no` (004: no successful payment; 001-003: misconfiguration).
                     _ => {
                         let fake = st.lock().unwrap();
-                        let paid = fake.paid.contains(&g("merchant_oid"));
+                        if fake.misconfigured {
+                            return HttpResponse::Ok().json(json!({"status": "error", "err_no": "003", "err_msg": "paytr_token gonderilmedi veya gecersiz"}));
+                        }
+                        if !fake.paid.contains(&g("merchant_oid")) {
+                            return HttpResponse::Ok().json(json!({"status": "error", "err_no": "004", "err_msg": "merchant_oid ile basarili odeme bulunamadi"}));
+                        }
                         let returns: Vec<Value> = fake.returns.iter().map(|r| json!({"reference_no": r, "return_amount": "1"})).collect();
-                        HttpResponse::Ok().json(json!({"status": if paid { "success" } else { "pending" }, "payment_amount": "49.99", "currency": "USD", "returns": returns}))
+                        let amount = fake.paid_amount.clone().unwrap_or_else(|| "49,99".into());
+                        HttpResponse::Ok().json(json!({"status": "success", "payment_amount": amount, "payment_total": amount, "currency": "USD", "test_mode": "1", "returns": returns}))
                     }
                 }
             }
@@ -333,6 +345,79 @@ async fn paytr_end_to_end(backend: Backend) {
         fake.lock().unwrap().requests.last().unwrap().0,
         "durum-sorgu"
     );
+
+    // A callback whose amount is not the charge's is acknowledged but settles nothing.
+    let (_, third) = checkout("txn-p3").await;
+    let oid3 = fake.lock().unwrap().requests.last().unwrap().1["merchant_oid"].clone();
+    let cheap = openssl_hmac(MERCHANT_KEY, &format!("{oid3}{MERCHANT_SALT}success1"));
+    let res = client()
+        .post(format!("{}/payments/paytr/callback", s.api.base_url))
+        .form(&[
+            ("merchant_oid", oid3.as_str()),
+            ("status", "success"),
+            ("total_amount", "1"),
+            ("hash", cheap.as_str()),
+            ("currency", "USD"),
+            ("test_mode", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "OK");
+    let verify3 = json!({"type": "verify", "apiKey": key, "chargeId": third["chargeId"]});
+    assert_eq!(
+        post(&s, "/payments/query", None, verify3.clone()).await.1,
+        json!({"success": false})
+    );
+    // PayTR's status query reports a payment of another amount: an alarm, not a payment.
+    fake.lock().unwrap().paid.push(oid3.clone());
+    fake.lock().unwrap().paid_amount = Some("0,01".into());
+    let (status, body) = post(&s, "/payments/query", None, verify3.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("gateway_failed")),
+        "{body}"
+    );
+    fake.lock().unwrap().paid_amount = None;
+    // A misconfigured merchant surfaces as an error, not as a charge pending forever.
+    fake.lock().unwrap().misconfigured = true;
+    let (_, fourth) = checkout("txn-p4").await;
+    let (status, body) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "verify", "apiKey": key, "chargeId": fourth["chargeId"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("gateway_failed")),
+        "{body}"
+    );
+    fake.lock().unwrap().misconfigured = false;
+    // A checkout that closed without a payment has failed.
+    let id4 = fourth["chargeId"].as_str().unwrap().to_owned();
+    s.api
+        .state
+        .db
+        .run(move |c| {
+            use api_backend::db::schema::payment_charges::dsl;
+            use diesel::prelude::*;
+            diesel::update(dsl::payment_charges.find(id4))
+                .set(dsl::created_at.eq(dsl::created_at - 3_600_000))
+                .execute(c)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (_, v) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "verify", "apiKey": key, "chargeId": fourth["chargeId"]}),
+    )
+    .await;
+    assert_eq!(v, json!({"failed": true}));
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
