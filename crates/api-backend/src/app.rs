@@ -29,9 +29,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(api::provider::configure)
             .configure(api::diagnostics::configure)
             .configure(api::ops::configure)
-            .configure(crate::payments::query::configure)
-            .configure(crate::payments::page::configure)
-            .configure(crate::payments::paytr::callback::configure)
+            .configure(api::payments::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such route".into()))
             }));

@@ -5,6 +5,7 @@ pub mod diagnostics;
 pub mod located;
 pub mod media;
 pub mod ops;
+pub mod payments;
 pub mod prices;
 pub mod products;
 pub mod provider;

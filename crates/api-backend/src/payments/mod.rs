@@ -1,15 +1,20 @@
-//! The payments custom provider at run time: api keys, the gateways, the queryUrl HighLevel calls, and the
-//! payment events reported back to HighLevel.
+//! The payments custom provider at run time, without HTTP (the routes are in `api::payments`): api keys and
+//! who they speak for, HighLevel's record of what is paid, charges, refunds, subscriptions, the gateways, and
+//! the payment events reported back to HighLevel.
 
+pub mod access;
+pub mod charges;
+pub mod checkout;
 pub mod events;
 pub mod gateway;
 pub mod installed;
 pub mod keys;
 pub mod money;
-pub mod page;
 pub mod paytr;
-pub mod query;
 pub mod record;
+pub mod refunds;
+pub mod requests;
+pub mod subscriptions;
 
 use crate::error::ApiError;
 use crate::state::AppState;

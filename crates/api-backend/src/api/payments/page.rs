@@ -1,24 +1,24 @@
-//! The payment page's own API (the paymentsUrl page calls it from the browser): charge a card the customer
-//! entered, optionally saving it for later off-session charges, and poll a charge. The publishable key the
-//! parent window handed the page must belong to the location; it also says the mode.
+//! The payment page (the paymentsUrl HighLevel frames) and its own small API, called from the browser: check
+//! a publishable key, charge a card (sandbox), open PayTR's checkout, poll a charge. The publishable key the
+//! parent window handed the page must belong to the location; it also says the mode. What is charged is
+//! decided in `payments::checkout`.
 
-use super::gateway::{Card, Gateway, Sandbox};
-use super::query::{new_charge, run_charge};
-use super::record::{check_page_amount, gateway_serves, recorded};
 use crate::api::State;
 use crate::error::ApiError;
-use crate::store::payments::{self, Method};
-use crate::store::{now_ms, providers};
+use crate::payments::access::provider_for_publishable_key;
+use crate::payments::checkout;
+use crate::payments::gateway::Card;
+use crate::payments::record::gateway_serves;
+use crate::store::payments;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use service_common::crypto::constant_time_eq;
 use shared_types::Problem;
 
 const PAGE_API_LIMIT: usize = 8 * 1024;
 
-const PAGE_JS: &str = include_str!("../../assets/payment-page.js");
-const PAGE_CSS: &str = include_str!("../../assets/payment-page.css");
+const PAGE_JS: &str = include_str!("../../../assets/payment-page.js");
+const PAGE_CSS: &str = include_str!("../../../assets/payment-page.css");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/payments/page", web::get().to(page))
@@ -175,7 +175,7 @@ pub struct CheckInput {
     responses((status = 200, description = "`{mode, gateway}`", body = Object), (status = "4XX", body = Problem)))]
 pub async fn check(state: State, body: web::Json<CheckInput>) -> Result<HttpResponse, ApiError> {
     let (provider, live) =
-        provider_for_page(&state, &body.location_id, &body.publishable_key).await?;
+        provider_for_publishable_key(&state, &body.location_id, &body.publishable_key).await?;
     gateway_serves(&provider, live)?;
     Ok(HttpResponse::Ok()
         .json(json!({"mode": if live { "live" } else { "test" }, "gateway": provider.gateway})))
@@ -210,28 +210,6 @@ pub struct ChargeInput {
     pub card: CardInput,
 }
 
-/// The provider of `location` if `publishable_key` is one of its keys, and whether it is the live one.
-async fn provider_for_page(
-    state: &State,
-    location: &str,
-    publishable_key: &str,
-) -> Result<(providers::ProviderRow, bool), ApiError> {
-    highlevel_client::check_id("location id", location).map_err(ApiError::InvalidRequest)?;
-    let l = location.to_owned();
-    let row = state
-        .db
-        .run(move |c| providers::get(c, &l))
-        .await?
-        .ok_or(ApiError::ProviderKeyInvalid)?;
-    let live = constant_time_eq(&row.live_publishable_key, publishable_key);
-    let test = constant_time_eq(&row.test_publishable_key, publishable_key);
-    if !live && !test {
-        return Err(ApiError::ProviderKeyInvalid);
-    }
-    super::installed::check_installed(state, &row).await?;
-    Ok((row, live))
-}
-
 /// Charges a card the customer entered (sandbox gateway) for a transaction HighLevel recorded; the amount is
 /// HighLevel's.
 #[utoipa::path(post, path = "/payments/page/charge", tag = "payment page", request_body = ChargeInput,
@@ -239,7 +217,7 @@ async fn provider_for_page(
 pub async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let (provider, live) =
-        provider_for_page(&state, &input.location_id, &input.publishable_key).await?;
+        provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
     gateway_serves(&provider, live)?;
     if provider.gateway != "sandbox" {
         return Err(ApiError::Validation(format!(
@@ -247,70 +225,27 @@ pub async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpRe
             provider.gateway
         )));
     }
-    let (exp_month, exp_year) = (input.card.exp_month, input.card.exp_year);
     let card = Card {
         number: input.card.number,
-        exp_month,
-        exp_year,
+        exp_month: input.card.exp_month,
+        exp_year: input.card.exp_year,
         cvc: input.card.cvc,
     };
-    let now = chrono::Utc::now();
-    let digits = card
-        .validate(
-            chrono::Datelike::year(&now) as u32,
-            chrono::Datelike::month(&now),
-        )
-        .map_err(|e| ApiError::Validation(e.to_string()))?;
-    let rec = recorded(
+    let (charged, method_id) = checkout::charge_card(
         &state,
         &provider,
         live,
-        &input.transaction_id,
-        input.order_id.as_deref(),
+        checkout::CardCheckout {
+            transaction_id: input.transaction_id,
+            order_id: input.order_id,
+            amount: input.amount,
+            currency: input.currency,
+            contact_id: input.contact_id,
+            save_card: input.save_card,
+            card,
+        },
     )
     .await?;
-    check_page_amount(input.amount, &input.currency, &rec)?;
-    let mut new = new_charge(
-        &provider,
-        live,
-        &input.transaction_id,
-        rec.minor,
-        rec.cur.code().to_owned(),
-    );
-    new.contact_id = input.contact_id.clone();
-    let snapshot = new.clone();
-    let charged = run_charge(&state, new, async move {
-        Sandbox.charge_card(&card, &snapshot).await
-    })
-    .await?;
-    // Card on file: brand, last four and expiry, and what the sandbox will do with it; never the number.
-    let mut method_id = None;
-    if let (true, Some(contact), false) = (
-        input.save_card,
-        input.contact_id,
-        charged.status == "failed",
-    ) {
-        let m = Method {
-            id: format!("pm_{:032x}", rand::random::<u128>()),
-            location_id: provider.location_id.clone(),
-            live_mode: live,
-            contact_id: contact,
-            brand: match digits.chars().next() {
-                Some('4') => "Visa",
-                Some('5') => "Mastercard",
-                Some('3') => "American Express",
-                _ => "Card",
-            }
-            .into(),
-            last4: digits[digits.len() - 4..].to_owned(),
-            exp_month: exp_month as i32,
-            exp_year: exp_year as i32,
-            sandbox_outcome: super::gateway::sandbox_outcome(&digits).map(str::to_owned),
-            created_at: now_ms(),
-        };
-        method_id = Some(m.id.clone());
-        state.db.run(move |c| payments::save_method(c, &m)).await?;
-    }
     Ok(HttpResponse::Ok().json(page_answer(&charged, method_id)))
 }
 
@@ -335,7 +270,8 @@ pub async fn status(
     path: web::Path<String>,
     q: web::Query<StatusQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (provider, _) = provider_for_page(&state, &q.location_id, &q.publishable_key).await?;
+    let (provider, _) =
+        provider_for_publishable_key(&state, &q.location_id, &q.publishable_key).await?;
     let id = path.into_inner();
     highlevel_client::check_id("charge id", &id).map_err(ApiError::InvalidRequest)?;
     let location = provider.location_id.clone();
@@ -374,7 +310,7 @@ pub async fn paytr_checkout(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let (provider, live) =
-        provider_for_page(&state, &input.location_id, &input.publishable_key).await?;
+        provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
     if provider.gateway != "paytr" {
         return Err(ApiError::Validation(
             "this location's gateway is not PayTR".into(),
@@ -384,45 +320,6 @@ pub async fn paytr_checkout(
         return Err(ApiError::Validation(
             "a customer `email` is required".into(),
         ));
-    }
-    let gateway = super::paytr_for(&state, &provider, live)?;
-    let rec = recorded(
-        &state,
-        &provider,
-        live,
-        &input.transaction_id,
-        input.order_id.as_deref(),
-    )
-    .await?;
-    check_page_amount(input.amount, &input.currency, &rec)?;
-    if !super::paytr::CURRENCIES.contains(&rec.cur.code()) {
-        return Err(ApiError::Validation(format!(
-            "PayTR takes {} only; this transaction is in {}",
-            super::paytr::CURRENCIES.join(", "),
-            rec.cur.code()
-        )));
-    }
-    let new = new_charge(
-        &provider,
-        live,
-        &input.transaction_id,
-        rec.minor,
-        rec.cur.code().to_owned(),
-    );
-    let (charge, inserted) = state
-        .db
-        .run(move |c| payments::insert_charge_once(c, &new))
-        .await?;
-    if charge.status != "pending" {
-        return Ok(HttpResponse::Ok().json(page_answer(&charge, None)));
-    }
-    let oid = super::paytr::merchant_oid(&charge.id);
-    if inserted {
-        let (id, o) = (charge.id.clone(), oid.clone());
-        state
-            .db
-            .run(move |c| payments::set_gateway_ref(c, &id, &o))
-            .await?;
     }
     let ip = req
         .connection_info()
@@ -434,19 +331,27 @@ pub async fn paytr_checkout(
                 .or_else(|| Some(a.to_owned()))
         })
         .unwrap_or_else(|| "127.0.0.1".into());
-    let back = state.settings.public_base_url.clone().unwrap_or_default();
-    let url = gateway
-        .checkout_url(&super::paytr::Checkout {
-            charge: &charge,
-            user_ip: &ip,
-            email: &input.email,
-            product_name: input.product_name.as_deref().unwrap_or("Order"),
-            ok_url: &format!("{back}/payments/page?result=ok"),
-            fail_url: &format!("{back}/payments/page?result=fail"),
-        })
-        .await
-        .map_err(|e| ApiError::Validation(format!("PayTR: {e}")))?;
-    tracing::info!(merchant_oid = %oid, "PayTR checkout opened");
+    let opened = checkout::open_paytr(
+        &state,
+        &provider,
+        live,
+        checkout::PaytrCheckout {
+            transaction_id: input.transaction_id,
+            order_id: input.order_id,
+            amount: input.amount,
+            currency: input.currency,
+            email: input.email,
+            product_name: input.product_name,
+            user_ip: ip,
+        },
+    )
+    .await?;
+    let (charge, url) = match opened {
+        checkout::Opened::Settled(charge) => {
+            return Ok(HttpResponse::Ok().json(page_answer(&charge, None)))
+        }
+        checkout::Opened::Checkout { charge, url } => (charge, url),
+    };
     Ok(HttpResponse::Ok()
         .json(json!({"chargeId": charge.id, "status": charge.status, "checkoutUrl": url})))
 }

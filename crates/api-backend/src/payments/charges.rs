@@ -1,0 +1,253 @@
+//! Charges: recording one per HighLevel transaction, running it at the gateway, settling it (with its event,
+//! in one transaction), and what HighLevel's `verify`, `list_payment_methods` and `charge_payment` ask of them.
+
+use super::events::{self, charge_snapshot};
+use super::gateway::{Gateway, GatewayError, Outcome, Sandbox};
+use super::requests::{money_of, ChargePayment, ListPaymentMethods, Verify};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::now_ms;
+use crate::store::payments::{self, Charge};
+use crate::store::providers::ProviderRow;
+use serde_json::{json, Value};
+
+/// `verify`: whether HighLevel's transaction (or subscription) is paid: `{success:true}`, `{failed:true}`, or
+/// `{success:false}` while pending.
+pub async fn verify(state: &AppState, p: &ProviderRow, q: &Verify) -> Result<Value, ApiError> {
+    let location = p.location_id.clone();
+    if let Some(sub) = q.subscription_id.clone() {
+        let found = state
+            .db
+            .run(move |c| payments::subscription(c, &location, &sub))
+            .await?;
+        return Ok(match found.map(|s| s.status) {
+            Some(s) if s == "active" => json!({"success": true}),
+            Some(_) => json!({"failed": true}),
+            None => json!({"success": false}),
+        });
+    }
+    let charge_id = q.charge_id.clone();
+    let txn = q.transaction_id.clone();
+    let expected_txn = txn.clone();
+    if charge_id.is_none() && txn.is_none() {
+        return Err(ApiError::Validation(
+            "`chargeId`, `transactionId` or `subscriptionId` is required".into(),
+        ));
+    }
+    let found = state
+        .db
+        .run(move |c| match (charge_id, txn) {
+            (Some(id), _) => payments::charge(c, &location, &id),
+            (None, Some(t)) => payments::charge_by_transaction(c, &location, &t),
+            _ => Ok(None),
+        })
+        .await?;
+    // A charge made for another transaction never pays this one (a page could otherwise hand HighLevel the id
+    // of an unrelated, cheaper charge).
+    if let (Some(c), Some(t)) = (&found, &expected_txn) {
+        if &c.transaction_id != t {
+            tracing::warn!(charge = %c.id, "verify: the charge belongs to another transaction");
+            return Ok(json!({"failed": true}));
+        }
+    }
+    // A PayTR payment still pending here may have a callback that never arrived: ask PayTR.
+    let found = match found {
+        Some(c) if c.status == "pending" && c.gateway == "paytr" => {
+            Some(settle_from_paytr(state, p, c).await?)
+        }
+        other => other,
+    };
+    Ok(match found.map(|c| c.status) {
+        Some(s) if s == "succeeded" => json!({"success": true}),
+        Some(s) if s == "failed" => json!({"failed": true}),
+        _ => json!({"success": false}),
+    })
+}
+
+/// A PayTR charge still pending here: PayTR's status query settles it when it finds the payment, and a charge
+/// whose checkout closed (`timeout_limit`) with no payment has failed. A misconfiguration is an error for the
+/// caller, not a charge pending forever.
+pub async fn settle_from_paytr(
+    state: &AppState,
+    p: &ProviderRow,
+    c: Charge,
+) -> Result<Charge, ApiError> {
+    let outcome = match super::paytr_for(state, p, c.live_mode)?.status(&c).await {
+        Ok(o) => o,
+        Err(GatewayError::Unavailable(why)) => {
+            tracing::warn!(charge = %c.id, error = %why, "PayTR status query failed; the charge stays pending");
+            return Ok(c);
+        }
+        Err(e) => return Err(ApiError::GatewayFailed(e.to_string())),
+    };
+    let closed =
+        now_ms() - c.created_at > (super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60 + 60) * 1000;
+    let (status, failure) = match outcome {
+        Outcome::Succeeded => ("succeeded", None),
+        Outcome::Declined(why) => ("failed", Some(why)),
+        Outcome::Pending if closed => (
+            "failed",
+            Some("no payment was made before PayTR's checkout closed".to_owned()),
+        ),
+        Outcome::Pending => return Ok(c),
+    };
+    let (id, location) = (c.id.clone(), c.location_id.clone());
+    Ok(state
+        .db
+        .run(move |x| events::settle_and_report(x, &location, &id, status, failure.as_deref()))
+        .await?
+        .unwrap_or(c))
+}
+
+/// `list_payment_methods`: the contact's saved cards in HighLevel's shape (a bare array).
+pub async fn list_methods(
+    state: &AppState,
+    p: &ProviderRow,
+    live: bool,
+    q: &ListPaymentMethods,
+) -> Result<Value, ApiError> {
+    let contact = q.contact_id.clone();
+    let location = p.location_id.clone();
+    let c2 = contact.clone();
+    let list = state
+        .db
+        .run(move |c| payments::methods(c, &location, &c2, live))
+        .await?;
+    Ok(Value::Array(
+        list.into_iter()
+            .map(|m| {
+                json!({
+                    "id": m.id,
+                    "type": "card",
+                    "title": m.brand,
+                    "subTitle": format!("•••• {}", m.last4),
+                    "expiry": format!("{:02}/{:02}", m.exp_month, m.exp_year % 100),
+                    "customerId": contact,
+                    "imageUrl": "",
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// HighLevel's answer for a charge in any state.
+pub fn charge_answer(c: &Charge) -> Value {
+    let (success, failed) = (c.status == "succeeded", c.status == "failed");
+    let message = match c.status.as_str() {
+        "succeeded" => "Payment succeeded".to_owned(),
+        "failed" => c.failure.clone().unwrap_or_else(|| "Payment failed".into()),
+        _ => "Payment pending: the customer must confirm it".into(),
+    };
+    json!({"success": success, "failed": failed, "chargeId": c.id, "message": message, "chargeSnapshot": charge_snapshot(c)})
+}
+
+/// Records the charge once per transactionId and runs it at the gateway; a repeat answers the first charge.
+pub async fn run_charge<F>(state: &AppState, new: Charge, attempt: F) -> Result<Charge, ApiError>
+where
+    F: std::future::Future<Output = Result<Outcome, GatewayError>>,
+{
+    let (stored, inserted) = state
+        .db
+        .run(move |c| payments::insert_charge_once(c, &new))
+        .await?;
+    if !inserted {
+        tracing::info!(charge = %stored.id, transaction = %stored.transaction_id, "repeated transactionId: answering the first charge");
+        return Ok(stored);
+    }
+    let (status, failure) = match attempt.await {
+        Ok(Outcome::Succeeded) => ("succeeded", None),
+        Ok(Outcome::Declined(why)) => ("failed", Some(why)),
+        Ok(Outcome::Pending) => return Ok(stored),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    // The card was charged (or declined): that must be recorded even across a short database outage.
+    let (id, location) = (stored.id.clone(), stored.location_id.clone());
+    let settled = state
+        .db
+        .run_until_reachable(std::time::Duration::from_secs(30), move |c| {
+            events::settle_and_report(c, &location, &id, status, failure.as_deref())
+        })
+        .await?
+        .ok_or_else(|| ApiError::Internal("a charge vanished while it was settled".into()))?;
+    Ok(settled)
+}
+
+pub fn new_charge(p: &ProviderRow, live: bool, txn: &str, amount: i64, currency: String) -> Charge {
+    let now = now_ms();
+    Charge {
+        id: format!("ch_{:032x}", rand::random::<u128>()),
+        location_id: p.location_id.clone(),
+        live_mode: live,
+        transaction_id: txn.to_owned(),
+        gateway: p.gateway.clone(),
+        gateway_ref: None,
+        status: "pending".into(),
+        amount_minor: amount,
+        currency,
+        refunded_minor: 0,
+        contact_id: None,
+        payment_method_id: None,
+        subscription_id: None,
+        description: None,
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub async fn saved_method(
+    state: &AppState,
+    p: &ProviderRow,
+    id: &str,
+) -> Result<Option<payments::Method>, ApiError> {
+    let (location, id) = (p.location_id.clone(), id.to_owned());
+    Ok(state
+        .db
+        .run(move |c| payments::method(c, &location, &id))
+        .await?)
+}
+
+/// `charge_payment`: an off-session charge of a saved card, once per transactionId.
+pub async fn charge_payment(
+    state: &AppState,
+    p: &ProviderRow,
+    live: bool,
+    q: &ChargePayment,
+) -> Result<Value, ApiError> {
+    let (amount, cur) = money_of(q.amount, &q.currency)?;
+    let method = saved_method(state, p, &q.payment_method_id).await?;
+    let mut new = new_charge(p, live, &q.transaction_id, amount, cur.code().to_owned());
+    new.contact_id = q.contact_id.clone();
+    new.payment_method_id = Some(q.payment_method_id.clone());
+    new.description = q.charge_description.clone();
+    let charged = match method {
+        Some(m) if m.live_mode == live => {
+            let snapshot = new.clone();
+            run_charge(state, new, async move {
+                gateway_charge_saved(&m, &snapshot).await
+            })
+            .await?
+        }
+        _ => {
+            run_charge(state, new, async {
+                Ok(Outcome::Declined(
+                    "the payment method is not saved for this location and mode".into(),
+                ))
+            })
+            .await?
+        }
+    };
+    Ok(charge_answer(&charged))
+}
+
+pub async fn gateway_charge_saved(
+    m: &payments::Method,
+    c: &Charge,
+) -> Result<Outcome, GatewayError> {
+    match c.gateway.as_str() {
+        "sandbox" => Sandbox.charge_saved(m, c).await,
+        other => Err(GatewayError::Refused(format!(
+            "the `{other}` gateway cannot charge saved cards"
+        ))),
+    }
+}

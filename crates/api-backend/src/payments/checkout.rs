@@ -1,0 +1,172 @@
+//! What the payment page asks for, without its HTTP: a card the customer entered charged through the sandbox
+//! (and kept on file when asked), or PayTR's own checkout opened; in both, the amount is HighLevel's record of
+//! the transaction, never the page's figure.
+
+use super::charges::{new_charge, run_charge};
+use super::gateway::{Card, Gateway, Sandbox};
+use super::record::{check_page_amount, recorded};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::now_ms;
+use crate::store::payments::{self, Charge, Method};
+use crate::store::providers::ProviderRow;
+
+/// A card payment from the page.
+pub struct CardCheckout {
+    pub transaction_id: String,
+    pub order_id: Option<String>,
+    /// What the customer was shown (decimal major units); it must be HighLevel's.
+    pub amount: f64,
+    pub currency: String,
+    pub contact_id: Option<String>,
+    pub save_card: bool,
+    pub card: Card,
+}
+
+/// Charges the card (sandbox gateway) for HighLevel's amount; answers the charge and, when the card was kept
+/// on file, its payment method id (brand, last four and expiry are kept; never the number).
+pub async fn charge_card(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    c: CardCheckout,
+) -> Result<(Charge, Option<String>), ApiError> {
+    let card = c.card;
+    let (exp_month, exp_year) = (card.exp_month, card.exp_year);
+    let now = chrono::Utc::now();
+    let digits = card
+        .validate(
+            chrono::Datelike::year(&now) as u32,
+            chrono::Datelike::month(&now),
+        )
+        .map_err(|e| ApiError::Validation(e.to_string()))?;
+    let rec = recorded(
+        state,
+        provider,
+        live,
+        &c.transaction_id,
+        c.order_id.as_deref(),
+    )
+    .await?;
+    check_page_amount(c.amount, &c.currency, &rec)?;
+    let mut new = new_charge(
+        provider,
+        live,
+        &c.transaction_id,
+        rec.minor,
+        rec.cur.code().to_owned(),
+    );
+    new.contact_id = c.contact_id.clone();
+    let snapshot = new.clone();
+    let charged = run_charge(state, new, async move {
+        Sandbox.charge_card(&card, &snapshot).await
+    })
+    .await?;
+    // Card on file: brand, last four and expiry, and what the sandbox will do with it; never the number.
+    let mut method_id = None;
+    if let (true, Some(contact), false) = (c.save_card, c.contact_id, charged.status == "failed") {
+        let m = Method {
+            id: format!("pm_{:032x}", rand::random::<u128>()),
+            location_id: provider.location_id.clone(),
+            live_mode: live,
+            contact_id: contact,
+            brand: match digits.chars().next() {
+                Some('4') => "Visa",
+                Some('5') => "Mastercard",
+                Some('3') => "American Express",
+                _ => "Card",
+            }
+            .into(),
+            last4: digits[digits.len() - 4..].to_owned(),
+            exp_month: exp_month as i32,
+            exp_year: exp_year as i32,
+            sandbox_outcome: super::gateway::sandbox_outcome(&digits).map(str::to_owned),
+            created_at: now_ms(),
+        };
+        method_id = Some(m.id.clone());
+        state.db.run(move |c| payments::save_method(c, &m)).await?;
+    }
+    Ok((charged, method_id))
+}
+
+/// A payment through PayTR's own card page.
+pub struct PaytrCheckout {
+    pub transaction_id: String,
+    pub order_id: Option<String>,
+    pub amount: f64,
+    pub currency: String,
+    pub email: String,
+    pub product_name: Option<String>,
+    /// The customer's address, as PayTR wants it.
+    pub user_ip: String,
+}
+
+pub enum Opened {
+    /// The transaction was charged before (a repeat): its charge as it stands.
+    Settled(Charge),
+    /// PayTR's card page for the charge.
+    Checkout { charge: Charge, url: String },
+}
+
+/// Records the charge (once per transactionId, HighLevel's amount) and asks PayTR for its card page; PayTR's
+/// callback settles it.
+pub async fn open_paytr(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    c: PaytrCheckout,
+) -> Result<Opened, ApiError> {
+    let gateway = super::paytr_for(state, provider, live)?;
+    let rec = recorded(
+        state,
+        provider,
+        live,
+        &c.transaction_id,
+        c.order_id.as_deref(),
+    )
+    .await?;
+    check_page_amount(c.amount, &c.currency, &rec)?;
+    if !super::paytr::CURRENCIES.contains(&rec.cur.code()) {
+        return Err(ApiError::Validation(format!(
+            "PayTR takes {} only; this transaction is in {}",
+            super::paytr::CURRENCIES.join(", "),
+            rec.cur.code()
+        )));
+    }
+    let new = new_charge(
+        provider,
+        live,
+        &c.transaction_id,
+        rec.minor,
+        rec.cur.code().to_owned(),
+    );
+    let (charge, inserted) = state
+        .db
+        .run(move |c| payments::insert_charge_once(c, &new))
+        .await?;
+    if charge.status != "pending" {
+        return Ok(Opened::Settled(charge));
+    }
+    let oid = super::paytr::merchant_oid(&charge.id);
+    if inserted {
+        let (id, o) = (charge.id.clone(), oid.clone());
+        state
+            .db
+            .run(move |c| payments::set_gateway_ref(c, &id, &o))
+            .await?;
+    }
+    let back = state.settings.public_base_url.clone().unwrap_or_default();
+    let url = gateway
+        .checkout_url(&super::paytr::Checkout {
+            charge: &charge,
+            user_ip: &c.user_ip,
+            email: &c.email,
+            product_name: c.product_name.as_deref().unwrap_or("Order"),
+            ok_url: &format!("{back}/payments/page?result=ok"),
+            fail_url: &format!("{back}/payments/page?result=fail"),
+        })
+        .await
+        .map_err(|e| ApiError::Validation(format!("PayTR: {e}")))?;
+    tracing::info!(merchant_oid = %oid, "PayTR checkout opened");
+    Ok(Opened::Checkout { charge, url })
+}
