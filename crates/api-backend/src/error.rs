@@ -74,43 +74,42 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     pub fn problem(&self) -> Problem {
         use ApiError::*;
-        let p = |status: StatusCode, code: ProblemCode, title: &str| {
-            Problem::new(status.as_u16(), code, title, self.to_string())
-        };
+        // Status and title come from the code table (shared-types), declared once per code.
+        let p = |code: ProblemCode| Problem::of(code, self.to_string());
         match self {
-            InvalidRequest(_) => p(StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest, "Invalid request"),
-            Validation(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::ValidationFailed, "Validation failed"),
-            PayloadTooLarge(_) => p(StatusCode::PAYLOAD_TOO_LARGE, ProblemCode::PayloadTooLarge, "Payload too large"),
-            UnsupportedMediaType(_) => p(StatusCode::UNSUPPORTED_MEDIA_TYPE, ProblemCode::UnsupportedMediaType, "Unsupported media type"),
-            SessionRequired => p(StatusCode::UNAUTHORIZED, ProblemCode::SessionRequired, "Session required")
+            InvalidRequest(_) => p(ProblemCode::InvalidRequest),
+            Validation(_) => p(ProblemCode::ValidationFailed),
+            PayloadTooLarge(_) => p(ProblemCode::PayloadTooLarge),
+            UnsupportedMediaType(_) => p(ProblemCode::UnsupportedMediaType),
+            SessionRequired => p(ProblemCode::SessionRequired)
                 .with_fix("Open a session with POST /api/sessions {\"sso\": <HighLevel user context>}, or send a service JWT signed with SERVICE_JWT_SECRET."),
-            SessionInvalid(_) => p(StatusCode::UNAUTHORIZED, ProblemCode::SessionInvalid, "Session refused")
+            SessionInvalid(_) => p(ProblemCode::SessionInvalid)
                 .with_fix("Open a new session with POST /api/sessions; sessions are short-lived."),
-            LocationNotAllowed(_) => p(StatusCode::FORBIDDEN, ProblemCode::LocationNotAllowed, "Location not allowed"),
-            CallerNotAllowed(_) => p(StatusCode::FORBIDDEN, ProblemCode::CallerNotAllowed, "Caller not allowed")
+            LocationNotAllowed(_) => p(ProblemCode::LocationNotAllowed),
+            CallerNotAllowed(_) => p(ProblemCode::CallerNotAllowed)
                 .with_fix("Use a service JWT whose `installations` claim includes the installation serving this location, or one without the claim."),
-            AdminRequired(_) => p(StatusCode::FORBIDDEN, ProblemCode::AdminRequired, "Admin required")
+            AdminRequired(_) => p(ProblemCode::AdminRequired)
                 .with_fix("Ask an admin of this location or of the agency to make this change."),
-            AmountMismatch(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::AmountMismatch, "Amount differs from HighLevel's")
+            AmountMismatch(_) => p(ProblemCode::AmountMismatch)
                 .with_fix("Reload the checkout: the amount must be the one HighLevel recorded for this transaction."),
-            TransactionUnknown(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::TransactionUnknown, "Transaction unknown to HighLevel")
+            TransactionUnknown(_) => p(ProblemCode::TransactionUnknown)
                 .with_fix("Start the payment from HighLevel's checkout: the page charges only transactions HighLevel recorded for this location (the app needs the payments/transactions.readonly and payments/orders.readonly scopes)."),
-            GatewayFailed(_) => p(StatusCode::BAD_GATEWAY, ProblemCode::GatewayFailed, "Payment gateway error")
+            GatewayFailed(_) => p(ProblemCode::GatewayFailed)
                 .with_fix("Check the gateway credentials of this location's payments provider (PUT /api/locations/{locationId}/payments/provider); the server log has PayTR's answer."),
-            GatewayModeUnsupported(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::GatewayModeUnsupported, "Gateway cannot take live payments")
+            GatewayModeUnsupported(_) => p(ProblemCode::GatewayModeUnsupported)
                 .with_fix("Register a real gateway (e.g. paytr) with PUT /api/locations/{locationId}/payments/provider before taking live payments; the sandbox serves test mode only."),
-            LocationNotInstalled { fix, .. } => p(StatusCode::NOT_FOUND, ProblemCode::LocationNotInstalled, "Location not installed").with_fix(fix.clone()),
-            LocationCaseMismatch(d) => p(StatusCode::NOT_FOUND, ProblemCode::LocationCaseMismatch, "Location id differs in letter case")
+            LocationNotInstalled { fix, .. } => p(ProblemCode::LocationNotInstalled).with_fix(fix.clone()),
+            LocationCaseMismatch(d) => p(ProblemCode::LocationCaseMismatch)
                 .with_fix(d.fix.clone())
                 .with_diagnosis(d.clone()),
-            NotFound(_) => p(StatusCode::NOT_FOUND, ProblemCode::NotFound, "Not found"),
-            IdempotencyKeyReused => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::IdempotencyKeyReused, "Idempotency-Key reused")
+            NotFound(_) => p(ProblemCode::NotFound),
+            IdempotencyKeyReused => p(ProblemCode::IdempotencyKeyReused)
                 .with_fix("Use a new Idempotency-Key for a different request; repeat a request only with its exact body."),
-            IdempotencyInProgress => p(StatusCode::CONFLICT, ProblemCode::IdempotencyInProgress, "Request in progress")
+            IdempotencyInProgress => p(ProblemCode::IdempotencyInProgress)
                 .with_fix("Wait for the first request with this key to finish, then repeat it to get its answer."),
             RolledBack { cause, leftovers, .. } => {
                 let inner = cause.problem();
-                let mut out = Problem::new(inner.status, ProblemCode::RolledBack, "Nothing was created", self.to_string())
+                let mut out = Problem::wrapping(ProblemCode::RolledBack, inner.status, self.to_string())
                     .with_extension("cause", serde_json::to_value(&inner).unwrap_or_default())
                     .with_extension("leftovers", json!(leftovers));
                 out.diagnosis = inner.diagnosis.clone();
@@ -121,18 +120,18 @@ impl ApiError {
                 });
                 out
             }
-            ProviderKeyInvalid => p(StatusCode::UNAUTHORIZED, ProblemCode::ProviderKeyInvalid, "Provider key refused")
+            ProviderKeyInvalid => p(ProblemCode::ProviderKeyInvalid)
                 .with_fix("Send the apiKey HighLevel holds for this location (connected by PUT /api/locations/{locationId}/payments/provider); register the provider again if it was rotated."),
-            RefundRefused(_) => p(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::RefundRefused, "Refund refused"),
-            InvalidSignature(_) => p(StatusCode::BAD_REQUEST, ProblemCode::InvalidSignature, "Invalid signature"),
+            RefundRefused(_) => p(ProblemCode::RefundRefused),
+            InvalidSignature(_) => p(ProblemCode::InvalidSignature),
             HighLevel(e) => highlevel_problem(e),
-            OauthBackendUnavailable(_) => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::OauthBackendUnavailable, "Token service unavailable")
+            OauthBackendUnavailable(_) => p(ProblemCode::OauthBackendUnavailable)
                 .with_fix("Check OAUTH_BACKEND_URL and that oauth-backend is up (GET /readyz)."),
-            DatabaseUnavailable => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::DatabaseUnavailable, "Database unavailable")
+            DatabaseUnavailable => p(ProblemCode::DatabaseUnavailable)
                 .with_fix("Check DATABASE_URL and that the database server is up; the server log has the cause."),
-            UploadCapacity { .. } => p(StatusCode::SERVICE_UNAVAILABLE, ProblemCode::UploadCapacity, "Upload capacity reached")
+            UploadCapacity { .. } => p(ProblemCode::UploadCapacity)
                 .with_fix("Retry after the time in Retry-After (another replica may take it at once); operators can raise MEDIA_BUFFER_BUDGET."),
-            Internal(_) => Problem::new(500, ProblemCode::Internal, "Internal error", "An internal error occurred; the server log has the cause."),
+            Internal(_) => Problem::of(ProblemCode::Internal, "An internal error occurred; the server log has the cause."),
         }
     }
 
@@ -156,23 +155,23 @@ fn highlevel_problem(e: &HlError) -> Problem {
     let detail = e.to_string();
     match e {
         HlError::Refused { status, message, body, diagnosis, .. } => {
-            Problem::new(*status, ProblemCode::HighlevelRefused, "HighLevel refused the call", message.clone())
+            Problem::wrapping(ProblemCode::HighlevelRefused, *status, message.clone())
                 .with_fix(diagnosis.fix.clone())
                 .with_diagnosis(diagnosis.clone())
                 .with_extension("highlevel", body.clone())
         }
         HlError::WouldBeRefused { diagnosis, .. } => {
-            Problem::new(422, ProblemCode::WouldBeRefused, "HighLevel would refuse this call", detail)
+            Problem::of(ProblemCode::WouldBeRefused, detail)
                 .with_fix(diagnosis.fix.clone())
                 .with_diagnosis(diagnosis.clone())
         }
-        HlError::RateLimited { .. } => Problem::new(503, ProblemCode::RateLimited, "HighLevel rate limit", detail)
+        HlError::RateLimited { .. } => Problem::of(ProblemCode::RateLimited, detail)
             .with_fix("Retry after the time in Retry-After; HighLevel allows 100 requests per 10 s per location."),
-        HlError::DailyLimitSpent { .. } => Problem::new(429, ProblemCode::DailyLimitSpent, "HighLevel daily limit spent", detail)
+        HlError::DailyLimitSpent { .. } => Problem::of(ProblemCode::DailyLimitSpent, detail)
             .with_fix("HighLevel allows 200,000 requests a day per location or company; wait for the day to turn."),
-        HlError::Unavailable { .. } => Problem::new(503, ProblemCode::HighlevelUnavailable, "HighLevel unavailable", detail)
+        HlError::Unavailable { .. } => Problem::of(ProblemCode::HighlevelUnavailable, detail)
             .with_fix("Retry with backoff; idempotent calls were already retried."),
-        HlError::BadAnswer { .. } => Problem::new(502, ProblemCode::HighlevelBadAnswer, "Unreadable HighLevel answer", detail),
+        HlError::BadAnswer { .. } => Problem::of(ProblemCode::HighlevelBadAnswer, detail),
         HlError::Token(p) => (**p).clone(),
     }
 }

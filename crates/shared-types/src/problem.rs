@@ -3,102 +3,88 @@
 use crate::diagnosis::Diagnosis;
 use serde::{Deserialize, Serialize};
 
-/// Stable, snake_case error names callers may match on. New codes may be added; existing ones never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemCode {
-    ServiceAuthRequired,
-    ServiceAuthInvalid,
-    CallerNotAllowed,
-    InstallationNotFound,
-    LocationNotInInstallation,
-    ReauthorizationRequired,
-    InstallationUninstalled,
-    HighlevelUnavailable,
-    HighlevelRefused,
-    DatabaseUnavailable,
-    InvalidState,
-    InvalidSignature,
-    StaleWebhook,
-    DuplicateWebhook,
-    InvalidRequest,
-    PayloadTooLarge,
-    NotFound,
-    RateLimited,
-    Internal,
-    // api-backend
-    SessionRequired,
-    SessionInvalid,
-    LocationNotAllowed,
-    LocationNotInstalled,
-    LocationCaseMismatch,
-    ValidationFailed,
-    UnsupportedMediaType,
-    IdempotencyKeyReused,
-    IdempotencyInProgress,
-    DailyLimitSpent,
-    WouldBeRefused,
-    RolledBack,
-    HighlevelBadAnswer,
-    OauthBackendUnavailable,
-    MethodNotAllowed,
-    ProviderKeyInvalid,
-    RefundRefused,
-    AdminRequired,
-    AmountMismatch,
-    TransactionUnknown,
-    GatewayModeUnsupported,
-    GatewayFailed,
-    UploadCapacity,
+/// Every stable code with its HTTP status (declared once, here) and its title. `None` as the status: the code
+/// wraps an answer from elsewhere and takes its status (HighLevel's refusal; the cause of a rollback).
+macro_rules! problem_codes {
+    ($($variant:ident => $code:literal, $status:expr, $title:literal;)*) => {
+        /// Stable, snake_case error names callers may match on. New codes may be added; existing ones never
+        /// change.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ProblemCode {
+            $($variant,)*
+        }
+
+        impl ProblemCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ProblemCode] = &[$(ProblemCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ProblemCode::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status every answer with this code has; `None` for a code that carries the status of
+            /// what it wraps.
+            pub fn status(self) -> Option<u16> {
+                match self {
+                    $(ProblemCode::$variant => $status,)*
+                }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(ProblemCode::$variant => $title,)*
+                }
+            }
+        }
+    };
 }
 
-impl ProblemCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProblemCode::ServiceAuthRequired => "service_auth_required",
-            ProblemCode::ServiceAuthInvalid => "service_auth_invalid",
-            ProblemCode::CallerNotAllowed => "caller_not_allowed",
-            ProblemCode::InstallationNotFound => "installation_not_found",
-            ProblemCode::LocationNotInInstallation => "location_not_in_installation",
-            ProblemCode::ReauthorizationRequired => "reauthorization_required",
-            ProblemCode::InstallationUninstalled => "installation_uninstalled",
-            ProblemCode::HighlevelUnavailable => "highlevel_unavailable",
-            ProblemCode::HighlevelRefused => "highlevel_refused",
-            ProblemCode::DatabaseUnavailable => "database_unavailable",
-            ProblemCode::InvalidState => "invalid_state",
-            ProblemCode::InvalidSignature => "invalid_signature",
-            ProblemCode::StaleWebhook => "stale_webhook",
-            ProblemCode::DuplicateWebhook => "duplicate_webhook",
-            ProblemCode::InvalidRequest => "invalid_request",
-            ProblemCode::PayloadTooLarge => "payload_too_large",
-            ProblemCode::NotFound => "not_found",
-            ProblemCode::RateLimited => "rate_limited",
-            ProblemCode::Internal => "internal",
-            ProblemCode::SessionRequired => "session_required",
-            ProblemCode::SessionInvalid => "session_invalid",
-            ProblemCode::LocationNotAllowed => "location_not_allowed",
-            ProblemCode::LocationNotInstalled => "location_not_installed",
-            ProblemCode::LocationCaseMismatch => "location_case_mismatch",
-            ProblemCode::ValidationFailed => "validation_failed",
-            ProblemCode::UnsupportedMediaType => "unsupported_media_type",
-            ProblemCode::IdempotencyKeyReused => "idempotency_key_reused",
-            ProblemCode::IdempotencyInProgress => "idempotency_in_progress",
-            ProblemCode::DailyLimitSpent => "daily_limit_spent",
-            ProblemCode::WouldBeRefused => "would_be_refused",
-            ProblemCode::RolledBack => "rolled_back",
-            ProblemCode::HighlevelBadAnswer => "highlevel_bad_answer",
-            ProblemCode::OauthBackendUnavailable => "oauth_backend_unavailable",
-            ProblemCode::MethodNotAllowed => "method_not_allowed",
-            ProblemCode::ProviderKeyInvalid => "provider_key_invalid",
-            ProblemCode::RefundRefused => "refund_refused",
-            ProblemCode::AdminRequired => "admin_required",
-            ProblemCode::AmountMismatch => "amount_mismatch",
-            ProblemCode::TransactionUnknown => "transaction_unknown",
-            ProblemCode::GatewayModeUnsupported => "gateway_mode_unsupported",
-            ProblemCode::GatewayFailed => "gateway_failed",
-            ProblemCode::UploadCapacity => "upload_capacity",
-        }
-    }
+problem_codes! {
+    ServiceAuthRequired => "service_auth_required", Some(401), "Service authentication required";
+    ServiceAuthInvalid => "service_auth_invalid", Some(401), "Service token refused";
+    CallerNotAllowed => "caller_not_allowed", Some(403), "Caller not allowed";
+    InstallationNotFound => "installation_not_found", Some(404), "Installation not found";
+    LocationNotInInstallation => "location_not_in_installation", Some(403), "Location not in installation";
+    ReauthorizationRequired => "reauthorization_required", Some(409), "Reauthorization required";
+    InstallationUninstalled => "installation_uninstalled", Some(410), "Installation uninstalled";
+    HighlevelUnavailable => "highlevel_unavailable", Some(503), "HighLevel unavailable";
+    HighlevelRefused => "highlevel_refused", None, "HighLevel refused the call";
+    DatabaseUnavailable => "database_unavailable", Some(503), "Database unavailable";
+    InvalidState => "invalid_state", Some(400), "Invalid OAuth state";
+    InvalidSignature => "invalid_signature", Some(401), "Invalid signature";
+    StaleWebhook => "stale_webhook", Some(400), "Stale webhook";
+    DuplicateWebhook => "duplicate_webhook", Some(409), "Duplicate webhook";
+    InvalidRequest => "invalid_request", Some(400), "Invalid request";
+    PayloadTooLarge => "payload_too_large", Some(413), "Payload too large";
+    NotFound => "not_found", Some(404), "Not found";
+    RateLimited => "rate_limited", Some(503), "HighLevel rate limit";
+    Internal => "internal", Some(500), "Internal error";
+    SessionRequired => "session_required", Some(401), "Session required";
+    SessionInvalid => "session_invalid", Some(401), "Session refused";
+    LocationNotAllowed => "location_not_allowed", Some(403), "Location not allowed";
+    LocationNotInstalled => "location_not_installed", Some(404), "Location not installed";
+    LocationCaseMismatch => "location_case_mismatch", Some(404), "Location id differs in letter case";
+    ValidationFailed => "validation_failed", Some(422), "Validation failed";
+    UnsupportedMediaType => "unsupported_media_type", Some(415), "Unsupported media type";
+    IdempotencyKeyReused => "idempotency_key_reused", Some(422), "Idempotency-Key reused";
+    IdempotencyInProgress => "idempotency_in_progress", Some(409), "Request in progress";
+    DailyLimitSpent => "daily_limit_spent", Some(429), "HighLevel daily limit spent";
+    WouldBeRefused => "would_be_refused", Some(422), "HighLevel would refuse this call";
+    RolledBack => "rolled_back", None, "Nothing was created";
+    HighlevelBadAnswer => "highlevel_bad_answer", Some(502), "Unreadable HighLevel answer";
+    OauthBackendUnavailable => "oauth_backend_unavailable", Some(503), "Token service unavailable";
+    MethodNotAllowed => "method_not_allowed", Some(405), "Method not allowed";
+    ProviderKeyInvalid => "provider_key_invalid", Some(401), "Provider key refused";
+    RefundRefused => "refund_refused", Some(422), "Refund refused";
+    AdminRequired => "admin_required", Some(403), "Admin required";
+    AmountMismatch => "amount_mismatch", Some(422), "Amount differs from HighLevel's";
+    TransactionUnknown => "transaction_unknown", Some(422), "Transaction unknown to HighLevel";
+    GatewayModeUnsupported => "gateway_mode_unsupported", Some(422), "Gateway cannot take live payments";
+    GatewayFailed => "gateway_failed", Some(502), "Payment gateway error";
+    UploadCapacity => "upload_capacity", Some(503), "Upload capacity reached";
 }
 
 /// `application/problem+json` body. `code` is a string so each service may add its own codes.
@@ -123,6 +109,17 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem with the status and title the code table declares for `code`. A code that wraps another
+    /// answer's status (`None` in the table) gets 502 here; use [`Problem::wrapping`] for it.
+    pub fn of(code: ProblemCode, detail: impl Into<String>) -> Self {
+        Problem::new(code.status().unwrap_or(502), code, code.title(), detail)
+    }
+
+    /// A problem for a code that carries the status of what it wraps (HighLevel's refusal, a rollback's cause).
+    pub fn wrapping(code: ProblemCode, status: u16, detail: impl Into<String>) -> Self {
+        Problem::new(status, code, code.title(), detail)
+    }
+
     pub const CONTENT_TYPE: &'static str = "application/problem+json";
 
     pub fn new(
@@ -163,6 +160,23 @@ impl Problem {
 mod tests {
     use super::*;
     use crate::diagnosis::Cause;
+
+    /// The table's code names are serde's names (the two are spelt once each and must agree), unique, and every
+    /// fixed status is an error status.
+    #[test]
+    fn the_code_table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ProblemCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
+            assert!(seen.insert(c.as_str()), "{} twice", c.as_str());
+            if let Some(s) = c.status() {
+                assert!((400..600).contains(&s), "{c:?}: {s}");
+            }
+            assert!(!c.title().is_empty());
+        }
+        let p = Problem::of(ProblemCode::AdminRequired, "d");
+        assert_eq!((p.status, p.title.as_str()), (403, "Admin required"));
+    }
 
     #[test]
     fn problem_round_trips_and_uses_type_key() {

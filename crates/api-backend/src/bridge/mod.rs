@@ -45,13 +45,8 @@ pub struct Bridge {
 
 fn unavailable(why: String) -> HlError {
     HlError::Token(Box::new(
-        Problem::new(
-            503,
-            ProblemCode::OauthBackendUnavailable,
-            "Token service unavailable",
-            why,
-        )
-        .with_fix("Check OAUTH_BACKEND_URL and that oauth-backend is up (GET /readyz)."),
+        Problem::of(ProblemCode::OauthBackendUnavailable, why)
+            .with_fix("Check OAUTH_BACKEND_URL and that oauth-backend is up (GET /readyz)."),
     ))
 }
 
@@ -127,11 +122,9 @@ impl Bridge {
         // oauth-backend's problems pass through unchanged (reauthorization_required, installation_uninstalled, …).
         Err(HlError::Token(Box::new(
             serde_json::from_slice::<Problem>(&bytes).unwrap_or_else(|_| {
-                Problem::new(
-                    502,
+                Problem::of(
                     ProblemCode::OauthBackendUnavailable,
-                    "Token service error",
-                    format!("oauth-backend answered {status}"),
+                    format!("oauth-backend answered {status} with a body that is not a problem"),
                 )
             }),
         )))

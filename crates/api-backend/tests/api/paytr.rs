@@ -236,7 +236,7 @@ async fn paytr_end_to_end(backend: Backend) {
 
     // A forged callback changes nothing and is not answered OK.
     let (status, body) = callback(&s, &oid, "success", "Zm9yZ2Vk").await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 401, "{body}");
     let verify = || {
         post(
             &s,
