@@ -7,6 +7,8 @@
   "use strict";
   // Empty: any parent may send props (the default). Set from PAYMENT_PARENT_ORIGINS to restrict.
   var allowed = (document.body.getAttribute("data-parent-origins") || "").split(" ").filter(Boolean);
+  // Whether this location's gateway keeps cards (the page was registered with `?locationId=`).
+  var cardOnFile = document.body.getAttribute("data-card-on-file") === "true";
   var READY_EVERY_MS = 500;
   var GIVE_UP_AFTER_MS = 15000;
   var props = null;
@@ -35,7 +37,9 @@
   var started = Date.now();
   function ready() {
     if (props || checking) { return; }
-    window.parent.postMessage(JSON.stringify({ type: "custom_provider_ready", loaded: true }), "*");
+    var hello = { type: "custom_provider_ready", loaded: true };
+    if (cardOnFile) { hello.addCardOnFileSupported = true; }
+    window.parent.postMessage(JSON.stringify(hello), "*");
     if (Date.now() - started >= GIVE_UP_AFTER_MS) {
       show("The payment details did not arrive from the checkout page. Check that this page was opened by " +
         "HighLevel's checkout and that this payment provider is connected for the location; then reload.", true);
@@ -47,7 +51,8 @@
     if (event.source !== window.parent) { return; } // only the window that framed us
     if (allowed.length > 0 && allowed.indexOf(event.origin) < 0) { return; }
     var data = parse(event.data);
-    if (!data || data.type !== "payment_initiate_props" || props || checking) { return; }
+    if (!data || props || checking) { return; }
+    if (data.type !== "payment_initiate_props" && !(data.type === "setup_initiate_props" && cardOnFile)) { return; }
     checking = true;
     fetch("/payments/page/check", {
       method: "POST",
@@ -64,6 +69,15 @@
       }
       props = data;
       parentOrigin = event.origin;
+      if (data.type === "setup_initiate_props") {
+        // Card on file: the card is saved, not charged.
+        $("amount").textContent = "nothing now (the card is saved)";
+        $("save-row").hidden = true;
+        $("pay").textContent = "Save card";
+        $("card-form").hidden = false;
+        show("Enter the card to keep on file.", false);
+        return;
+      }
       $("amount").textContent = String(data.amount) + " " + String(data.currency || "").toUpperCase();
       if (answer.body.gateway === "paytr") { paytr(); return; }
       $("card-form").hidden = false;
@@ -132,10 +146,40 @@
     $("pay").disabled = false;
   }
 
+  function card() {
+    return {
+      number: $("number").value,
+      expMonth: parseInt($("exp-month").value, 10) || 0,
+      expYear: parseInt($("exp-year").value, 10) || 0,
+      cvc: $("cvc").value
+    };
+  }
+
+  function saveCard() {
+    fetch("/payments/page/setup", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        publishableKey: props.publishableKey,
+        locationId: props.locationId,
+        contactId: props.contact && props.contact.id ? String(props.contact.id) : "",
+        card: card()
+      })
+    }).then(function (r) { return r.json(); }).then(function (answer) {
+      if (answer.paymentMethodId) {
+        show("Card saved.", false);
+        tell({ type: "custom_element_success_response" }); // no chargeId after a setup
+      } else {
+        finish({ status: "failed", detail: answer.detail });
+      }
+    }, failed);
+  }
+
   $("card-form").addEventListener("submit", function (e) {
     e.preventDefault();
     if (!props) { return; }
     $("pay").disabled = true;
+    if (props.type === "setup_initiate_props") { show("Saving…", false); saveCard(); return; }
     show("Paying…", false);
     var contact = props.contact && props.contact.id ? String(props.contact.id) : null;
     fetch("/payments/page/charge", {
@@ -150,12 +194,7 @@
         currency: String(props.currency || ""),
         contactId: contact,
         saveCard: Boolean(contact) && $("save").checked,
-        card: {
-          number: $("number").value,
-          expMonth: parseInt($("exp-month").value, 10) || 0,
-          expYear: parseInt($("exp-year").value, 10) || 0,
-          cvc: $("cvc").value
-        }
+        card: card()
       })
     }).then(function (r) { return r.json(); }).then(finish, failed);
   });
@@ -172,6 +211,5 @@
     return;
   }
 
-  // Card on file is not advertised: this page does not handle `setup_initiate_props`.
   ready();
 })();

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         api::ops::healthz, api::ops::ready, api::ops::metrics, api::ops::openapi,
         api::payments::query::query,
         api::payments::page::page, api::payments::page::page_js, api::payments::page::page_css,
-        api::payments::page::check, api::payments::page::charge, api::payments::page::status,
+        api::payments::page::check, api::payments::page::charge, api::payments::page::setup, api::payments::page::status,
         api::payments::page::paytr_checkout,
         api::payments::paytr_callback::receive,
     ),

@@ -129,7 +129,7 @@ fn out(row: &ProviderRow, base: Option<&str>) -> ProviderOut {
         image_url: row.image_url.clone(),
         gateway: row.gateway.clone(),
         query_url: base.map(|b| format!("{b}/payments/query")),
-        payments_url: base.map(|b| format!("{b}/payments/page")),
+        payments_url: base.map(|b| format!("{b}/payments/page?locationId={}", row.location_id)),
         publishable_keys: PublishableKeys {
             test: row.test_publishable_key.clone(),
             live: row.live_publishable_key.clone(),
@@ -177,7 +177,9 @@ pub async fn put(
         description: input.description.clone(),
         image_url: input.image_url.clone(),
         query_url: format!("{base}/payments/query"),
-        payments_url: format!("{base}/payments/page"),
+        // The location in the page's URL lets the page say at once what the location's gateway can do
+        // (card on file) in its first `custom_provider_ready`.
+        payments_url: format!("{base}/payments/page?locationId={location}"),
         supports_subscription_schedule: false,
     };
     let salt = keys::new_salt();

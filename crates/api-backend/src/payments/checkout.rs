@@ -65,28 +65,85 @@ pub async fn charge_card(
     // Card on file: brand, last four and expiry, and what the sandbox will do with it; never the number.
     let mut method_id = None;
     if let (true, Some(contact), false) = (c.save_card, c.contact_id, charged.status == "failed") {
-        let m = Method {
-            id: format!("pm_{:032x}", rand::random::<u128>()),
-            location_id: provider.location_id.clone(),
-            live_mode: live,
-            contact_id: contact,
-            brand: match digits.chars().next() {
-                Some('4') => "Visa",
-                Some('5') => "Mastercard",
-                Some('3') => "American Express",
-                _ => "Card",
-            }
-            .into(),
-            last4: digits[digits.len() - 4..].to_owned(),
-            exp_month: exp_month as i32,
-            exp_year: exp_year as i32,
-            sandbox_outcome: super::gateway::sandbox_outcome(&digits).map(str::to_owned),
-            created_at: now_ms(),
-        };
+        let m = method_of(provider, live, &contact, &digits, exp_month, exp_year);
         method_id = Some(m.id.clone());
-        state.db.run(move |c| payments::save_method(c, &m)).await?;
+        state.db.run(move |x| payments::save_method(x, &m)).await?;
     }
     Ok((charged, method_id))
+}
+
+/// Whether the provider's gateway can keep a card for later off-session charges (card on file): the sandbox
+/// can; PayTR only through its Direct API and card storage, which need merchant permissions this service does
+/// not offer yet, so a PayTR provider takes one-time payments only.
+pub fn keeps_cards(provider: &ProviderRow) -> bool {
+    provider.gateway == "sandbox"
+}
+
+/// A saved card: brand, last four, expiry, and (sandbox) what charging it will do. Never the number.
+fn method_of(
+    provider: &ProviderRow,
+    live: bool,
+    contact: &str,
+    digits: &str,
+    exp_month: u32,
+    exp_year: u32,
+) -> Method {
+    Method {
+        id: format!("pm_{:032x}", rand::random::<u128>()),
+        location_id: provider.location_id.clone(),
+        live_mode: live,
+        contact_id: contact.to_owned(),
+        brand: match digits.chars().next() {
+            Some('4') => "Visa",
+            Some('5') => "Mastercard",
+            Some('3') => "American Express",
+            _ => "Card",
+        }
+        .into(),
+        last4: digits[digits.len().saturating_sub(4)..].to_owned(),
+        exp_month: exp_month as i32,
+        exp_year: exp_year as i32,
+        sandbox_outcome: super::gateway::sandbox_outcome(digits).map(str::to_owned),
+        created_at: now_ms(),
+    }
+}
+
+/// Saves a card for the contact without charging it (HighLevel's setup mode); answers its payment method id.
+pub async fn save_card(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    contact: &str,
+    card: Card,
+) -> Result<String, ApiError> {
+    if !keeps_cards(provider) {
+        return Err(ApiError::Validation(format!(
+            "the `{}` gateway of this location does not keep cards on file",
+            provider.gateway
+        )));
+    }
+    if contact.is_empty() || contact.len() > 200 {
+        return Err(ApiError::Validation("`contactId` is required".into()));
+    }
+    let now = chrono::Utc::now();
+    let digits = card
+        .validate(
+            chrono::Datelike::year(&now) as u32,
+            chrono::Datelike::month(&now),
+        )
+        .map_err(|e| ApiError::Validation(e.to_string()))?;
+    let m = method_of(
+        provider,
+        live,
+        contact,
+        &digits,
+        card.exp_month,
+        card.exp_year,
+    );
+    let id = m.id.clone();
+    state.db.run(move |x| payments::save_method(x, &m)).await?;
+    tracing::info!(location = %provider.location_id, method = %id, "card saved on file");
+    Ok(id)
 }
 
 /// A payment through PayTR's own card page.

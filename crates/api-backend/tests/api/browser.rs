@@ -526,3 +526,98 @@ async fn any_https_parent_by_default() {
         .unwrap()
         .contains(r#"data-parent-origins="""#));
 }
+
+async fn result_of(c: &Client) -> Value {
+    for _ in 0..100 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            return serde_json::from_str(&text).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the checkout page never finished");
+}
+
+/// Card on file as HighLevel runs it: the page says it keeps cards, saves one from `setup_initiate_props`
+/// without charging it, HighLevel lists it (`list_payment_methods`) and charges it off-session
+/// (`charge_payment`), and hears of the capture.
+#[actix_web::test]
+async fn card_on_file_saved_listed_and_charged() {
+    let api_port = free_port();
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let s = stack_with(
+        service_common::testing::Backend::Sqlite,
+        Default::default(),
+        &[
+            ("PORT", &api_port.to_string()),
+            ("PUBLIC_BASE_URL", &api_url),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    install(&s, "Location", &["Loc1"]).await;
+    let (status, out) = put(&s, "/api/locations/Loc1/payments/provider", &service_token(),
+        json!({"name": "Sandbox", "description": "Test", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
+    assert_eq!(status, 200, "{out}");
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=USD&mode=setup"
+    ))
+    .await
+    .unwrap();
+    let ready = wait_message(&c, "custom_provider_ready").await;
+    assert_eq!(ready["addCardOnFileSupported"], true, "{ready}");
+    pay(&c, "4242424242424242").await;
+    let result = result_of(&c).await;
+    assert_eq!(
+        result["message"]["type"], "custom_element_success_response",
+        "{result}"
+    );
+    assert!(
+        result["message"].get("chargeId").is_none(),
+        "no charge after a setup: {result}"
+    );
+    let listed = result["verify"]
+        .as_array()
+        .expect("list_payment_methods answers an array")
+        .clone();
+    assert_eq!(listed.len(), 1, "{result}");
+    assert!(listed[0]["subTitle"].as_str().unwrap().ends_with("4242"));
+    assert_eq!(
+        sim_count(&s, "POST /payments/custom-provider/webhook"),
+        0,
+        "nothing was charged"
+    );
+    // HighLevel charges the saved card off-session.
+    let answer = sim_post(&s, "/_sim/payments/query", json!({"locationId": "Loc1", "live": false, "payload": {
+        "type": "charge_payment", "paymentMethodId": listed[0]["id"], "contactId": "sim-contact",
+        "transactionId": "txn-off-session-1", "chargeDescription": "Renewal", "amount": 12.5, "currency": "USD"}})).await;
+    assert_eq!(answer["body"]["success"], true, "{answer}");
+    let mut captured = None;
+    for _ in 0..50 {
+        captured = s
+            .sim
+            .payment_events()
+            .into_iter()
+            .find(|e| e["ghlTransactionId"] == "txn-off-session-1");
+        if captured.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = captured.expect("HighLevel heard of the off-session charge");
+    assert_eq!(
+        (e["event"].as_str(), e["_missing"].clone()),
+        (Some("payment.captured"), json!([]))
+    );
+    c.close().await.unwrap();
+}

@@ -6,7 +6,8 @@
 //! - `GET /_sim/payments/checkout?locationId=&amount=&currency=&mode=[&live=true][&propsDelayMs=]`: HighLevel's
 //!   checkout page. It records an order and a transaction, frames the registered paymentsUrl, answers the
 //!   page's `custom_provider_ready` with `payment_initiate_props` (after `propsDelayMs`), and when the page ends
-//!   (success, error or close) calls `verify` through the queryUrl; it writes
+//!   (success, error or close) calls `verify` through the queryUrl (`list_payment_methods` after `mode=setup`,
+//!   which sends `setup_initiate_props` to save a card); it writes
 //!   `{"transactionId","orderId","message","verify"}` as JSON into `<pre id="result">`.
 
 use crate::routes::query;
@@ -125,14 +126,23 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
         Some("sim-contact"),
         None,
     );
-    let props = json!({
-        "type": "payment_initiate_props", "publishableKey": publishable, "amount": amount,
-        "currency": currency.to_ascii_lowercase(), "mode": mode,
-        "productDetails": {"productId": "sim-product", "priceId": "sim-price", "name": "Simulated order"},
-        "contact": {"id": "sim-contact", "name": "Ada Lovelace", "email": "ada@example.test", "contact": "+10000000000"},
-        "orderId": order, "transactionId": txn, "subscriptionId": null, "locationId": location,
-    });
-    let ctx = json!({"locationId": location, "live": live, "transactionId": txn, "orderId": order});
+    let setup = mode == "setup";
+    let props = if setup {
+        // Saving a card for later (card on file): no amount, no order.
+        json!({
+            "type": "setup_initiate_props", "publishableKey": publishable, "currency": currency.to_ascii_lowercase(),
+            "mode": "setup", "contact": {"id": "sim-contact"}, "locationId": location,
+        })
+    } else {
+        json!({
+            "type": "payment_initiate_props", "publishableKey": publishable, "amount": amount,
+            "currency": currency.to_ascii_lowercase(), "mode": mode,
+            "productDetails": {"productId": "sim-product", "priceId": "sim-price", "name": "Simulated order"},
+            "contact": {"id": "sim-contact", "name": "Ada Lovelace", "email": "ada@example.test", "contact": "+10000000000"},
+            "orderId": order, "transactionId": txn, "subscriptionId": null, "locationId": location,
+        })
+    };
+    let ctx = json!({"locationId": location, "live": live, "transactionId": txn, "orderId": order, "setup": setup});
     // JSON inside a <script>: `<` escaped so no string can close the element.
     let js = |v: &Value| v.to_string().replace('<', "\\u003c");
     let html = format!(
@@ -162,6 +172,8 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
       done = true;
       var payload = {{type: "verify", transactionId: ctx.transactionId}};
       if (d.chargeId) payload.chargeId = d.chargeId;
+      // After a setup HighLevel lists the contact's cards instead.
+      if (ctx.setup) payload = {{type: "list_payment_methods", locationId: ctx.locationId, contactId: "sim-contact"}};
       fetch("/_sim/payments/query", {{method: "POST", headers: {{"content-type": "application/json"}},
         body: JSON.stringify({{locationId: ctx.locationId, live: ctx.live, payload: payload}})}})
         .then(function (r) {{ return r.json(); }})

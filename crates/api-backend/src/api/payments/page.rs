@@ -43,6 +43,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(paytr_checkout)),
     );
     cfg.service(
+        web::resource("/payments/page/setup")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(PAGE_API_LIMIT)
+                    .error_handler(|e, _| crate::error::json_error(e)),
+            )
+            .route(web::post().to(setup)),
+    );
+    cfg.service(
         web::resource("/payments/page/charge")
             .app_data(
                 web::JsonConfig::default()
@@ -78,9 +87,24 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 
 /// The paymentsUrl page HighLevel shows in an iframe: no inline script or style, a CSP that allows only this
 /// service, and framing only by the allowed parent origins.
-#[utoipa::path(get, path = "/payments/page", tag = "payment page",
+#[utoipa::path(get, path = "/payments/page", tag = "payment page", params(PageQuery),
     responses((status = 200, description = "The HTML page", content_type = "text/html")))]
-pub async fn page(state: State) -> HttpResponse {
+pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
+    // Card on file is advertised only where the location's gateway can keep a card (the sandbox; PayTR only
+    // through its Direct API, which this service does not offer yet).
+    let card_on_file = match q.location_id.as_deref() {
+        Some(l) if highlevel_client::check_id("location id", l).is_ok() => {
+            let l = l.to_owned();
+            state
+                .db
+                .run(move |c| crate::store::providers::get(c, &l))
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|p| checkout::keeps_cards(&p))
+        }
+        _ => false,
+    };
     let origins = state.settings.payment_parent_origins.join(" ");
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
@@ -98,7 +122,7 @@ pub async fn page(state: State) -> HttpResponse {
 <link rel="stylesheet" href="/payments/page.css">
 <script src="/payments/page.js" defer></script>
 </head>
-<body data-parent-origins="{}">
+<body data-parent-origins="{}" data-card-on-file="{card_on_file}">
 <main>
 <p id="status">Waiting for the payment details…</p>
 <form id="card-form" hidden>
@@ -109,7 +133,7 @@ pub async fn page(state: State) -> HttpResponse {
 <label>Year <input id="exp-year" inputmode="numeric" autocomplete="cc-exp-year" placeholder="YYYY" required></label>
 <label>CVC <input id="cvc" inputmode="numeric" autocomplete="cc-csc" required></label>
 </div>
-<label class="check"><input id="save" type="checkbox"> Save this card for later payments</label>
+<label class="check" id="save-row"><input id="save" type="checkbox"> Save this card for later payments</label>
 <button id="pay" type="submit">Pay</button>
 <button id="cancel" type="button">Cancel</button>
 </form>
@@ -251,6 +275,44 @@ pub async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpRe
 
 fn page_answer(c: &payments::Charge, method: Option<String>) -> serde_json::Value {
     json!({"chargeId": c.id, "status": c.status, "message": c.failure, "paymentMethodId": method})
+}
+
+/// The page's own query: the location it was registered for (its paymentsUrl), and PayTR's `result` when
+/// PayTR's result pages load it.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct PageQuery {
+    pub location_id: Option<String>,
+    pub result: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetupInput {
+    pub publishable_key: String,
+    pub location_id: String,
+    pub contact_id: String,
+    pub card: CardInput,
+}
+
+/// Saves a card for the contact without charging it (HighLevel's `setup_initiate_props`); HighLevel then
+/// lists it (`list_payment_methods`) and charges it off-session (`charge_payment`).
+#[utoipa::path(post, path = "/payments/page/setup", tag = "payment page", request_body = SetupInput,
+    responses((status = 200, description = "`{paymentMethodId}`", body = Object), (status = "4XX", body = Problem)))]
+pub async fn setup(state: State, body: web::Json<SetupInput>) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let (provider, live) =
+        provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
+    gateway_serves(&provider, live)?;
+    let card = Card {
+        number: input.card.number,
+        exp_month: input.card.exp_month,
+        exp_year: input.card.exp_year,
+        cvc: input.card.cvc,
+    };
+    let method = checkout::save_card(&state, &provider, live, &input.contact_id, card).await?;
+    Ok(HttpResponse::Ok().json(json!({"paymentMethodId": method})))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
