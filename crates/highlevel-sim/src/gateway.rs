@@ -80,7 +80,9 @@ fn lookup_caller(sim: &Sim, req: &ServiceRequest) -> Option<Caller> {
     let world = sim.world_read();
     Some(match world.access_tokens.get(token) {
         None => Caller::Refused(HlError::invalid_jwt()),
-        Some(t) if t.revoked || t.exp <= now_secs() => Caller::Refused(HlError::token_invalid()),
+        // An expired JWT gets `Invalid JWT`, as measured on the live API; a replaced or revoked one the other message.
+        Some(t) if t.exp <= now_secs() => Caller::Refused(HlError::invalid_jwt()),
+        Some(t) if t.revoked => Caller::Refused(HlError::token_invalid()),
         Some(t) => Caller::Valid(t.clone()),
     })
 }

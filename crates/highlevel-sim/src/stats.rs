@@ -19,6 +19,9 @@ pub struct Stats {
     pub webhooks_sent: AtomicU64,
     pub payment_events_received: AtomicU64,
     pub payment_event_repeats: AtomicU64,
+    pub refresh_location_inactive: AtomicU64,
+    pub webhook_retries: AtomicU64,
+    pub app_uninstalls: AtomicU64,
 }
 
 /// A snapshot of the counters, as `GET /_sim/stats` answers it.
@@ -40,6 +43,15 @@ pub struct StatsSnapshot {
     pub payment_events_received: u64,
     /// Accepted payment events whose `eventId` had been received before.
     pub payment_event_repeats: u64,
+    /// Refreshes refused with `400 Location is not active` (a suspended sub-account).
+    #[serde(default)]
+    pub refresh_location_inactive: u64,
+    /// Webhook deliveries made again after a `429` (`POST /_sim/webhooks/retry`).
+    #[serde(default)]
+    pub webhook_retries: u64,
+    /// Successful `DELETE /marketplace/app/{appId}/installations` calls.
+    #[serde(default)]
+    pub app_uninstalls: u64,
 }
 
 impl StatsSnapshot {
@@ -89,6 +101,9 @@ impl Stats {
             webhooks_sent: get(&self.webhooks_sent),
             payment_events_received: get(&self.payment_events_received),
             payment_event_repeats: get(&self.payment_event_repeats),
+            refresh_location_inactive: get(&self.refresh_location_inactive),
+            webhook_retries: get(&self.webhook_retries),
+            app_uninstalls: get(&self.app_uninstalls),
         }
     }
 
@@ -109,6 +124,9 @@ impl Stats {
             &self.webhooks_sent,
             &self.payment_events_received,
             &self.payment_event_repeats,
+            &self.refresh_location_inactive,
+            &self.webhook_retries,
+            &self.app_uninstalls,
         ] {
             c.store(0, Ordering::Relaxed);
         }

@@ -21,6 +21,12 @@ pub enum AppError {
     ReauthorizationRequired { detail: String },
     #[error("installation `{0}` was uninstalled")]
     InstallationUninstalled(String),
+    /// HighLevel refuses refreshes for the account (a suspended sub-account); the pair is kept.
+    #[error("{detail}")]
+    InstallationSuspended {
+        detail: String,
+        retry_after_secs: i64,
+    },
     #[error("HighLevel is unavailable: {0}")]
     HighlevelUnavailable(String),
     #[error("HighLevel refused: {0}")]
@@ -33,6 +39,10 @@ pub enum AppError {
     StaleWebhook(String),
     #[error("webhook `{0}` was already processed")]
     DuplicateWebhook(String),
+    /// A webhook that could not be recorded durably now (database unavailable, overload): `429` with
+    /// `Retry-After`, the only answer HighLevel retries.
+    #[error("the webhook could not be recorded now: {0}")]
+    WebhookNotRecorded(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]
@@ -47,6 +57,9 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// `Retry-After` on a webhook answered 429.
+pub const WEBHOOK_RETRY_AFTER_SECS: u64 = 60;
 
 impl AppError {
     fn parts(&self) -> (StatusCode, ProblemCode, &'static str, Option<String>) {
@@ -94,6 +107,12 @@ impl AppError {
                 "Installation uninstalled",
                 Some("The app was uninstalled from HighLevel; its tokens are destroyed. Install it again to continue.".into()),
             ),
+            InstallationSuspended { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ProblemCode::InstallationSuspended,
+                "Installation suspended",
+                Some("HighLevel refuses this account for now (e.g. a suspended sub-account); the tokens are kept and the refresh is retried by itself. Reactivate the sub-account in HighLevel; no re-install is needed.".into()),
+            ),
             HighlevelUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ProblemCode::HighlevelUnavailable,
@@ -110,6 +129,12 @@ impl AppError {
             InvalidSignature(_) => (StatusCode::UNAUTHORIZED, ProblemCode::InvalidSignature, "Invalid signature", None),
             StaleWebhook(_) => (StatusCode::BAD_REQUEST, ProblemCode::StaleWebhook, "Stale webhook", None),
             DuplicateWebhook(_) => (StatusCode::CONFLICT, ProblemCode::DuplicateWebhook, "Duplicate webhook", None),
+            WebhookNotRecorded(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ProblemCode::RateLimited,
+                "Webhook not recorded",
+                Some("Deliver it again later (HighLevel retries a 429 by itself).".into()),
+            ),
             InvalidRequest(_) => (StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest, "Invalid request", None),
             NotFound(_) => (StatusCode::NOT_FOUND, ProblemCode::NotFound, "Not found", None),
             DatabaseUnavailable => (
@@ -165,9 +190,20 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        HttpResponse::build(self.status_code())
-            .content_type(Problem::CONTENT_TYPE)
-            .json(self.problem())
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type(Problem::CONTENT_TYPE);
+        match self {
+            AppError::InstallationSuspended {
+                retry_after_secs, ..
+            } => {
+                res.insert_header(("retry-after", retry_after_secs.max(&1).to_string()));
+            }
+            AppError::WebhookNotRecorded(_) => {
+                res.insert_header(("retry-after", WEBHOOK_RETRY_AFTER_SECS.to_string()));
+            }
+            _ => {}
+        }
+        res.json(self.problem())
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Settings {
     pub refresh_margin_secs: i64,
     /// How often the background refresher looks for tokens to refresh; 0 turns it off.
     pub refresher_interval_secs: u64,
+    /// How long a `suspended` installation waits between refresh attempts (SUSPENDED_RETRY_SECS, 300).
+    pub suspended_retry_secs: i64,
     /// How many tokens the background refresher renews at once.
     pub refresher_concurrency: usize,
     /// The in-memory token cache (on by default; off only to measure or debug the database path).
@@ -189,6 +191,10 @@ impl Settings {
             refresher_interval_secs: number(
                 "REFRESHER_INTERVAL_SECS",
                 parsed("REFRESHER_INTERVAL_SECS", "60")?,
+            )?,
+            suspended_retry_secs: number(
+                "SUSPENDED_RETRY_SECS",
+                parsed("SUSPENDED_RETRY_SECS", "300")?,
             )?,
             token_cache: match get("TOKEN_CACHE").as_deref() {
                 None | Some("true") | Some("1") | Some("on") => true,

@@ -14,6 +14,7 @@ pub enum ProblemCode {
     LocationNotInInstallation,
     ReauthorizationRequired,
     InstallationUninstalled,
+    InstallationSuspended,
     HighlevelUnavailable,
     HighlevelRefused,
     DatabaseUnavailable,
@@ -55,6 +56,7 @@ impl ProblemCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ProblemCode::ServiceAuthRequired => "service_auth_required",
+            ProblemCode::InstallationSuspended => "installation_suspended",
             ProblemCode::ServiceAuthInvalid => "service_auth_invalid",
             ProblemCode::CallerNotAllowed => "caller_not_allowed",
             ProblemCode::InstallationNotFound => "installation_not_found",

@@ -40,6 +40,23 @@ pub struct TokenService {
     pub redirect_uri: String,
     /// The marketplace app id (`/oauth/installedLocations` wants it).
     pub app_id: String,
+    /// How long a `suspended` installation waits between refresh attempts.
+    pub suspended_retry_ms: i64,
+    /// Locations HighLevel did not list for an agency install, per (installation, location): remembered for
+    /// `ABSENT_TTL` so repeated requests for them cost no `/oauth/installedLocations` call each.
+    pub absent: moka::sync::Cache<(String, String), ()>,
+}
+
+/// How long a location HighLevel did not list for an agency install is remembered as absent.
+pub const ABSENT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// At most this many absent (installation, location) pairs are remembered.
+pub const ABSENT_CAPACITY: u64 = 100_000;
+
+pub fn absent_cache(ttl: std::time::Duration) -> moka::sync::Cache<(String, String), ()> {
+    moka::sync::Cache::builder()
+        .max_capacity(ABSENT_CAPACITY)
+        .time_to_live(ttl)
+        .build()
 }
 
 /// The row name a ciphertext is bound to (AES-GCM associated data).
@@ -66,6 +83,8 @@ impl TokenService {
             instance_id: random_id("oauth-"),
             redirect_uri,
             app_id,
+            suspended_retry_ms: 300_000,
+            absent: absent_cache(ABSENT_TTL),
         }
     }
 
@@ -130,7 +149,9 @@ impl TokenService {
             .await?
             .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
         match inst.state()? {
-            InstallationState::Active => Ok(inst),
+            // A suspended installation keeps its pair: its token is served while it lasts, and refreshes are
+            // retried (no more often than `suspended_retry_ms`) until HighLevel takes one again.
+            InstallationState::Active | InstallationState::Suspended => Ok(inst),
             InstallationState::Uninstalled => {
                 self.cache.remove_installation(id);
                 Err(AppError::InstallationUninstalled(id.to_owned()))
@@ -165,26 +186,9 @@ impl TokenService {
         {
             return Ok(inst);
         }
-        let company = self.installation_token(&inst, None, gen).await?;
-        let listed = match self
-            .hl
-            .installed_locations(
-                &secret(&company.access_token),
-                &inst.company_id,
-                &self.app_id,
-            )
-            .await
-        {
-            Ok(listed) => listed,
-            Err(e) => {
-                // The approved list stands; the refusal below explains what to do.
-                tracing::warn!(installation = %inst.id, error = %e, "could not read HighLevel's installed locations");
-                return Ok(inst);
-            }
-        };
-        if !listed.iter().any(|l| l == location) {
+        let Some(listed) = self.listed_locations(&inst, location, gen).await? else {
             return Ok(inst);
-        }
+        };
         let mut merged = approved;
         merged.extend(listed);
         merged.sort();
@@ -203,6 +207,44 @@ impl TokenService {
     }
 
     /// Which token answers a request for `location` on this installation.
+    /// HighLevel's list of the agency install's locations, if it includes `location`. `None` when it does not
+    /// (remembered for `ABSENT_TTL`: no call for it meanwhile) or the list could not be read.
+    pub async fn listed_locations(
+        &self,
+        inst: &Installation,
+        location: &str,
+        gen: u64,
+    ) -> AppResult<Option<Vec<String>>> {
+        let key = (inst.id.clone(), location.to_owned());
+        if self.absent.contains_key(&key) {
+            self.metrics.absent_location_hit();
+            return Ok(None);
+        }
+        let company = self.installation_token(inst, None, gen).await?;
+        let listed = match self
+            .hl
+            .installed_locations(
+                &secret(&company.access_token),
+                &inst.company_id,
+                &self.app_id,
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            Err(e) => {
+                // The approved list stands; the refusal the caller gets explains what to do.
+                tracing::warn!(installation = %inst.id, error = %e, "could not read HighLevel's installed locations");
+                return Ok(None);
+            }
+        };
+        if listed.iter().any(|l| l == location) {
+            Ok(Some(listed))
+        } else {
+            self.absent.insert(key, ());
+            Ok(None)
+        }
+    }
+
     fn scope_for(&self, inst: &Installation, location: Option<&str>) -> AppResult<Scope> {
         let Some(wanted) = location else {
             return Ok(Scope::Installation);
