@@ -47,6 +47,8 @@ pub struct AccessToken {
     pub company_id: String,
     pub scopes: Arc<BTreeSet<String>>,
     pub exp: i64,
+    /// The `exp` written in the JWT's claims. `exp` is earlier only when `/_sim/tokens/expire` cut the token short.
+    pub claims_exp: i64,
     /// Replaced by a refresh, or the install was removed.
     pub revoked: bool,
     pub install: Option<InstallKey>,

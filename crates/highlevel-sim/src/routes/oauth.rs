@@ -525,6 +525,11 @@ async fn reconnect(
             "No installation of this app found for the given company or location",
         ));
     }
+    if let InstallKey::Location(l) = &key {
+        if world.inactive_locations.contains(l) {
+            return Err(HlError::bad_request("Location is not active"));
+        }
+    }
     let code = new_id();
     world.codes.insert(
         code.clone(),

@@ -7,6 +7,7 @@ mod cli;
 mod corrupt;
 mod custody;
 mod install;
+mod marketplace;
 mod refresh;
 mod replicas;
 mod retention;
