@@ -12,4 +12,5 @@ mod refresh;
 mod replicas;
 mod retention;
 mod service_auth;
+mod suspended;
 mod webhooks;
