@@ -357,3 +357,40 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
 pub(crate) fn truncate(body: &str) -> String {
     body.chars().take(500).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only HighLevel's words for a dead grant mean reconnect; a refusal of the account keeps the pair.
+    #[test]
+    fn grant_refusals_are_told_apart() {
+        let class = |status, body: &str| match classify_grant_refusal(status, body.to_owned()) {
+            OAuthError::InvalidGrant { .. } => "dead",
+            OAuthError::AccountInactive { .. } => "account",
+            _ => "other",
+        };
+        assert_eq!(
+            class(
+                400,
+                r#"{"error":"invalid_grant","error_description":"Invalid grant: refresh token is invalid"}"#
+            ),
+            "dead"
+        );
+        assert_eq!(
+            class(
+                401,
+                r#"{"error":"UnAuthorized!","error_description":"Authorization code not found"}"#
+            ),
+            "dead"
+        );
+        assert_eq!(
+            class(
+                400,
+                r#"{"statusCode":400,"message":"Location is not active","error":"Bad Request"}"#
+            ),
+            "account"
+        );
+        assert_eq!(class(400, r#"{"message":"Something else"}"#), "other");
+    }
+}
