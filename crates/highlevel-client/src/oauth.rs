@@ -272,6 +272,41 @@ impl OAuthClient {
         Ok(found)
     }
 
+    /// `DELETE /marketplace/app/{appId}/installations` (marketplace.json `uninstall-application`, scope
+    /// `oauth.write`): the app uninstalls itself. With a Location token the body names `locationId` (that
+    /// location only); with an Agency token `companyId` (the agency and every sub-account). `reason` is
+    /// required when the developer uninstalls.
+    pub async fn uninstall_app(
+        &self,
+        token: &SecretString,
+        app_id: &str,
+        company_id: Option<&str>,
+        location_id: Option<&str>,
+        reason: &str,
+    ) -> Result<(), OAuthError> {
+        let mut body = serde_json::json!({ "reason": reason });
+        if let Some(l) = location_id {
+            body["locationId"] = l.into();
+        } else if let Some(c) = company_id {
+            body["companyId"] = c.into();
+        }
+        crate::client::check_id("app id", app_id).map_err(|why| OAuthError::Refused {
+            status: 0,
+            body: why,
+        })?;
+        let app = app_id;
+        let req = self
+            .http
+            .delete(format!(
+                "{}/marketplace/app/{app}/installations",
+                self.api_url
+            ))
+            .header("Version", API_VERSION)
+            .bearer_auth(token.expose_secret())
+            .json(&body);
+        self.send(req, false).await.map(|_| ())
+    }
+
     /// A fresh authorization code for an existing install (the way back from a dead refresh token).
     pub async fn reconnect(
         &self,

@@ -497,3 +497,104 @@ async fn lease_wait() {
 pub(crate) fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
+
+/// Why the app uninstalls itself, as HighLevel records it (marketplace.json: required from a developer).
+pub const DEFAULT_UNINSTALL_REASON: &str = "Uninstalled by the app";
+
+impl TokenService {
+    /// The app uninstalls itself from this installation at HighLevel (`DELETE /marketplace/app/{appId}/
+    /// installations` with the installation's own token: a Location token naming its location, or the agency's
+    /// Company token naming its company, which removes the agency and every sub-account), then records it
+    /// `uninstalled` and destroys its tokens (an agency's Location installations too). Already uninstalled:
+    /// nothing is sent.
+    pub async fn uninstall(&self, id: &str, reason: Option<&str>) -> AppResult<Installation> {
+        let owned = id.to_owned();
+        let inst = self
+            .db
+            .run(move |c| store::installations::find(c, &owned))
+            .await?
+            .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
+        if inst.state()? == InstallationState::Uninstalled {
+            return Ok(inst);
+        }
+        let class = inst.class()?;
+        let (company, location) = match class {
+            AuthClass::Location => (None, inst.location_id.as_deref()),
+            AuthClass::Company => (Some(inst.company_id.as_str()), None),
+        };
+        let reason = reason.unwrap_or(DEFAULT_UNINSTALL_REASON);
+        let gen = self.cache.generation(&inst.id);
+        let mut token = self.installation_token(&inst, None, gen).await?;
+        let mut renewed = false;
+        loop {
+            match self
+                .hl
+                .uninstall_app(
+                    &secret(&token.access_token),
+                    &self.app_id,
+                    company,
+                    location,
+                    reason,
+                )
+                .await
+            {
+                Ok(()) => break,
+                Err(highlevel_client::OAuthError::Refused { status: 401, body }) if !renewed => {
+                    tracing::warn!(installation = %inst.id, %body, "token refused while uninstalling; renewing it once");
+                    renewed = true;
+                    token = self
+                        .installation_token(&inst, Some(&token_hash(&token.access_token)), gen)
+                        .await?;
+                }
+                Err(highlevel_client::OAuthError::Unavailable(why)) => {
+                    return Err(AppError::HighlevelUnavailable(why))
+                }
+                Err(e) => {
+                    return Err(AppError::HighlevelRefused(format!(
+                        "HighLevel refused to uninstall the app from installation `{}`: {e}",
+                        inst.id
+                    )))
+                }
+            }
+        }
+        let (iid, company_id, now) = (inst.id.clone(), inst.company_id.clone(), now_ms());
+        let removed = self
+            .db
+            .run(move |c| {
+                use diesel::Connection as _;
+                c.transaction(|c| {
+                    let mut ids = vec![iid.clone()];
+                    if class == AuthClass::Company {
+                        // An agency token removes the app from every sub-account too.
+                        ids.extend(
+                            store::installations::list(c, Some(&company_id), None)?
+                                .into_iter()
+                                .filter(|i| i.auth_class == AuthClass::Location.as_str())
+                                .map(|i| i.id),
+                        );
+                    }
+                    for i in &ids {
+                        store::tokens::delete_all(c, i)?;
+                        store::installations::set_state(
+                            c,
+                            i,
+                            InstallationState::Uninstalled,
+                            Some("uninstalled by the app"),
+                            now,
+                        )?;
+                    }
+                    Ok::<_, crate::db::DbError>(ids)
+                })
+            })
+            .await?;
+        for i in &removed {
+            self.cache.remove_installation(i);
+        }
+        tracing::info!(installation = %inst.id, ?removed, "the app uninstalled itself at HighLevel");
+        let owned = inst.id.clone();
+        self.db
+            .run(move |c| store::installations::find(c, &owned))
+            .await?
+            .ok_or_else(|| AppError::InstallationNotFound(inst.id.clone()))
+    }
+}

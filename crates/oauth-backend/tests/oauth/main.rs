@@ -13,4 +13,5 @@ mod replicas;
 mod retention;
 mod service_auth;
 mod suspended;
+mod uninstall;
 mod webhooks;
