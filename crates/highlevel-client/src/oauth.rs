@@ -159,7 +159,7 @@ impl OAuthClient {
         Self::parse_grant(&body)
     }
 
-    /// `user_type` is optional (apps/oauth.json): an install started on the Marketplace listing does not tell
+    /// `user_type` is optional (HighLevel's OAuth API reference): an install started on the Marketplace listing does not tell
     /// the app which kind it is, and the answer's `userType` says it.
     pub async fn exchange_code(
         &self,
@@ -272,7 +272,7 @@ impl OAuthClient {
         Ok(found)
     }
 
-    /// `DELETE /marketplace/app/{appId}/installations` (marketplace.json `uninstall-application`, scope
+    /// `DELETE /marketplace/app/{appId}/installations` (HighLevel's marketplace API, `uninstall-application`, scope
     /// `oauth.write`): the app uninstalls itself. With a Location token the body names `locationId` (that
     /// location only); with an Agency token `companyId` (the agency and every sub-account). `reason` is
     /// required when the developer uninstalls.

@@ -172,7 +172,7 @@ async fn the_simulator_answers_an_expired_jwt_with_invalid_jwt() {
     assert_eq!(body["message"], "Invalid JWT");
 }
 
-/// apps/oauth.json: `skip`/`limit` (default limit 20); the v3 draft caps a page at 100. An agency install with
+/// HighLevel's OAuth API reference: `skip`/`limit` (default limit 20); the v3 draft caps a page at 100. An agency install with
 /// 130 locations is read whole, page by page until `count`.
 #[tokio::test]
 async fn installed_locations_are_read_page_by_page_until_count() {

@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(s.purge_interval_secs, 3600);
         assert_eq!(s.audit_retention_days, 90);
         assert_eq!(s.webhook_retention_days, 7);
-        // HighLevel's current consent page (docs/oauth/Authorization.md).
+        // HighLevel's current consent page (HighLevel's OAuth docs).
         assert_eq!(
             s.highlevel_authorize_url,
             "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"

@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// `DELETE /marketplace/app/{appId}/installations` (marketplace.json, `uninstall-application`): the app uninstalls
+/// `DELETE /marketplace/app/{appId}/installations` (HighLevel's marketplace API, `uninstall-application`): the app uninstalls
 /// itself. A Location token names its `locationId` and removes the app from that location only; an Agency token
 /// names its `companyId` and removes it from the agency and every sub-account. Scope `oauth.write`. The
 /// install's tokens die at once.

@@ -12,7 +12,7 @@ async fn get_redirect(url: String) -> url::Url {
     url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap()
 }
 
-/// docs/oauth/Authorization.md: the browser comes back with the code "passed inside the code query parameter".
+/// HighLevel's OAuth docs: the browser comes back with the code "passed inside the code query parameter".
 /// An install started on the listing carries no state; the consent page needs none from the app either.
 #[actix_web::test]
 async fn a_marketplace_install_redirects_with_only_a_code() {
@@ -80,7 +80,7 @@ async fn a_suspended_location_refuses_refreshes_and_keeps_its_refresh_token() {
     assert_eq!(sim.stats().refresh_token_reuse, 0);
 }
 
-/// apps/oauth.json: `skip`/`limit`, limit 20 by default; a page holds at most 100 (the v3 draft); `count` is
+/// HighLevel's OAuth API reference: `skip`/`limit`, limit 20 by default; a page holds at most 100 (the v3 draft); `count` is
 /// the total.
 #[actix_web::test]
 async fn installed_locations_are_paged_by_skip_and_limit() {
@@ -120,7 +120,7 @@ async fn installed_locations_are_paged_by_skip_and_limit() {
     assert_eq!(last[0]["_id"], "P100");
 }
 
-/// marketplace.json `uninstall-application`: a Location token names its location, an Agency token its company;
+/// HighLevel's marketplace API, `uninstall-application`: a Location token names its location, an Agency token its company;
 /// the install's tokens stop working.
 #[actix_web::test]
 async fn the_app_uninstalls_itself() {

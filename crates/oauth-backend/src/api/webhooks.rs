@@ -194,7 +194,7 @@ const MAX_COMPANIES_ASKED: i64 = 50;
 
 async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
     let location_id = text(p, "locationId");
-    // AppInstall.md: "In case of app installation via future locations, you may not get these fields"
+    // HighLevel's AppInstall webhook docs: "In case of app installation via future locations, you may not get these fields"
     // (companyId, userId). The company is then resolved from what is known, or from HighLevel.
     let company_id = match (text(p, "companyId"), &location_id) {
         (Some(c), _) => c,
@@ -267,7 +267,7 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
     Ok(json!({"status": "recorded", "installation_id": inst.id}))
 }
 
-/// AppUninstall.md: a location-level UNINSTALL carries only `appId` and `locationId`; an agency-level one
+/// HighLevel's AppUninstall webhook docs: a location-level UNINSTALL carries only `appId` and `locationId`; an agency-level one
 /// `appId` and `companyId`. A location stops being served: its own installation is marked uninstalled and its
 /// tokens destroyed, and every agency install that lists it drops it and its minted Location token (the
 /// change feed tells every replica: token deletions, the state, and the approved list).

@@ -498,7 +498,7 @@ pub(crate) fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
 
-/// Why the app uninstalls itself, as HighLevel records it (marketplace.json: required from a developer).
+/// Why the app uninstalls itself, as HighLevel records it (HighLevel's marketplace API: required from a developer).
 pub const DEFAULT_UNINSTALL_REASON: &str = "Uninstalled by the app";
 
 impl TokenService {

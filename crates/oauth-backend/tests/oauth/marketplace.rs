@@ -1,4 +1,4 @@
-//! Installs as HighLevel starts them (docs/oauth/Authorization.md: the browser comes back to the redirect URI
+//! Installs as HighLevel starts them (HighLevel's OAuth docs: the browser comes back to the redirect URI
 //! with the code "passed inside the code query parameter", and nothing else): most start on the app's
 //! Marketplace listing, with no `state` the app issued. A `state` that is present is still checked.
 

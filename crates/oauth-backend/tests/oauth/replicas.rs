@@ -201,7 +201,7 @@ async fn read_location(base: &str, id: &str, location: &str, token: &str) -> (u1
     )
 }
 
-/// AppUninstall.md: a location-level UNINSTALL is `{type, appId, locationId}`, no `companyId`. Delivered to one
+/// HighLevel's AppUninstall webhook docs: a location-level UNINSTALL is `{type, appId, locationId}`, no `companyId`. Delivered to one
 /// of two processes, it stops that location being served by both: taken out of the agency install that held
 /// it (its minted Location token destroyed), and its own Location installation uninstalled. The other
 /// locations go on being served.

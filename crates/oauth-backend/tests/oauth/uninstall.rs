@@ -1,4 +1,4 @@
-//! The app uninstalls itself (marketplace.json `uninstall-application`: `DELETE /marketplace/app/{appId}/
+//! The app uninstalls itself (HighLevel's marketplace API, `uninstall-application`: `DELETE /marketplace/app/{appId}/
 //! installations`, scope `oauth.write`, a Location token naming its `locationId` or an Agency token naming its
 //! `companyId`, which removes the agency and all its sub-accounts): `DELETE /api/installations/{id}` and
 //! `oauth-backend installations uninstall ID`.

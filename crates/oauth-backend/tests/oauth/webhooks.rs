@@ -322,7 +322,7 @@ async fn a_signature_header_of_na_counts_as_absent(backend: Backend) {
     assert_eq!(list["installations"].as_array().unwrap().len(), 1, "{list}");
 }
 
-/// AppInstall.md: "In case of app installation via future locations, you may not get these fields" (companyId,
+/// HighLevel's AppInstall webhook docs: "In case of app installation via future locations, you may not get these fields" (companyId,
 /// userId). Such an INSTALL is accepted: the company comes from the agency install HighLevel lists it under.
 async fn an_install_without_company_id_joins_the_agency_install_holding_it(backend: Backend) {
     let env = webhook_env(backend).await;
