@@ -53,7 +53,7 @@ pub struct Settings {
     /// How long a `suspended` installation waits between refresh attempts (SUSPENDED_RETRY_SECS, 300).
     pub suspended_retry_secs: i64,
     /// How long a location HighLevel did not list for an agency install is remembered as absent
-    /// (ABSENT_LOCATION_TTL_SECS, 60).
+    /// (ABSENT_LOCATION_TTL_SECS, 60; 0 remembers nothing).
     pub absent_location_ttl_secs: u64,
     /// How many tokens the background refresher renews at once.
     pub refresher_concurrency: usize,
@@ -141,6 +141,9 @@ impl Settings {
             ("TOKEN_ENCRYPTION_KEYS", token_encryption_keys.into()),
             ("SERVICE_JWT_SECRET", service_jwt_secret.into()),
             ("LOG_FORMAT", "pretty".into()),
+            // The simulator's control routes add a location to an agency install without the INSTALL webhook
+            // HighLevel would send (which forgets a remembered absence at once): no negative cache by default.
+            ("ABSENT_LOCATION_TTL_SECS", "0".into()),
         ]
     }
 

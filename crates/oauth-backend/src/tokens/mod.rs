@@ -240,7 +240,9 @@ impl TokenService {
         if listed.iter().any(|l| l == location) {
             Ok(Some(listed))
         } else {
-            self.absent.insert(key, ());
+            if self.absent.policy().time_to_live() != Some(std::time::Duration::ZERO) {
+                self.absent.insert(key, ());
+            }
             Ok(None)
         }
     }
