@@ -289,6 +289,26 @@ async fn a_location_level_uninstall_stops_the_location_on_every_replica(backend:
         .unwrap();
     let inst: Value = res.json().await.unwrap();
     assert_eq!(inst["approved_locations"], json!(["Loc1"]));
+    // The approved list's change is in the change feed itself (every replica drops the agency install from
+    // its cache), not only the deletion of the minted token.
+    let store = service_common::Db::connect(&db.url, 1).unwrap();
+    let agency_id = agency.clone();
+    let approved_changes: i64 = store
+        .run(move |c| {
+            use diesel::prelude::*;
+            use oauth_backend::db::schema::installation_changes::dsl;
+            Ok(dsl::installation_changes
+                .filter(dsl::installation_id.eq(agency_id))
+                .filter(dsl::scope_key.eq("*"))
+                .count()
+                .get_result(c)?)
+        })
+        .await
+        .unwrap();
+    assert!(
+        approved_changes >= 1,
+        "no change-feed row for the approved list"
+    );
 }
 
 both_backends!(
