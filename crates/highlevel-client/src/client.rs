@@ -394,7 +394,14 @@ impl HighLevelClient {
                         endpoint: ep.name,
                     })
                 }
-                401 if !replayed && stale_token(&body) => {
+                // HighLevel answers an expired JWT with `Invalid JWT` in some cases: a 401 for a token whose own
+                // `exp` has passed is an expiry whatever the message.
+                401 if !replayed
+                    && (stale_token(&body)
+                        || presented
+                            .exp
+                            .is_some_and(|exp| exp <= chrono::Utc::now().timestamp())) =>
+                {
                     tracing::info!(endpoint = ep.name, installation = %token.installation_id, "HighLevel rejected the token as expired or replaced; fetching the current one and replaying once");
                     token = source.rejected(&token).await?;
                     replayed = true;

@@ -10,9 +10,13 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
-    /// The code or refresh token is unknown, used or revoked.
+    /// The code or refresh token is unknown, used or revoked (HighLevel's `invalid_grant` wording).
     #[error("HighLevel refused the grant ({status}): {body}")]
     InvalidGrant { status: u16, body: String },
+    /// The grant was refused for the account, not the token: the sub-account or agency is suspended or
+    /// deactivated (`400 Location is not active`). The refresh token is still good: keep it and try later.
+    #[error("HighLevel refused the account ({status}): {body}")]
+    AccountInactive { status: u16, body: String },
     /// Any other 4xx: our request or our token is wrong.
     #[error("HighLevel answered {status}: {body}")]
     Refused { status: u16, body: String },
@@ -74,6 +78,11 @@ impl Grant {
     }
 }
 
+/// Locations asked for per `/oauth/installedLocations` page: the most HighLevel's v3 draft allows.
+pub const INSTALLED_LOCATIONS_PAGE: u64 = 100;
+/// A bound on pages read in one listing (100 000 locations).
+const INSTALLED_LOCATIONS_MAX_PAGES: usize = 1000;
+
 #[derive(Clone)]
 pub struct OAuthClient {
     http: reqwest::Client,
@@ -119,10 +128,7 @@ impl OAuthClient {
                 "{status}: {}",
                 truncate(&body)
             ))),
-            400 | 401 if grant => Err(OAuthError::InvalidGrant {
-                status,
-                body: truncate(&body),
-            }),
+            400 | 401 if grant => Err(classify_grant_refusal(status, truncate(&body))),
             _ => Err(OAuthError::Refused {
                 status,
                 body: truncate(&body),
@@ -153,19 +159,23 @@ impl OAuthClient {
         Self::parse_grant(&body)
     }
 
+    /// `user_type` is optional (HighLevel's OAuth API reference): an install started on the Marketplace listing does not tell
+    /// the app which kind it is, and the answer's `userType` says it.
     pub async fn exchange_code(
         &self,
         code: &str,
-        user_type: &str,
+        user_type: Option<&str>,
         redirect_uri: &str,
     ) -> Result<Grant, OAuthError> {
-        self.token_grant(&[
+        let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("user_type", user_type),
             ("redirect_uri", redirect_uri),
-        ])
-        .await
+        ];
+        if let Some(t) = user_type {
+            form.push(("user_type", t));
+        }
+        self.token_grant(&form).await
     }
 
     pub async fn refresh(
@@ -199,25 +209,14 @@ impl OAuthClient {
     }
 
     /// `GET /oauth/installedLocations`: the locations of the company where the app is installed now
-    /// (a location added after the first install shows up here).
+    /// (a location added after the first install shows up here). Paged as HighLevel pages it: `skip`/`limit`
+    /// (at most `INSTALLED_LOCATIONS_PAGE` a page), until `count` locations were seen or a page comes back short.
     pub async fn installed_locations(
         &self,
         company_token: &SecretString,
         company_id: &str,
         app_id: &str,
     ) -> Result<Vec<String>, OAuthError> {
-        let req = self
-            .http
-            .get(format!("{}/oauth/installedLocations", self.api_url))
-            .header("Version", API_VERSION)
-            .bearer_auth(company_token.expose_secret())
-            .query(&[
-                ("companyId", company_id),
-                ("appId", app_id),
-                ("isInstalled", "true"),
-                ("limit", "500"),
-            ]);
-        let body = self.send(req, false).await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Location {
@@ -230,16 +229,82 @@ impl OAuthClient {
         struct Answer {
             #[serde(default)]
             locations: Vec<Location>,
+            #[serde(default)]
+            count: Option<u64>,
         }
-        let answer: Answer = serde_json::from_str(&body).map_err(|e| {
-            OAuthError::Unavailable(format!("unreadable installedLocations answer: {e}"))
+        let mut found = Vec::new();
+        let mut skip: u64 = 0;
+        for _ in 0..INSTALLED_LOCATIONS_MAX_PAGES {
+            let (skip_s, limit_s) = (skip.to_string(), INSTALLED_LOCATIONS_PAGE.to_string());
+            let req = self
+                .http
+                .get(format!("{}/oauth/installedLocations", self.api_url))
+                .header("Version", API_VERSION)
+                .bearer_auth(company_token.expose_secret())
+                .query(&[
+                    ("companyId", company_id),
+                    ("appId", app_id),
+                    ("isInstalled", "true"),
+                    ("skip", &skip_s),
+                    ("limit", &limit_s),
+                ]);
+            let body = self.send(req, false).await?;
+            let answer: Answer = serde_json::from_str(&body).map_err(|e| {
+                OAuthError::Unavailable(format!("unreadable installedLocations answer: {e}"))
+            })?;
+            let got = answer.locations.len() as u64;
+            skip += got;
+            found.extend(
+                answer
+                    .locations
+                    .into_iter()
+                    .filter(|l| l.is_installed != Some(false))
+                    .map(|l| l.id),
+            );
+            let done = match answer.count {
+                Some(total) => skip >= total,
+                None => got < INSTALLED_LOCATIONS_PAGE,
+            };
+            if done || got == 0 {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// `DELETE /marketplace/app/{appId}/installations` (HighLevel's marketplace API, `uninstall-application`, scope
+    /// `oauth.write`): the app uninstalls itself. With a Location token the body names `locationId` (that
+    /// location only); with an Agency token `companyId` (the agency and every sub-account). `reason` is
+    /// required when the developer uninstalls.
+    pub async fn uninstall_app(
+        &self,
+        token: &SecretString,
+        app_id: &str,
+        company_id: Option<&str>,
+        location_id: Option<&str>,
+        reason: &str,
+    ) -> Result<(), OAuthError> {
+        let mut body = serde_json::json!({ "reason": reason });
+        if let Some(l) = location_id {
+            body["locationId"] = l.into();
+        } else if let Some(c) = company_id {
+            body["companyId"] = c.into();
+        }
+        crate::client::check_id("app id", app_id).map_err(|why| OAuthError::Refused {
+            status: 0,
+            body: why,
         })?;
-        Ok(answer
-            .locations
-            .into_iter()
-            .filter(|l| l.is_installed != Some(false))
-            .map(|l| l.id)
-            .collect())
+        let app = app_id;
+        let req = self
+            .http
+            .delete(format!(
+                "{}/marketplace/app/{app}/installations",
+                self.api_url
+            ))
+            .header("Version", API_VERSION)
+            .bearer_auth(token.expose_secret())
+            .json(&body);
+        self.send(req, false).await.map(|_| ())
     }
 
     /// A fresh authorization code for an existing install (the way back from a dead refresh token).
@@ -279,6 +344,37 @@ impl OAuthClient {
     }
 }
 
+/// A 400/401 from the token endpoint (or reconnect). Only HighLevel's words for a dead grant (`invalid_grant`,
+/// an invalid or used refresh token, an unknown authorization code) make it `InvalidGrant`; a refusal that
+/// names the account (`Location is not active`, a suspended or deactivated company) is `AccountInactive`;
+/// anything else is `Refused` and leaves the token pair alone.
+pub fn classify_grant_refusal(status: u16, body: String) -> OAuthError {
+    let text = body.to_ascii_lowercase();
+    let account = [
+        "not active",
+        "inactive",
+        "suspended",
+        "deactivated",
+        "disabled",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+        && !text.contains("token is invalid");
+    let dead = text.contains("invalid_grant")
+        || text.contains("invalid grant")
+        || text.contains("refresh token")
+        || text.contains("authorization code")
+        || text.contains("code not found")
+        || text.contains("no installation");
+    if account {
+        OAuthError::AccountInactive { status, body }
+    } else if dead {
+        OAuthError::InvalidGrant { status, body }
+    } else {
+        OAuthError::Refused { status, body }
+    }
+}
+
 /// reqwest errors name the URL; ours carry no secrets in URLs, but keep messages short and uniform.
 pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
@@ -295,4 +391,41 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
 
 pub(crate) fn truncate(body: &str) -> String {
     body.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only HighLevel's words for a dead grant mean reconnect; a refusal of the account keeps the pair.
+    #[test]
+    fn grant_refusals_are_told_apart() {
+        let class = |status, body: &str| match classify_grant_refusal(status, body.to_owned()) {
+            OAuthError::InvalidGrant { .. } => "dead",
+            OAuthError::AccountInactive { .. } => "account",
+            _ => "other",
+        };
+        assert_eq!(
+            class(
+                400,
+                r#"{"error":"invalid_grant","error_description":"Invalid grant: refresh token is invalid"}"#
+            ),
+            "dead"
+        );
+        assert_eq!(
+            class(
+                401,
+                r#"{"error":"UnAuthorized!","error_description":"Authorization code not found"}"#
+            ),
+            "dead"
+        );
+        assert_eq!(
+            class(
+                400,
+                r#"{"statusCode":400,"message":"Location is not active","error":"Bad Request"}"#
+            ),
+            "account"
+        );
+        assert_eq!(class(400, r#"{"message":"Something else"}"#), "other");
+    }
 }

@@ -80,6 +80,10 @@ fn lookup_caller(sim: &Sim, req: &ServiceRequest) -> Option<Caller> {
     let world = sim.world_read();
     Some(match world.access_tokens.get(token) {
         None => Caller::Refused(HlError::invalid_jwt()),
+        // A JWT past the `exp` of its own claims gets `Invalid JWT`, as measured on the live API (the client must
+        // judge expiry from `exp`, not from the message); one replaced by a refresh, or cut short by
+        // `/_sim/tokens/expire` before its `exp`, gets `Invalid token: access token is invalid`.
+        Some(t) if t.claims_exp <= now_secs() => Caller::Refused(HlError::invalid_jwt()),
         Some(t) if t.revoked || t.exp <= now_secs() => Caller::Refused(HlError::token_invalid()),
         Some(t) => Caller::Valid(t.clone()),
     })

@@ -47,6 +47,8 @@ pub struct AccessToken {
     pub company_id: String,
     pub scopes: Arc<BTreeSet<String>>,
     pub exp: i64,
+    /// The `exp` written in the JWT's claims. `exp` is earlier only when `/_sim/tokens/expire` cut the token short.
+    pub claims_exp: i64,
     /// Replaced by a refresh, or the install was removed.
     pub revoked: bool,
     pub install: Option<InstallKey>,
@@ -101,6 +103,22 @@ pub struct World {
     pub orders: HashMap<String, Value>,
     /// Transactions by id (each belongs to an order: `entityId`).
     pub transactions: HashMap<String, Value>,
+    /// Sub-accounts suspended or deactivated (`POST /_sim/locations/{id}/status {"active": false}`): their
+    /// refreshes are refused with `400 Location is not active`, their refresh tokens stay alive.
+    pub inactive_locations: std::collections::HashSet<String>,
+    /// Webhook deliveries answered `429`, waiting for HighLevel's retry (`POST /_sim/webhooks/retry`).
+    pub pending_webhooks: Vec<PendingWebhook>,
+}
+
+/// A signed webhook delivery to be made again exactly as it was (same bytes, same signatures).
+#[derive(Debug, Clone)]
+pub struct PendingWebhook {
+    pub url: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+    pub webhook_id: String,
+    /// Deliveries so far (HighLevel makes up to six more after the first).
+    pub attempts: u32,
 }
 
 impl World {
@@ -112,6 +130,44 @@ impl World {
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
+    }
+
+    /// Takes one location out of an install (a location-level uninstall): its own install is removed and its
+    /// tokens die; an agency-level install of its company no longer lists it, and the Location tokens minted
+    /// for it die. Answers whether anything was installed there.
+    pub fn uninstall_location(&mut self, location_id: &str) -> bool {
+        let own = InstallKey::Location(location_id.to_owned());
+        let mut found = false;
+        if let Some(i) = self.installs.get_mut(&own).filter(|i| i.installed) {
+            i.installed = false;
+            found = true;
+            self.revoke_install_tokens(&own);
+        }
+        let company_keys: Vec<InstallKey> = self
+            .installs
+            .iter()
+            .filter(|(k, i)| {
+                matches!(k, InstallKey::Company(_))
+                    && i.installed
+                    && i.approved_locations.iter().any(|l| l == location_id)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in company_keys {
+            if let Some(i) = self.installs.get_mut(&key) {
+                i.approved_locations.retain(|l| l != location_id);
+                found = true;
+            }
+            for t in self.access_tokens.values_mut() {
+                if t.install.as_ref() == Some(&key)
+                    && t.class == TokenClass::Location
+                    && t.class_id == location_id
+                {
+                    t.revoked = true;
+                }
+            }
+        }
+        found
     }
 
     /// Kills every token of an install: its access tokens, refresh tokens and location tokens minted from it.

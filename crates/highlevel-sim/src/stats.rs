@@ -20,6 +20,9 @@ pub struct Stats {
     pub payment_events_received: AtomicU64,
     pub payment_event_repeats: AtomicU64,
     pub payment_event_fields_missing: AtomicU64,
+    pub refresh_location_inactive: AtomicU64,
+    pub webhook_retries: AtomicU64,
+    pub app_uninstalls: AtomicU64,
 }
 
 /// A snapshot of the counters, as `GET /_sim/stats` answers it.
@@ -45,6 +48,15 @@ pub struct StatsSnapshot {
     /// with it as `_missing`).
     #[serde(default)]
     pub payment_event_fields_missing: u64,
+    /// Refreshes refused with `400 Location is not active` (a suspended sub-account).
+    #[serde(default)]
+    pub refresh_location_inactive: u64,
+    /// Webhook deliveries made again after a `429` (`POST /_sim/webhooks/retry`).
+    #[serde(default)]
+    pub webhook_retries: u64,
+    /// Successful `DELETE /marketplace/app/{appId}/installations` calls.
+    #[serde(default)]
+    pub app_uninstalls: u64,
 }
 
 impl StatsSnapshot {
@@ -95,6 +107,9 @@ impl Stats {
             payment_events_received: get(&self.payment_events_received),
             payment_event_repeats: get(&self.payment_event_repeats),
             payment_event_fields_missing: get(&self.payment_event_fields_missing),
+            refresh_location_inactive: get(&self.refresh_location_inactive),
+            webhook_retries: get(&self.webhook_retries),
+            app_uninstalls: get(&self.app_uninstalls),
         }
     }
 
@@ -116,6 +131,9 @@ impl Stats {
             &self.payment_events_received,
             &self.payment_event_repeats,
             &self.payment_event_fields_missing,
+            &self.refresh_location_inactive,
+            &self.webhook_retries,
+            &self.app_uninstalls,
         ] {
             c.store(0, Ordering::Relaxed);
         }

@@ -67,6 +67,7 @@ pub fn issue_access(
             company_id: company_id.to_owned(),
             scopes,
             exp,
+            claims_exp: exp,
             revoked: false,
             install,
         },

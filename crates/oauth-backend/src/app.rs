@@ -66,6 +66,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         settings.app_id.clone(),
     );
     tokens.cache = crate::tokens::cache::TokenCache::new(settings.token_cache);
+    tokens.suspended_retry_ms = settings.suspended_retry_secs.max(0) * 1000;
+    tokens.absent = crate::tokens::absent_cache(std::time::Duration::from_secs(
+        settings.absent_location_ttl_secs,
+    ));
     let tokens = Arc::new(tokens);
     Ok(web::Data::new(AppState {
         auth: ServiceAuth::new(&settings.service_jwt_secret),

@@ -51,8 +51,12 @@ pub enum Command {
     },
     /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS.
     RotateKeys,
-    /// List installations and their status (never tokens).
+    /// List installations and their status (never tokens); `installations uninstall ID` uninstalls the app
+    /// from one at HighLevel.
+    #[command(args_conflicts_with_subcommands = true)]
     Installations {
+        #[command(subcommand)]
+        action: Option<InstallationsAction>,
         #[arg(long)]
         company_id: Option<String>,
         #[arg(long)]
@@ -60,6 +64,19 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstallationsAction {
+    /// Uninstall the app from this installation's location or company at HighLevel
+    /// (`DELETE /marketplace/app/{appId}/installations`), then record it uninstalled (needs the full settings).
+    Uninstall {
+        /// The installation id (`inst_…`).
+        id: String,
+        /// Why, as HighLevel records it.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -129,6 +146,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Installations {
+            action: Some(InstallationsAction::Uninstall { id, reason }),
+            ..
+        } => {
+            let settings = Settings::load()?;
+            init_logging(settings.log_format);
+            let state = crate::app::build_state(settings).await?;
+            let inst = state
+                .tokens
+                .uninstall(&id, reason.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("installation {} is {}", inst.id, inst.state);
+            state.audit.flush().await;
+            Ok(())
+        }
+        Command::Installations {
+            action: None,
             company_id,
             location_id,
             json,

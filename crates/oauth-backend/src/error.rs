@@ -21,6 +21,12 @@ pub enum AppError {
     ReauthorizationRequired { detail: String },
     #[error("installation `{0}` was uninstalled")]
     InstallationUninstalled(String),
+    /// HighLevel refuses refreshes for the account (a suspended sub-account); the pair is kept.
+    #[error("{detail}")]
+    InstallationSuspended {
+        detail: String,
+        retry_after_secs: i64,
+    },
     #[error("HighLevel is unavailable: {0}")]
     HighlevelUnavailable(String),
     #[error("HighLevel refused: {0}")]
@@ -33,6 +39,10 @@ pub enum AppError {
     StaleWebhook(String),
     #[error("webhook `{0}` was already processed")]
     DuplicateWebhook(String),
+    /// A webhook that could not be recorded durably now (database unavailable, overload): `429` with
+    /// `Retry-After`, the only answer HighLevel retries.
+    #[error("the webhook could not be recorded now: {0}")]
+    WebhookNotRecorded(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]
@@ -48,82 +58,46 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// `Retry-After` on a webhook answered 429.
+pub const WEBHOOK_RETRY_AFTER_SECS: u64 = 60;
+
 impl AppError {
-    fn parts(&self) -> (StatusCode, ProblemCode, &'static str, Option<String>) {
+    /// The code (its status and title come from the code table in shared-types) and the fix.
+    fn parts(&self) -> (ProblemCode, Option<String>) {
         use AppError::*;
         match self {
-            ServiceAuthRequired => (
-                StatusCode::UNAUTHORIZED,
-                ProblemCode::ServiceAuthRequired,
-                "Service authentication required",
-                Some("Sign a short-lived HS256 JWT with SERVICE_JWT_SECRET (aud `oauth-backend`), e.g. `oauth-backend service-token --caller my-job`.".into()),
+            ServiceAuthRequired => (ProblemCode::ServiceAuthRequired, Some("Sign a short-lived HS256 JWT with SERVICE_JWT_SECRET (aud `oauth-backend`), e.g. `oauth-backend service-token --caller my-job`.".into()),
             ),
-            ServiceAuthInvalid(_) => (
-                StatusCode::UNAUTHORIZED,
-                ProblemCode::ServiceAuthInvalid,
-                "Service token refused",
-                Some("Check the token is signed with this deployment's SERVICE_JWT_SECRET, has aud `oauth-backend`, and expires within one hour.".into()),
+            ServiceAuthInvalid(_) => (ProblemCode::ServiceAuthInvalid, Some("Check the token is signed with this deployment's SERVICE_JWT_SECRET, has aud `oauth-backend`, and expires within one hour.".into()),
             ),
-            CallerNotAllowed(_) => (
-                StatusCode::FORBIDDEN,
-                ProblemCode::CallerNotAllowed,
-                "Caller not allowed",
-                Some("Issue the caller a service token whose `installations` claim includes this installation.".into()),
+            CallerNotAllowed(_) => (ProblemCode::CallerNotAllowed, Some("Issue the caller a service token whose `installations` claim includes this installation.".into()),
             ),
-            InstallationNotFound(_) => (
-                StatusCode::NOT_FOUND,
-                ProblemCode::InstallationNotFound,
-                "Installation not found",
-                Some("List installations with GET /api/installations; install the app through /oauth/install.".into()),
+            InstallationNotFound(_) => (ProblemCode::InstallationNotFound, Some("List installations with GET /api/installations; install the app through /oauth/install.".into()),
             ),
-            LocationNotInInstallation { fix, .. } => (
-                StatusCode::FORBIDDEN,
-                ProblemCode::LocationNotInInstallation,
-                "Location not in installation",
-                Some(fix.clone()),
+            LocationNotInInstallation { fix, .. } => (ProblemCode::LocationNotInInstallation, Some(fix.clone()),
             ),
-            ReauthorizationRequired { .. } => (
-                StatusCode::CONFLICT,
-                ProblemCode::ReauthorizationRequired,
-                "Reauthorization required",
-                Some("The refresh token is dead and reconnect failed: have the user install the app again via GET /oauth/install.".into()),
+            ReauthorizationRequired { .. } => (ProblemCode::ReauthorizationRequired, Some("The refresh token is dead and reconnect failed: have the user install the app again via GET /oauth/install.".into()),
             ),
-            InstallationUninstalled(_) => (
-                StatusCode::GONE,
-                ProblemCode::InstallationUninstalled,
-                "Installation uninstalled",
-                Some("The app was uninstalled from HighLevel; its tokens are destroyed. Install it again to continue.".into()),
+            InstallationUninstalled(_) => (ProblemCode::InstallationUninstalled, Some("The app was uninstalled from HighLevel; its tokens are destroyed. Install it again to continue.".into()),
             ),
-            HighlevelUnavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ProblemCode::HighlevelUnavailable,
-                "HighLevel unavailable",
-                Some("Retry with backoff; the stored tokens are kept.".into()),
+            InstallationSuspended { .. } => (ProblemCode::InstallationSuspended, Some("HighLevel refuses this account for now (e.g. a suspended sub-account); the tokens are kept and the refresh is retried by itself. Reactivate the sub-account in HighLevel; no re-install is needed.".into()),
             ),
-            HighlevelRefused(_) => (StatusCode::BAD_GATEWAY, ProblemCode::HighlevelRefused, "HighLevel refused", None),
-            InvalidState(_) => (
-                StatusCode::BAD_REQUEST,
-                ProblemCode::InvalidState,
-                "Invalid OAuth state",
-                Some("Start the install again from GET /oauth/install; each link works once and for 10 minutes.".into()),
+            HighlevelUnavailable(_) => (ProblemCode::HighlevelUnavailable, Some("Retry with backoff; the stored tokens are kept.".into()),
             ),
-            InvalidSignature(_) => (StatusCode::UNAUTHORIZED, ProblemCode::InvalidSignature, "Invalid signature", None),
-            StaleWebhook(_) => (StatusCode::BAD_REQUEST, ProblemCode::StaleWebhook, "Stale webhook", None),
-            DuplicateWebhook(_) => (StatusCode::CONFLICT, ProblemCode::DuplicateWebhook, "Duplicate webhook", None),
-            InvalidRequest(_) => (StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest, "Invalid request", None),
-            NotFound(_) => (StatusCode::NOT_FOUND, ProblemCode::NotFound, "Not found", None),
-            DatabaseUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ProblemCode::DatabaseUnavailable,
-                "Database unavailable",
-                Some("Check DATABASE_URL and that the database server is up; the server log has the cause.".into()),
+            HighlevelRefused(_) => (ProblemCode::HighlevelRefused, None),
+            InvalidState(_) => (ProblemCode::InvalidState, Some("Start the install again from GET /oauth/install; each link works once and for 10 minutes.".into()),
             ),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ProblemCode::Internal, "Internal error", None),
-            CorruptInstallation(row) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ProblemCode::Internal,
-                "Corrupt installation row",
-                Some(format!(
+            InvalidSignature(_) => (ProblemCode::InvalidSignature, None),
+            StaleWebhook(_) => (ProblemCode::StaleWebhook, None),
+            DuplicateWebhook(_) => (ProblemCode::DuplicateWebhook, None),
+            WebhookNotRecorded(_) => (ProblemCode::WebhookNotRecorded, Some("Deliver it again later (HighLevel retries a 429 by itself).".into()),
+            ),
+            InvalidRequest(_) => (ProblemCode::InvalidRequest, None),
+            NotFound(_) => (ProblemCode::NotFound, None),
+            DatabaseUnavailable => (ProblemCode::DatabaseUnavailable, Some("Check DATABASE_URL and that the database server is up; the server log has the cause.".into()),
+            ),
+            Internal(_) => (ProblemCode::Internal, None),
+            CorruptInstallation(row) => (ProblemCode::Internal, Some(format!(
                     "Repair the {} of installation `{}` in the database, or install the app again after removing the row; nothing is served from it meanwhile.",
                     row.field, row.id
                 )),
@@ -133,18 +107,22 @@ impl AppError {
 
     /// The stable `code` of this error.
     pub fn problem_code(&self) -> &'static str {
-        self.parts().1.as_str()
+        self.parts().0.as_str()
     }
 
     pub fn problem(&self) -> Problem {
-        let (status, code, title, fix) = self.parts();
+        let (code, fix) = self.parts();
         let detail = match self {
             AppError::Internal(_) => {
                 "An internal error occurred; the server log has the cause.".to_owned()
             }
             other => other.to_string(),
         };
-        let p = Problem::new(status.as_u16(), code, title, detail);
+        // The token endpoint's refusal has no HighLevel status to carry to our caller: a bad gateway.
+        let p = match code.status() {
+            Some(_) => Problem::of(code, detail),
+            None => Problem::wrapping(code, 502, detail),
+        };
         match fix {
             Some(f) => p.with_fix(f),
             None => p,
@@ -154,7 +132,7 @@ impl AppError {
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        self.parts().0
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -165,9 +143,20 @@ impl ResponseError for AppError {
             }
             _ => {}
         }
-        HttpResponse::build(self.status_code())
-            .content_type(Problem::CONTENT_TYPE)
-            .json(self.problem())
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type(Problem::CONTENT_TYPE);
+        match self {
+            AppError::InstallationSuspended {
+                retry_after_secs, ..
+            } => {
+                res.insert_header(("retry-after", retry_after_secs.max(&1).to_string()));
+            }
+            AppError::WebhookNotRecorded(_) => {
+                res.insert_header(("retry-after", WEBHOOK_RETRY_AFTER_SECS.to_string()));
+            }
+            _ => {}
+        }
+        res.json(self.problem())
     }
 }
 

@@ -12,6 +12,7 @@ pub struct Metrics {
     pub cache_hits: IntCounter,
     pub cache_misses: IntCounter,
     location_minted: IntCounter,
+    absent_hits: IntCounter,
     pub audit_dropped: IntCounter,
     webhooks: IntCounterVec,
 }
@@ -43,6 +44,11 @@ impl Metrics {
             "Location tokens minted",
         )
         .expect("valid metric");
+        let absent_hits = IntCounter::new(
+            "oauth_absent_location_hits_total",
+            "Requests for a location HighLevel did not list, answered from the negative cache",
+        )
+        .expect("valid metric");
         let audit_dropped = IntCounter::new(
             "oauth_audit_dropped_total",
             "Audit entries dropped (buffer full)",
@@ -61,6 +67,7 @@ impl Metrics {
         }
         let _ = registry.register(Box::new(token_access_seconds.clone()));
         let _ = registry.register(Box::new(location_minted.clone()));
+        let _ = registry.register(Box::new(absent_hits.clone()));
         let _ = registry.register(Box::new(audit_dropped.clone()));
         // Resolved once: the hot path must not hash label values on every request.
         let cache_hits = cache.with_label_values(&["hit"]);
@@ -72,6 +79,7 @@ impl Metrics {
             cache_hits,
             cache_misses,
             location_minted,
+            absent_hits,
             audit_dropped,
             webhooks,
         }
@@ -83,6 +91,10 @@ impl Metrics {
 
     pub fn location_minted(&self) {
         self.location_minted.inc();
+    }
+
+    pub fn absent_location_hit(&self) {
+        self.absent_hits.inc();
     }
 
     pub fn webhook(&self, kind: &str, outcome: &str) {

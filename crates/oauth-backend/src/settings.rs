@@ -50,6 +50,11 @@ pub struct Settings {
     pub refresh_margin_secs: i64,
     /// How often the background refresher looks for tokens to refresh; 0 turns it off.
     pub refresher_interval_secs: u64,
+    /// How long a `suspended` installation waits between refresh attempts (SUSPENDED_RETRY_SECS, 300).
+    pub suspended_retry_secs: i64,
+    /// How long a location HighLevel did not list for an agency install is remembered as absent
+    /// (ABSENT_LOCATION_TTL_SECS, 60; 0 remembers nothing).
+    pub absent_location_ttl_secs: u64,
     /// How many tokens the background refresher renews at once.
     pub refresher_concurrency: usize,
     /// The in-memory token cache (on by default; off only to measure or debug the database path).
@@ -123,7 +128,7 @@ impl Settings {
             ("HIGHLEVEL_API_URL", sim_url.into()),
             (
                 "HIGHLEVEL_AUTHORIZE_URL",
-                format!("{sim_url}/oauth/chooselocation"),
+                format!("{sim_url}/v2/oauth/chooselocation"),
             ),
             ("HIGHLEVEL_CLIENT_ID", "dev-client-id".into()),
             ("HIGHLEVEL_CLIENT_SECRET", "dev-client-secret".into()),
@@ -136,6 +141,9 @@ impl Settings {
             ("TOKEN_ENCRYPTION_KEYS", token_encryption_keys.into()),
             ("SERVICE_JWT_SECRET", service_jwt_secret.into()),
             ("LOG_FORMAT", "pretty".into()),
+            // The simulator's control routes add a location to an agency install without the INSTALL webhook
+            // HighLevel would send (which forgets a remembered absence at once): no negative cache by default.
+            ("ABSENT_LOCATION_TTL_SECS", "0".into()),
         ]
     }
 
@@ -166,7 +174,7 @@ impl Settings {
                 .to_owned(),
             highlevel_authorize_url: parsed(
                 "HIGHLEVEL_AUTHORIZE_URL",
-                "https://marketplace.gohighlevel.com/oauth/chooselocation",
+                "https://marketplace.gohighlevel.com/v2/oauth/chooselocation",
             )?,
             client_id: required("HIGHLEVEL_CLIENT_ID")?,
             client_secret: SecretString::from(required("HIGHLEVEL_CLIENT_SECRET")?),
@@ -189,6 +197,14 @@ impl Settings {
             refresher_interval_secs: number(
                 "REFRESHER_INTERVAL_SECS",
                 parsed("REFRESHER_INTERVAL_SECS", "60")?,
+            )?,
+            suspended_retry_secs: number(
+                "SUSPENDED_RETRY_SECS",
+                parsed("SUSPENDED_RETRY_SECS", "300")?,
+            )?,
+            absent_location_ttl_secs: number(
+                "ABSENT_LOCATION_TTL_SECS",
+                parsed("ABSENT_LOCATION_TTL_SECS", "60")?,
             )?,
             token_cache: match get("TOKEN_CACHE").as_deref() {
                 None | Some("true") | Some("1") | Some("on") => true,
@@ -296,6 +312,13 @@ mod tests {
         assert_eq!(s.purge_interval_secs, 3600);
         assert_eq!(s.audit_retention_days, 90);
         assert_eq!(s.webhook_retention_days, 7);
+        // HighLevel's current consent page (HighLevel's OAuth docs).
+        assert_eq!(
+            s.highlevel_authorize_url,
+            "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
+        );
+        assert_eq!(s.suspended_retry_secs, 300);
+        assert_eq!(s.absent_location_ttl_secs, 60);
         assert!(
             !format!("{s:?}").contains("very-secret-value"),
             "secrets must not reach Debug"

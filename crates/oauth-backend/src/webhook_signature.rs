@@ -65,17 +65,17 @@ impl WebhookVerifier {
         })
     }
 
-    /// Checks the current signature if present, else the legacy one. `Err` says why, without echoing input.
+    /// Checks the current signature if present, else the legacy one. A header that is not base64 (some
+    /// deliveries carry the literal `N/A`) counts as absent. `Err` says why, without echoing input.
     pub fn verify(
         &self,
         body: &[u8],
         ghl: Option<&str>,
         legacy: Option<&str>,
     ) -> Result<Scheme, &'static str> {
-        if let Some(sig) = ghl {
-            let bytes = B64
-                .decode(sig.trim())
-                .map_err(|_| "x-ghl-signature is not base64")?;
+        let decoded = |h: Option<&str>| h.and_then(|v| B64.decode(v.trim()).ok());
+        let (ghl, legacy) = (decoded(ghl), decoded(legacy));
+        if let Some(bytes) = ghl {
             let sig = ed25519_dalek::Signature::from_slice(&bytes)
                 .map_err(|_| "x-ghl-signature has the wrong length")?;
             return self
@@ -84,10 +84,7 @@ impl WebhookVerifier {
                 .map(|_| Scheme::Ed25519)
                 .map_err(|_| "x-ghl-signature does not match the body");
         }
-        if let Some(sig) = legacy {
-            let bytes = B64
-                .decode(sig.trim())
-                .map_err(|_| "x-wh-signature is not base64")?;
+        if let Some(bytes) = legacy {
             let sig = rsa::pkcs1v15::Signature::try_from(bytes.as_slice())
                 .map_err(|_| "x-wh-signature is malformed")?;
             return self
@@ -96,7 +93,7 @@ impl WebhookVerifier {
                 .map(|_| Scheme::Rsa)
                 .map_err(|_| "x-wh-signature does not match the body");
         }
-        Err("no x-ghl-signature or x-wh-signature header")
+        Err("no x-ghl-signature or x-wh-signature header with a base64 signature")
     }
 }
 
@@ -111,6 +108,26 @@ mod tests {
             crate::settings::HIGHLEVEL_RSA_PUBLIC_KEY,
         )
         .unwrap();
+    }
+
+    /// A current header of `N/A` (not base64) counts as absent: the legacy header is checked instead.
+    #[test]
+    fn a_signature_header_that_is_not_base64_counts_as_absent() {
+        use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        let mut rng = rand::thread_rng();
+        let private = rsa::RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        let public_pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let v = WebhookVerifier::new(crate::settings::HIGHLEVEL_ED25519_PUBLIC_KEY, &public_pem)
+            .unwrap();
+        let body = br#"{"type":"INSTALL"}"#;
+        let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(private);
+        let sig = B64.encode(signer.sign(body).to_bytes());
+        assert_eq!(v.verify(body, Some("N/A"), Some(&sig)), Ok(Scheme::Rsa));
+        assert_eq!(v.verify(body, Some("N/A"), None).map_err(|_| ()), Err(()));
     }
 
     #[test]

@@ -181,3 +181,133 @@ async fn kill_9_in_the_middle_of_a_refresh_storm(backend: Backend) {
 }
 
 both_backends!(kill_9_in_the_middle_of_a_refresh_storm);
+
+/// Drill: the database stops (a crash or a failover) while HighLevel delivers an INSTALL webhook. HighLevel
+/// retries a webhook only when it is answered 429 (any other failure is final and the event lost), so the
+/// delivery is answered 429 with `Retry-After`, never 5xx; once the database is back, HighLevel's retry of
+/// the same delivery records the installation, once.
+#[actix_web::test]
+async fn a_webhook_arriving_while_the_database_is_down_is_answered_429_and_recorded_on_retry() {
+    let pg = service_common::testing::OwnPostgres::start();
+    let sim = sim().await;
+    let db = TestDb::postgres_at(&pg.url());
+    let keys = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
+    let hl_keys = webhook_key_settings(&sim).await;
+    let extra: Vec<(&str, &str)> = hl_keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = oauth_backend::spawn_app(settings(&sim, &db, &keys, &extra))
+        .await
+        .unwrap();
+    let url = format!("{}/webhooks/highlevel", app.base_url);
+
+    pg.stop();
+    let started = Instant::now();
+    let answer = sim_post(
+        &sim,
+        "/_sim/webhooks/send",
+        json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "webhookId": "wh-outage", "url": url}),
+    )
+    .await;
+    println!(
+        "answered {} in {:?} with the database down",
+        answer["status"],
+        started.elapsed()
+    );
+    assert_eq!(answer["status"], 429, "{answer}");
+    let problem: Value = serde_json::from_str(answer["response"].as_str().unwrap()).unwrap();
+    assert_eq!(problem["status"], 429, "{problem}");
+    pg.start_again();
+    // HighLevel retries the queued delivery: the same bytes, the same webhookId.
+    let mut recorded = false;
+    for _ in 0..50 {
+        let retried = client()
+            .post(format!("{}/_sim/webhooks/retry", sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        let statuses: Vec<u64> = retried["retried"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
+        if statuses == [200] {
+            recorded = true;
+            break;
+        }
+        assert!(
+            statuses.iter().all(|s| *s == 429),
+            "only 429 while the database comes back: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recorded, "the retry was never recorded");
+    // A further redelivery of the same webhook is a duplicate: 200, nothing recorded twice.
+    let again = sim_post(
+        &sim,
+        "/_sim/webhooks/send",
+        json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "webhookId": "wh-outage", "url": url}),
+    )
+    .await;
+    assert_eq!(again["status"], 200, "{again}");
+    let token = service_token(&app, "ops", None);
+    let (_, list) = installations_api(&app, "?location_id=Loc1", &token).await;
+    assert_eq!(
+        list["installations"].as_array().unwrap().len(),
+        1,
+        "recorded once: {list}"
+    );
+    assert!(sim.stats().webhook_retries >= 1);
+}
+
+/// The 429 carries `Retry-After`, read straight from a delivery made while the database is down.
+#[actix_web::test]
+async fn the_429_for_an_unrecorded_webhook_carries_retry_after() {
+    let pg = service_common::testing::OwnPostgres::start();
+    let sim = sim().await;
+    let db = TestDb::postgres_at(&pg.url());
+    let keys = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
+    // A webhook signed with a key of the test's own, which this oauth-backend trusts as HighLevel's.
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let public_pem = {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        signing
+            .verifying_key()
+            .to_public_key_pem(Default::default())
+            .unwrap()
+    };
+    let app = oauth_backend::spawn_app(settings(
+        &sim,
+        &db,
+        &keys,
+        &[("WEBHOOK_ED25519_PUBLIC_KEY", public_pem.as_str())],
+    ))
+    .await
+    .unwrap();
+    let body = json!({"type": "INSTALL", "appId": "dev-app-id", "companyId": "comp1", "locationId": "Loc1",
+        "webhookId": "wh-direct", "timestamp": chrono::Utc::now().to_rfc3339()})
+    .to_string();
+    let sig = {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        base64::engine::general_purpose::STANDARD.encode(signing.sign(body.as_bytes()).to_bytes())
+    };
+    pg.stop();
+    let res = client()
+        .post(format!("{}/webhooks/highlevel", app.base_url))
+        .header("x-ghl-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    pg.start_again();
+}

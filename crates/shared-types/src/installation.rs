@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum InstallationState {
     Active,
+    /// HighLevel refused a refresh for the account, not the token (a suspended sub-account): the token pair is
+    /// kept and the refresh retried later; it becomes `active` again by itself once a refresh succeeds.
+    Suspended,
     NeedsReauth,
     Uninstalled,
 }
@@ -16,6 +19,7 @@ impl InstallationState {
     pub fn as_str(self) -> &'static str {
         match self {
             InstallationState::Active => "active",
+            InstallationState::Suspended => "suspended",
             InstallationState::NeedsReauth => "needs_reauth",
             InstallationState::Uninstalled => "uninstalled",
         }
@@ -24,6 +28,7 @@ impl InstallationState {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "active" => Some(InstallationState::Active),
+            "suspended" => Some(InstallationState::Suspended),
             "needs_reauth" => Some(InstallationState::NeedsReauth),
             "uninstalled" => Some(InstallationState::Uninstalled),
             _ => None,

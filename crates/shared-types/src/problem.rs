@@ -50,6 +50,8 @@ problem_codes! {
     LocationNotInInstallation => "location_not_in_installation", Some(403), "Location not in installation";
     ReauthorizationRequired => "reauthorization_required", Some(409), "Reauthorization required";
     InstallationUninstalled => "installation_uninstalled", Some(410), "Installation uninstalled";
+    InstallationSuspended => "installation_suspended", Some(503), "Installation suspended";
+    WebhookNotRecorded => "webhook_not_recorded", Some(429), "Webhook not recorded";
     HighlevelUnavailable => "highlevel_unavailable", Some(503), "HighLevel unavailable";
     HighlevelRefused => "highlevel_refused", None, "HighLevel refused the call";
     DatabaseUnavailable => "database_unavailable", Some(503), "Database unavailable";

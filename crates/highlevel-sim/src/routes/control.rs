@@ -3,11 +3,12 @@
 use crate::access::TABLE;
 use crate::errors::{HlError, HlResult};
 use crate::faults::FaultSpec;
-use crate::state::{new_id, now_secs, InstallKey, Location, Sim};
+use crate::state::{new_id, now_secs, InstallKey, Location, Sim, TokenClass};
 use crate::stats::Stats;
 use crate::validate::{json_object, Check};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/_sim/reset", web::post().to(reset))
@@ -16,6 +17,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(add_location))
                 .route(web::get().to(locations)),
         )
+        .route(
+            "/_sim/locations/{id}/status",
+            web::post().to(location_status),
+        )
+        .route(
+            "/_sim/marketplace/install",
+            web::get().to(marketplace_install),
+        )
+        .route("/_sim/webhooks/retry", web::post().to(retry_webhooks))
         .route("/_sim/tokens/expire", web::post().to(expire_tokens))
         .service(
             web::resource("/_sim/faults")
@@ -125,12 +135,119 @@ async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"faults": []}))
 }
 
-/// Marks an install removed on the platform side and kills its tokens.
+/// `POST /_sim/locations/{id}/status {"active": bool}`: suspends (or reactivates) a sub-account. While it is
+/// inactive, refreshes of its install are refused with `400 Location is not active`; its tokens stay alive.
+async fn location_status(
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    let body = json_object(&body)?;
+    let Some(active) = body.get("active").and_then(Value::as_bool) else {
+        return Err(HlError::unprocessable(vec![
+            "active must be a boolean".into()
+        ]));
+    };
+    let id = path.into_inner();
+    let mut world = sim.world();
+    if !world.locations.contains_key(&id) {
+        return Err(HlError::not_found("No such location"));
+    }
+    if active {
+        world.inactive_locations.remove(&id);
+    } else {
+        world.inactive_locations.insert(id.clone());
+    }
+    Ok(HttpResponse::Ok().json(json!({"locationId": id, "active": active})))
+}
+
+/// `GET /_sim/marketplace/install?user_type=Company|Location&location_id=L[&location_id=…][&company_id=]
+/// [&scope=]&redirect_uri=`: an install started on the app's Marketplace listing. The user picks locations and
+/// HighLevel sends the browser to the redirect URI with `?code=` only: no `state`, since the app never started
+/// this flow. Scopes default to every scope the simulator knows (the listing's).
+async fn marketplace_install(
+    req: actix_web::HttpRequest,
+    sim: web::Data<Sim>,
+) -> HlResult<HttpResponse> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let locations: Vec<String> = pairs
+        .iter()
+        .filter(|(n, _)| n == "location_id")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let class = match get("user_type").as_deref() {
+        None | Some("Location") => TokenClass::Location,
+        Some("Company") => TokenClass::Company,
+        Some(other) => {
+            return Err(HlError::bad_request(&format!(
+                "user_type must be Company or Location, not {other}"
+            )))
+        }
+    };
+    let Some(mut redirect) = get("redirect_uri").and_then(|r| url::Url::parse(&r).ok()) else {
+        return Err(HlError::bad_request(
+            "redirect_uri is required and must be a URL",
+        ));
+    };
+    let scopes: BTreeSet<String> = match get("scope") {
+        Some(s) => s.split_whitespace().map(str::to_owned).collect(),
+        None => TABLE
+            .iter()
+            .map(|r| r.scope.to_owned())
+            .chain(["oauth.readonly".to_owned(), "oauth.write".to_owned()])
+            .collect(),
+    };
+    let code = crate::routes::oauth::grant_install(
+        &sim,
+        class,
+        &locations,
+        get("company_id"),
+        get("user_id"),
+        scopes,
+    )?;
+    redirect.query_pairs_mut().append_pair("code", &code);
+    Ok(HttpResponse::Found()
+        .insert_header(("location", redirect.as_str()))
+        .finish())
+}
+
+/// `POST /_sim/webhooks/retry`: HighLevel's retry of the deliveries answered `429` (it makes up to six more,
+/// about ten minutes apart; here, now). Each is sent again with the same bytes and signatures; one answered
+/// `429` again stays pending. Answers `{"retried": [{"webhookId","status"}]}`.
+async fn retry_webhooks(sim: web::Data<Sim>) -> HttpResponse {
+    let pending = std::mem::take(&mut sim.world().pending_webhooks);
+    let mut retried = Vec::new();
+    for mut p in pending {
+        p.attempts += 1;
+        Stats::bump(&sim.stats.webhook_retries);
+        let mut request = sim.http.post(&p.url).body(p.body.clone());
+        for (k, v) in &p.headers {
+            request = request.header(*k, v);
+        }
+        let status = match request.send().await {
+            Ok(res) => res.status().as_u16(),
+            Err(_) => 0,
+        };
+        retried.push(json!({"webhookId": p.webhook_id, "status": status}));
+        if status == 429 && p.attempts < 7 {
+            sim.world().pending_webhooks.push(p);
+        }
+    }
+    HttpResponse::Ok().json(json!({"retried": retried}))
+}
+
+/// Marks an install removed on the platform side and kills its tokens. A location-level removal also takes
+/// the location out of an agency-level install of its company.
 fn remove_install(sim: &Sim, company_id: Option<&str>, location_id: Option<&str>) -> bool {
-    let key = match (location_id, company_id) {
-        (Some(l), _) => InstallKey::Location(l.to_owned()),
-        (None, Some(c)) => InstallKey::Company(c.to_owned()),
-        (None, None) => return false,
+    if let Some(l) = location_id {
+        return sim.world().uninstall_location(l);
+    }
+    let key = match company_id {
+        Some(c) => InstallKey::Company(c.to_owned()),
+        None => return false,
     };
     let mut world = sim.world();
     let Some(install) = world.installs.get_mut(&key) else {
@@ -205,7 +322,9 @@ async fn uninstall(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpRespon
 }
 
 /// Signs and delivers a webhook. Body: `{"type", "url", …payload}`; `appId`, `timestamp` and `webhookId` are
-/// filled in when absent. `"sim_sign": "both" | "ed25519" | "rsa" | "none"` picks the signature headers.
+/// filled in when absent. `"sim_sign": "both" | "ed25519" | "rsa" | "na" | "none"` picks the signature headers
+/// (`na`: `x-ghl-signature: N/A` and a signed `x-wh-signature`). A delivery answered `429` is kept for
+/// `POST /_sim/webhooks/retry`.
 async fn send_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
     let mut payload = json_object(&body)?;
     Check::new(&payload)
@@ -238,20 +357,37 @@ async fn send_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpRes
     }
     let bytes = serde_json::to_vec(&payload)
         .map_err(|_| HlError::bad_request("payload is not serializable"))?;
-    let mut request = sim
-        .http
-        .post(&url)
-        .header("content-type", "application/json");
-    if sign == "both" || sign == "ed25519" {
-        request = request.header("x-ghl-signature", sim.keys.sign_ed25519(&bytes));
+    let mut headers: Vec<(&'static str, String)> =
+        vec![("content-type", "application/json".to_owned())];
+    match sign.as_str() {
+        "both" | "ed25519" => headers.push(("x-ghl-signature", sim.keys.sign_ed25519(&bytes))),
+        // Some live deliveries carry the literal `N/A` in the current header, with the legacy one signed.
+        "na" => headers.push(("x-ghl-signature", "N/A".to_owned())),
+        _ => {}
     }
-    if sign == "both" || sign == "rsa" {
-        request = request.header("x-wh-signature", sim.keys.sign_rsa(&bytes));
+    if sign == "both" || sign == "rsa" || sign == "na" {
+        headers.push(("x-wh-signature", sim.keys.sign_rsa(&bytes)));
+    }
+    let mut request = sim.http.post(&url);
+    for (k, v) in &headers {
+        request = request.header(*k, v);
     }
     Stats::bump(&sim.stats.webhooks_sent);
-    match request.body(bytes).send().await {
+    match request.body(bytes.clone()).send().await {
         Ok(res) => {
             let status = res.status().as_u16();
+            // HighLevel retries a delivery answered 429, and only that one.
+            if status == 429 {
+                sim.world()
+                    .pending_webhooks
+                    .push(crate::state::PendingWebhook {
+                        url: url.clone(),
+                        body: bytes,
+                        headers,
+                        webhook_id: payload["webhookId"].as_str().unwrap_or_default().to_owned(),
+                        attempts: 1,
+                    });
+            }
             let text = res.text().await.unwrap_or_default();
             Ok(HttpResponse::Ok().json(json!({
                 "delivered": true,

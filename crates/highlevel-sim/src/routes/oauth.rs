@@ -12,16 +12,103 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 const CODE_LIFETIME_SECS: i64 = 600;
+/// The most locations one `/oauth/installedLocations` page holds.
+pub const INSTALLED_LOCATIONS_MAX_LIMIT: usize = 100;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/chooselocation", web::get().to(choose_location))
+    cfg.route("/v2/oauth/chooselocation", web::get().to(choose_location))
+        .route("/oauth/chooselocation", web::get().to(choose_location))
         .route("/oauth/token", web::post().to(token))
         .route("/oauth/locationToken", web::post().to(location_token))
         .route(
             "/oauth/installedLocations",
             web::get().to(installed_locations),
         )
-        .route("/oauth/reconnect", web::post().to(reconnect));
+        .route("/oauth/reconnect", web::post().to(reconnect))
+        .route(
+            "/marketplace/app/{appId}/installations",
+            web::delete().to(uninstall_application),
+        );
+}
+
+/// `DELETE /marketplace/app/{appId}/installations` (HighLevel's marketplace API, `uninstall-application`): the app uninstalls
+/// itself. A Location token names its `locationId` and removes the app from that location only; an Agency token
+/// names its `companyId` and removes it from the agency and every sub-account. Scope `oauth.write`. The
+/// install's tokens die at once.
+async fn uninstall_application(
+    req: HttpRequest,
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    use actix_web::HttpMessage;
+    require_version(&req)?;
+    let caller = req.extensions().get::<crate::access::Caller>().cloned();
+    let token = match caller {
+        Some(crate::access::Caller::Valid(t)) => t,
+        Some(crate::access::Caller::Refused(e)) => return Err(e),
+        None => return Err(HlError::invalid_jwt()),
+    };
+    if !token.scopes.contains("oauth.write") {
+        return Err(HlError::scope());
+    }
+    if path.as_str() != sim.config.app_id {
+        return Err(HlError::bad_request("App not found"));
+    }
+    let b: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|_| HlError::bad_request("Invalid JSON body"))?
+    };
+    let text = |k: &str| b.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let mut world = sim.world();
+    match token.class {
+        TokenClass::Location => {
+            let Some(location) = text("locationId") else {
+                return Err(HlError::unprocessable(vec![
+                    "locationId is required with a location token".into(),
+                ]));
+            };
+            if location != token.class_id {
+                return Err(HlError::location_access());
+            }
+            if !world.uninstall_location(location) {
+                return Err(HlError::bad_request(
+                    "This app is not installed on the location",
+                ));
+            }
+        }
+        TokenClass::Company => {
+            let Some(company) = text("companyId") else {
+                return Err(HlError::unprocessable(vec![
+                    "companyId is required with an agency token".into(),
+                ]));
+            };
+            if company != token.company_id {
+                return Err(HlError::location_access());
+            }
+            let keys: Vec<InstallKey> = world
+                .installs
+                .iter()
+                .filter(|(_, i)| i.installed && i.company_id == company)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if keys.is_empty() {
+                return Err(HlError::bad_request(
+                    "This app is not installed on the company",
+                ));
+            }
+            for key in keys {
+                if let Some(i) = world.installs.get_mut(&key) {
+                    i.installed = false;
+                }
+                world.revoke_install_tokens(&key);
+            }
+        }
+    }
+    drop(world);
+    Stats::bump(&sim.stats.app_uninstalls);
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
 }
 
 /// The consent page, answered at once as the user would: `sim_user_type` (Company | Location),
@@ -59,18 +146,46 @@ async fn choose_location(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
             )))
         }
     };
-    let scopes: Arc<BTreeSet<String>> = Arc::new(
-        get("scope")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
-    );
-    let location_ids = all("sim_location_id");
-    let user_id = get("sim_user_id").unwrap_or_else(|| "sim-user-1".into());
+    let scopes: BTreeSet<String> = get("scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let code = grant_install(
+        &sim,
+        class,
+        &all("sim_location_id"),
+        get("sim_company_id"),
+        get("sim_user_id"),
+        scopes,
+    )?;
+    {
+        let mut q = redirect.query_pairs_mut();
+        q.append_pair("code", &code);
+        if let Some(state) = get("state") {
+            q.append_pair("state", &state);
+        }
+    }
+    Ok(HttpResponse::Found()
+        .insert_header(("location", redirect.as_str()))
+        .finish())
+}
+
+/// The user consents: records the install (Company or Location; several locations make a bulk Company install)
+/// and answers a fresh authorization code for it. Shared by the consent page and the Marketplace listing.
+pub fn grant_install(
+    sim: &Sim,
+    class: TokenClass,
+    location_ids: &[String],
+    company_id: Option<String>,
+    user_id: Option<String>,
+    scopes: BTreeSet<String>,
+) -> HlResult<String> {
+    let scopes = Arc::new(scopes);
+    let user_id = user_id.unwrap_or_else(|| "sim-user-1".into());
 
     let mut world = sim.world();
-    for l in &location_ids {
+    for l in location_ids {
         if !world.locations.contains_key(l) {
             return Err(HlError::bad_request(&format!(
                 "Unknown location {l}: add it first with POST /_sim/locations {{\"companyId\",\"locationId\",\"name\"}}"
@@ -79,9 +194,9 @@ async fn choose_location(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
     }
     let (key, install) = match class {
         TokenClass::Location => {
-            let [location_id] = location_ids.as_slice() else {
+            let [location_id] = location_ids else {
                 return Err(HlError::bad_request(
-                    "A Location install needs exactly one sim_location_id",
+                    "A Location install needs exactly one location id",
                 ));
             };
             let company_id = world.locations[location_id].company_id.clone();
@@ -102,12 +217,12 @@ async fn choose_location(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
             )
         }
         TokenClass::Company => {
-            let company_id = match (get("sim_company_id"), location_ids.first()) {
+            let company_id = match (company_id, location_ids.first()) {
                 (Some(c), _) => c,
                 (None, Some(l)) => world.locations[l].company_id.clone(),
                 (None, None) => {
                     return Err(HlError::bad_request(
-                        "A Company install needs sim_company_id or sim_location_id",
+                        "A Company install needs a company id or a location id",
                     ))
                 }
             };
@@ -126,7 +241,7 @@ async fn choose_location(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
                     .map(|l| l.id.clone())
                     .collect()
             } else {
-                location_ids.clone()
+                location_ids.to_vec()
             };
             if approved.is_empty() {
                 return Err(HlError::bad_request(&format!(
@@ -168,17 +283,7 @@ async fn choose_location(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<Http
         },
     );
     drop(world);
-
-    {
-        let mut q = redirect.query_pairs_mut();
-        q.append_pair("code", &code);
-        if let Some(state) = get("state") {
-            q.append_pair("state", &state);
-        }
-    }
-    Ok(HttpResponse::Found()
-        .insert_header(("location", redirect.as_str()))
-        .finish())
+    Ok(code)
 }
 
 fn form(body: &[u8]) -> HashMap<String, String> {
@@ -249,8 +354,17 @@ async fn token(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> 
                 Stats::bump(&sim.stats.refresh_token_reuse);
                 return Err(invalid());
             }
-            if !world.installs.get(&rt.install).is_some_and(|i| i.installed) {
+            let Some(install) = world.installs.get(&rt.install).filter(|i| i.installed) else {
                 return Err(invalid());
+            };
+            // A suspended sub-account: the account is refused, not the token (which stays alive).
+            if install
+                .location_id
+                .as_ref()
+                .is_some_and(|l| world.inactive_locations.contains(l))
+            {
+                Stats::bump(&sim.stats.refresh_location_inactive);
+                return Err(HlError::bad_request("Location is not active"));
             }
             let answer = new_pair(&sim, &mut world, &rt.install).ok_or_else(invalid)?;
             Stats::bump(&sim.stats.refresh_grants);
@@ -356,7 +470,14 @@ async fn installed_locations(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<
         .filter(|(_, inst)| only_installed.is_none_or(|want| want == *inst))
         .map(|(l, inst)| json!({"_id": l.id, "name": l.name, "address": "", "isInstalled": inst}))
         .collect();
-    let page = crate::routes::page(&locations, &q, 20);
+    // `skip`/`limit` (limit 20 by default; a page holds at most 100, the v3 draft's cap), `count` the total.
+    let skip = q.get("skip").and_then(|v| v.parse().ok()).unwrap_or(0usize);
+    let limit = q
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20usize)
+        .min(INSTALLED_LOCATIONS_MAX_LIMIT);
+    let page: Vec<Value> = locations.iter().skip(skip).take(limit).cloned().collect();
     Ok(HttpResponse::Ok().json(
         json!({"locations": page, "count": locations.len(), "installToFutureLocations": false}),
     ))
@@ -403,6 +524,11 @@ async fn reconnect(
         return Err(HlError::bad_request(
             "No installation of this app found for the given company or location",
         ));
+    }
+    if let InstallKey::Location(l) = &key {
+        if world.inactive_locations.contains(l) {
+            return Err(HlError::bad_request("Location is not active"));
+        }
     }
     let code = new_id();
     world.codes.insert(

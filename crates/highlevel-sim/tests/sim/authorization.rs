@@ -64,9 +64,10 @@ async fn a_short_ttl_token_expires_by_itself() {
         None,
     )
     .await;
+    // A JWT past its own `exp` gets HighLevel's measured message for it (field): `Invalid JWT`.
     assert_eq!(
         (status, body["message"].as_str().unwrap()),
-        (401, "Invalid token: access token is invalid")
+        (401, "Invalid JWT")
     );
 }
 

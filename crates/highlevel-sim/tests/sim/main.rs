@@ -4,5 +4,6 @@
 mod authorization;
 mod common;
 mod control;
+mod marketplace;
 mod oauth;
 mod resources;

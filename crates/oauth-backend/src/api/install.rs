@@ -1,4 +1,5 @@
-//! The install link and the OAuth callback. The `state` is `<id>.<expires_ms>.<user type>.<HMAC>`: random,
+//! The install link and the OAuth callback. A callback without `state` is an install started on the app's
+//! Marketplace listing (HighLevel sends only `?code=` then) and is accepted. The `state` is `<id>.<expires_ms>.<user type>.<HMAC>`: random,
 //! signed, expiring in ten minutes and single-use. `/oauth/install` writes nothing (a flood of it cannot fill
 //! the disk); the callback records the id once accepted and refuses it the second time (`store::states`).
 //! Everything stored about the installation comes from HighLevel's answer.
@@ -176,44 +177,50 @@ async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse,
             q.error_description.as_deref().unwrap_or("")
         )));
     }
-    let signed = q
-        .state
-        .as_deref()
-        .ok_or_else(|| AppError::InvalidState("the callback has no `state`".into()))?;
-    let issued = verify_state(&state, signed, now_ms())?;
+    // Without `state` the install was started on the app's Marketplace listing: HighLevel sends only `code`
+    // there. A `state` that is present must be one we issued, unexpired and unused.
+    let issued = match q.state.as_deref() {
+        None => None,
+        Some(signed) => Some(verify_state(&state, signed, now_ms())?),
+    };
     let used = || AppError::InvalidState("the `state` was already used or has expired".into());
-    let user_type = if issued.legacy {
-        let (sid, now) = (issued.id.clone(), now_ms());
-        state
-            .tokens
-            .db
-            .run(move |c| store::states::consume_legacy(c, &sid, now))
-            .await?
-            .ok_or_else(used)?
-    } else {
-        // Refused before the code reaches HighLevel; recorded once the code is exchanged (below), so a flood
-        // of forged codes with a valid state writes nothing.
-        let sid = issued.id.clone();
-        if state
-            .tokens
-            .db
-            .run(move |c| store::states::is_used(c, &sid))
-            .await?
-        {
-            return Err(used());
+    let user_type = match &issued {
+        None => None,
+        Some(issued) if issued.legacy => {
+            let (sid, now) = (issued.id.clone(), now_ms());
+            state
+                .tokens
+                .db
+                .run(move |c| store::states::consume_legacy(c, &sid, now))
+                .await?
+                .ok_or_else(used)?
         }
-        issued.user_type.clone()
+        Some(issued) => {
+            // Refused before the code reaches HighLevel; recorded once the code is exchanged (below), so a flood
+            // of forged codes with a valid state writes nothing.
+            let sid = issued.id.clone();
+            if state
+                .tokens
+                .db
+                .run(move |c| store::states::is_used(c, &sid))
+                .await?
+            {
+                return Err(used());
+            }
+            issued.user_type.clone()
+        }
     };
     let code = q
         .code
         .as_deref()
         .filter(|c| !c.is_empty() && c.len() < 4096)
         .ok_or_else(|| AppError::InvalidRequest("the callback has no `code`".into()))?;
-    let user_type = user_type.unwrap_or_else(|| "Location".into());
+    // The user type the install link asked for; none for a Marketplace install (or a link that named none):
+    // HighLevel's answer says whether it is a Company or a Location install (`userType`).
     let grant = state
         .tokens
         .hl
-        .exchange_code(code, &user_type, &state.settings.redirect_uri)
+        .exchange_code(code, user_type.as_deref(), &state.settings.redirect_uri)
         .await
         .map_err(|e| match e {
             OAuthError::Unavailable(why) => AppError::HighlevelUnavailable(why),
@@ -222,7 +229,7 @@ async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse,
             }
         })?;
 
-    if !issued.legacy {
+    if let Some(issued) = issued.as_ref().filter(|i| !i.legacy) {
         let (sid, expires_at) = (issued.id.clone(), issued.expires_at);
         if !state
             .tokens
@@ -297,7 +304,7 @@ async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse,
         .run(move |c| store::installations::upsert(c, &facts, &new_id, now_ms()))
         .await?;
     state.tokens.store_grant(&inst.id, &grant).await?;
-    tracing::info!(installation = %inst.id, auth_class = %inst.auth_class, company = %inst.company_id, "installation stored");
+    tracing::info!(installation = %inst.id, auth_class = %inst.auth_class, company = %inst.company_id, started_on_marketplace = issued.is_none(), "installation stored");
 
     if let Some(target) = &state.settings.post_install_redirect_url {
         let mut url = url::Url::parse(target).map_err(|e| {

@@ -1,4 +1,5 @@
-//! `GET /api/installations` and `GET /api/installations/{id}`: status, never tokens.
+//! `GET /api/installations` and `GET /api/installations/{id}`: status, never tokens. `DELETE
+//! /api/installations/{id}`: the app uninstalls itself from that location or company at HighLevel.
 
 use super::{check_id, service_claims, State};
 use crate::error::AppError;
@@ -10,7 +11,8 @@ use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/installations", web::get().to(list))
-        .route("/api/installations/{id}", web::get().to(get));
+        .route("/api/installations/{id}", web::get().to(get))
+        .route("/api/installations/{id}", web::delete().to(uninstall));
 }
 
 #[derive(Deserialize)]
@@ -79,4 +81,34 @@ async fn get(
         .await?
         .ok_or(AppError::InstallationNotFound(id))?;
     Ok(HttpResponse::Ok().json(status))
+}
+
+#[derive(Deserialize)]
+pub struct UninstallQuery {
+    /// Why, as HighLevel records it (required from a developer; a default is sent otherwise).
+    reason: Option<String>,
+}
+
+/// `DELETE /api/installations/{id}[?reason=]`: HighLevel's `DELETE /marketplace/app/{appId}/installations` with
+/// the installation's own token, then the installation is recorded `uninstalled` and its tokens destroyed.
+/// Answers its status.
+async fn uninstall(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    q: web::Query<UninstallQuery>,
+) -> Result<HttpResponse, AppError> {
+    let claims = service_claims(&req, &state)?;
+    check_id("installation id", &path)?;
+    if !allows(&claims, &path) {
+        return Err(AppError::CallerNotAllowed(claims.iss.clone()));
+    }
+    if q.reason.as_ref().is_some_and(|r| r.len() > 500) {
+        return Err(AppError::InvalidRequest(
+            "reason is longer than 500 characters".into(),
+        ));
+    }
+    let inst = state.tokens.uninstall(&path, q.reason.as_deref()).await?;
+    tracing::info!(installation = %inst.id, caller = %claims.iss, "installation uninstalled on request");
+    Ok(HttpResponse::Ok().json(inst.status(None)?))
 }

@@ -5,7 +5,8 @@ use crate::crypto::token_hash;
 use crate::error::AppError;
 use crate::store::installations::{install_key, InstallFacts};
 use crate::store::{self, now_ms};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use diesel::Connection as _;
 use serde_json::{json, Value};
 use shared_types::{AuthClass, InstallationState};
 
@@ -69,7 +70,7 @@ async fn receive(
             )));
         }
     }
-    // Replays are refused by webhookId, or by the body's hash when HighLevel sent no id.
+    // Redeliveries are known by webhookId, or by the body's hash when HighLevel sent no id.
     let webhook_id = payload["webhookId"]
         .as_str()
         .map(str::to_owned)
@@ -77,15 +78,30 @@ async fn receive(
     if webhook_id.len() > 256 {
         return Err(AppError::InvalidRequest("webhookId is too long".into()));
     }
-    let (wid, k, now) = (webhook_id.clone(), kind.clone(), now_ms());
-    if !state
+    // HighLevel retries a webhook only when it is answered 429: anything that keeps this delivery from being
+    // recorded durably now (the database, HighLevel itself, overload) is answered 429 with Retry-After.
+    let retry_later = |e: AppError| -> AppError {
+        if e.status_code().is_server_error() {
+            tracing::warn!(%kind, error = %e, "webhook not recorded; answered 429 so HighLevel delivers it again");
+            AppError::WebhookNotRecorded(e.to_string())
+        } else {
+            e
+        }
+    };
+    let wid = webhook_id.clone();
+    if state
         .tokens
         .db
-        .run(move |c| store::webhook_events::record(c, &wid, &k, now))
-        .await?
+        .run(move |c| store::webhook_events::is_recorded(c, &wid))
+        .await
+        .map_err(|e| {
+            state.metrics.webhook(&kind, "retry_later");
+            retry_later(e.into())
+        })?
     {
+        // Processed before: HighLevel (or someone replaying it) gets the same success, nothing is done twice.
         state.metrics.webhook(&kind, "duplicate");
-        return Err(AppError::DuplicateWebhook(webhook_id));
+        return Ok(HttpResponse::Ok().json(json!({"status": "duplicate", "webhookId": webhook_id})));
     }
     if payload["appId"]
         .as_str()
@@ -95,39 +111,108 @@ async fn receive(
         tracing::warn!(%kind, "webhook for another appId ignored");
         return Ok(HttpResponse::Ok().json(json!({"status": "ignored", "reason": "another appId"})));
     }
+    // Acting on an event is idempotent (an install is keyed, an uninstall is a state), so the id is recorded
+    // after it: a delivery that fails half-way is acted on again when HighLevel retries it.
     let result = match kind.as_str() {
         "INSTALL" => on_install(&state, &payload).await,
         "UNINSTALL" => on_uninstall(&state, &payload).await,
         _ => Ok(json!({"status": "acknowledged"})),
     };
-    match result {
-        Ok(answer) => {
-            state.metrics.webhook(&kind, "ok");
-            tracing::info!(%kind, scheme = scheme.as_str(), "webhook processed");
-            Ok(HttpResponse::Ok().json(answer))
-        }
+    let answer = match result {
+        Ok(answer) => answer,
         Err(e) => {
-            // Let HighLevel's retry through: this delivery was not processed.
-            let wid = webhook_id.clone();
-            let _ = state
-                .tokens
-                .db
-                .run(move |c| store::webhook_events::forget(c, &wid))
-                .await;
-            state.metrics.webhook(&kind, "failed");
-            Err(e)
+            let e = retry_later(e);
+            state.metrics.webhook(
+                &kind,
+                if e.status_code().as_u16() == 429 {
+                    "retry_later"
+                } else {
+                    "failed"
+                },
+            );
+            return Err(e);
         }
-    }
+    };
+    let (wid, k, now) = (webhook_id.clone(), kind.clone(), now_ms());
+    state
+        .tokens
+        .db
+        .run(move |c| store::webhook_events::record(c, &wid, &k, now))
+        .await
+        .map_err(|e| {
+            state.metrics.webhook(&kind, "retry_later");
+            retry_later(e.into())
+        })?;
+    state.metrics.webhook(&kind, "ok");
+    tracing::info!(%kind, scheme = scheme.as_str(), "webhook processed");
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
     v[key].as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
+/// The company of a location, from what is known here (its own installation, or an agency install that lists
+/// it), else from HighLevel (an active agency install whose `/oauth/installedLocations` lists it).
+async fn company_of(state: &State, location_id: &str) -> Result<Option<String>, AppError> {
+    let l = location_id.to_owned();
+    let (own, agencies, candidates) = state
+        .tokens
+        .db
+        .run(move |c| {
+            let own = store::installations::find_by_key(
+                c,
+                &install_key(AuthClass::Location, "", Some(&l)),
+            )?;
+            let agencies = store::installations::companies_with_location(c, &l)?;
+            let candidates = store::installations::active_companies(c, MAX_COMPANIES_ASKED)?;
+            Ok((own, agencies, candidates))
+        })
+        .await?;
+    if let Some(i) = own.filter(|i| !i.company_id.is_empty()) {
+        return Ok(Some(i.company_id));
+    }
+    if let Some(i) = agencies.into_iter().next() {
+        return Ok(Some(i.company_id));
+    }
+    for inst in candidates {
+        let gen = state.tokens.cache.generation(&inst.id);
+        match state.tokens.listed_locations(&inst, location_id, gen).await {
+            Ok(Some(_)) => return Ok(Some(inst.company_id)),
+            Ok(None) => {}
+            Err(e @ AppError::HighlevelUnavailable(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(installation = %inst.id, error = %e, "agency install could not be asked for its locations")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// At most this many agency installs are asked whether they hold a location an INSTALL named without its company.
+const MAX_COMPANIES_ASKED: i64 = 50;
+
 async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
-    let company_id = text(p, "companyId")
-        .ok_or_else(|| AppError::InvalidRequest("INSTALL without companyId".into()))?;
     let location_id = text(p, "locationId");
+    // HighLevel's AppInstall webhook docs: "In case of app installation via future locations, you may not get these fields"
+    // (companyId, userId). The company is then resolved from what is known, or from HighLevel.
+    let company_id = match (text(p, "companyId"), &location_id) {
+        (Some(c), _) => c,
+        (None, Some(l)) => match company_of(state, l).await? {
+            Some(c) => c,
+            None => {
+                tracing::warn!(location = %l, "INSTALL without companyId for a location no known agency install holds; acknowledged, nothing recorded until its token arrives");
+                return Ok(
+                    json!({"status": "acknowledged", "reason": "the location's company is not known here"}),
+                );
+            }
+        },
+        (None, None) => {
+            return Err(AppError::InvalidRequest(
+                "INSTALL without companyId or locationId".into(),
+            ))
+        }
+    };
     // An agency-level install (installType Company, or no location) is a Company installation; its
     // locations accumulate in approved_locations (a bulk install sends one INSTALL per location).
     let mut company_level = p["installType"].as_str() == Some("Company") || location_id.is_none();
@@ -142,6 +227,18 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
             .await?;
         // A corrupt agency row is not an active one: the location is recorded on its own.
         company_level = agency.is_some_and(|i| matches!(i.state(), Ok(InstallationState::Active)));
+    }
+    if let Some(l) = &location_id {
+        // HighLevel lists it now (or will): forget that it was absent.
+        let key = install_key(AuthClass::Company, &company_id, None);
+        if let Ok(Some(agency)) = state
+            .tokens
+            .db
+            .run(move |c| store::installations::find_by_key(c, &key))
+            .await
+        {
+            state.tokens.absent.invalidate(&(agency.id, l.clone()));
+        }
     }
     let facts = InstallFacts {
         auth_class: if company_level {
@@ -170,9 +267,18 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
     Ok(json!({"status": "recorded", "installation_id": inst.id}))
 }
 
+/// HighLevel's AppUninstall webhook docs: a location-level UNINSTALL carries only `appId` and `locationId`; an agency-level one
+/// `appId` and `companyId`. A location stops being served: its own installation is marked uninstalled and its
+/// tokens destroyed, and every agency install that lists it drops it and its minted Location token (the
+/// change feed tells every replica: token deletions, the state, and the approved list).
 async fn on_uninstall(state: &State, p: &Value) -> Result<Value, AppError> {
     let company_id = text(p, "companyId");
     let location_id = text(p, "locationId");
+    if company_id.is_none() && location_id.is_none() {
+        return Err(AppError::InvalidRequest(
+            "UNINSTALL without companyId or locationId".into(),
+        ));
+    }
     let tokens = state.tokens.clone();
     let removed = tokens
         .db
@@ -185,32 +291,30 @@ async fn on_uninstall(state: &State, p: &Value) -> Result<Value, AppError> {
                 (None, None) => return Ok(removed),
             };
             if let Some(inst) = store::installations::find_by_key(c, &key)? {
-                store::tokens::delete_all(c, &inst.id)?;
-                store::installations::set_state(
-                    c,
-                    &inst.id,
-                    InstallationState::Uninstalled,
-                    None,
-                    now,
-                )?;
+                c.transaction(|c| {
+                    store::tokens::delete_all(c, &inst.id)?;
+                    store::installations::set_state(
+                        c,
+                        &inst.id,
+                        InstallationState::Uninstalled,
+                        None,
+                        now,
+                    )
+                })?;
                 removed.push(inst.id);
             }
-            // A location removed from an agency-level install: drop it and its minted token.
-            if let (Some(l), Some(co)) = (&location_id, &company_id) {
-                if let Some(inst) = store::installations::find_by_key(
-                    c,
-                    &install_key(AuthClass::Company, co, None),
-                )? {
-                    // An unreadable list is left as it is (it serves nothing); the token still goes.
-                    match inst.approved() {
-                        Ok(approved) => {
-                            let approved: Vec<String> =
-                                approved.into_iter().filter(|a| a != l).collect();
-                            store::installations::set_approved(c, &inst.id, &approved, now)?;
-                        }
-                        Err(e) => tracing::error!(error = %e, "uninstall of a location from a corrupt installation row"),
+            // A location removed from agency-level installs: each drops it and its minted token.
+            if let Some(l) = &location_id {
+                for inst in store::installations::companies_with_location(c, l)? {
+                    if company_id.as_ref().is_some_and(|co| co != &inst.company_id) {
+                        continue;
                     }
-                    store::tokens::delete_one(c, &inst.id, l)?;
+                    let approved: Vec<String> =
+                        inst.approved()?.into_iter().filter(|a| a != l).collect();
+                    c.transaction(|c| {
+                        store::installations::set_approved(c, &inst.id, &approved, now)?;
+                        store::tokens::delete_one(c, &inst.id, l)
+                    })?;
                     removed.push(format!("{}/{l}", inst.id));
                 }
             }

@@ -72,7 +72,7 @@ impl Installation {
                 &self.id,
                 "state",
                 &self.state,
-                "is not one of active, needs_reauth, uninstalled",
+                "is not one of active, suspended, needs_reauth, uninstalled",
             )
         })
     }
@@ -270,6 +270,19 @@ pub fn set_state(
     Ok(())
 }
 
+/// Records why the last attempt failed without changing the state.
+pub fn set_last_error(
+    conn: &mut DbConn,
+    id: &str,
+    last_error: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::update(dsl::installations.find(id))
+        .set((dsl::last_error.eq(last_error), dsl::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn mark_refreshed(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbError> {
     diesel::update(dsl::installations.find(id))
         .set((
@@ -296,6 +309,45 @@ pub fn set_approved(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Agency-level (Company) installations whose approved locations include `location_id`, any state.
+pub fn companies_with_location(
+    conn: &mut DbConn,
+    location_id: &str,
+) -> Result<Vec<Installation>, DbError> {
+    // The list is JSON text: narrow with LIKE on the quoted id, then check exactly.
+    let quoted = serde_json::to_string(location_id).unwrap_or_default();
+    let pattern = format!(
+        "%{}%",
+        quoted
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows: Vec<Installation> = dsl::installations
+        .filter(dsl::auth_class.eq(AuthClass::Company.as_str()))
+        .filter(dsl::approved_locations.like(pattern).escape('\\'))
+        .select(Installation::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|i| {
+            i.approved()
+                .is_ok_and(|a| a.iter().any(|l| l == location_id))
+        })
+        .collect())
+}
+
+/// Active agency-level installations, oldest first, at most `limit`.
+pub fn active_companies(conn: &mut DbConn, limit: i64) -> Result<Vec<Installation>, DbError> {
+    Ok(dsl::installations
+        .filter(dsl::auth_class.eq(AuthClass::Company.as_str()))
+        .filter(dsl::state.eq(InstallationState::Active.as_str()))
+        .order(dsl::created_at.asc())
+        .limit(limit)
+        .select(Installation::as_select())
+        .load(conn)?)
 }
 
 pub fn count(conn: &mut DbConn) -> Result<i64, DbError> {

@@ -189,6 +189,18 @@ pub fn due_for_refresh(
     margin_ms: i64,
     limit: i64,
 ) -> Result<Vec<(String, i64)>, DbError> {
+    due_for_refresh_with(conn, now, margin_ms, limit, 300_000)
+}
+
+/// As `due_for_refresh`; `suspended` installations are due again once `suspended_retry_ms` has passed since
+/// HighLevel last refused their account.
+pub fn due_for_refresh_with(
+    conn: &mut DbConn,
+    now: i64,
+    margin_ms: i64,
+    limit: i64,
+    suspended_retry_ms: i64,
+) -> Result<Vec<(String, i64)>, DbError> {
     use crate::db::schema::installations::dsl as i;
     let candidates: Vec<(String, i64, Option<i64>, i64)> = dsl::tokens
         .inner_join(crate::db::schema::installations::table)
@@ -206,15 +218,32 @@ pub fn due_for_refresh(
         .order(dsl::expires_at.asc())
         .limit(limit * 4)
         .load(conn)?;
-    Ok(candidates
+    // Suspended installations are tried again after their back-off whatever their token's expiry: a refresh
+    // that succeeds is how they resume.
+    let suspended: Vec<(String, i64)> = dsl::tokens
+        .inner_join(crate::db::schema::installations::table)
+        .filter(dsl::scope_key.eq(INSTALLATION_SCOPE))
+        .filter(dsl::refresh_token_enc.is_not_null())
+        .filter(i::state.eq("suspended"))
+        .filter(i::updated_at.lt(now - suspended_retry_ms))
+        .filter(dsl::lease_until.is_null().or(dsl::lease_until.lt(now)))
+        .select((dsl::installation_id, dsl::token_version))
+        .order(i::updated_at.asc())
+        .limit(limit)
+        .load(conn)?;
+    Ok(suspended
         .into_iter()
-        .filter(|(_, _, expires_at, stored_at)| {
-            let expires_at = expires_at.unwrap_or(0);
-            let lifetime = (expires_at - stored_at).max(0);
-            expires_at - now < margin_ms.min(lifetime / 2)
-        })
+        .chain(
+            candidates
+                .into_iter()
+                .filter(|(_, _, expires_at, stored_at)| {
+                    let expires_at = expires_at.unwrap_or(0);
+                    let lifetime = (expires_at - stored_at).max(0);
+                    expires_at - now < margin_ms.min(lifetime / 2)
+                })
+                .map(|(id, version, _, _)| (id, version)),
+        )
         .take(limit as usize)
-        .map(|(id, version, _, _)| (id, version))
         .collect())
 }
 

@@ -19,6 +19,16 @@ pub fn record(
     Ok(n == 1)
 }
 
+/// Whether the id was recorded (its webhook processed) already.
+pub fn is_recorded(conn: &mut DbConn, webhook_id: &str) -> Result<bool, DbError> {
+    Ok(dsl::webhook_events
+        .find(webhook_id)
+        .select(dsl::webhook_id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
 pub fn forget(conn: &mut DbConn, webhook_id: &str) -> Result<(), DbError> {
     diesel::delete(dsl::webhook_events.find(webhook_id)).execute(conn)?;
     Ok(())

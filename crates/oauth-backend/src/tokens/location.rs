@@ -91,6 +91,15 @@ impl TokenService {
                 Err(OAuthError::Unavailable(why)) => {
                     return Err(AppError::HighlevelUnavailable(why))
                 }
+                Err(OAuthError::AccountInactive { status, body }) => {
+                    return Err(AppError::InstallationSuspended {
+                        detail: format!(
+                            "HighLevel refused a Location token for `{location}` on installation `{}`: the account is not active ({status}): {body}",
+                            inst.id
+                        ),
+                        retry_after_secs: self.suspended_retry_ms / 1000,
+                    })
+                }
             }
         }
         Err(AppError::HighlevelUnavailable(

@@ -40,6 +40,23 @@ pub struct TokenService {
     pub redirect_uri: String,
     /// The marketplace app id (`/oauth/installedLocations` wants it).
     pub app_id: String,
+    /// How long a `suspended` installation waits between refresh attempts.
+    pub suspended_retry_ms: i64,
+    /// Locations HighLevel did not list for an agency install, per (installation, location): remembered for
+    /// `ABSENT_TTL` so repeated requests for them cost no `/oauth/installedLocations` call each.
+    pub absent: moka::sync::Cache<(String, String), ()>,
+}
+
+/// How long a location HighLevel did not list for an agency install is remembered as absent.
+pub const ABSENT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// At most this many absent (installation, location) pairs are remembered.
+pub const ABSENT_CAPACITY: u64 = 100_000;
+
+pub fn absent_cache(ttl: std::time::Duration) -> moka::sync::Cache<(String, String), ()> {
+    moka::sync::Cache::builder()
+        .max_capacity(ABSENT_CAPACITY)
+        .time_to_live(ttl)
+        .build()
 }
 
 /// The row name a ciphertext is bound to (AES-GCM associated data).
@@ -66,6 +83,8 @@ impl TokenService {
             instance_id: random_id("oauth-"),
             redirect_uri,
             app_id,
+            suspended_retry_ms: 300_000,
+            absent: absent_cache(ABSENT_TTL),
         }
     }
 
@@ -130,7 +149,9 @@ impl TokenService {
             .await?
             .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
         match inst.state()? {
-            InstallationState::Active => Ok(inst),
+            // A suspended installation keeps its pair: its token is served while it lasts, and refreshes are
+            // retried (no more often than `suspended_retry_ms`) until HighLevel takes one again.
+            InstallationState::Active | InstallationState::Suspended => Ok(inst),
             InstallationState::Uninstalled => {
                 self.cache.remove_installation(id);
                 Err(AppError::InstallationUninstalled(id.to_owned()))
@@ -165,26 +186,9 @@ impl TokenService {
         {
             return Ok(inst);
         }
-        let company = self.installation_token(&inst, None, gen).await?;
-        let listed = match self
-            .hl
-            .installed_locations(
-                &secret(&company.access_token),
-                &inst.company_id,
-                &self.app_id,
-            )
-            .await
-        {
-            Ok(listed) => listed,
-            Err(e) => {
-                // The approved list stands; the refusal below explains what to do.
-                tracing::warn!(installation = %inst.id, error = %e, "could not read HighLevel's installed locations");
-                return Ok(inst);
-            }
-        };
-        if !listed.iter().any(|l| l == location) {
+        let Some(listed) = self.listed_locations(&inst, location, gen).await? else {
             return Ok(inst);
-        }
+        };
         let mut merged = approved;
         merged.extend(listed);
         merged.sort();
@@ -203,6 +207,46 @@ impl TokenService {
     }
 
     /// Which token answers a request for `location` on this installation.
+    /// HighLevel's list of the agency install's locations, if it includes `location`. `None` when it does not
+    /// (remembered for `ABSENT_TTL`: no call for it meanwhile) or the list could not be read.
+    pub async fn listed_locations(
+        &self,
+        inst: &Installation,
+        location: &str,
+        gen: u64,
+    ) -> AppResult<Option<Vec<String>>> {
+        let key = (inst.id.clone(), location.to_owned());
+        if self.absent.contains_key(&key) {
+            self.metrics.absent_location_hit();
+            return Ok(None);
+        }
+        let company = self.installation_token(inst, None, gen).await?;
+        let listed = match self
+            .hl
+            .installed_locations(
+                &secret(&company.access_token),
+                &inst.company_id,
+                &self.app_id,
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            Err(e) => {
+                // The approved list stands; the refusal the caller gets explains what to do.
+                tracing::warn!(installation = %inst.id, error = %e, "could not read HighLevel's installed locations");
+                return Ok(None);
+            }
+        };
+        if listed.iter().any(|l| l == location) {
+            Ok(Some(listed))
+        } else {
+            if self.absent.policy().time_to_live() != Some(std::time::Duration::ZERO) {
+                self.absent.insert(key, ());
+            }
+            Ok(None)
+        }
+    }
+
     fn scope_for(&self, inst: &Installation, location: Option<&str>) -> AppResult<Scope> {
         let Some(wanted) = location else {
             return Ok(Scope::Installation);
@@ -454,4 +498,105 @@ async fn lease_wait() {
 
 pub(crate) fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
+}
+
+/// Why the app uninstalls itself, as HighLevel records it (HighLevel's marketplace API: required from a developer).
+pub const DEFAULT_UNINSTALL_REASON: &str = "Uninstalled by the app";
+
+impl TokenService {
+    /// The app uninstalls itself from this installation at HighLevel (`DELETE /marketplace/app/{appId}/
+    /// installations` with the installation's own token: a Location token naming its location, or the agency's
+    /// Company token naming its company, which removes the agency and every sub-account), then records it
+    /// `uninstalled` and destroys its tokens (an agency's Location installations too). Already uninstalled:
+    /// nothing is sent.
+    pub async fn uninstall(&self, id: &str, reason: Option<&str>) -> AppResult<Installation> {
+        let owned = id.to_owned();
+        let inst = self
+            .db
+            .run(move |c| store::installations::find(c, &owned))
+            .await?
+            .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
+        if inst.state()? == InstallationState::Uninstalled {
+            return Ok(inst);
+        }
+        let class = inst.class()?;
+        let (company, location) = match class {
+            AuthClass::Location => (None, inst.location_id.as_deref()),
+            AuthClass::Company => (Some(inst.company_id.as_str()), None),
+        };
+        let reason = reason.unwrap_or(DEFAULT_UNINSTALL_REASON);
+        let gen = self.cache.generation(&inst.id);
+        let mut token = self.installation_token(&inst, None, gen).await?;
+        let mut renewed = false;
+        loop {
+            match self
+                .hl
+                .uninstall_app(
+                    &secret(&token.access_token),
+                    &self.app_id,
+                    company,
+                    location,
+                    reason,
+                )
+                .await
+            {
+                Ok(()) => break,
+                Err(highlevel_client::OAuthError::Refused { status: 401, body }) if !renewed => {
+                    tracing::warn!(installation = %inst.id, %body, "token refused while uninstalling; renewing it once");
+                    renewed = true;
+                    token = self
+                        .installation_token(&inst, Some(&token_hash(&token.access_token)), gen)
+                        .await?;
+                }
+                Err(highlevel_client::OAuthError::Unavailable(why)) => {
+                    return Err(AppError::HighlevelUnavailable(why))
+                }
+                Err(e) => {
+                    return Err(AppError::HighlevelRefused(format!(
+                        "HighLevel refused to uninstall the app from installation `{}`: {e}",
+                        inst.id
+                    )))
+                }
+            }
+        }
+        let (iid, company_id, now) = (inst.id.clone(), inst.company_id.clone(), now_ms());
+        let removed = self
+            .db
+            .run(move |c| {
+                use diesel::Connection as _;
+                c.transaction(|c| {
+                    let mut ids = vec![iid.clone()];
+                    if class == AuthClass::Company {
+                        // An agency token removes the app from every sub-account too.
+                        ids.extend(
+                            store::installations::list(c, Some(&company_id), None)?
+                                .into_iter()
+                                .filter(|i| i.auth_class == AuthClass::Location.as_str())
+                                .map(|i| i.id),
+                        );
+                    }
+                    for i in &ids {
+                        store::tokens::delete_all(c, i)?;
+                        store::installations::set_state(
+                            c,
+                            i,
+                            InstallationState::Uninstalled,
+                            Some("uninstalled by the app"),
+                            now,
+                        )?;
+                    }
+                    Ok::<_, crate::db::DbError>(ids)
+                })
+            })
+            .await?;
+        for i in &removed {
+            self.cache.remove_installation(i);
+        }
+        tracing::info!(installation = %inst.id, ?removed, "the app uninstalled itself at HighLevel");
+        let owned = inst.id.clone();
+        self.db
+            .run(move |c| store::installations::find(c, &owned))
+            .await?
+            .ok_or_else(|| AppError::InstallationNotFound(inst.id.clone()))
+    }
 }

@@ -8,7 +8,7 @@ use crate::store::installations::Installation;
 use crate::store::tokens::{TokenRow, INSTALLATION_SCOPE};
 use crate::store::{self, now_ms};
 use highlevel_client::{Grant, OAuthError};
-use shared_types::TokenAccess;
+use shared_types::{InstallationState, TokenAccess};
 use std::time::Duration;
 
 /// Attempts against a HighLevel that answers 5xx or times out, before giving up for now.
@@ -44,6 +44,22 @@ impl TokenService {
         seen_version: i64,
         gen: u64,
     ) -> AppResult<TokenAccess> {
+        // A suspended account is not asked again before its back-off has passed.
+        if matches!(inst.state(), Ok(InstallationState::Suspended)) {
+            let wait_ms = inst.updated_at + self.suspended_retry_ms - now_ms();
+            if wait_ms > 0 {
+                return Err(AppError::InstallationSuspended {
+                    detail: format!(
+                        "installation `{}` is suspended: {}",
+                        inst.id,
+                        inst.last_error
+                            .as_deref()
+                            .unwrap_or("HighLevel refused the account")
+                    ),
+                    retry_after_secs: (wait_ms + 999) / 1000,
+                });
+            }
+        }
         let _flight = self
             .flights
             .enter(&row_name(&inst.id, INSTALLATION_SCOPE))
@@ -138,6 +154,30 @@ impl TokenService {
                 self.metrics.refresh("unavailable");
                 Err(AppError::HighlevelUnavailable(why))
             }
+            Err(OAuthError::AccountInactive { status, body }) => {
+                // The account, not the token: keep the pair, say why, back off, and let a later refresh resume.
+                self.release_lease(&inst.id, INSTALLATION_SCOPE).await?;
+                self.metrics.refresh("suspended");
+                let why = format!("HighLevel refused the account ({status}): {body}");
+                let (id, now, why2) = (inst.id.clone(), now_ms(), why.clone());
+                self.db
+                    .run(move |c| {
+                        store::installations::set_state(
+                            c,
+                            &id,
+                            InstallationState::Suspended,
+                            Some(&why2),
+                            now,
+                        )
+                    })
+                    .await?;
+                self.cache.remove_installation(&inst.id);
+                tracing::warn!(installation = %inst.id, %why, "installation suspended by HighLevel; tokens kept, refresh retried later");
+                Err(AppError::InstallationSuspended {
+                    detail: format!("installation `{}` is suspended: {why}", inst.id),
+                    retry_after_secs: self.suspended_retry_ms / 1000,
+                })
+            }
             Err(OAuthError::Refused { status, body }) => {
                 self.release_lease(&inst.id, INSTALLATION_SCOPE).await?;
                 self.metrics.refresh("refused");
@@ -148,15 +188,7 @@ impl TokenService {
                 );
                 let why2 = why.clone();
                 self.db
-                    .run(move |c| {
-                        store::installations::set_state(
-                            c,
-                            &id,
-                            shared_types::InstallationState::Active,
-                            Some(&why2),
-                            now,
-                        )
-                    })
+                    .run(move |c| store::installations::set_last_error(c, &id, Some(&why2), now))
                     .await?;
                 Err(AppError::HighlevelRefused(why))
             }
@@ -214,7 +246,7 @@ impl TokenService {
         };
         let code = self.hl.reconnect(company, location).await?;
         self.hl
-            .exchange_code(&code, class.as_str(), &self.redirect_uri)
+            .exchange_code(&code, Some(class.as_str()), &self.redirect_uri)
             .await
     }
 

@@ -40,6 +40,7 @@ pub async fn tick(
 ) -> Result<usize, crate::error::AppError> {
     use futures::StreamExt;
     let margin_ms = margin_secs * 1000;
+    let suspended_retry_ms = tokens.suspended_retry_ms;
     let margin_ms = margin_ms + (rand::random::<u64>() % (margin_ms as u64 / 5 + 1)) as i64;
     let mut tried = std::collections::HashSet::new();
     let mut refreshed = 0;
@@ -47,7 +48,9 @@ pub async fn tick(
         let now = now_ms();
         let mut due = tokens
             .db
-            .run(move |c| store::tokens::due_for_refresh(c, now, margin_ms, PAGE))
+            .run(move |c| {
+                store::tokens::due_for_refresh_with(c, now, margin_ms, PAGE, suspended_retry_ms)
+            })
             .await?;
         due.retain(|(id, _)| !tried.contains(id));
         if due.is_empty() {

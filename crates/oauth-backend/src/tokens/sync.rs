@@ -102,6 +102,9 @@ impl Feed {
     }
 }
 
+/// The `scope_key` of a change to an installation's approved locations (no token row has this name).
+pub const APPROVED_CHANGED: &str = "*";
+
 /// Drops what one change makes stale.
 fn apply_one(cache: &TokenCache, c: &Change) {
     match (&c.scope_key, c.state.as_deref()) {
@@ -109,6 +112,8 @@ fn apply_one(cache: &TokenCache, c: &Change) {
         (None, Some(s)) if InstallationState::parse(s) == Some(InstallationState::Active) => {}
         // Uninstalled, needs_reauth, or a state this version does not know: serve nothing from memory.
         (None, _) => cache.remove_installation(&c.installation_id),
+        // The installation's approved locations changed (a location was taken out): forget all of it.
+        (Some(row), _) if row == APPROVED_CHANGED => cache.remove_installation(&c.installation_id),
         (Some(row), _) => cache.remove_row(&c.installation_id, row, c.token_version),
     }
 }

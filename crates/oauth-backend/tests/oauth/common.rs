@@ -217,3 +217,61 @@ pub async fn audit_entries(
     }
     panic!("audit log never reached {n} entries");
 }
+
+/// An install started on the app's Marketplace listing, as HighLevel plays it: the simulator's listing sends
+/// the browser to the callback with `?code=` only. Answers the callback's response.
+pub async fn marketplace_install_at(
+    sim: &RunningSim,
+    base_url: &str,
+    user_type: &str,
+    locations: &[&str],
+) -> reqwest::Response {
+    let mut url = url::Url::parse(&format!("{}/_sim/marketplace/install", sim.base_url)).unwrap();
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("user_type", user_type)
+            .append_pair("redirect_uri", &format!("{base_url}/oauth/callback"));
+        for l in locations {
+            q.append_pair("location_id", l);
+        }
+    }
+    let c = client();
+    let res = c.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 302, "{}", res.text().await.unwrap());
+    let back = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let keys: Vec<String> = back.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(keys, ["code"], "HighLevel sends only the code: {back}");
+    c.get(back).send().await.unwrap()
+}
+
+/// The installation id a callback answered with (its redirect to POST_INSTALL_REDIRECT_URL).
+pub fn installed_id(res: &reqwest::Response) -> String {
+    let done = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    done.query_pairs()
+        .find(|(k, _)| k == "installation_id")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// The simulator's webhook signing keys as oauth-backend settings.
+pub async fn webhook_key_settings(sim: &RunningSim) -> Vec<(&'static str, String)> {
+    let keys: Value = client()
+        .get(format!("{}/_sim/keys", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    vec![
+        (
+            "WEBHOOK_ED25519_PUBLIC_KEY",
+            keys["ed25519"]["publicKeyPem"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "WEBHOOK_RSA_PUBLIC_KEY",
+            keys["rsa"]["publicKeyPem"].as_str().unwrap().to_owned(),
+        ),
+    ]
+}

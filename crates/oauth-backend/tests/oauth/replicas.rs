@@ -186,4 +186,132 @@ async fn changes_through_one_replica_are_honoured_by_the_others(backend: Backend
     }
 }
 
-both_backends!(changes_through_one_replica_are_honoured_by_the_others);
+async fn read_location(base: &str, id: &str, location: &str, token: &str) -> (u16, Value) {
+    let res = client()
+        .get(format!(
+            "{base}/api/token-access/{id}?location_id={location}"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// HighLevel's AppUninstall webhook docs: a location-level UNINSTALL is `{type, appId, locationId}`, no `companyId`. Delivered to one
+/// of two processes, it stops that location being served by both: taken out of the agency install that held
+/// it (its minted Location token destroyed), and its own Location installation uninstalled. The other
+/// locations go on being served.
+async fn a_location_level_uninstall_stops_the_location_on_every_replica(backend: Backend) {
+    let sim = sim().await;
+    let hl_keys: Value = client()
+        .get(format!("{}/_sim/keys", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let db = TestDb::new(backend);
+    let keys = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
+    let a = replica(&sim, &db, &keys, &hl_keys).await;
+    let b = replica(&sim, &db, &keys, &hl_keys).await;
+    let token = service_common::ServiceAuth::new(&SERVICE_SECRET.to_owned().into())
+        .issue("jobs", 600, None)
+        .unwrap();
+    let agency = install_at(&a.base_url, "Company", &["Loc1", "Loc2"]).await;
+    let own = install_at(&a.base_url, "Location", &["Loc3"]).await;
+    // Both processes serve (and cache) the Location token of Loc2 and the installation token of Loc3.
+    for base in [&a.base_url, &b.base_url] {
+        for l in ["Loc1", "Loc2"] {
+            let (status, body) = read_location(base, &agency, l, &token).await;
+            assert_eq!(status, 200, "{l}: {}", body["code"]);
+        }
+        assert_eq!(read(base, &own, &token).await.0, 200);
+    }
+
+    for location in ["Loc2", "Loc3"] {
+        let answer = sim_post(
+            &sim,
+            "/_sim/webhooks/send",
+            json!({"type": "UNINSTALL", "locationId": location, "url": format!("{}/webhooks/highlevel", a.base_url)}),
+        )
+        .await;
+        assert_eq!(answer["status"], 200, "{answer}");
+        assert!(answer["payload"].get("companyId").is_none());
+    }
+    for base in [&a.base_url, &b.base_url] {
+        let started = Instant::now();
+        loop {
+            let (status, body) = read_location(base, &agency, "Loc2", &token).await;
+            if status == 403 {
+                assert_eq!(body["code"], "location_not_in_installation");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "Loc2 still served by {base}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        println!("{base}: Loc2 refused after {:?}", started.elapsed());
+        let took = until(base, &own, &token, "Loc3 uninstalled", |s, b| {
+            s == 410 && b["code"] == "installation_uninstalled"
+        })
+        .await;
+        assert!(took < BOUND, "{base}: Loc3 served for {took:?}");
+        let (status, body) = read_location(base, &agency, "Loc1", &token).await;
+        assert_eq!(status, 200, "Loc1 goes on: {}", body["code"]);
+    }
+    // The status API says so too: Loc3 has no active installation any more (api-backend's signal).
+    let res = client()
+        .get(format!("{}/api/installations?location_id=Loc3", b.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let list: Value = res.json().await.unwrap();
+    let states: Vec<&str> = list["installations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["uninstalled"]);
+    let res = client()
+        .get(format!("{}/api/installations/{agency}", b.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let inst: Value = res.json().await.unwrap();
+    assert_eq!(inst["approved_locations"], json!(["Loc1"]));
+    // The approved list's change is in the change feed itself (every replica drops the agency install from
+    // its cache), not only the deletion of the minted token.
+    let store = service_common::Db::connect(&db.url, 1).unwrap();
+    let agency_id = agency.clone();
+    let approved_changes: i64 = store
+        .run(move |c| {
+            use diesel::prelude::*;
+            use oauth_backend::db::schema::installation_changes::dsl;
+            Ok(dsl::installation_changes
+                .filter(dsl::installation_id.eq(agency_id))
+                .filter(dsl::scope_key.eq("*"))
+                .count()
+                .get_result(c)?)
+        })
+        .await
+        .unwrap();
+    assert!(
+        approved_changes >= 1,
+        "no change-feed row for the approved list"
+    );
+}
+
+both_backends!(
+    changes_through_one_replica_are_honoured_by_the_others,
+    a_location_level_uninstall_stops_the_location_on_every_replica,
+);

@@ -6,6 +6,10 @@ use service_common::both_backends;
 
 /// An environment whose oauth-backend trusts the simulator's webhook keys.
 async fn webhook_env(backend: Backend) -> Env {
+    webhook_env_with(backend, &[]).await
+}
+
+async fn webhook_env_with(backend: Backend, extra: &[(&str, &str)]) -> Env {
     let sim = sim().await;
     let keys: Value = client()
         .get(format!("{}/_sim/keys", sim.base_url))
@@ -17,21 +21,18 @@ async fn webhook_env(backend: Backend) -> Env {
         .unwrap();
     let db = TestDb::new(backend);
     let ring = oauth_backend::crypto::keyring::KeyRing::generate_entry("k1");
-    let s = settings(
-        &sim,
-        &db,
-        &ring,
-        &[
-            (
-                "WEBHOOK_ED25519_PUBLIC_KEY",
-                keys["ed25519"]["publicKeyPem"].as_str().unwrap(),
-            ),
-            (
-                "WEBHOOK_RSA_PUBLIC_KEY",
-                keys["rsa"]["publicKeyPem"].as_str().unwrap(),
-            ),
-        ],
-    );
+    let mut all = vec![
+        (
+            "WEBHOOK_ED25519_PUBLIC_KEY",
+            keys["ed25519"]["publicKeyPem"].as_str().unwrap(),
+        ),
+        (
+            "WEBHOOK_RSA_PUBLIC_KEY",
+            keys["rsa"]["publicKeyPem"].as_str().unwrap(),
+        ),
+    ];
+    all.extend_from_slice(extra);
+    let s = settings(&sim, &db, &ring, &all);
     let app = oauth_backend::spawn_app(s).await.unwrap();
     Env {
         sim,
@@ -181,12 +182,11 @@ async fn forged_stale_and_replayed_webhooks_are_refused(backend: Backend) {
     // The legacy RSA signature alone is accepted; the same webhookId a second time is not.
     let first = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "installType": "Location", "webhookId": "wh-1", "sim_sign": "rsa"})).await;
     assert_eq!(first["status"], 200, "{first}");
+    // HighLevel retries only what was answered 429, and treats any other 4xx as final: a redelivery of a
+    // processed webhookId answers 200 and does nothing again.
     let again = send(&env, json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "installType": "Location", "webhookId": "wh-1"})).await;
-    assert_eq!(again["status"], 409);
-    assert!(again["response"]
-        .as_str()
-        .unwrap()
-        .contains("duplicate_webhook"));
+    assert_eq!(again["status"], 200, "{again}");
+    assert!(again["response"].as_str().unwrap().contains("duplicate"));
     let token = service_token(&env.app, "jobs", None);
     assert_eq!(
         token_access(&env.app, &id, None, &token).await.0,
@@ -249,7 +249,7 @@ async fn concurrent_installs_of_one_company_make_one_installation(backend: Backe
 /// install (no tokenless Location installation), and a location HighLevel lists in
 /// `/oauth/installedLocations` is served without any webhook at all.
 async fn locations_added_after_an_agency_install_are_served(backend: Backend) {
-    let env = webhook_env(backend).await;
+    let env = webhook_env_with(backend, &[("ABSENT_LOCATION_TTL_SECS", "1")]).await;
     let id = install(&env.app, "Company", &["Loc1"]).await;
     let token = service_token(&env.app, "jobs", None);
     sim_post(
@@ -284,6 +284,16 @@ async fn locations_added_after_an_agency_install_are_served(backend: Backend) {
         json!({"companyId": "comp1", "locationId": "Loc3"}),
     )
     .await;
+    // HighLevel's "not listed" is remembered for ABSENT_LOCATION_TTL_SECS (1 s here): asked again after it.
+    let calls = env.sim.stats().count("GET /oauth/installedLocations");
+    let (code, _) = token_access(&env.app, &id, Some("Loc3"), &token).await;
+    assert_eq!(code, 403, "still remembered as absent");
+    assert_eq!(
+        env.sim.stats().count("GET /oauth/installedLocations"),
+        calls,
+        "no call for a location remembered as absent"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (code, body) = token_access(&env.app, &id, Some("Loc3"), &token).await;
     assert_eq!(
         (code, body["location_id"].as_str()),
@@ -297,7 +307,64 @@ async fn locations_added_after_an_agency_install_are_served(backend: Backend) {
     );
 }
 
+/// Some deliveries carry `x-ghl-signature: N/A`: a header that is not base64 counts as absent and the legacy
+/// `x-wh-signature` is checked instead.
+async fn a_signature_header_of_na_counts_as_absent(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let answer = send(
+        &env,
+        json!({"type": "INSTALL", "companyId": "comp1", "locationId": "Loc1", "sim_sign": "na"}),
+    )
+    .await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    let token = service_token(&env.app, "ops", None);
+    let (_, list) = installations_api(&env.app, "?location_id=Loc1", &token).await;
+    assert_eq!(list["installations"].as_array().unwrap().len(), 1, "{list}");
+}
+
+/// HighLevel's AppInstall webhook docs: "In case of app installation via future locations, you may not get these fields" (companyId,
+/// userId). Such an INSTALL is accepted: the company comes from the agency install HighLevel lists it under.
+async fn an_install_without_company_id_joins_the_agency_install_holding_it(backend: Backend) {
+    let env = webhook_env(backend).await;
+    let id = install(&env.app, "Company", &["Loc1"]).await;
+    let token = service_token(&env.app, "jobs", None);
+    // The agency installs to future locations: HighLevel adds Loc2 and says only its locationId.
+    sim_post(
+        &env.sim,
+        "/_sim/installs/locations",
+        json!({"companyId": "comp1", "locationId": "Loc2"}),
+    )
+    .await;
+    let answer = send(&env, json!({"type": "INSTALL", "locationId": "Loc2"})).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert!(answer["payload"].get("companyId").is_none());
+    let (_, status) = installations_api(&env.app, &format!("/{id}"), &token).await;
+    assert_eq!(
+        status["approved_locations"],
+        json!(["Loc1", "Loc2"]),
+        "{status}"
+    );
+    let (_, all) = installations_api(&env.app, "", &token).await;
+    assert_eq!(all["installations"].as_array().unwrap().len(), 1);
+    // A location already known (its company recorded here) needs no call to HighLevel.
+    let calls = env.sim.stats().count("GET /oauth/installedLocations");
+    let answer = send(&env, json!({"type": "INSTALL", "locationId": "Loc1"})).await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(
+        env.sim.stats().count("GET /oauth/installedLocations"),
+        calls
+    );
+    let (code, body) = token_access(&env.app, &id, Some("Loc2"), &token).await;
+    assert_eq!(
+        (code, body["location_id"].as_str()),
+        (200, Some("Loc2")),
+        "{body}"
+    );
+}
+
 both_backends!(
+    a_signature_header_of_na_counts_as_absent,
+    an_install_without_company_id_joins_the_agency_install_holding_it,
     locations_added_after_an_agency_install_are_served,
     concurrent_installs_of_one_company_make_one_installation,
     uninstall_destroys_tokens_and_keeps_the_installation,
