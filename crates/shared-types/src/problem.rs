@@ -180,6 +180,26 @@ mod tests {
         assert_eq!((p.status, p.title.as_str()), (403, "Admin required"));
     }
 
+    /// docs/api.md lists every code with the status the table declares (`HighLevel's …` / `the cause's …` for
+    /// the two that carry another answer's status), so the documentation cannot drift from the code.
+    #[test]
+    fn the_documented_codes_are_the_table() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+                .expect("docs/api.md");
+        for c in ProblemCode::ALL {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.as_str())))
+                .unwrap_or_else(|| panic!("docs/api.md has no row for `{}`", c.as_str()));
+            let status = row.split('|').nth(2).unwrap_or_default().trim();
+            match c.status() {
+                Some(s) => assert_eq!(status, s.to_string(), "{row}"),
+                None => assert!(status.contains("status"), "{row}"),
+            }
+        }
+    }
+
     #[test]
     fn problem_round_trips_and_uses_type_key() {
         let p = Problem::new(
