@@ -10,6 +10,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod purge;
 pub mod settings;
 pub mod store;

@@ -120,7 +120,11 @@ fn verify_state(
     }
 }
 
-async fn install(req: HttpRequest, state: State) -> Result<HttpResponse, AppError> {
+/// Starts an install: 302 to HighLevel's consent page with a signed, expiring `state`.
+#[utoipa::path(get, path = "/oauth/install", tag = "oauth",
+    params(("user_type" = Option<String>, Query, description = "Company or Location")),
+    responses((status = 302, description = "to HighLevel's consent page"), (status = "4XX", body = shared_types::Problem)))]
+pub async fn install(req: HttpRequest, state: State) -> Result<HttpResponse, AppError> {
     let params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
@@ -170,7 +174,12 @@ pub struct Callback {
     error_description: Option<String>,
 }
 
-async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse, AppError> {
+/// HighLevel's redirect after consent: `?code=` (and `state` when the install started here; without it, an
+/// install started on the Marketplace). Exchanges the code and stores the installation.
+#[utoipa::path(get, path = "/oauth/callback", tag = "oauth",
+    params(("code" = String, Query), ("state" = Option<String>, Query)),
+    responses((status = 200, description = "an HTML page", content_type = "text/html"), (status = 302, description = "to POST_INSTALL_REDIRECT_URL?installation_id="), (status = "4XX", body = shared_types::Problem)))]
+pub async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpResponse, AppError> {
     if let Some(err) = &q.error {
         return Err(AppError::InvalidRequest(format!(
             "HighLevel did not grant access: {err} {}",

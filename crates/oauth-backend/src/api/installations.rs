@@ -21,7 +21,12 @@ pub struct Filter {
     location_id: Option<String>,
 }
 
-async fn list(
+/// Installations (status, never tokens), optionally of one company or location. Service JWT.
+#[utoipa::path(get, path = "/api/installations", tag = "installations",
+    params(("company_id" = Option<String>, Query), ("location_id" = Option<String>, Query)),
+    responses((status = 200, description = "`{installations: [...]}`", body = Object), (status = "4XX", body = shared_types::Problem)),
+    security(("service_jwt" = [])))]
+pub async fn list(
     req: HttpRequest,
     state: State,
     filter: web::Query<Filter>,
@@ -56,7 +61,10 @@ async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({"installations": visible})))
 }
 
-async fn get(
+/// One installation's status. Service JWT.
+#[utoipa::path(get, path = "/api/installations/{id}", tag = "installations", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = "4XX", body = shared_types::Problem)), security(("service_jwt" = [])))]
+pub async fn get(
     req: HttpRequest,
     state: State,
     path: web::Path<String>,
@@ -92,7 +100,10 @@ pub struct UninstallQuery {
 /// `DELETE /api/installations/{id}[?reason=]`: HighLevel's `DELETE /marketplace/app/{appId}/installations` with
 /// the installation's own token, then the installation is recorded `uninstalled` and its tokens destroyed.
 /// Answers its status.
-async fn uninstall(
+/// The app uninstalls itself from that location or company at HighLevel, then records it uninstalled.
+#[utoipa::path(delete, path = "/api/installations/{id}", tag = "installations", params(("id" = String, Path), ("reason" = Option<String>, Query)),
+    responses((status = 200, body = Object), (status = "4XX", body = shared_types::Problem), (status = "5XX", body = shared_types::Problem)), security(("service_jwt" = [])))]
+pub async fn uninstall(
     req: HttpRequest,
     state: State,
     path: web::Path<String>,

@@ -70,7 +70,12 @@ where
     })
 }
 
-async fn get_token(
+/// A token for the installation with at least 60 s of life; with `location_id`, always a Location token.
+#[utoipa::path(get, path = "/api/token-access/{installation_id}", tag = "tokens",
+    params(("installation_id" = String, Path), ("location_id" = Option<String>, Query)),
+    responses((status = 200, description = "TokenAccess", body = Object), (status = "4XX", body = shared_types::Problem), (status = "5XX", body = shared_types::Problem)),
+    security(("service_jwt" = [])))]
+pub async fn get_token(
     req: HttpRequest,
     state: State,
     path: web::Path<String>,
@@ -92,7 +97,14 @@ async fn get_token(
     .await
 }
 
-async fn refresh(
+/// HighLevel refused `rejected_token`: refreshed only if it is still the current token; the current token
+/// either way.
+#[utoipa::path(post, path = "/api/token-access/{installation_id}/refresh", tag = "tokens",
+    params(("installation_id" = String, Path), ("location_id" = Option<String>, Query)),
+    request_body(content = Object, description = "`{rejected_token}`"),
+    responses((status = 200, description = "TokenAccess", body = Object), (status = "4XX", body = shared_types::Problem), (status = "5XX", body = shared_types::Problem)),
+    security(("service_jwt" = [])))]
+pub async fn refresh(
     req: HttpRequest,
     state: State,
     path: web::Path<String>,

@@ -151,3 +151,76 @@ fn an_http_client_that_cannot_be_built_stops_start_up_in_one_line() {
         "{err}"
     );
 }
+
+/// `GET /openapi.json` describes every route oauth-backend serves (each path literal in its sources), each
+/// with its problem answers where it can fail.
+#[actix_web::test]
+async fn openapi_covers_every_route() {
+    let env = crate::common::env(service_common::testing::Backend::Sqlite).await;
+    let doc: serde_json::Value = crate::common::client()
+        .get(format!("{}/openapi.json", env.app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut routes = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            for rest in text.split("\"/").skip(1) {
+                let piece = format!("/{}", rest.split('"').next().unwrap_or_default());
+                let routed = [
+                    "/api/",
+                    "/oauth/",
+                    "/webhooks/",
+                    "/healthz",
+                    "/readyz",
+                    "/metrics",
+                    "/openapi.json",
+                ]
+                .iter()
+                .any(|p| piece.starts_with(p));
+                if routed
+                    && !piece.contains(' ')
+                    && !piece.contains('?')
+                    && !routes.contains(&piece)
+                {
+                    routes.push(piece);
+                }
+            }
+        }
+    }
+    assert!(routes.len() >= 10, "{routes:?}");
+    for r in &routes {
+        assert!(
+            paths.contains_key(r),
+            "{r} is served but not in /openapi.json"
+        );
+    }
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            if path.starts_with("/api/") {
+                assert!(
+                    op["responses"]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .any(|k| k.starts_with('4')),
+                    "{method} {path} lacks its problem answers"
+                );
+            }
+        }
+    }
+}
