@@ -151,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let settings = Settings::load()?;
             init_logging(settings.log_format);
-            let state = crate::app::build_state(settings).await?;
+            let state = crate::state::build_state(settings).await?;
             let inst = state
                 .tokens
                 .uninstall(&id, reason.as_deref())

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod purge;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod webhook_signature;

@@ -34,7 +34,7 @@ fn sign_with(key: &[u8], context: &[u8], payload: &str) -> String {
 }
 
 /// States of earlier versions: `<id>.<HMAC>`, the id stored in `oauth_states`.
-fn sign_legacy(state: &crate::app::AppState, id: &str) -> String {
+fn sign_legacy(state: &crate::state::AppState, id: &str) -> String {
     sign_with(
         state.settings.service_jwt_secret.expose_secret().as_bytes(),
         b"oauth-state:",
@@ -44,7 +44,7 @@ fn sign_legacy(state: &crate::app::AppState, id: &str) -> String {
 
 /// Signed with the OAuth-state key alone (HKDF of SERVICE_JWT_SECRET, purpose `OauthState`): a leak of it
 /// signs states and nothing else.
-fn sign(state: &crate::app::AppState, payload: &str) -> String {
+fn sign(state: &crate::state::AppState, payload: &str) -> String {
     let key = service_common::crypto::purpose::purpose_key(
         &state.settings.service_jwt_secret,
         service_common::crypto::purpose::Purpose::OauthState,
@@ -72,7 +72,7 @@ struct IssuedState {
 }
 
 fn verify_state(
-    state: &crate::app::AppState,
+    state: &crate::state::AppState,
     signed: &str,
     now: i64,
 ) -> Result<IssuedState, AppError> {

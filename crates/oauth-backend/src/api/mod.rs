@@ -6,8 +6,8 @@ pub mod ops;
 pub mod token_access;
 pub mod webhooks;
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest};
 use shared_types::ServiceClaims;
 
