@@ -12,7 +12,6 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use service_common::ServiceAuth;
 use shared_types::{Problem, ProblemCode, RefreshRequest, TokenAccess};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,7 +37,9 @@ pub struct Bridge {
     base_url: String,
     auth: ServiceAuth,
     service_token: Mutex<Option<(String, i64)>>,
-    tokens: Mutex<HashMap<(String, String), Slot>>,
+    /// One slot per (installation, location) asked for lately: bounded in size and forgotten when idle, so
+    /// callers naming ever new locations cannot grow it without bound.
+    tokens: moka::sync::Cache<(String, String), Slot>,
     resolved: resolve::ResolveCache,
     pub stats: BridgeStats,
 }
@@ -68,7 +69,10 @@ impl Bridge {
             base_url: base_url.trim_end_matches('/').to_owned(),
             auth: ServiceAuth::new(service_jwt_secret),
             service_token: Mutex::default(),
-            tokens: Mutex::default(),
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
             resolved: resolve::resolve_cache(),
             stats: BridgeStats::default(),
         })
@@ -135,12 +139,7 @@ impl Bridge {
             installation.to_owned(),
             location.unwrap_or_default().to_owned(),
         );
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key)
-            .or_default()
-            .clone()
+        self.tokens.get_with(key, Slot::default)
     }
 
     fn fresh(t: &TokenAccess) -> bool {
