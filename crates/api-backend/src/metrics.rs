@@ -2,15 +2,15 @@
 //! idempotent replays, token fetches and refreshes through the bridge.
 
 use crate::state::AppState;
-use prometheus::{Encoder, IntCounter, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use std::sync::atomic::Ordering;
 
 pub struct Metrics {
     registry: Registry,
     pub idempotent_replays: IntCounter,
-    pacing: IntGaugeVec,
-    bridge: IntGaugeVec,
-    calls: IntGaugeVec,
+    pacing: IntCounterVec,
+    bridge: IntCounterVec,
+    calls: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -27,20 +27,20 @@ impl Metrics {
             "Requests answered from an Idempotency-Key record",
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
-        let pacing = IntGaugeVec::new(
-            Opts::new("api_highlevel_pacing", "HighLevel calls under the rate limit: sent, waited, waited_ms, throttled (429), wait_bound_exceeded, daily_limit_refusals"),
+        let pacing = IntCounterVec::new(
+            Opts::new("api_highlevel_pacing_total", "HighLevel calls under the rate limit: sent, waited, waited_ms, throttled (429), wait_bound_exceeded, daily_limit_refusals"),
             &["counter"],
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
-        let bridge = IntGaugeVec::new(
+        let bridge = IntCounterVec::new(
             Opts::new(
-                "api_bridge_tokens",
+                "api_bridge_tokens_total",
                 "Tokens through the bridge: fetches, refreshes, cache_hits",
             ),
             &["counter"],
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
-        let calls = IntGaugeVec::new(
+        let calls = IntCounterVec::new(
             Opts::new(
                 "api_highlevel_calls_total",
                 "HighLevel answers by endpoint and status (status 0: no answer)",
@@ -65,7 +65,14 @@ impl Metrics {
         }
     }
 
+    /// The clients count in atomics; each Prometheus counter is brought up to its atomic at every scrape (the
+    /// atomics only grow, so this keeps the counters' semantics).
     pub fn render(&self, state: &AppState) -> String {
+        let catch_up = |c: prometheus::IntCounter, v: u64| {
+            if v > c.get() {
+                c.inc_by(v - c.get());
+            }
+        };
         let p = &state.hl.pacer.stats;
         for (name, v) in [
             ("sent", &p.sent),
@@ -75,9 +82,10 @@ impl Metrics {
             ("wait_bound_exceeded", &p.wait_bound_exceeded),
             ("daily_limit_refusals", &p.daily_limit_refusals),
         ] {
-            self.pacing
-                .with_label_values(&[name])
-                .set(v.load(Ordering::Relaxed) as i64);
+            catch_up(
+                self.pacing.with_label_values(&[name]),
+                v.load(Ordering::Relaxed),
+            );
         }
         let b = &state.bridge.stats;
         for (name, v) in [
@@ -85,9 +93,10 @@ impl Metrics {
             ("refreshes", &b.refreshes),
             ("cache_hits", &b.cache_hits),
         ] {
-            self.bridge
-                .with_label_values(&[name])
-                .set(v.load(Ordering::Relaxed) as i64);
+            catch_up(
+                self.bridge.with_label_values(&[name]),
+                v.load(Ordering::Relaxed),
+            );
         }
         for ((endpoint, status), n) in state
             .hl
@@ -96,9 +105,11 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            self.calls
-                .with_label_values(&[*endpoint, status.to_string().as_str()])
-                .set(*n as i64);
+            catch_up(
+                self.calls
+                    .with_label_values(&[*endpoint, status.to_string().as_str()]),
+                *n,
+            );
         }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

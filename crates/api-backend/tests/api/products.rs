@@ -214,6 +214,17 @@ async fn reads_are_retried(backend: Backend) {
         text.contains(r#"api_highlevel_calls_total{endpoint="products.list",status="200"} 1"#),
         "{text}"
     );
+    // Counts are Prometheus counters (rate() works on them), not gauges named `_total`.
+    for name in [
+        "api_highlevel_calls_total",
+        "api_highlevel_pacing_total",
+        "api_bridge_tokens_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} counter")),
+            "{name}: {text}"
+        );
+    }
 }
 
 both_backends!(

@@ -203,7 +203,7 @@ async fn sigterm_answers_the_waiting_and_releases_their_keys(backend: Backend) {
             .unwrap();
         if metrics
             .lines()
-            .any(|l| l.starts_with("api_highlevel_pacing{counter=\"waited\"} 3"))
+            .any(|l| l.starts_with("api_highlevel_pacing_total{counter=\"waited\"} 3"))
         {
             break;
         }
