@@ -31,6 +31,9 @@ pub struct Resolved {
     pub installation_id: String,
     pub auth_class: AuthClass,
     pub company_id: String,
+    /// The company fallback: the caller's company installation, not yet known to serve the location
+    /// (oauth-backend must confirm it before anything is served from it).
+    pub guessed: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -112,6 +115,7 @@ fn resolved(i: &InstallationStatus) -> Resolved {
         installation_id: i.id.clone(),
         auth_class: i.auth_class,
         company_id: i.company_id.clone(),
+        guessed: false,
     }
 }
 
@@ -150,7 +154,9 @@ fn pick(
         if let Some(i) =
             active().find(|i| i.auth_class == AuthClass::Company && i.company_id == company)
         {
-            return Ok((resolved(i), false));
+            let mut guess = resolved(i);
+            guess.guessed = true;
+            return Ok((guess, false));
         }
     }
     let blocked = all.iter().find(|i| {

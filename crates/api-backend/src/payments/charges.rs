@@ -13,7 +13,12 @@ use serde_json::{json, Value};
 
 /// `verify`: whether HighLevel's transaction (or subscription) is paid: `{success:true}`, `{failed:true}`, or
 /// `{success:false}` while pending.
-pub async fn verify(state: &AppState, p: &ProviderRow, q: &Verify) -> Result<Value, ApiError> {
+pub async fn verify(
+    state: &AppState,
+    p: &ProviderRow,
+    live: bool,
+    q: &Verify,
+) -> Result<Value, ApiError> {
     let location = p.location_id.clone();
     if let Some(sub) = q.subscription_id.clone() {
         let found = state
@@ -43,10 +48,16 @@ pub async fn verify(state: &AppState, p: &ProviderRow, q: &Verify) -> Result<Val
         })
         .await?;
     // A charge made for another transaction never pays this one (a page could otherwise hand HighLevel the id
-    // of an unrelated, cheaper charge).
+    // of an unrelated, cheaper charge), and a test-mode charge never pays a live one (nor the reverse).
     if let (Some(c), Some(t)) = (&found, &expected_txn) {
         if &c.transaction_id != t {
             tracing::warn!(charge = %c.id, "verify: the charge belongs to another transaction");
+            return Ok(json!({"failed": true}));
+        }
+    }
+    if let Some(c) = &found {
+        if c.live_mode != live {
+            tracing::warn!(charge = %c.id, live, "verify: the charge was made in the other mode");
             return Ok(json!({"failed": true}));
         }
     }
@@ -142,15 +153,35 @@ pub fn charge_answer(c: &Charge) -> Value {
 }
 
 /// Records the charge once per transactionId and runs it at the gateway; a repeat answers the first charge.
-pub async fn run_charge<F>(state: &AppState, new: Charge, attempt: F) -> Result<Charge, ApiError>
+/// `after_decline`: a customer may try another card after a decline (the page); HighLevel's own repeats of
+/// a request (`charge_payment`) answer the first outcome.
+pub async fn run_charge<F>(
+    state: &AppState,
+    new: Charge,
+    after_decline: bool,
+    attempt: F,
+) -> Result<Charge, ApiError>
 where
     F: std::future::Future<Output = Result<Outcome, GatewayError>>,
 {
-    let (stored, inserted) = state
+    let (mut stored, inserted) = state
         .db
         .run(move |c| payments::insert_charge_once(c, &new))
         .await?;
-    if !inserted {
+    let mut fresh = inserted;
+    if !inserted && after_decline && stored.status == "failed" {
+        let id = stored.id.clone();
+        if let Some(reopened) = state
+            .db
+            .run(move |c| payments::reopen_failed(c, &id, now_ms()))
+            .await?
+        {
+            tracing::info!(charge = %reopened.id, "a new attempt after a decline");
+            stored = reopened;
+            fresh = true;
+        }
+    }
+    if !fresh {
         tracing::info!(charge = %stored.id, transaction = %stored.transaction_id, "repeated transactionId: answering the first charge");
         return Ok(stored);
     }
@@ -223,13 +254,13 @@ pub async fn charge_payment(
     let charged = match method {
         Some(m) if m.live_mode == live => {
             let snapshot = new.clone();
-            run_charge(state, new, async move {
+            run_charge(state, new, false, async move {
                 gateway_charge_saved(&m, &snapshot).await
             })
             .await?
         }
         _ => {
-            run_charge(state, new, async {
+            run_charge(state, new, false, async {
                 Ok(Outcome::Declined(
                     "the payment method is not saved for this location and mode".into(),
                 ))

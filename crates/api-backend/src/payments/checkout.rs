@@ -58,7 +58,7 @@ pub async fn charge_card(
     );
     new.contact_id = c.contact_id.clone();
     let snapshot = new.clone();
-    let charged = run_charge(state, new, async move {
+    let charged = run_charge(state, new, true, async move {
         Sandbox.charge_card(&card, &snapshot).await
     })
     .await?;

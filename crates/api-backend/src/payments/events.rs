@@ -180,12 +180,12 @@ async fn settle_waiting(state: &AppState) {
     let before = now_ms() - state.settings.sandbox_wait_ms;
     let Ok(waiting) = state
         .db
-        .run(move |c| payments::pending_before(c, before, PENDING_SCAN_LIMIT))
+        .run(move |c| payments::pending_before(c, "sandbox", before, PENDING_SCAN_LIMIT))
         .await
     else {
         return;
     };
-    for ch in waiting.into_iter().filter(|c| c.gateway == "sandbox") {
+    for ch in waiting {
         let settled = state
             .db
             .run(move |c| settle_and_report(c, &ch.location_id, &ch.id, "succeeded", None))

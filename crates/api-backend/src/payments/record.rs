@@ -71,7 +71,10 @@ pub async fn recorded(
         .await
     {
         Ok(r) => r,
-        Err(e) if absent(&e) => match order_id {
+        // HighLevel's order stands for the payment only when the page had no transaction of its own and
+        // names the order as the transaction: the charge is then bound to that order's id. Another order's
+        // amount never pays transaction `T`.
+        Err(e) if absent(&e) => match order_id.filter(|o| *o == transaction_id) {
             Some(o) => match state.hl.order(&tokens, location, o).await {
                 Ok(r) => r,
                 Err(e) if absent(&e) => return Err(unknown()),
@@ -81,13 +84,18 @@ pub async fn recorded(
         },
         Err(e) => return Err(e.into()),
     };
-    if record.alt_id.as_deref().is_some_and(|a| a != location) {
+    // Fail closed: a record that does not say it is this location's, or in which mode, pays nothing.
+    if record.alt_id.as_deref() != Some(location) {
         return Err(unknown());
     }
-    if record.live_mode.is_some_and(|l| l != live) {
+    if record.live_mode != Some(live) {
         return Err(ApiError::AmountMismatch(format!(
             "HighLevel recorded transaction `{transaction_id}` in {} mode, but the page holds the {} key",
-            if record.live_mode == Some(true) { "live" } else { "test" },
+            match record.live_mode {
+                Some(true) => "live",
+                Some(false) => "test",
+                None => "no",
+            },
             if live { "live" } else { "test" }
         )));
     }

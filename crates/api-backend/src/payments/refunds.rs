@@ -12,8 +12,9 @@ use crate::store::providers::ProviderRow;
 use serde_json::{json, Value};
 
 /// How long an identical refund request (same transaction and amount, when HighLevel sends no refund id of
-/// its own) counts as a repeat of the first rather than a new refund: HighLevel retries within minutes.
-pub const REFUND_REPEAT_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// its own) counts as a repeat of the first rather than a new refund. Kept short: a retry comes within
+/// seconds, and two genuine refunds of the same amount minutes apart must both happen.
+pub const REFUND_REPEAT_WINDOW_MS: i64 = 2 * 60 * 1000;
 
 /// What identifies a refund request: HighLevel's own refund id when the body has one, else the transaction
 /// and the amount (HighLevel's documented refund body is `{amount, transactionId}`).

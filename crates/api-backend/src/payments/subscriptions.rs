@@ -61,7 +61,7 @@ pub async fn create_subscription(
     first.subscription_id = Some(sub.id.clone());
     first.payment_method_id = Some(method.id.clone());
     let snapshot = first.clone();
-    let charged = run_charge(state, first, async move {
+    let charged = run_charge(state, first, false, async move {
         gateway_charge_saved(&method, &snapshot).await
     })
     .await?;

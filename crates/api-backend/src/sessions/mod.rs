@@ -202,6 +202,14 @@ pub async fn authorize_location(
             )));
         }
     }
+    // A guess (the caller's company installation for a location nothing lists) is confirmed by oauth-backend
+    // before anything is served: it asks HighLevel whether the company's install covers the location. Without
+    // this, an agency user could name another company's location and read what is stored for it here.
+    if resolved.guessed {
+        bridge
+            .token(&resolved.installation_id, Some(location))
+            .await?;
+    }
     if let Some(allowed) = caller.allowed_installations() {
         if !allowed.contains(&resolved.installation_id) {
             return Err(ApiError::CallerNotAllowed(format!(

@@ -105,13 +105,53 @@ pub fn settle_charge(
         == 1)
 }
 
-/// At most `limit` pending charges older than `before`, oldest first (for the sandbox's "wait" cards, and
-/// status queries); the scan uses the `(status, created_at)` index.
-pub fn pending_before(conn: &mut DbConn, before: i64, limit: i64) -> Result<Vec<Charge>, DbError> {
+/// A declined charge made pending again for a new attempt (another card); `None` if it was not failed.
+pub fn reopen_failed(conn: &mut DbConn, id: &str, now: i64) -> Result<Option<Charge>, DbError> {
+    let n = diesel::update(
+        payment_charges::table
+            .find(id)
+            .filter(payment_charges::status.eq("failed")),
+    )
+    .set((
+        payment_charges::status.eq("pending"),
+        payment_charges::failure.eq(None::<String>),
+        payment_charges::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(payment_charges::table
+        .find(id)
+        .select(Charge::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether the location has a charge still pending (a PayTR callback may yet settle it).
+pub fn has_pending(conn: &mut DbConn, location: &str) -> Result<bool, DbError> {
+    Ok(payment_charges::table
+        .filter(payment_charges::location_id.eq(location))
+        .filter(payment_charges::status.eq("pending"))
+        .select(payment_charges::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// At most `limit` pending charges of `gateway` not touched since `before`, oldest first (the sandbox's "wait"
+/// cards; a charge reopened for a new attempt counts from the reopening).
+pub fn pending_before(
+    conn: &mut DbConn,
+    gateway: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Charge>, DbError> {
     Ok(payment_charges::table
         .filter(payment_charges::status.eq("pending"))
-        .filter(payment_charges::created_at.lt(before))
-        .order(payment_charges::created_at.asc())
+        .filter(payment_charges::gateway.eq(gateway))
+        .filter(payment_charges::updated_at.lt(before))
+        .order(payment_charges::updated_at.asc())
         .limit(limit)
         .select(Charge::as_select())
         .load(conn)?)

@@ -95,6 +95,40 @@ async fn the_amount_charged_is_highlevels(backend: Backend) {
         (422, Some("transaction_unknown")),
         "{p}"
     );
+    // Another (cheaper) order's amount never pays a transaction HighLevel does not know.
+    let cheap = sim_post(
+        &s,
+        "/_sim/payments/orders",
+        json!({"locationId": "Loc1", "amount": 0.5, "currency": "USD"}),
+    )
+    .await;
+    let mut body = charge_body(&pk, "txn-not-recorded", 0.5, "USD");
+    body["orderId"] = cheap["orderId"].clone();
+    let (status, p) = post(&s, "/payments/page/charge", None, body).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("transaction_unknown")),
+        "{p}"
+    );
+    assert_eq!(stored_charge(&s, "txn-not-recorded").await, None);
+    // After a declined card the customer may try another for the same transaction.
+    checkout_at_sim(&s, "Loc1", "txn-retry", 12.0, "USD").await;
+    let mut declined = charge_body(&pk, "txn-retry", 12.0, "USD");
+    declined["card"]["number"] = json!("4000000000000002");
+    let (_, first) = post(&s, "/payments/page/charge", None, declined).await;
+    assert_eq!(first["status"], "failed", "{first}");
+    let (_, second) = post(
+        &s,
+        "/payments/page/charge",
+        None,
+        charge_body(&pk, "txn-retry", 12.0, "USD"),
+    )
+    .await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(
+        stored_charge(&s, "txn-retry").await.unwrap().status,
+        "succeeded"
+    );
     // HighLevel's figure is charged, in minor units of each currency's ISO 4217 exponent.
     checkout_at_sim(&s, "Loc1", "txn-jpy", 500.0, "JPY").await;
     checkout_at_sim(&s, "Loc1", "txn-kwd", 1.25, "KWD").await;

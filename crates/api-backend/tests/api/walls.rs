@@ -72,6 +72,13 @@ async fn one_tenant_never_changes_what_another_is_served(backend: Backend) {
     install(&s, "Company", &["Loc1", "Loc2"]).await;
     install(&s, "Location", &["Other1"]).await;
     let agency1 = session(&s, None).await;
+    let (status, registered) = put(&s, "/api/locations/Other1/payments/provider", &service_token(),
+        json!({"name": "Theirs", "description": "comp2's gateway", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
+    assert_eq!(status, 200, "{registered}");
+    // What is stored here for another company's location is not an agency user's to read.
+    let (status, body) = get(&s, "/api/locations/Other1/payments/provider", &agency1).await;
+    assert!(status == 403 || status == 404, "{status} {body}");
+    assert!(body.get("publishableKeys").is_none(), "{body}");
     let before = sim_count(&s, "/products/");
     for _ in 0..2 {
         let (status, body) = get(&s, "/api/locations/Other1/products", &agency1).await;

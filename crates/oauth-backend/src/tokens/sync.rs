@@ -163,12 +163,10 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     if tokens.db.backend == Backend::Postgres {
         let (url, weak) = (database_url, Arc::downgrade(&wake));
-        let spawned = std::thread::Builder::new()
-            .name("oauth-changes-listen".into())
-            .spawn(move || listen(&url, weak));
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the change listener; polling only");
-        }
+        // On the runtime's blocking pool, not a detached thread: a runtime that shuts down drops this future
+        // (the listener then ends within LISTEN_POLL) and waits for it, so no thread is still inside libpq
+        // while the process exits.
+        tokio::task::spawn_blocking(move || listen(&url, weak));
     }
     let max_stale_ms = max_stale.as_millis() as i64;
     tokens.cache.synced_until(now_ms() + max_stale_ms);

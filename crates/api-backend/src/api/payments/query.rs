@@ -64,7 +64,7 @@ pub async fn query(state: State, body: web::Bytes) -> Result<HttpResponse, ApiEr
         gateway_serves(&provider, live)?;
     }
     let answer = match &q {
-        Query::Verify(v) => charges::verify(&state, &provider, v).await?,
+        Query::Verify(v) => charges::verify(&state, &provider, live, v).await?,
         Query::ListPaymentMethods(v) => charges::list_methods(&state, &provider, live, v).await?,
         Query::ChargePayment(v) => charges::charge_payment(&state, &provider, live, v).await?,
         Query::CreateSubscription(v) => {
