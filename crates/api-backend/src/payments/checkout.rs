@@ -66,8 +66,11 @@ pub async fn charge_card(
     let mut method_id = None;
     if let (true, Some(contact), false) = (c.save_card, c.contact_id, charged.status == "failed") {
         let m = method_of(provider, live, &contact, &digits, exp_month, exp_year);
-        method_id = Some(m.id.clone());
-        state.db.run(move |x| payments::save_method(x, &m)).await?;
+        let id = m.id.clone();
+        // The payment stands either way; past the bound the card is just not kept.
+        if state.db.run(move |x| payments::save_method(x, &m)).await? {
+            method_id = Some(id);
+        }
     }
     Ok((charged, method_id))
 }
@@ -141,7 +144,12 @@ pub async fn save_card(
         card.exp_year,
     );
     let id = m.id.clone();
-    state.db.run(move |x| payments::save_method(x, &m)).await?;
+    if !state.db.run(move |x| payments::save_method(x, &m)).await? {
+        return Err(ApiError::Validation(format!(
+            "this contact already keeps {} cards on file at this location; remove one first",
+            payments::MAX_METHODS_PER_CONTACT
+        )));
+    }
     tracing::info!(location = %provider.location_id, method = %id, "card saved on file");
     Ok(id)
 }

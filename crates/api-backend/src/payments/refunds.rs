@@ -55,6 +55,12 @@ pub async fn refund(
             charge.status
         )));
     }
+    // The gateway is made ready before any amount is reserved: a provider whose credentials cannot be
+    // unsealed refuses the refund outright instead of leaving it pending for ever.
+    let paytr = match charge.gateway.as_str() {
+        "paytr" => Some(super::paytr_for(state, p, charge.live_mode)?),
+        _ => None,
+    };
     let (key, since) = refund_key(q, amount);
     let refund_id = format!("re{:032x}", rand::random::<u128>());
     let (cid, rid) = (charge.id.clone(), refund_id.clone());
@@ -66,13 +72,9 @@ pub async fn refund(
         .await?;
     let refund = match claim {
         payments::RefundClaim::New(r) => {
-            let done = match charge.gateway.as_str() {
-                "paytr" => {
-                    super::paytr_for(state, p, charge.live_mode)?
-                        .refund(&charge, amount, &r.id)
-                        .await
-                }
-                _ => Sandbox.refund(&charge, amount, &r.id).await,
+            let done = match &paytr {
+                Some(gateway) => gateway.refund(&charge, amount, &r.id).await,
+                None => Sandbox.refund(&charge, amount, &r.id).await,
             };
             match done {
                 Ok(()) => finish_refund(state, &r.id, true).await?,

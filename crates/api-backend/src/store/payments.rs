@@ -328,11 +328,24 @@ pub struct Method {
     pub created_at: i64,
 }
 
-pub fn save_method(conn: &mut DbConn, m: &Method) -> Result<(), DbError> {
+/// Cards a contact may keep on file at a location: saving is open to whoever holds the page's publishable
+/// key, so it is bounded.
+pub const MAX_METHODS_PER_CONTACT: i64 = 20;
+
+/// Saves a card unless the contact already keeps [`MAX_METHODS_PER_CONTACT`] at the location; `false` then.
+pub fn save_method(conn: &mut DbConn, m: &Method) -> Result<bool, DbError> {
+    let held: i64 = payment_methods::table
+        .filter(payment_methods::location_id.eq(&m.location_id))
+        .filter(payment_methods::contact_id.eq(&m.contact_id))
+        .count()
+        .get_result(conn)?;
+    if held >= MAX_METHODS_PER_CONTACT {
+        return Ok(false);
+    }
     diesel::insert_into(payment_methods::table)
         .values(m)
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 pub fn methods(

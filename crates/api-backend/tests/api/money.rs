@@ -376,7 +376,34 @@ async fn a_refund_asked_twice_refunds_once(backend: Backend) {
     assert_eq!(refunds.len(), 3, "{refunds:?}");
 }
 
+/// Saving cards is open to whoever holds the page's publishable key: a contact keeps at most 20 at a location.
+async fn cards_on_file_are_bounded(backend: Backend) {
+    let s = stack_with(backend, Default::default(), FAST).await;
+    install(&s, "Location", &["Loc1"]).await;
+    let (pk, _) = provider(&s, "Loc1").await;
+    let save = || {
+        post(
+            &s,
+            "/payments/page/setup",
+            None,
+            json!({"publishableKey": pk, "locationId": "Loc1", "contactId": "c-many",
+            "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2099, "cvc": "123"}}),
+        )
+    };
+    for i in 0..api_backend::store::payments::MAX_METHODS_PER_CONTACT {
+        let (status, body) = save().await;
+        assert_eq!(status, 200, "card {i}: {body}");
+    }
+    let (status, body) = save().await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+}
+
 both_backends!(
+    cards_on_file_are_bounded,
     the_amount_charged_is_highlevels,
     the_sandbox_never_settles_live_payments,
     a_captured_payment_is_never_lost,
