@@ -425,29 +425,14 @@ async fn the_payment_page_is_locked_down() {
 /// (the simulator) receives `payment.captured`.
 #[actix_web::test]
 async fn checkout_on_any_origin_with_slow_props() {
-    let api_port = free_port();
-    let api_url = format!("http://127.0.0.1:{api_port}");
-    let s = stack_with(
-        service_common::testing::Backend::Sqlite,
-        Default::default(),
-        &[
-            ("PORT", &api_port.to_string()),
-            ("PUBLIC_BASE_URL", &api_url),
-            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
-        ],
-    )
-    .await;
+    let s = checkout_stack().await;
     let Some((_driver, c)) = browser().await else {
         return;
     };
-    install(&s, "Location", &["Loc1"]).await;
-    let (status, out) = put(&s, "/api/locations/Loc1/payments/provider", &service_token(),
-        json!({"name": "Sandbox", "description": "Test", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
-    assert_eq!(status, 200, "{out}");
     // The simulator's own host under another name: `localhost`, not the 127.0.0.1 of any setting.
-    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
     c.goto(&format!(
-        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=49.99&currency=USD&mode=payment&propsDelayMs=3000"
+        "{}/_sim/payments/checkout?locationId=Loc1&amount=49.99&currency=USD&mode=payment&propsDelayMs=3000",
+        sim_on_localhost(&s)
     ))
     .await
     .unwrap();
@@ -462,39 +447,17 @@ async fn checkout_on_any_origin_with_slow_props() {
         "ready is said again while the props are late: {early:?}"
     );
     pay(&c, "4242424242424242").await;
-    let mut result = Value::Null;
-    for _ in 0..100 {
-        let text = c
-            .find(Locator::Css("#result"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if !text.is_empty() {
-            result = serde_json::from_str(&text).unwrap();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let result = result_of(&c).await;
     assert_eq!(
         result["message"]["type"], "custom_element_success_response",
         "{result}"
     );
     assert_eq!(result["verify"], json!({"success": true}), "{result}");
     let txn = result["transactionId"].as_str().unwrap().to_owned();
-    let mut captured = None;
-    for _ in 0..50 {
-        captured =
-            s.sim.payment_events().into_iter().find(|e| {
-                e["event"] == "payment.captured" && e["ghlTransactionId"] == txn.as_str()
-            });
-        if captured.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let e = captured.expect("the simulator received payment.captured");
+    let e = event_for(&s, &txn)
+        .await
+        .expect("the simulator received payment.captured");
+    assert_eq!(e["event"], "payment.captured");
     assert_eq!(
         e["_missing"],
         json!([]),
@@ -527,6 +490,50 @@ async fn any_https_parent_by_default() {
         .contains(r#"data-parent-origins="""#));
 }
 
+/// A stack whose api-backend is reachable at its PUBLIC_BASE_URL (the simulator calls its queryUrl), with a
+/// sandbox provider registered on Loc1.
+async fn checkout_stack() -> Stack {
+    let api_port = free_port();
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let s = stack_with(
+        service_common::testing::Backend::Sqlite,
+        Default::default(),
+        &[
+            ("PORT", &api_port.to_string()),
+            ("PUBLIC_BASE_URL", &api_url),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    install(&s, "Location", &["Loc1"]).await;
+    let (status, out) = put(&s, "/api/locations/Loc1/payments/provider", &service_token(),
+        json!({"name": "Sandbox", "description": "Test", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
+    assert_eq!(status, 200, "{out}");
+    s
+}
+
+/// The simulator under the name `localhost`: an origin no setting names.
+fn sim_on_localhost(s: &Stack) -> String {
+    let port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    format!("http://localhost:{port}")
+}
+
+/// The payment event the simulator received for HighLevel's transaction `txn`, waiting up to 5 s.
+async fn event_for(s: &Stack, txn: &str) -> Option<Value> {
+    for _ in 0..50 {
+        if let Some(e) = s
+            .sim
+            .payment_events()
+            .into_iter()
+            .find(|e| e["ghlTransactionId"] == txn)
+        {
+            return Some(e);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 async fn result_of(c: &Client) -> Value {
     for _ in 0..100 {
         let text = c
@@ -549,28 +556,13 @@ async fn result_of(c: &Client) -> Value {
 /// (`charge_payment`), and hears of the capture.
 #[actix_web::test]
 async fn card_on_file_saved_listed_and_charged() {
-    let api_port = free_port();
-    let api_url = format!("http://127.0.0.1:{api_port}");
-    let s = stack_with(
-        service_common::testing::Backend::Sqlite,
-        Default::default(),
-        &[
-            ("PORT", &api_port.to_string()),
-            ("PUBLIC_BASE_URL", &api_url),
-            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
-        ],
-    )
-    .await;
+    let s = checkout_stack().await;
     let Some((_driver, c)) = browser().await else {
         return;
     };
-    install(&s, "Location", &["Loc1"]).await;
-    let (status, out) = put(&s, "/api/locations/Loc1/payments/provider", &service_token(),
-        json!({"name": "Sandbox", "description": "Test", "imageUrl": "https://x.test/p.png", "gateway": "sandbox"})).await;
-    assert_eq!(status, 200, "{out}");
-    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
     c.goto(&format!(
-        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=USD&mode=setup"
+        "{}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=USD&mode=setup",
+        sim_on_localhost(&s)
     ))
     .await
     .unwrap();
@@ -602,19 +594,9 @@ async fn card_on_file_saved_listed_and_charged() {
         "type": "charge_payment", "paymentMethodId": listed[0]["id"], "contactId": "sim-contact",
         "transactionId": "txn-off-session-1", "chargeDescription": "Renewal", "amount": 12.5, "currency": "USD"}})).await;
     assert_eq!(answer["body"]["success"], true, "{answer}");
-    let mut captured = None;
-    for _ in 0..50 {
-        captured = s
-            .sim
-            .payment_events()
-            .into_iter()
-            .find(|e| e["ghlTransactionId"] == "txn-off-session-1");
-        if captured.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let e = captured.expect("HighLevel heard of the off-session charge");
+    let e = event_for(&s, "txn-off-session-1")
+        .await
+        .expect("HighLevel heard of the off-session charge");
     assert_eq!(
         (e["event"].as_str(), e["_missing"].clone()),
         (Some("payment.captured"), json!([]))

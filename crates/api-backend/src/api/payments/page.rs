@@ -24,43 +24,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/payments/page", web::get().to(page))
         .route("/payments/page.js", web::get().to(page_js))
         .route("/payments/page.css", web::get().to(page_css))
-        .service(
-            web::resource("/payments/page/check")
+        .route("/payments/page/charges/{chargeId}", web::get().to(status));
+    // The page's own API: small JSON bodies, refused past PAGE_API_LIMIT with a problem body.
+    for (path, route) in [
+        ("/payments/page/check", web::post().to(check)),
+        ("/payments/page/paytr", web::post().to(paytr_checkout)),
+        ("/payments/page/setup", web::post().to(setup)),
+        ("/payments/page/charge", web::post().to(charge)),
+    ] {
+        cfg.service(
+            web::resource(path)
                 .app_data(
                     web::JsonConfig::default()
                         .limit(PAGE_API_LIMIT)
                         .error_handler(|e, _| crate::error::json_error(e)),
                 )
-                .route(web::post().to(check)),
+                .route(route),
         );
-    cfg.service(
-        web::resource("/payments/page/paytr")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(PAGE_API_LIMIT)
-                    .error_handler(|e, _| crate::error::json_error(e)),
-            )
-            .route(web::post().to(paytr_checkout)),
-    );
-    cfg.service(
-        web::resource("/payments/page/setup")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(PAGE_API_LIMIT)
-                    .error_handler(|e, _| crate::error::json_error(e)),
-            )
-            .route(web::post().to(setup)),
-    );
-    cfg.service(
-        web::resource("/payments/page/charge")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(PAGE_API_LIMIT)
-                    .error_handler(|e, _| crate::error::json_error(e)),
-            )
-            .route(web::post().to(charge)),
-    )
-    .route("/payments/page/charges/{chargeId}", web::get().to(status));
+    }
 }
 
 /// The payment page's script.
