@@ -4,8 +4,9 @@
 #
 # It sets up what the tests need by itself:
 # - PostgreSQL: TEST_DATABASE_URL if set; else the server on 127.0.0.1:5432 if one answers (database `test`,
-#   made if missing); else a throwaway cluster of its own (initdb into target/test-postgres, a free port, stopped
-#   when this script ends). TEST_OWN_POSTGRES=1 always uses a throwaway cluster.
+#   made if missing); else a throwaway cluster of its own (initdb into target/test-postgres, or as root into a
+#   folder of its own under the temp folder, which `postgres` can reach; a free port; stopped when this script
+#   ends). TEST_OWN_POSTGRES=1 always uses a throwaway cluster.
 # - chromium, chromium-driver, openssl and PostgreSQL's programs: installed with apt when missing and this
 #   script runs as root; otherwise it stops at once with one line naming what to install.
 # Extra arguments go to `cargo test` (e.g. `./scripts/test.sh -p api-backend walls`).
@@ -38,6 +39,7 @@ own_pg_dir=""
 stop_own_pg() {
   if [ -n "$own_pg_dir" ] && [ -d "$own_pg_dir/data" ]; then
     as_pg "$(pg_bin)/pg_ctl" -D "$own_pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    case "$own_pg_dir" in "$PWD"/*) ;; *) rm -rf "$own_pg_dir" ;; esac
   fi
 }
 trap stop_own_pg EXIT
@@ -55,12 +57,18 @@ elif [ -z "${TEST_OWN_POSTGRES:-}" ] && answers 5432; then
   fi
   say "PostgreSQL: the server on 127.0.0.1:5432"
 else
-  own_pg_dir="$PWD/target/test-postgres"
-  rm -rf "$own_pg_dir"
-  mkdir -p "$own_pg_dir"
+  if [ "$(id -u)" = 0 ]; then
+    # As root the cluster runs as `postgres`, which may not reach into this checkout (a clone under a 0700
+    # folder): it gets a folder of its own under the system temp folder, removed at the end.
+    own_pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/test-postgres.XXXXXX")
+    chown postgres:postgres "$own_pg_dir"
+  else
+    own_pg_dir="$PWD/target/test-postgres"
+    rm -rf "$own_pg_dir"
+    mkdir -p "$own_pg_dir"
+  fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)
-  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$own_pg_dir"
-  say "PostgreSQL: a throwaway cluster in target/test-postgres on port $port (nothing used on 127.0.0.1:5432)"
+  say "PostgreSQL: a throwaway cluster in $own_pg_dir on port $port (nothing used on 127.0.0.1:5432)"
   as_pg "$(pg_bin)/initdb" -D "$own_pg_dir/data" -U postgres -A trust --no-sync >/dev/null
   as_pg "$(pg_bin)/pg_ctl" -D "$own_pg_dir/data" -l "$own_pg_dir/log" \
     -o "-p $port -k $own_pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" -w start >/dev/null
