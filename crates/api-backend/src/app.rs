@@ -5,13 +5,29 @@ use crate::api;
 use crate::error::{extractor_error, json_error, ApiError};
 use crate::settings::Settings;
 use crate::state::{build_state, AppState};
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 /// JSON bodies (products, prices, provider, sessions) are small; uploads go through multipart.
 pub const JSON_LIMIT: usize = 256 * 1024;
 
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    let ops = {
+        let (metered, checked) = (state.clone(), state.clone());
+        service_common::ops::Ops::new(state.db.clone(), move || metered.metrics.render(&metered))
+            .ready_also(move || {
+                let state = checked.clone();
+                Box::pin(async move {
+                    if state.bridge.ping().await {
+                        Ok(())
+                    } else {
+                        Err(ApiError::OauthBackendUnavailable(
+                            "GET /healthz on OAUTH_BACKEND_URL did not answer".into(),
+                        )
+                        .problem())
+                    }
+                })
+            })
+    };
     move |cfg| {
         cfg.app_data(state)
             .app_data(
@@ -29,6 +45,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(api::provider::configure)
             .configure(api::diagnostics::configure)
             .configure(api::ops::configure)
+            .configure(ops.configure())
             .configure(api::payments::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such route".into()))
@@ -54,57 +71,10 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     c
 }
 
-/// A running api-backend.
-pub struct RunningApp {
-    pub base_url: String,
-    pub port: u16,
-    pub state: web::Data<AppState>,
-    handle: actix_web::dev::ServerHandle,
-    events: tokio::task::JoinHandle<()>,
-    purge: tokio::task::JoinHandle<()>,
-}
-
-impl RunningApp {
-    /// Stops serving (finishing requests under way) and stops delivering payment events; undelivered events
-    /// stay in the database for the next start. Requests still waiting for room under HighLevel's rate limit
-    /// are answered 503 at once (their keys released), as on SIGTERM.
-    pub async fn stop(&self) {
-        self.state.hl.pacer.stop_waiting();
-        self.handle.stop(true).await;
-        self.events.abort();
-        self.purge.abort();
-    }
-}
-
-/// SIGTERM (a redeploy) or SIGINT (Ctrl-C). The handlers are in place when this returns (before the server
-/// answers anything); the future completes when a signal arrives.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let streams = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        );
-        async move {
-            match streams {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => std::future::pending::<()>().await,
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
+/// A running api-backend. Its stop first answers the requests still waiting for room under HighLevel's
+/// rate limit with 503 at once (their keys released), as on SIGTERM; undelivered payment events stay in the
+/// database for the next start.
+pub type RunningApp = service_common::server::RunningApp<AppState>;
 
 /// Builds the state, binds (port 0: a free port) and starts the server on the current runtime.
 pub async fn spawn_app(settings: Settings) -> anyhow::Result<RunningApp> {
@@ -114,10 +84,7 @@ pub async fn spawn_app(settings: Settings) -> anyhow::Result<RunningApp> {
 }
 
 pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web::dev::Server)> {
-    let listener = service_common::http::listen(&settings.host, settings.port).map_err(|e| {
-        anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.host, settings.port)
-    })?;
-    let port = listener.local_addr()?.port();
+    let listener = service_common::server::bind(&settings.host, settings.port)?;
     let state = build_state(settings).await?;
     let events = tokio::spawn(crate::payments::events::run(
         state.clone(),
@@ -129,40 +96,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         retention,
         crate::store::idempotency::purge_interval(retention),
     ));
-    // Before the server can answer anything: a SIGTERM from then on is ours to handle.
-    let signalled = stop_signal();
     let data = state.clone();
     let origins = state.settings.cors_allowed_origins.clone();
-    let server = HttpServer::new(move || {
+    let parts = service_common::server::Parts {
+        listener,
+        host: state.settings.host.clone(),
+        state,
+        tasks: vec![events, purge],
+        before_stop: |state| state.hl.pacer.stop_waiting(),
+    };
+    Ok(service_common::server::serve(parts, move || {
         App::new()
             .wrap(cors(&origins))
-            .wrap(from_fn(service_common::http::problem_errors))
-            .wrap(from_fn(service_common::http::access_log))
-            .wrap(from_fn(service_common::http::request_id))
             .configure(configure(data.clone()))
-    })
-    // HTTP/1.1, and HTTP/2 without TLS for callers that multiplex many waiting requests on one connection.
-    .listen_auto_h2c(listener)?
-    // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
-    .shutdown_timeout(4)
-    // Signals are ours (below): a stop first answers the requests waiting for a rate-limit slot.
-    .disable_signals()
-    .run();
-    let handle = server.handle();
-    let stopping = (state.clone(), handle.clone());
-    tokio::spawn(async move {
-        signalled.await;
-        tracing::info!("stopping: answering requests that wait for HighLevel's rate limit with 503, draining the rest");
-        stopping.0.hl.pacer.stop_waiting();
-        stopping.1.stop(true).await;
-    });
-    let running = RunningApp {
-        base_url: service_common::http::base_url(&state.settings.host, port),
-        port,
-        state,
-        handle,
-        events,
-        purge,
-    };
-    Ok((running, server))
+    })?)
 }

@@ -1,6 +1,5 @@
 //! The `api-backend` command line.
 
-use crate::db::{Db, MIGRATIONS};
 use crate::settings::Settings;
 use clap::{Parser, Subcommand};
 use service_common::logging::{init_logging, LogFormat};
@@ -65,11 +64,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Migrate => {
-            init_logging(LogFormat::Pretty);
-            let get = service_common::settings::lookup().map_err(anyhow::Error::msg)?;
-            let url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/api-backend.db".into());
-            let applied = Db::connect(&url, 1)?.migrate(MIGRATIONS)?;
-            println!("{} migration(s) applied", applied.len());
+            service_common::cli::migrate(crate::settings::DEFAULTS, crate::db::MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!(e))?;
             Ok(0)
         }
         Command::Openapi => {
@@ -86,10 +82,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             json,
         } => {
             init_logging(LogFormat::Pretty);
-            let get = service_common::settings::lookup().map_err(anyhow::Error::msg)?;
-            let secret = get("SERVICE_JWT_SECRET")
-                .ok_or_else(|| anyhow::anyhow!("missing required setting SERVICE_JWT_SECRET"))?;
-            let oauth = get("OAUTH_BACKEND_URL").unwrap_or_else(|| "http://127.0.0.1:8081".into());
+            let get = |name| service_common::settings::one(name, crate::settings::DEFAULTS);
+            let secret = service_common::settings::required(
+                "SERVICE_JWT_SECRET",
+                crate::settings::DEFAULTS,
+            )?;
+            let oauth = get("OAUTH_BACKEND_URL")?.unwrap_or_default();
             let bridge = crate::bridge::Bridge::new(
                 &oauth,
                 &secret.into(),
@@ -103,7 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 &bridge,
                 &inst,
                 location.as_deref(),
-                get("HIGHLEVEL_CLIENT_ID").as_deref(),
+                get("HIGHLEVEL_CLIENT_ID")?.as_deref(),
                 endpoint.as_deref(),
             )
             .await

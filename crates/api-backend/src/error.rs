@@ -127,8 +127,7 @@ impl ApiError {
             HighLevel(e) => highlevel_problem(e),
             OauthBackendUnavailable(_) => p(ProblemCode::OauthBackendUnavailable)
                 .with_fix("Check OAUTH_BACKEND_URL and that oauth-backend is up (GET /readyz)."),
-            DatabaseUnavailable => p(ProblemCode::DatabaseUnavailable)
-                .with_fix("Check DATABASE_URL and that the database server is up; the server log has the cause."),
+            DatabaseUnavailable => service_common::ops::database_unavailable(),
             UploadCapacity { .. } => p(ProblemCode::UploadCapacity)
                 .with_fix("Retry after the time in Retry-After (another replica may take it at once); operators can raise MEDIA_BUFFER_BUDGET."),
             Internal(_) => Problem::of(ProblemCode::Internal, "An internal error occurred; the server log has the cause."),
@@ -199,11 +198,9 @@ impl ResponseError for ApiError {
 
 impl From<service_common::DbError> for ApiError {
     fn from(e: service_common::DbError) -> Self {
-        if e.is_unavailable() {
-            tracing::error!(error = %e, "database unavailable");
-            ApiError::DatabaseUnavailable
-        } else {
-            ApiError::Internal(e.to_string())
+        match service_common::ops::DbFailure::from(e) {
+            service_common::ops::DbFailure::Unavailable => ApiError::DatabaseUnavailable,
+            service_common::ops::DbFailure::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         api::media::list, api::media::upload, api::media::delete,
         api::provider::put, api::provider::get, api::provider::delete,
         api::diagnostics::diagnostics,
-        api::ops::healthz, api::ops::ready, api::ops::metrics, api::ops::openapi,
+        service_common::ops::healthz, service_common::ops::readyz, service_common::ops::metrics, api::ops::openapi,
         api::payments::query::query,
         api::payments::page::page, api::payments::page::page_js, api::payments::page::page_css,
         api::payments::page::check, api::payments::page::charge, api::payments::page::setup, api::payments::page::status,

@@ -2,7 +2,10 @@
 //! is missing stops start-up with one line naming it. Secrets are `SecretString`s, never printed.
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use service_common::logging::LogFormat;
+pub use service_common::settings::SettingsError;
+use service_common::settings::read;
 use std::time::Duration;
 
 /// HighLevel's app hosts: where a marketplace app's pages are framed from.
@@ -12,114 +15,122 @@ pub const HIGHLEVEL_APP_ORIGINS: &str =
 /// Ten files of 25 MB fit, with room for their multipart headers.
 pub const DEFAULT_MEDIA_BUFFER_BUDGET: &str = "256MiB";
 
-#[derive(Debug, Clone)]
+/// The built-in defaults, by environment name.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("HOST", "0.0.0.0"),
+    ("PORT", "8082"),
+    ("DATABASE_URL", "sqlite://data/api-backend.db"),
+    ("HIGHLEVEL_API_URL", "https://services.leadconnectorhq.com"),
+    ("HIGHLEVEL_BACKEND_URL", "https://backend.leadconnectorhq.com"),
+    ("OAUTH_BACKEND_URL", "http://127.0.0.1:8081"),
+    ("CORS_ALLOWED_ORIGINS", HIGHLEVEL_APP_ORIGINS),
+    ("DB_POOL_SIZE", "10"),
+    ("HIGHLEVEL_TIMEOUT_MS", "15000"),
+    ("RATE_LIMIT_BURST", "100"),
+    ("RATE_LIMIT_INTERVAL_MS", "10000"),
+    ("RATE_LIMIT_MAX_WAIT_MS", "30000"),
+    ("SESSION_TTL_SECS", "3600"),
+    ("PROVIDER_INSTALLED_CHECK_SECS", "30"),
+    ("SANDBOX_WAIT_MS", "3000"),
+    ("PAYMENT_EVENTS_INTERVAL_MS", "1000"),
+    ("PAYTR_API_URL", "https://www.paytr.com"),
+    ("PAYMENT_PARENT_ORIGINS", ""),
+    ("MEDIA_BUFFER_BUDGET", DEFAULT_MEDIA_BUFFER_BUDGET),
+    ("IDEMPOTENCY_RETENTION", "24h"),
+    ("IDEMPOTENCY_LEASE", "6s"),
+];
+
+/// Field names are the environment's in lower case (`HIGHLEVEL_SSO_KEY` is `highlevel_sso_key`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
     pub database_url: String,
+    #[serde(deserialize_with = "read::url")]
     pub highlevel_api_url: String,
     /// Where payment provider events go (HIGHLEVEL_BACKEND_URL).
+    #[serde(deserialize_with = "read::url")]
     pub highlevel_backend_url: String,
+    #[serde(deserialize_with = "read::url")]
     pub oauth_backend_url: String,
     pub service_jwt_secret: SecretString,
+    #[serde(rename = "highlevel_sso_key")]
     pub sso_key: SecretString,
+    #[serde(deserialize_with = "read::list")]
     pub cors_allowed_origins: Vec<String>,
     /// Public URL HighLevel reaches (queryUrl, paymentsUrl); needed to register the payments provider.
+    #[serde(default, deserialize_with = "optional_url")]
     pub public_base_url: Option<String>,
     /// This app's client id, when set: diagnosis spots tokens of another app.
     pub highlevel_client_id: Option<String>,
     /// Seals gateway credentials (PayTR); needed only to register a PayTR provider.
     pub token_encryption_keys: Option<SecretString>,
+    #[serde(default = "LogFormat::detect")]
     pub log_format: LogFormat,
     pub db_pool_size: u32,
+    #[serde(rename = "highlevel_timeout_ms", deserialize_with = "read::millis")]
     pub highlevel_timeout: Duration,
     pub rate_limit_burst: u32,
+    #[serde(rename = "rate_limit_interval_ms", deserialize_with = "read::millis")]
     pub rate_limit_interval: Duration,
     /// The longest a request waits for room under HighLevel's rate limit before it gets a 503.
+    #[serde(rename = "rate_limit_max_wait_ms", deserialize_with = "read::millis")]
     pub rate_limit_max_wait: Duration,
     pub session_ttl_secs: i64,
     /// How long a location seen installed is trusted before its payments provider asks again
     /// (PROVIDER_INSTALLED_CHECK_SECS, 30): the bound on serving a provider after an uninstall.
+    #[serde(rename = "provider_installed_check_secs", deserialize_with = "read::secs")]
     pub provider_installed_check: Duration,
     /// How long the sandbox's "wait" card keeps a charge pending before it succeeds.
     pub sandbox_wait_ms: i64,
     /// How often the payment events outbox is delivered.
+    #[serde(rename = "payment_events_interval_ms", deserialize_with = "read::millis")]
     pub payment_events_interval: Duration,
     /// PayTR's API base (tests point it at a fake).
+    #[serde(deserialize_with = "read::url")]
     pub paytr_api_url: String,
     /// Windows allowed to frame the payment page and send it `payment_initiate_props`.
+    #[serde(deserialize_with = "read::list")]
     pub payment_parent_origins: Vec<String>,
     /// Bytes of media uploads this process holds at once (spooled to files in `media_spool_dir` for the send
     /// and a replay); an upload that does not fit gets a 503 with `Retry-After`.
+    #[serde(deserialize_with = "read::size")]
     pub media_buffer_budget: u64,
     /// Where uploads are spooled (the system's temporary folder by default).
     pub media_spool_dir: Option<std::path::PathBuf>,
     /// How long a finished `Idempotency-Key` record is kept (its answer replayed) before it is purged.
+    #[serde(with = "humantime_serde")]
     pub idempotency_retention: Duration,
     /// A running keyed request's lease on its key: renewed every third of it while the request runs; a key
     /// whose owner stopped renewing (a crashed replica) is taken over once the lease has run out.
+    #[serde(with = "humantime_serde")]
     pub idempotency_lease: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("missing required setting {0} (set it in the environment or in the file named by CONFIG_FILE)")]
-    Missing(&'static str),
-    #[error("setting {name} is invalid: {why}")]
-    Invalid { name: &'static str, why: String },
-    #[error("{0}")]
-    Source(String),
+fn optional_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    read::url(d).map(Some)
 }
 
-/// A duration such as `24h`, `90m`, `30s` or `1h 30m`.
-fn duration(name: &'static str, v: String) -> Result<Duration, SettingsError> {
-    humantime::parse_duration(v.trim()).map_err(|e| SettingsError::Invalid {
-        name,
-        why: format!("`{v}` is not a duration like 24h or 90s ({e})"),
-    })
-}
-
-/// A size such as `256MiB`, `1GB` or `1048576` (bytes).
-fn size(name: &'static str, v: String) -> Result<u64, SettingsError> {
-    parse_size::parse_size(v.trim()).map_err(|e| SettingsError::Invalid {
-        name,
-        why: format!("`{v}` is not a size like 256MiB ({e})"),
-    })
-}
-
-fn number<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, SettingsError> {
-    v.parse().map_err(|_| SettingsError::Invalid {
-        name,
-        why: format!("`{v}` is not a number"),
-    })
-}
-
-/// A space- or comma-separated list of origins (`scheme://host[:port]`), each checked.
-fn origins(name: &'static str, v: &str) -> Result<Vec<String>, SettingsError> {
-    v.split([',', ' '])
-        .map(|o| o.trim().trim_end_matches('/'))
-        .filter(|o| !o.is_empty())
-        .map(|o| {
-            let ok = (o.starts_with("https://") || o.starts_with("http://"))
-                && o.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".:/-".contains(c))
-                && o.matches('/').count() == 2;
-            if ok {
-                Ok(o.to_owned())
-            } else {
-                Err(SettingsError::Invalid {
-                    name,
-                    why: format!("`{o}` is not an origin like https://app.gohighlevel.com"),
-                })
-            }
-        })
-        .collect()
+/// Each origin is `scheme://host[:port]`.
+fn check_origins(name: &str, list: &[String]) -> Result<(), SettingsError> {
+    for o in list {
+        let ok = (o.starts_with("https://") || o.starts_with("http://"))
+            && o.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".:/-".contains(c))
+            && o.matches('/').count() == 2;
+        if !ok {
+            return Err(SettingsError::invalid(
+                name,
+                format!("`{o}` is not an origin like https://app.gohighlevel.com"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Settings {
     pub fn load() -> Result<Settings, SettingsError> {
-        let get = service_common::settings::lookup().map_err(SettingsError::Source)?;
-        Settings::from_lookup(get)
+        service_common::settings::load::<Settings>(DEFAULTS)?.checked()
     }
 
     /// Settings for a HighLevel simulator at `sim_url` and an oauth-backend at `oauth_url`: what the
@@ -131,19 +142,18 @@ impl Settings {
         service_jwt_secret: &str,
         extra: &[(&str, String)],
     ) -> Result<Settings, SettingsError> {
-        Settings::from_lookup(service_common::settings::pairs_lookup(
-            Self::simulator_env(sim_url, oauth_url, database_url, service_jwt_secret),
-            extra,
-        ))
+        let mut vars = Self::simulator_env(sim_url, oauth_url, database_url, service_jwt_secret);
+        vars.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        Settings::from_vars(vars)
     }
 
     /// The environment `for_simulator` reads, for starting the binary against a simulator (benchmarks, drills).
-    pub fn simulator_env(
+    pub fn simulator_env<'a>(
         sim_url: &str,
         oauth_url: &str,
         database_url: &str,
         service_jwt_secret: &str,
-    ) -> Vec<(&'static str, String)> {
+    ) -> Vec<(&'a str, String)> {
         vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", "0".into()),
@@ -158,116 +168,50 @@ impl Settings {
         ]
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let required = |name: &'static str| get(name).ok_or(SettingsError::Missing(name));
-        let or = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
-        let url = |v: String| v.trim_end_matches('/').to_owned();
-        let s = Settings {
-            host: or("HOST", "0.0.0.0"),
-            port: number("PORT", or("PORT", "8082"))?,
-            database_url: or("DATABASE_URL", "sqlite://data/api-backend.db"),
-            highlevel_api_url: url(or(
-                "HIGHLEVEL_API_URL",
-                "https://services.leadconnectorhq.com",
-            )),
-            highlevel_backend_url: url(or(
-                "HIGHLEVEL_BACKEND_URL",
-                "https://backend.leadconnectorhq.com",
-            )),
-            oauth_backend_url: url(or("OAUTH_BACKEND_URL", "http://127.0.0.1:8081")),
-            service_jwt_secret: SecretString::from(required("SERVICE_JWT_SECRET")?),
-            sso_key: SecretString::from(required("HIGHLEVEL_SSO_KEY")?),
-            cors_allowed_origins: or("CORS_ALLOWED_ORIGINS", HIGHLEVEL_APP_ORIGINS)
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            public_base_url: get("PUBLIC_BASE_URL").map(url),
-            highlevel_client_id: get("HIGHLEVEL_CLIENT_ID"),
-            token_encryption_keys: get("TOKEN_ENCRYPTION_KEYS").map(SecretString::from),
-            log_format: LogFormat::parse(get("LOG_FORMAT").as_deref()).map_err(|why| {
-                SettingsError::Invalid {
-                    name: "LOG_FORMAT",
-                    why,
-                }
-            })?,
-            db_pool_size: number("DB_POOL_SIZE", or("DB_POOL_SIZE", "10"))?,
-            highlevel_timeout: Duration::from_millis(number(
-                "HIGHLEVEL_TIMEOUT_MS",
-                or("HIGHLEVEL_TIMEOUT_MS", "15000"),
-            )?),
-            rate_limit_burst: number("RATE_LIMIT_BURST", or("RATE_LIMIT_BURST", "100"))?,
-            rate_limit_interval: Duration::from_millis(number(
-                "RATE_LIMIT_INTERVAL_MS",
-                or("RATE_LIMIT_INTERVAL_MS", "10000"),
-            )?),
-            rate_limit_max_wait: Duration::from_millis(number(
-                "RATE_LIMIT_MAX_WAIT_MS",
-                or("RATE_LIMIT_MAX_WAIT_MS", "30000"),
-            )?),
-            session_ttl_secs: number("SESSION_TTL_SECS", or("SESSION_TTL_SECS", "3600"))?,
-            provider_installed_check: Duration::from_secs(number(
-                "PROVIDER_INSTALLED_CHECK_SECS",
-                or("PROVIDER_INSTALLED_CHECK_SECS", "30"),
-            )?),
-            sandbox_wait_ms: number("SANDBOX_WAIT_MS", or("SANDBOX_WAIT_MS", "3000"))?,
-            paytr_api_url: url(or("PAYTR_API_URL", "https://www.paytr.com")),
-            payment_parent_origins: origins(
-                "PAYMENT_PARENT_ORIGINS",
-                &or("PAYMENT_PARENT_ORIGINS", ""),
-            )?,
-            payment_events_interval: Duration::from_millis(number(
-                "PAYMENT_EVENTS_INTERVAL_MS",
-                or("PAYMENT_EVENTS_INTERVAL_MS", "1000"),
-            )?),
-            media_buffer_budget: size(
-                "MEDIA_BUFFER_BUDGET",
-                or("MEDIA_BUFFER_BUDGET", DEFAULT_MEDIA_BUFFER_BUDGET),
-            )?,
-            media_spool_dir: get("MEDIA_SPOOL_DIR").map(std::path::PathBuf::from),
-            idempotency_retention: duration(
-                "IDEMPOTENCY_RETENTION",
-                or("IDEMPOTENCY_RETENTION", "24h"),
-            )?,
-            idempotency_lease: duration("IDEMPOTENCY_LEASE", or("IDEMPOTENCY_LEASE", "6s"))?,
-        };
+    /// Builds settings from environment-style names and values alone (later names win).
+    pub fn from_vars<K: AsRef<str>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Settings, SettingsError> {
+        service_common::settings::from_vars::<Settings, _, _>(DEFAULTS, vars)?.checked()
+    }
+
+    fn checked(self) -> Result<Settings, SettingsError> {
+        let s = self;
+        check_origins("PAYMENT_PARENT_ORIGINS", &s.payment_parent_origins)?;
         if s.media_buffer_budget < 1024 * 1024 {
-            return Err(SettingsError::Invalid {
-                name: "MEDIA_BUFFER_BUDGET",
-                why: "use at least 1MiB".into(),
-            });
+            return Err(SettingsError::invalid(
+                "MEDIA_BUFFER_BUDGET",
+                "use at least 1MiB",
+            ));
         }
         if s.idempotency_lease < Duration::from_secs(1)
             || s.idempotency_lease > Duration::from_secs(300)
         {
-            return Err(SettingsError::Invalid {
-                name: "IDEMPOTENCY_LEASE",
-                why: "use 1s to 5m".into(),
-            });
+            return Err(SettingsError::invalid("IDEMPOTENCY_LEASE", "use 1s to 5m"));
         }
         if s.idempotency_retention < Duration::from_secs(1) {
-            return Err(SettingsError::Invalid {
-                name: "IDEMPOTENCY_RETENTION",
-                why: "use at least 1s".into(),
-            });
+            return Err(SettingsError::invalid(
+                "IDEMPOTENCY_RETENTION",
+                "use at least 1s",
+            ));
         }
         if s.service_jwt_secret.expose_secret().len() < 32 {
-            return Err(SettingsError::Invalid {
-                name: "SERVICE_JWT_SECRET",
-                why: "use at least 32 characters".into(),
-            });
+            return Err(SettingsError::invalid(
+                "SERVICE_JWT_SECRET",
+                "use at least 32 characters",
+            ));
         }
         if s.cors_allowed_origins.iter().any(|o| o == "*") {
-            return Err(SettingsError::Invalid {
-                name: "CORS_ALLOWED_ORIGINS",
-                why: "a wildcard cannot be used with credentials; list the origins".into(),
-            });
+            return Err(SettingsError::invalid(
+                "CORS_ALLOWED_ORIGINS",
+                "a wildcard cannot be used with credentials; list the origins",
+            ));
         }
         if !(60..=86_400).contains(&s.session_ttl_secs) {
-            return Err(SettingsError::Invalid {
-                name: "SESSION_TTL_SECS",
-                why: "use 60 to 86400 seconds".into(),
-            });
+            return Err(SettingsError::invalid(
+                "SESSION_TTL_SECS",
+                "use 60 to 86400 seconds",
+            ));
         }
         Ok(s)
     }
@@ -288,7 +232,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let env = base();
-        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let s = Settings::from_vars(env.clone()).unwrap();
         assert_eq!(s.port, 8082);
         assert_eq!(s.database_url, "sqlite://data/api-backend.db");
         assert_eq!(s.oauth_backend_url, "http://127.0.0.1:8081");
@@ -303,13 +247,13 @@ mod tests {
     fn a_missing_required_setting_is_named_and_wildcards_refused() {
         let mut env = base();
         env.remove("HIGHLEVEL_SSO_KEY");
-        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        let err = Settings::from_vars(env.clone()).unwrap_err();
         assert!(err
             .to_string()
             .starts_with("missing required setting HIGHLEVEL_SSO_KEY"));
         let mut env = base();
         env.insert("CORS_ALLOWED_ORIGINS", "*".into());
-        assert!(Settings::from_lookup(|k| env.get(k).cloned()).is_err());
+        assert!(Settings::from_vars(env.clone()).is_err());
     }
 
     #[test]
@@ -317,11 +261,20 @@ mod tests {
         let mut env = base();
         env.insert("MEDIA_BUFFER_BUDGET", "3MiB".into());
         env.insert("IDEMPOTENCY_RETENTION", "90m".into());
-        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let s = Settings::from_vars(env.clone()).unwrap();
         assert_eq!(s.media_buffer_budget, 3 * 1024 * 1024);
         assert_eq!(s.idempotency_retention, Duration::from_secs(5400));
         env.insert("IDEMPOTENCY_RETENTION", "a day".into());
-        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        let err = Settings::from_vars(env.clone()).unwrap_err();
         assert!(err.to_string().contains("IDEMPOTENCY_RETENTION"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_duration_is_one_line_naming_it() {
+        let mut env = base();
+        env.insert("IDEMPOTENCY_LEASE", "6 parsecs".into());
+        let err = Settings::from_vars(env).unwrap_err().to_string();
+        assert!(err.starts_with("setting IDEMPOTENCY_LEASE is invalid"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
     }
 }

@@ -65,10 +65,10 @@ fn compose_gives_each_service_what_it_requires() {
     let c = compose();
     let services = &c["services"];
     let oauth = env_of(&services["oauth-backend"]);
-    oauth_backend::Settings::from_lookup(|k| oauth.get(k).cloned())
+    oauth_backend::Settings::from_vars(oauth.clone())
         .expect("oauth-backend accepts the compose environment");
     let api = env_of(&services["api-backend"]);
-    api_backend::Settings::from_lookup(|k| api.get(k).cloned())
+    api_backend::Settings::from_vars(api.clone())
         .expect("api-backend accepts the compose environment");
     assert_eq!(
         oauth["SERVICE_JWT_SECRET"], api["SERVICE_JWT_SECRET"],
@@ -182,10 +182,10 @@ fn railway_files_build_start_and_check_health() {
             })
             .collect();
         let ok = match service {
-            "oauth-backend" => oauth_backend::Settings::from_lookup(|k| env.get(k).cloned())
+            "oauth-backend" => oauth_backend::Settings::from_vars(env.clone())
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            _ => api_backend::Settings::from_lookup(|k| env.get(k).cloned())
+            _ => api_backend::Settings::from_vars(env.clone())
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
         };

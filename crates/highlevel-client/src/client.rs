@@ -293,6 +293,13 @@ impl HighLevelClient {
         let deadline = Instant::now() + self.cfg.pacing.max_wait;
         let mut replayed = false;
         let mut attempt = 0u32;
+        // Waits between attempts: doubling from `backoff`, each with up to as much again at random.
+        let mut delays = backon::BackoffBuilder::build(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(self.cfg.backoff)
+                .with_jitter()
+                .with_max_times(self.cfg.retries as usize),
+        );
         loop {
             let presented = Presented::of(&token);
             // A call known to be refused is not sent (nor counted against the rate limit).
@@ -337,7 +344,7 @@ impl HighLevelClient {
                     {
                         attempt += 1;
                         tracing::warn!(endpoint = ep.name, attempt, error = %without_url(&e), "HighLevel call failed; retrying");
-                        self.backoff(attempt).await;
+                        tokio::time::sleep(delays.next().unwrap_or(self.cfg.backoff)).await;
                         continue;
                     }
                     return Err(HlError::Unavailable {
@@ -355,7 +362,7 @@ impl HighLevelClient {
                     self.pacer.observe(&resource, headers, slot);
                     if (ep.method.is_idempotent() || ep.upsert) && attempt < self.cfg.retries {
                         attempt += 1;
-                        self.backoff(attempt).await;
+                        tokio::time::sleep(delays.next().unwrap_or(self.cfg.backoff)).await;
                         continue;
                     }
                     return Err(HlError::Unavailable {
@@ -430,7 +437,7 @@ impl HighLevelClient {
                             attempt,
                             "HighLevel answered 5xx; retrying"
                         );
-                        self.backoff(attempt).await;
+                        tokio::time::sleep(delays.next().unwrap_or(self.cfg.backoff)).await;
                         continue;
                     }
                     return Err(HlError::Unavailable {
@@ -507,12 +514,6 @@ impl HighLevelClient {
             .entry((endpoint, status))
             .or_default() += 1;
     }
-
-    async fn backoff(&self, attempt: u32) {
-        let base = self.cfg.backoff.as_millis() as u64 * (1 << attempt.min(6));
-        let jitter = rand::random::<u64>() % (base / 2 + 1);
-        tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
-    }
 }
 
 /// HighLevel's 401 for an expired or replaced (refreshed) access token.
@@ -520,23 +521,6 @@ fn stale_token(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body)
         .map(|v| message_of(&v).starts_with(diagnosis::messages::TOKEN_INVALID))
         .unwrap_or(false)
-}
-
-/// A path segment from a caller: HighLevel ids are short and alphanumeric; anything else is refused before
-/// it can reach a URL.
-pub fn check_id(what: &str, id: &str) -> Result<(), String> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(format!(
-            "{what} `{}` is not a HighLevel id (1-64 letters, digits, `-` or `_`)",
-            id.chars().take(70).collect::<String>()
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -556,13 +540,5 @@ mod tests {
                 && !printed.contains("sk_live_secret")
                 && !printed.contains("secret-path")
         );
-    }
-
-    #[test]
-    fn ids_are_checked_before_they_reach_a_path() {
-        assert!(check_id("product id", "64aBc_12-3").is_ok());
-        for bad in ["", "../x", "a b", "x?y", &"a".repeat(65)] {
-            assert!(check_id("product id", bad).is_err(), "{bad}");
-        }
     }
 }

@@ -14,7 +14,7 @@ pub mod resources;
 
 pub use claims::TokenClaims;
 pub use client::{
-    check_id, Answer, Body, ClientConfig, FilePart, HighLevelClient, Request, SpooledFile,
+    Answer, Body, ClientConfig, FilePart, HighLevelClient, Request, SpooledFile,
     TokenSource,
 };
 pub use error::HlError;

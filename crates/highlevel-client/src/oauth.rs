@@ -290,7 +290,7 @@ impl OAuthClient {
         } else if let Some(c) = company_id {
             body["companyId"] = c.into();
         }
-        crate::client::check_id("app id", app_id).map_err(|why| OAuthError::Refused {
+        shared_types::check_id("app id", app_id).map_err(|why| OAuthError::Refused {
             status: 0,
             body: why,
         })?;

@@ -10,7 +10,6 @@
 //! whole window is held for an interval and the 429 is counted.
 
 use crate::error::HlError;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -116,7 +115,9 @@ impl RateHeaders {
 
 pub struct Pacer {
     cfg: PacingConfig,
-    buckets: Mutex<HashMap<String, Arc<Bucket>>>,
+    /// One bucket per resource (location or company) called lately: bounded, and forgotten after an idle hour
+    /// (HighLevel's headers teach a new bucket its window again).
+    buckets: moka::sync::Cache<String, Arc<Bucket>>,
     pub stats: PacingStats,
     /// Cancelled when the process is stopping: requests still waiting for room are refused at once (with a
     /// short retry time: another replica, or this one restarted, can serve them), so they can be answered and
@@ -131,7 +132,10 @@ impl Pacer {
     pub fn new(cfg: PacingConfig) -> Pacer {
         Pacer {
             cfg,
-            buckets: Mutex::default(),
+            buckets: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
             stats: PacingStats::default(),
             stopping: CancellationToken::new(),
         }
@@ -148,19 +152,16 @@ impl Pacer {
     }
 
     fn bucket(&self, resource: &str) -> Arc<Bucket> {
-        let mut all = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(resource.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Bucket {
-                    slots: Arc::new(Semaphore::new(self.cfg.max as usize)),
-                    state: Mutex::new(BucketState {
-                        max: self.cfg.max,
-                        interval: self.cfg.interval,
-                        daily_spent_until: None,
-                    }),
-                })
+        self.buckets.get_with_by_ref(resource, || {
+            Arc::new(Bucket {
+                slots: Arc::new(Semaphore::new(self.cfg.max as usize)),
+                state: Mutex::new(BucketState {
+                    max: self.cfg.max,
+                    interval: self.cfg.interval,
+                    daily_spent_until: None,
+                }),
             })
-            .clone()
+        })
     }
 
     /// Waits for room to send one request to `resource`, at most until `deadline`.

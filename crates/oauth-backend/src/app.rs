@@ -6,14 +6,15 @@ use crate::error::extractor_error;
 use crate::settings::Settings;
 use crate::state::{build_state, AppState};
 use crate::tokens::refresher;
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use std::time::Duration;
 
 /// JSON request bodies are small here; anything larger is refused before parsing.
 const JSON_LIMIT: usize = 64 * 1024;
 
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    let metrics = state.metrics.clone();
+    let ops = service_common::ops::Ops::new(state.tokens.db.clone(), move || metrics.render());
     move |cfg| {
         cfg.app_data(state)
             .app_data(
@@ -29,6 +30,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(api::installations::configure)
             .configure(api::webhooks::configure)
             .configure(api::ops::configure)
+            .configure(ops.configure())
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(crate::error::AppError::NotFound(
                     "no such route".into(),
@@ -38,18 +40,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 }
 
 /// A running oauth-backend.
-pub struct RunningApp {
-    pub base_url: String,
-    pub port: u16,
-    pub state: web::Data<AppState>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl RunningApp {
-    pub async fn stop(&self) {
-        self.handle.stop(true).await;
-    }
-}
+pub type RunningApp = service_common::server::RunningApp<AppState>;
 
 /// Builds the state, binds (port 0: a free port), starts the server and the background refresher on the
 /// current runtime.
@@ -60,51 +51,39 @@ pub async fn spawn_app(settings: Settings) -> anyhow::Result<RunningApp> {
 }
 
 pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web::dev::Server)> {
-    let listener = service_common::http::listen(&settings.host, settings.port).map_err(|e| {
-        anyhow::anyhow!("cannot listen on {}:{}: {e}", settings.host, settings.port)
-    })?;
-    let port = listener.local_addr()?.port();
+    let listener = service_common::server::bind(&settings.host, settings.port)?;
     let state = build_state(settings).await?;
     // Every process follows the change feed: an uninstall or a new token anywhere reaches its cache.
-    tokio::spawn(crate::tokens::sync::run(
+    let mut tasks = vec![tokio::spawn(crate::tokens::sync::run(
         state.tokens.clone(),
         state.settings.database_url.clone(),
         Duration::from_millis(state.settings.cache_sync_interval_ms),
         Duration::from_secs(state.settings.cache_max_stale_secs),
-    ));
+    ))];
     if state.settings.purge_interval_secs > 0 {
-        tokio::spawn(crate::purge::run(
+        tasks.push(tokio::spawn(crate::purge::run(
             state.tokens.db.clone(),
             crate::purge::Retention::from_settings(&state.settings),
             Duration::from_secs(state.settings.purge_interval_secs),
-        ));
+        )));
     }
     if state.settings.refresher_interval_secs > 0 {
-        tokio::spawn(refresher::run(
+        tasks.push(tokio::spawn(refresher::run(
             state.tokens.clone(),
             Duration::from_secs(state.settings.refresher_interval_secs),
             state.settings.refresh_margin_secs,
             state.settings.refresher_concurrency,
-        ));
+        )));
     }
     let data = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(from_fn(service_common::http::problem_errors))
-            .wrap(from_fn(service_common::http::access_log))
-            .wrap(from_fn(service_common::http::request_id))
-            .configure(configure(data.clone()))
-    })
-    // HTTP/1.1, and HTTP/2 without TLS for internal callers whose pools multiplex many requests on one connection.
-    .listen_auto_h2c(listener)?
-    // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
-    .shutdown_timeout(4)
-    .run();
-    let running = RunningApp {
-        base_url: service_common::http::base_url(&state.settings.host, port),
-        port,
+    let parts = service_common::server::Parts {
+        listener,
+        host: state.settings.host.clone(),
         state,
-        handle: server.handle(),
+        tasks,
+        before_stop: |_| {},
     };
-    Ok((running, server))
+    Ok(service_common::server::serve(parts, move || {
+        App::new().configure(configure(data.clone()))
+    })?)
 }

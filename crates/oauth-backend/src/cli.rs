@@ -80,29 +80,21 @@ pub enum InstallationsAction {
     },
 }
 
-/// Parses `90s`, `15m`, `1h` or plain seconds.
+/// Parses `90s`, `15m`, `1h` (any `humantime` duration) or plain seconds.
 pub fn parse_ttl(s: &str) -> Result<i64, String> {
-    let (num, mult) = match s.chars().last() {
-        Some('s') => (&s[..s.len() - 1], 1),
-        Some('m') => (&s[..s.len() - 1], 60),
-        Some('h') => (&s[..s.len() - 1], 3600),
-        _ => (s, 1),
-    };
-    num.parse::<i64>()
-        .map(|n| n * mult)
+    s.parse::<i64>()
+        .or_else(|_| humantime::parse_duration(s).map(|d| d.as_secs() as i64))
         .map_err(|_| format!("`{s}` is not a duration like 90s, 15m or 1h"))
 }
 
 pub use service_common::logging::init_logging;
 
 /// A setting for the smaller subcommands, which need only one or two.
-fn setting(name: &'static str) -> anyhow::Result<String> {
-    let get = service_common::settings::lookup().map_err(anyhow::Error::msg)?;
-    get(name).ok_or_else(|| anyhow::anyhow!("missing required setting {name}"))
-}
-
-fn database_url() -> String {
-    setting("DATABASE_URL").unwrap_or_else(|_| "sqlite://data/oauth-backend.db".into())
+fn setting(name: &str) -> anyhow::Result<String> {
+    Ok(service_common::settings::required(
+        name,
+        crate::settings::DEFAULTS,
+    )?)
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -119,11 +111,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            init_logging(LogFormat::Pretty);
-            let db = Db::connect(&database_url(), 1)?;
-            let applied = db.migrate(crate::db::MIGRATIONS)?;
-            println!("{} migration(s) applied", applied.len());
-            Ok(())
+            service_common::cli::migrate(crate::settings::DEFAULTS, crate::db::MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!(e))
         }
         Command::ServiceToken {
             caller,
@@ -139,7 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RotateKeys => {
             init_logging(LogFormat::Pretty);
             let keys = KeyRing::parse(&setting("TOKEN_ENCRYPTION_KEYS")?)?;
-            let db = Db::connect(&database_url(), 2)?;
+            let db = Db::connect(&setting("DATABASE_URL")?, 2)?;
             db.migrate(crate::db::MIGRATIONS)?;
             let (rewrapped, skipped) = rotate_keys(&db, &keys)?;
             println!("{rewrapped} token row(s) re-encrypted under key `{}`; {skipped} changed meanwhile and were skipped (run again)", keys.primary_id());
@@ -167,7 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             location_id,
             json,
         } => {
-            let db = Db::connect(&database_url(), 1)?;
+            let db = Db::connect(&setting("DATABASE_URL")?, 1)?;
             let mut conn = db.conn()?;
             let list = store::installations::list(
                 &mut conn,

@@ -94,8 +94,7 @@ impl AppError {
             ),
             InvalidRequest(_) => (ProblemCode::InvalidRequest, None),
             NotFound(_) => (ProblemCode::NotFound, None),
-            DatabaseUnavailable => (ProblemCode::DatabaseUnavailable, Some("Check DATABASE_URL and that the database server is up; the server log has the cause.".into()),
-            ),
+            DatabaseUnavailable => (ProblemCode::DatabaseUnavailable, None),
             Internal(_) => (ProblemCode::Internal, None),
             CorruptInstallation(row) => (ProblemCode::Internal, Some(format!(
                     "Repair the {} of installation `{}` in the database, or install the app again after removing the row; nothing is served from it meanwhile.",
@@ -111,6 +110,9 @@ impl AppError {
     }
 
     pub fn problem(&self) -> Problem {
+        if let AppError::DatabaseUnavailable = self {
+            return service_common::ops::database_unavailable();
+        }
         let (code, fix) = self.parts();
         let detail = match self {
             AppError::Internal(_) => {
@@ -174,11 +176,9 @@ impl From<crate::db::DbError> for AppError {
                 return AppError::CorruptInstallation(row.clone());
             }
         }
-        if e.is_unavailable() {
-            tracing::error!(error = %e, "database unavailable");
-            AppError::DatabaseUnavailable
-        } else {
-            AppError::Internal(e.to_string())
+        match service_common::ops::DbFailure::from(e) {
+            service_common::ops::DbFailure::Unavailable => AppError::DatabaseUnavailable,
+            service_common::ops::DbFailure::Internal(cause) => AppError::Internal(cause),
         }
     }
 }

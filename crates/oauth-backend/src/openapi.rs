@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         api::installations::list, api::installations::get, api::installations::uninstall,
         api::token_access::get_token, api::token_access::refresh,
         api::webhooks::receive,
-        api::ops::healthz, api::ops::readyz, api::ops::metrics, api::ops::openapi,
+        service_common::ops::healthz, service_common::ops::readyz, service_common::ops::metrics, api::ops::openapi,
     ),
     components(schemas(shared_types::Problem, shared_types::Diagnosis, shared_types::Cause)),
     modifiers(&ServiceJwt)

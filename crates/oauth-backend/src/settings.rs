@@ -3,6 +3,9 @@
 //! so they never reach a log line or a `Debug` print.
 
 use secrecy::SecretString;
+use serde::Deserialize;
+pub use service_common::settings::SettingsError;
+use service_common::settings::read;
 
 /// HighLevel's published key for `x-ghl-signature` (Ed25519, SPKI, base64 DER).
 pub const HIGHLEVEL_ED25519_PUBLIC_KEY: &str =
@@ -28,23 +31,60 @@ pub use service_common::logging::LogFormat;
 /// Every scope the services use: what development installs ask for.
 pub const DEV_SCOPES: &str = "products.write products.readonly products/prices.write products/prices.readonly oauth.write oauth.readonly medias.write medias.readonly payments/custom-provider.write payments/custom-provider.readonly payments/integration.write payments/transactions.readonly payments/orders.readonly";
 
-#[derive(Debug, Clone)]
+/// The built-in defaults, by environment name.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("HOST", "0.0.0.0"),
+    ("PORT", "8081"),
+    ("DATABASE_URL", "sqlite://data/oauth-backend.db"),
+    ("HIGHLEVEL_API_URL", "https://services.leadconnectorhq.com"),
+    (
+        "HIGHLEVEL_AUTHORIZE_URL",
+        "https://marketplace.gohighlevel.com/v2/oauth/chooselocation",
+    ),
+    ("HIGHLEVEL_SCOPES", ""),
+    ("WEBHOOK_ED25519_PUBLIC_KEY", HIGHLEVEL_ED25519_PUBLIC_KEY),
+    ("WEBHOOK_RSA_PUBLIC_KEY", HIGHLEVEL_RSA_PUBLIC_KEY),
+    ("REFRESH_MARGIN_SECS", "600"),
+    ("REFRESHER_INTERVAL_SECS", "60"),
+    ("SUSPENDED_RETRY_SECS", "300"),
+    ("ABSENT_LOCATION_TTL_SECS", "60"),
+    ("REFRESHER_CONCURRENCY", "16"),
+    ("TOKEN_CACHE", "true"),
+    ("WEBHOOK_TOLERANCE_SECS", "300"),
+    ("DB_POOL_SIZE", "10"),
+    ("HIGHLEVEL_TIMEOUT_MS", "10000"),
+    ("CACHE_SYNC_INTERVAL_MS", "200"),
+    ("CACHE_MAX_STALE_SECS", "60"),
+    ("PURGE_INTERVAL_SECS", "3600"),
+    ("AUDIT_RETENTION_DAYS", "90"),
+    ("WEBHOOK_RETENTION_DAYS", "7"),
+];
+
+/// Field names are the environment's in lower case (`HIGHLEVEL_CLIENT_ID` is `highlevel_client_id`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
     pub database_url: String,
+    #[serde(deserialize_with = "read::url")]
     pub highlevel_api_url: String,
     pub highlevel_authorize_url: String,
+    #[serde(rename = "highlevel_client_id")]
     pub client_id: String,
+    #[serde(rename = "highlevel_client_secret")]
     pub client_secret: SecretString,
+    #[serde(rename = "highlevel_app_id")]
     pub app_id: String,
+    #[serde(rename = "highlevel_redirect_uri")]
     pub redirect_uri: String,
+    #[serde(rename = "highlevel_scopes")]
     pub scopes: String,
     pub token_encryption_keys: SecretString,
     pub service_jwt_secret: SecretString,
     pub webhook_ed25519_public_key: String,
     pub webhook_rsa_public_key: String,
     pub post_install_redirect_url: Option<String>,
+    #[serde(default = "LogFormat::detect")]
     pub log_format: LogFormat,
     /// Refresh installation tokens this long before they expire (jittered by up to a fifth more).
     pub refresh_margin_secs: i64,
@@ -58,6 +98,7 @@ pub struct Settings {
     /// How many tokens the background refresher renews at once.
     pub refresher_concurrency: usize,
     /// The in-memory token cache (on by default; off only to measure or debug the database path).
+    #[serde(deserialize_with = "read::switch")]
     pub token_cache: bool,
     /// Webhooks whose `timestamp` is further than this from now are refused.
     pub webhook_tolerance_secs: i64,
@@ -78,20 +119,10 @@ pub struct Settings {
     pub webhook_retention_days: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("missing required setting {0} (set it in the environment or in the file named by CONFIG_FILE)")]
-    Missing(&'static str),
-    #[error("setting {name} is invalid: {why}")]
-    Invalid { name: &'static str, why: String },
-    #[error("cannot read settings: {0}")]
-    Source(String),
-}
-
 impl Settings {
     /// Reads the settings from `CONFIG_FILE` (optional) and the environment.
     pub fn load() -> Result<Settings, SettingsError> {
-        Settings::from_lookup(service_common::settings::lookup().map_err(SettingsError::Source)?)
+        service_common::settings::load::<Settings>(DEFAULTS)?.checked()
     }
 
     /// Settings for a HighLevel simulator at `sim_url` with its default app (`dev-client-id`, …): what the
@@ -103,24 +134,23 @@ impl Settings {
         service_jwt_secret: &str,
         extra: &[(&str, String)],
     ) -> Result<Settings, SettingsError> {
-        Settings::from_lookup(service_common::settings::pairs_lookup(
-            Self::simulator_env(
-                sim_url,
-                database_url,
-                token_encryption_keys,
-                service_jwt_secret,
-            ),
-            extra,
-        ))
+        let mut vars = Self::simulator_env(
+            sim_url,
+            database_url,
+            token_encryption_keys,
+            service_jwt_secret,
+        );
+        vars.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        Settings::from_vars(vars)
     }
 
     /// The environment `for_simulator` reads, for starting the binary against a simulator (benchmarks, drills).
-    pub fn simulator_env(
+    pub fn simulator_env<'a>(
         sim_url: &str,
         database_url: &str,
         token_encryption_keys: &str,
         service_jwt_secret: &str,
-    ) -> Vec<(&'static str, String)> {
+    ) -> Vec<(&'a str, String)> {
         vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", "0".into()),
@@ -147,133 +177,31 @@ impl Settings {
         ]
     }
 
-    /// Builds settings from any key → value lookup (environment-style names).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let required = |name: &'static str| get(name).ok_or(SettingsError::Missing(name));
-        let parsed = |name: &'static str, default: &str| -> Result<String, SettingsError> {
-            Ok(get(name).unwrap_or_else(|| default.to_owned()))
-        };
-        fn number<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, SettingsError> {
-            v.parse().map_err(|_| SettingsError::Invalid {
-                name,
-                why: format!("`{v}` is not a number"),
-            })
-        }
-        let log_format = LogFormat::parse(get("LOG_FORMAT").as_deref()).map_err(|why| {
-            SettingsError::Invalid {
-                name: "LOG_FORMAT",
-                why,
-            }
-        })?;
-        let settings = Settings {
-            host: parsed("HOST", "0.0.0.0")?,
-            port: number("PORT", parsed("PORT", "8081")?)?,
-            database_url: parsed("DATABASE_URL", "sqlite://data/oauth-backend.db")?,
-            highlevel_api_url: parsed("HIGHLEVEL_API_URL", "https://services.leadconnectorhq.com")?
-                .trim_end_matches('/')
-                .to_owned(),
-            highlevel_authorize_url: parsed(
-                "HIGHLEVEL_AUTHORIZE_URL",
-                "https://marketplace.gohighlevel.com/v2/oauth/chooselocation",
-            )?,
-            client_id: required("HIGHLEVEL_CLIENT_ID")?,
-            client_secret: SecretString::from(required("HIGHLEVEL_CLIENT_SECRET")?),
-            app_id: required("HIGHLEVEL_APP_ID")?,
-            redirect_uri: required("HIGHLEVEL_REDIRECT_URI")?,
-            scopes: parsed("HIGHLEVEL_SCOPES", "")?,
-            token_encryption_keys: SecretString::from(required("TOKEN_ENCRYPTION_KEYS")?),
-            service_jwt_secret: SecretString::from(required("SERVICE_JWT_SECRET")?),
-            webhook_ed25519_public_key: parsed(
-                "WEBHOOK_ED25519_PUBLIC_KEY",
-                HIGHLEVEL_ED25519_PUBLIC_KEY,
-            )?,
-            webhook_rsa_public_key: parsed("WEBHOOK_RSA_PUBLIC_KEY", HIGHLEVEL_RSA_PUBLIC_KEY)?,
-            post_install_redirect_url: get("POST_INSTALL_REDIRECT_URL"),
-            log_format,
-            refresh_margin_secs: number(
-                "REFRESH_MARGIN_SECS",
-                parsed("REFRESH_MARGIN_SECS", "600")?,
-            )?,
-            refresher_interval_secs: number(
-                "REFRESHER_INTERVAL_SECS",
-                parsed("REFRESHER_INTERVAL_SECS", "60")?,
-            )?,
-            suspended_retry_secs: number(
-                "SUSPENDED_RETRY_SECS",
-                parsed("SUSPENDED_RETRY_SECS", "300")?,
-            )?,
-            absent_location_ttl_secs: number(
-                "ABSENT_LOCATION_TTL_SECS",
-                parsed("ABSENT_LOCATION_TTL_SECS", "60")?,
-            )?,
-            token_cache: match get("TOKEN_CACHE").as_deref() {
-                None | Some("true") | Some("1") | Some("on") => true,
-                Some("false") | Some("0") | Some("off") => false,
-                Some(other) => {
-                    return Err(SettingsError::Invalid {
-                        name: "TOKEN_CACHE",
-                        why: format!("`{other}` is not true or false"),
-                    })
-                }
-            },
-            refresher_concurrency: number(
-                "REFRESHER_CONCURRENCY",
-                parsed("REFRESHER_CONCURRENCY", "16")?,
-            )?,
-            webhook_tolerance_secs: number(
-                "WEBHOOK_TOLERANCE_SECS",
-                parsed("WEBHOOK_TOLERANCE_SECS", "300")?,
-            )?,
-            db_pool_size: number("DB_POOL_SIZE", parsed("DB_POOL_SIZE", "10")?)?,
-            highlevel_timeout_ms: number(
-                "HIGHLEVEL_TIMEOUT_MS",
-                parsed("HIGHLEVEL_TIMEOUT_MS", "10000")?,
-            )?,
-            cache_sync_interval_ms: number(
-                "CACHE_SYNC_INTERVAL_MS",
-                parsed("CACHE_SYNC_INTERVAL_MS", "200")?,
-            )?,
-            cache_max_stale_secs: number(
-                "CACHE_MAX_STALE_SECS",
-                parsed("CACHE_MAX_STALE_SECS", "60")?,
-            )?,
-            purge_interval_secs: number(
-                "PURGE_INTERVAL_SECS",
-                parsed("PURGE_INTERVAL_SECS", "3600")?,
-            )?,
-            audit_retention_days: number(
-                "AUDIT_RETENTION_DAYS",
-                parsed("AUDIT_RETENTION_DAYS", "90")?,
-            )?,
-            webhook_retention_days: number(
-                "WEBHOOK_RETENTION_DAYS",
-                parsed("WEBHOOK_RETENTION_DAYS", "7")?,
-            )?,
-        };
+    /// Builds settings from environment-style names and values alone (later names win).
+    pub fn from_vars<K: AsRef<str>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Settings, SettingsError> {
+        service_common::settings::from_vars::<Settings, _, _>(DEFAULTS, vars)?.checked()
+    }
+
+    fn checked(self) -> Result<Settings, SettingsError> {
         for (name, value, least) in [
-            (
-                "CACHE_SYNC_INTERVAL_MS",
-                settings.cache_sync_interval_ms,
-                10,
-            ),
-            ("CACHE_MAX_STALE_SECS", settings.cache_max_stale_secs, 1),
-            ("AUDIT_RETENTION_DAYS", settings.audit_retention_days, 1),
-            ("WEBHOOK_RETENTION_DAYS", settings.webhook_retention_days, 1),
+            ("CACHE_SYNC_INTERVAL_MS", self.cache_sync_interval_ms, 10),
+            ("CACHE_MAX_STALE_SECS", self.cache_max_stale_secs, 1),
+            ("AUDIT_RETENTION_DAYS", self.audit_retention_days, 1),
+            ("WEBHOOK_RETENTION_DAYS", self.webhook_retention_days, 1),
         ] {
             if value < least {
-                return Err(SettingsError::Invalid {
-                    name,
-                    why: format!("use at least {least}"),
-                });
+                return Err(SettingsError::invalid(name, format!("use at least {least}")));
             }
         }
-        if secrecy::ExposeSecret::expose_secret(&settings.service_jwt_secret).len() < 32 {
-            return Err(SettingsError::Invalid {
-                name: "SERVICE_JWT_SECRET",
-                why: "use at least 32 characters".into(),
-            });
+        if secrecy::ExposeSecret::expose_secret(&self.service_jwt_secret).len() < 32 {
+            return Err(SettingsError::invalid(
+                "SERVICE_JWT_SECRET",
+                "use at least 32 characters",
+            ));
         }
-        Ok(settings)
+        Ok(self)
     }
 }
 
@@ -302,7 +230,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let env = base();
-        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let s = Settings::from_vars(env.clone()).unwrap();
         assert_eq!(s.port, 8081);
         assert_eq!(s.database_url, "sqlite://data/oauth-backend.db");
         assert_eq!(s.highlevel_api_url, "https://services.leadconnectorhq.com");
@@ -329,7 +257,7 @@ mod tests {
     fn a_missing_required_setting_is_named() {
         let mut env = base();
         env.remove("TOKEN_ENCRYPTION_KEYS");
-        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        let err = Settings::from_vars(env.clone()).unwrap_err();
         assert!(err
             .to_string()
             .starts_with("missing required setting TOKEN_ENCRYPTION_KEYS"));

@@ -195,18 +195,17 @@ impl Db {
         T: Send + 'static,
         F: Fn(&mut DbConn) -> Result<T, DbError> + Clone + Send + 'static,
     {
+        use backon::Retryable;
         let started = std::time::Instant::now();
-        let mut backoff = Duration::from_millis(250);
-        loop {
-            match self.run(f.clone()).await {
-                Err(e) if e.is_unavailable() && started.elapsed() < within => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database unreachable; retrying a write that must not be lost");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                other => return other,
-            }
-        }
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times();
+        (|| self.run(f.clone()))
+            .retry(backoff)
+            .when(|e| e.is_unavailable() && started.elapsed() < within)
+            .notify(|e, wait| tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "database unreachable; retrying a write that must not be lost"))
+            .await
     }
 
     /// Runs blocking database work off the async workers.

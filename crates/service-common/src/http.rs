@@ -4,7 +4,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use std::time::Instant;
-use tracing::Instrument;
+use actix_web::HttpMessage;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -30,17 +30,20 @@ fn request_id_of(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
 }
 
-/// Gives every request an id (the caller's `X-Request-Id`, or a new one): every log line of the request carries
-/// it (a tracing span), calls made for the request pass it on, and the answer returns it.
+/// The id [`request_id`] gave the request, in its extensions (read by the request span).
+#[derive(Clone)]
+struct RequestId(String);
+
+/// Gives every request an id (the caller's `X-Request-Id`, or a new one): the request's span carries it (so
+/// every log line of the request does), calls made for the request pass it on, and the answer returns it.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = request_id_of(&req);
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut res = REQUEST_ID
-        .scope(id.clone(), next.call(req).instrument(span))
-        .await?;
+    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(Started(Instant::now()));
+    let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
         res.headers_mut().insert(
             actix_web::http::header::HeaderName::from_static("x-request-id"),
@@ -50,25 +53,76 @@ pub async fn request_id(
     Ok(res)
 }
 
-/// One line per request: method, path (never the query: it can carry OAuth codes), status, time. Server
-/// errors at `error`, the rest at `debug`; health and metrics scrapes are not logged.
-pub async fn access_log(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let res = next.call(req).await?;
-    let (status, ms) = (
-        res.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0,
-    );
-    let (method, path) = (res.request().method(), res.request().path());
-    if status >= 500 {
-        tracing::error!(%method, %path, status, ms, "request");
-    } else if path != "/healthz" && path != "/metrics" {
-        tracing::debug!(%method, %path, status, ms, "request");
+#[derive(Clone, Copy)]
+struct Started(Instant);
+
+/// The span of each request (`tracing-actix-web`): the request id, method and path (never the query: it can
+/// carry OAuth codes), and one access line when the answer is ready.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(req: &ServiceRequest) -> tracing::Span {
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path())
     }
-    Ok(res)
+
+    /// Server errors at `error`, the rest at `debug`; health and metrics scrapes are not logged.
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let _entered = span.enter();
+        match outcome {
+            Ok(res) => {
+                let ms = res
+                    .request()
+                    .extensions()
+                    .get::<Started>()
+                    .map(|s| s.0.elapsed().as_secs_f64() * 1000.0)
+                    .unwrap_or_default();
+                let (status, method, path) = (
+                    res.status().as_u16(),
+                    res.request().method(),
+                    res.request().path(),
+                );
+                if status >= 500 {
+                    tracing::error!(%method, %path, status, ms, "request");
+                } else if path != "/healthz" && path != "/metrics" {
+                    tracing::debug!(%method, %path, status, ms, "request");
+                }
+            }
+            Err(e) => {
+                let status = e.as_response_error().status_code().as_u16();
+                tracing::error!(status, "request failed before an answer");
+            }
+        }
+    }
+}
+
+/// The request-span middleware; inside [`request_id`], which names the request first.
+pub fn request_span() -> tracing_actix_web::TracingLogger<RequestSpan> {
+    tracing_actix_web::TracingLogger::<RequestSpan>::new()
+}
+
+/// The token of an `Authorization: Bearer <token>` header value, if it is one.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    let header = authorization?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The `Authorization` header of a request, if it is text.
+pub fn authorization(req: &actix_web::HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Binds a listening socket with a deep accept queue. `std`'s `TcpListener::bind` asks for 128, too few when
@@ -143,25 +197,32 @@ pub fn base_url(host: &str, port: u16) -> String {
     format!("http://{host}:{port}")
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what container hosts send to stop a process).
-pub async fn shutdown_signal() {
+/// SIGTERM (what container hosts send to stop a process) or SIGINT (Ctrl-C). The handlers are in place when
+/// this returns (before a server answers anything); the future completes when a signal arrives.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let streams = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        async move {
+            match streams {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => std::future::pending::<()>().await,
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -2,10 +2,13 @@
 //! behind one connection type), the AES-GCM key ring for secrets at rest, service JWTs, logging set-up, and
 //! (feature `testing`) the test harness's databases.
 
+pub mod cli;
 pub mod crypto;
 pub mod db;
 pub mod http;
 pub mod logging;
+pub mod ops;
+pub mod server;
 pub mod service_auth;
 pub mod settings;
 #[cfg(feature = "testing")]

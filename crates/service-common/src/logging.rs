@@ -1,20 +1,19 @@
 //! Log set-up shared by the binaries: `LOG_FORMAT` (`json` or `pretty`), `RUST_LOG` filters.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Json,
     Pretty,
 }
 
 impl LogFormat {
-    /// `LOG_FORMAT` as given, or `pretty` on a terminal and `json` elsewhere.
-    pub fn parse(value: Option<&str>) -> Result<LogFormat, String> {
-        match value {
-            Some("json") => Ok(LogFormat::Json),
-            Some("pretty") => Ok(LogFormat::Pretty),
-            Some(other) => Err(format!("`{other}`: use json or pretty")),
-            None if std::io::IsTerminal::is_terminal(&std::io::stderr()) => Ok(LogFormat::Pretty),
-            None => Ok(LogFormat::Json),
+    /// When `LOG_FORMAT` is unset: `pretty` on a terminal, `json` elsewhere.
+    pub fn detect() -> LogFormat {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
         }
     }
 }

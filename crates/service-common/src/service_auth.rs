@@ -6,8 +6,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use shared_types::service_auth::MAX_SERVICE_TOKEN_TTL_SECS;
 use shared_types::{ServiceClaims, SERVICE_AUDIENCE};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a service JWT was refused (each service maps these to its own problem codes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,12 +30,12 @@ pub struct ServiceAuth {
     validation: Validation,
     audience: String,
     /// Tokens already verified, by their exact text: a caller reusing its token for many reads is checked
-    /// once, and only its expiry afterwards.
-    verified: RwLock<HashMap<String, Arc<ServiceClaims>>>,
+    /// once, and only its expiry afterwards. Bounded, and nothing outlives the longest token lifetime.
+    verified: moka::sync::Cache<String, Arc<ServiceClaims>>,
 }
 
-/// Verified tokens remembered at most; the memory is cleared when full (tokens live an hour at most anyway).
-const VERIFIED_CAPACITY: usize = 10_000;
+/// Verified tokens remembered at most.
+const VERIFIED_CAPACITY: u64 = 10_000;
 
 /// Clock skew tolerated between callers and us.
 const LEEWAY_SECS: u64 = 30;
@@ -62,26 +62,20 @@ impl ServiceAuth {
                 .copied()
                 .unwrap_or(SERVICE_AUDIENCE)
                 .to_owned(),
-            verified: RwLock::default(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(Duration::from_secs(
+                    MAX_SERVICE_TOKEN_TTL_SECS as u64 + LEEWAY_SECS,
+                ))
+                .build(),
         }
     }
 
     /// Verifies an `Authorization` header value.
     pub fn verify(&self, authorization: Option<&str>) -> AuthResult<Arc<ServiceClaims>> {
-        let header = authorization.ok_or(ServiceAuthError::Required)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ServiceAuthError::Required)?;
+        let token = crate::http::bearer(authorization).ok_or(ServiceAuthError::Required)?;
         let now = chrono::Utc::now().timestamp();
-        if let Some(claims) = self
-            .verified
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-        {
+        if let Some(claims) = self.verified.get(token) {
             if claims.exp + LEEWAY_SECS as i64 >= now {
                 return Ok(claims.clone());
             }
@@ -114,11 +108,7 @@ impl ServiceAuth {
             ));
         }
         let claims = Arc::new(claims);
-        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
-        if verified.len() >= VERIFIED_CAPACITY {
-            verified.clear();
-        }
-        verified.insert(token.to_owned(), claims.clone());
+        self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
 

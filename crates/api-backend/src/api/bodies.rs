@@ -177,7 +177,7 @@ pub fn image_ref(s: &str) -> Result<ImageRef, String> {
         }
         return Ok(ImageRef::Url(s.to_owned()));
     }
-    highlevel_client::check_id("media id", s).map(|_| ImageRef::Media(s.to_owned()))
+    shared_types::check_id("media id", s).map(|_| ImageRef::Media(s.to_owned()))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

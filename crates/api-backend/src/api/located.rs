@@ -47,11 +47,9 @@ impl Located {
             .get("locationId")
             .ok_or_else(|| ApiError::Internal("a Located route without {locationId}".into()))?
             .to_owned();
-        let header = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let caller = state.sessions.caller(header)?;
+        let caller = state
+            .sessions
+            .caller(service_common::http::authorization(&req))?;
         let resolved = authorize_location(&state.bridge, &caller, &location).await?;
         Ok(Located {
             caller,

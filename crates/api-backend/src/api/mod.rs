@@ -20,5 +20,5 @@ pub type State = web::Data<AppState>;
 
 /// A HighLevel-shaped id from a path.
 pub fn id(what: &str, v: &str) -> Result<(), ApiError> {
-    highlevel_client::check_id(what, v).map_err(ApiError::InvalidRequest)
+    shared_types::check_id(what, v).map_err(ApiError::InvalidRequest)
 }

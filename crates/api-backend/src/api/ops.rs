@@ -1,43 +1,10 @@
-//! `/healthz` (process up), `/readyz` (database and oauth-backend reachable), `/metrics`, `/openapi.json`.
+//! `/openapi.json`; `/healthz`, `/readyz` (database and oauth-backend reachable) and `/metrics` are
+//! service-common's (`ops`), wired in `app.rs`.
 
-use super::State;
-use crate::error::ApiError;
 use actix_web::{web, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.json", web::get().to(openapi));
-}
-
-/// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Object)))]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
-
-/// The database and oauth-backend answer.
-#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Object), (status = 503, body = shared_types::Problem)))]
-pub async fn ready(state: State) -> Result<HttpResponse, ApiError> {
-    state.db.ping().await.map_err(|e| {
-        tracing::error!(error = %e, "readiness: database unreachable");
-        ApiError::DatabaseUnavailable
-    })?;
-    if !state.bridge.ping().await {
-        return Err(ApiError::OauthBackendUnavailable(
-            "GET /healthz on OAUTH_BACKEND_URL did not answer".into(),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
-}
-
-/// Prometheus text.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(state: State) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state))
+    cfg.route("/openapi.json", web::get().to(openapi));
 }
 
 /// This document.

@@ -175,7 +175,7 @@ fn request_hash(input: &ProductInput) -> String {
     let canonical = serde_json::to_value(input)
         .map(|v| v.to_string())
         .unwrap_or_default();
-    format!("{:x}", Sha256::digest(canonical.as_bytes()))
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 /// One product.

@@ -41,7 +41,7 @@ pub async fn provider_for_publishable_key(
     location: &str,
     publishable_key: &str,
 ) -> Result<(ProviderRow, bool), ApiError> {
-    highlevel_client::check_id("location id", location).map_err(ApiError::InvalidRequest)?;
+    shared_types::check_id("location id", location).map_err(ApiError::InvalidRequest)?;
     let l = location.to_owned();
     let row = state
         .db

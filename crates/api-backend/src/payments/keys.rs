@@ -60,8 +60,7 @@ pub fn api_key(secret: &SecretString, location: &str, mode: Mode, salt: &str) ->
         .as_bytes(),
     );
     let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sk_{}_{}", mode.as_str(), &hex[..48])
+    format!("sk_{}_{}", mode.as_str(), hex::encode(&digest[..24]))
 }
 
 /// A publishable key: public by design (the payment page receives it), random.
@@ -92,12 +91,7 @@ mod tests {
         let new = api_key(&s, "L1", Mode::Test, &salt);
         let mut raw = <Hmac<Sha256> as Mac>::new_from_slice(s.expose_secret().as_bytes()).unwrap();
         raw.update(format!("payments-provider-api-key|L1|test|{salt}").as_bytes());
-        let hex: String = raw
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(raw.finalize().into_bytes());
         assert_ne!(new, format!("sk_test_{}", &hex[..48]));
     }
 

@@ -8,7 +8,8 @@ use crate::bridge::Tokens;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::providers::ProviderRow;
-use highlevel_client::{check_id, HlError};
+use highlevel_client::HlError;
+use shared_types::check_id;
 
 /// The amount HighLevel recorded for a checkout, in minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -146,12 +146,7 @@ impl Sessions {
     /// The caller behind an `Authorization` header: a session, else a service JWT.
     pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
         let header = authorization.ok_or(ApiError::SessionRequired)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::SessionRequired)?;
+        let token = service_common::http::bearer(Some(header)).ok_or(ApiError::SessionRequired)?;
         match jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &self.validation) {
             Ok(d) => Ok(Caller::User(d.claims)),
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
@@ -178,7 +173,7 @@ pub async fn authorize_location(
     caller: &Caller,
     location: &str,
 ) -> Result<crate::bridge::Resolved, ApiError> {
-    highlevel_client::check_id("location id", location).map_err(ApiError::InvalidRequest)?;
+    shared_types::check_id("location id", location).map_err(ApiError::InvalidRequest)?;
     if let Caller::User(s) = caller {
         if let Some(own) = &s.location_id {
             if own != location {

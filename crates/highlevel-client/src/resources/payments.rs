@@ -79,7 +79,7 @@ fn call_of(e: &'static Endpoint, location: &str, body: Body) -> Request {
     }
 }
 
-/// A record read by id (already checked with [`crate::check_id`]): `altId` and `altType` are required by both
+/// A record read by id (already checked with [`shared_types::check_id`]): `altId` and `altType` are required by both
 /// endpoints.
 fn record_of(e: &'static Endpoint, placeholder: &str, id: &str, location: &str) -> Request {
     Request {

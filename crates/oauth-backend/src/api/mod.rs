@@ -18,24 +18,10 @@ pub fn service_claims(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<std::sync::Arc<ServiceClaims>, AppError> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
-    Ok(state.auth.verify(header)?)
+    Ok(state.auth.verify(service_common::http::authorization(req))?)
 }
 
-/// Ids from paths and queries: bounded and printable, so nothing odd reaches the database or the logs.
+/// Ids from paths and queries ([`shared_types::check_id`]), refused as `invalid_request`.
 pub fn check_id(what: &str, id: &str) -> Result<(), AppError> {
-    if id.is_empty()
-        || id.len() > 128
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(AppError::InvalidRequest(format!(
-            "{what} must be 1-128 letters, digits, `-`, `_` or `.`"
-        )));
-    }
-    Ok(())
+    shared_types::check_id(what, id).map_err(AppError::InvalidRequest)
 }

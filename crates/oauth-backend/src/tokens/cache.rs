@@ -1,5 +1,6 @@
 //! Decrypted tokens in memory, keyed by installation, then by scope key ('' for the installation's own token,
-//! else a location id). A hot read checks only this map: no database query, no decryption, no allocation.
+//! else a location id), in a bounded `moka` cache. A hot read checks only this cache: no database query, no
+//! decryption, no allocation.
 //! Replicas stay coherent through `/refresh` (docs/design.md, refresh: the cache) and through the change feed
 //! (`tokens::sync`): an uninstall, a `needs_reauth` or a newer token anywhere drops the entries it concerns.
 //!
@@ -12,6 +13,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use moka::ops::compute::Op;
 
 /// Generations are kept per stripe of installations (a fixed array: memory does not follow the installations).
 const STRIPES: usize = 1024;
@@ -53,11 +56,23 @@ impl Cached {
     }
 }
 
+/// The tokens of one installation, by scope key. Replaced whole on a change (copy on write), so a read holds
+/// no lock once it has the `Arc`.
+type Entries = HashMap<String, Arc<Cached>>;
+
+/// Installations whose tokens are kept at most, and how long an unread one stays (tokens last a day).
+const CAPACITY: u64 = 100_000;
+const IDLE: Duration = Duration::from_secs(3600);
+
 pub struct TokenCache {
-    map: RwLock<HashMap<String, HashMap<String, Arc<Cached>>>>,
-    /// Bumped (under the map's write lock) whenever entries of an installation of the stripe are dropped.
+    /// Bounded (`moka`): a change of an installation is computed on its entry alone (`and_compute_with`
+    /// runs one change of a key at a time), so a put's generation check and a removal's bump never interleave.
+    map: moka::sync::Cache<String, Arc<Entries>>,
+    /// Bumped (inside the entry's compute) whenever entries of an installation of the stripe are dropped.
     generations: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
+    /// Puts share it; `clear` takes it alone, so no put checked before the clear lands after it.
+    clearing: RwLock<()>,
     /// Hits are served only while the change feed was read recently enough (epoch ms); `i64::MAX` when no
     /// feed runs (one process, nothing else writes the database).
     synced_until_ms: AtomicI64,
@@ -75,9 +90,13 @@ impl Default for TokenCache {
 impl TokenCache {
     pub fn new(enabled: bool) -> TokenCache {
         TokenCache {
-            map: RwLock::default(),
+            map: moka::sync::Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_idle(IDLE)
+                .build(),
             generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             hasher: Default::default(),
+            clearing: RwLock::default(),
             synced_until_ms: AtomicI64::new(i64::MAX),
             enabled,
         }
@@ -110,8 +129,7 @@ impl TokenCache {
         if !self.enabled {
             return None;
         }
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.get(installation)?.get(scope_key).cloned()
+        self.map.get(installation)?.get(scope_key).cloned()
     }
 
     /// Stores a token loaded after `generation` was taken, unless a change of the installation was applied
@@ -120,65 +138,69 @@ impl TokenCache {
         if !self.enabled {
             return;
         }
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if self.generation(installation) != generation {
-            return;
-        }
-        let entries = map.entry(installation.to_owned()).or_default();
-        if entries
-            .get(scope_key)
-            .is_some_and(|old| old.version > cached.version)
-        {
-            return;
-        }
-        entries.insert(scope_key.to_owned(), Arc::new(cached));
+        let _shared = self.clearing.read().unwrap_or_else(|p| p.into_inner());
+        self.map.entry_by_ref(installation).and_compute_with(|old| {
+            let old = old.map(|e| e.into_value());
+            if self.generation(installation) != generation
+                || old
+                    .as_ref()
+                    .and_then(|m| m.get(scope_key))
+                    .is_some_and(|o| o.version > cached.version)
+            {
+                return Op::Nop;
+            }
+            let mut entries = old.map(|m| (*m).clone()).unwrap_or_default();
+            entries.insert(scope_key.to_owned(), Arc::new(cached));
+            Op::Put(Arc::new(entries))
+        });
+    }
+
+    /// Changes the installation's entries with `keep` (what stays), bumping its generation first.
+    fn retain(&self, installation: &str, keep: impl Fn(&str, &Cached) -> bool) {
+        self.map.entry_by_ref(installation).and_compute_with(|old| {
+            self.bump(installation);
+            let Some(old) = old.map(|e| e.into_value()) else {
+                return Op::Nop;
+            };
+            let entries: Entries = old
+                .iter()
+                .filter(|(k, c)| keep(k, c))
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect();
+            if entries.is_empty() {
+                Op::Remove
+            } else {
+                Op::Put(Arc::new(entries))
+            }
+        });
     }
 
     /// Forgets one entry.
     pub fn remove(&self, installation: &str, scope_key: &str) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        self.bump(installation);
-        if let Some(entries) = map.get_mut(installation) {
-            entries.remove(scope_key);
-            if entries.is_empty() {
-                map.remove(installation);
-            }
-        }
+        self.retain(installation, |k, _| k != scope_key);
     }
 
     /// Forgets every token of an installation (uninstall, needs_reauth, re-install).
     pub fn remove_installation(&self, installation: &str) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        self.bump(installation);
-        map.remove(installation);
+        self.retain(installation, |_, _| false);
     }
 
     /// Forgets the entries that came from token row `row` of the installation and are older than `version`
     /// (`None`: the row was deleted, forget them all). A Location installation's own token is cached under
     /// two keys; both came from row ''.
     pub fn remove_row(&self, installation: &str, row: &str, version: Option<i64>) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        self.bump(installation);
-        if let Some(entries) = map.get_mut(installation) {
-            entries.retain(|_, c| c.row != row || version.is_some_and(|v| c.version >= v));
-            if entries.is_empty() {
-                map.remove(installation);
-            }
-        }
+        self.retain(installation, |_, c| {
+            c.row != row || version.is_some_and(|v| c.version >= v)
+        });
     }
 
     /// Forgets everything (the change feed could not be followed: what changed meanwhile is unknown).
     pub fn clear(&self) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let _alone = self.clearing.write().unwrap_or_else(|p| p.into_inner());
         for g in self.generations.iter() {
             g.fetch_add(1, Ordering::AcqRel);
         }
-        map.clear();
-    }
-
-    /// How many installations have cached tokens.
-    pub fn installations(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.map.invalidate_all();
     }
 }
 

@@ -9,6 +9,7 @@ use crate::store::tokens::{TokenRow, INSTALLATION_SCOPE};
 use crate::store::{self, now_ms};
 use highlevel_client::{Grant, OAuthError};
 use shared_types::{InstallationState, TokenAccess};
+use backon::Retryable;
 use std::time::Duration;
 
 /// Attempts against a HighLevel that answers 5xx or times out, before giving up for now.
@@ -64,8 +65,13 @@ impl TokenService {
             .flights
             .enter(&row_name(&inst.id, INSTALLATION_SCOPE))
             .await;
-        let mut attempt = 0;
-        loop {
+        // HighLevel unavailable: keep the old pair (HighLevel may not have used it) and try again after a
+        // jittered backoff (400 ms, then 800 ms, each plus up to as much again).
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(400))
+            .with_jitter()
+            .with_max_times(UNAVAILABLE_ATTEMPTS as usize - 1);
+        let attempt = || async {
             let Some(row) = self
                 .acquire_lease(&inst.id, INSTALLATION_SCOPE, seen_version)
                 .await?
@@ -80,17 +86,13 @@ impl TokenService {
                     )),
                 };
             };
-            match self.refresh_holding_lease(inst, &row, gen).await {
-                Err(AppError::HighlevelUnavailable(why)) if attempt + 1 < UNAVAILABLE_ATTEMPTS => {
-                    attempt += 1;
-                    // Keep the old pair (HighLevel may not have used it) and try again after a jittered backoff.
-                    let backoff = 200u64 * 2u64.pow(attempt) + rand::random::<u64>() % 200;
-                    tracing::warn!(installation = %inst.id, attempt, %why, backoff_ms = backoff, "refresh: HighLevel unavailable, retrying");
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
-                }
-                other => return other,
-            }
-        }
+            self.refresh_holding_lease(inst, &row, gen).await
+        };
+        attempt
+            .retry(backoff)
+            .when(|e| matches!(e, AppError::HighlevelUnavailable(_)))
+            .notify(|e, wait| tracing::warn!(installation = %inst.id, error = %e, backoff_ms = wait.as_millis() as u64, "refresh: HighLevel unavailable, retrying"))
+            .await
     }
 
     async fn refresh_holding_lease(

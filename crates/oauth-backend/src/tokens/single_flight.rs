@@ -1,13 +1,25 @@
 //! One renewal per key inside a process: concurrent callers queue on the same async mutex, and whoever
 //! comes after the leader re-reads the row and finds the new token instead of refreshing again.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-#[derive(Default)]
+/// The locks of keys renewed recently, bounded (`moka`). A lock forgotten while held (idle for minutes, or
+/// pushed out by many others) only lets a second caller reach the row's lease, which still lets one through.
 pub struct SingleFlight {
-    locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    locks: moka::sync::Cache<String, Arc<AsyncMutex<()>>>,
+}
+
+impl Default for SingleFlight {
+    fn default() -> Self {
+        SingleFlight {
+            locks: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
 }
 
 pub struct Flight {
@@ -16,14 +28,8 @@ pub struct Flight {
 
 impl SingleFlight {
     pub async fn enter(&self, key: &str) -> Flight {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            // Drop locks nobody holds or waits on, so the map does not grow without bound.
-            if locks.len() > 1024 {
-                locks.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            locks.entry(key.to_owned()).or_default().clone()
-        };
+        // `get_with` makes one lock per key even when callers arrive together.
+        let lock = self.locks.get_with_by_ref(key, Default::default);
         Flight {
             _guard: lock.lock_owned().await,
         }

@@ -216,30 +216,37 @@ pub async fn run(
 fn listen(url: &str, wake: Weak<Notify>) {
     use diesel::connection::SimpleConnection;
     use diesel::{Connection, PgConnection};
-    let mut backoff = Duration::from_millis(100);
-    let mut failing = false;
+    use backon::BlockingRetryable;
     while wake.strong_count() > 0 {
-        let conn = PgConnection::establish(url)
-            .map_err(|e| e.to_string())
-            .and_then(|mut c| {
-                c.batch_execute(&format!("LISTEN {CHANNEL}"))
-                    .map(|()| c)
-                    .map_err(|e| e.to_string())
-            });
-        let mut conn = match conn {
-            Ok(c) => c,
-            Err(e) => {
+        let connect = || {
+            PgConnection::establish(url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| {
+                    c.batch_execute(&format!("LISTEN {CHANNEL}"))
+                        .map(|()| c)
+                        .map_err(|e| e.to_string())
+                })
+        };
+        let mut failing = false;
+        let conn = connect
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(5))
+                    .without_max_times(),
+            )
+            .sleep(std::thread::sleep)
+            .when(|_| wake.strong_count() > 0)
+            .notify(|e, _| {
                 if !failing {
                     tracing::warn!(error = %e, "change listener cannot connect; polling only until it can");
                 }
                 failing = true;
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
+            })
+            .call();
+        let Ok(mut conn) = conn else {
+            return;
         };
-        failing = false;
-        backoff = Duration::from_millis(100);
         if let Some(w) = wake.upgrade() {
             w.notify_one();
         }

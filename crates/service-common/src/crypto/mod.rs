@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 /// SHA-256 of a token, hex: lets a rejected token be compared with the stored one without decrypting.
 pub fn token_hash(token: &str) -> String {
-    format!("{:x}", Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {

@@ -83,7 +83,7 @@ mod tests {
             .expand(&info, &mut okm)
             .unwrap();
         assert_eq!(
-            okm.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            hex::encode(okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
     }

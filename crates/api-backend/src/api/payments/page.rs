@@ -74,7 +74,7 @@ pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
     // Card on file is advertised only where the location's gateway can keep a card (the sandbox; PayTR only
     // through its Direct API, which this service does not offer yet).
     let card_on_file = match q.location_id.as_deref() {
-        Some(l) if highlevel_client::check_id("location id", l).is_ok() => {
+        Some(l) if shared_types::check_id("location id", l).is_ok() => {
             let l = l.to_owned();
             state
                 .db
@@ -316,7 +316,7 @@ pub async fn status(
     let (provider, _) =
         provider_for_publishable_key(&state, &q.location_id, &q.publishable_key).await?;
     let id = path.into_inner();
-    highlevel_client::check_id("charge id", &id).map_err(ApiError::InvalidRequest)?;
+    shared_types::check_id("charge id", &id).map_err(ApiError::InvalidRequest)?;
     let location = provider.location_id.clone();
     let lookup = id.clone();
     let charge = state
