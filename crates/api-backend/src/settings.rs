@@ -4,8 +4,8 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use service_common::logging::LogFormat;
-pub use service_common::settings::SettingsError;
 use service_common::settings::read;
+pub use service_common::settings::SettingsError;
 use std::time::Duration;
 
 /// HighLevel's app hosts: where a marketplace app's pages are framed from.
@@ -21,7 +21,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("PORT", "8082"),
     ("DATABASE_URL", "sqlite://data/api-backend.db"),
     ("HIGHLEVEL_API_URL", "https://services.leadconnectorhq.com"),
-    ("HIGHLEVEL_BACKEND_URL", "https://backend.leadconnectorhq.com"),
+    (
+        "HIGHLEVEL_BACKEND_URL",
+        "https://backend.leadconnectorhq.com",
+    ),
     ("OAUTH_BACKEND_URL", "http://127.0.0.1:8081"),
     ("CORS_ALLOWED_ORIGINS", HIGHLEVEL_APP_ORIGINS),
     ("DB_POOL_SIZE", "10"),
@@ -79,12 +82,18 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// How long a location seen installed is trusted before its payments provider asks again
     /// (PROVIDER_INSTALLED_CHECK_SECS, 30): the bound on serving a provider after an uninstall.
-    #[serde(rename = "provider_installed_check_secs", deserialize_with = "read::secs")]
+    #[serde(
+        rename = "provider_installed_check_secs",
+        deserialize_with = "read::secs"
+    )]
     pub provider_installed_check: Duration,
     /// How long the sandbox's "wait" card keeps a charge pending before it succeeds.
     pub sandbox_wait_ms: i64,
     /// How often the payment events outbox is delivered.
-    #[serde(rename = "payment_events_interval_ms", deserialize_with = "read::millis")]
+    #[serde(
+        rename = "payment_events_interval_ms",
+        deserialize_with = "read::millis"
+    )]
     pub payment_events_interval: Duration,
     /// PayTR's API base (tests point it at a fake).
     #[serde(deserialize_with = "read::url")]
@@ -274,7 +283,10 @@ mod tests {
         let mut env = base();
         env.insert("IDEMPOTENCY_LEASE", "6 parsecs".into());
         let err = Settings::from_vars(env).unwrap_err().to_string();
-        assert!(err.starts_with("setting IDEMPOTENCY_LEASE is invalid"), "{err}");
+        assert!(
+            err.starts_with("setting IDEMPOTENCY_LEASE is invalid"),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
     }
 }

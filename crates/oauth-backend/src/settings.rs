@@ -4,8 +4,8 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-pub use service_common::settings::SettingsError;
 use service_common::settings::read;
+pub use service_common::settings::SettingsError;
 
 /// HighLevel's published key for `x-ghl-signature` (Ed25519, SPKI, base64 DER).
 pub const HIGHLEVEL_ED25519_PUBLIC_KEY: &str =
@@ -192,7 +192,10 @@ impl Settings {
             ("WEBHOOK_RETENTION_DAYS", self.webhook_retention_days, 1),
         ] {
             if value < least {
-                return Err(SettingsError::invalid(name, format!("use at least {least}")));
+                return Err(SettingsError::invalid(
+                    name,
+                    format!("use at least {least}"),
+                ));
             }
         }
         if secrecy::ExposeSecret::expose_secret(&self.service_jwt_secret).len() < 32 {

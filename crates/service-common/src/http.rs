@@ -3,8 +3,8 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use std::time::Instant;
 use actix_web::HttpMessage;
+use std::time::Instant;
 
 tokio::task_local! {
     static REQUEST_ID: String;

@@ -46,7 +46,11 @@ impl Ops {
 
 /// The answer to a database that cannot be reached: 503 `database_unavailable`, the cause in the log only.
 pub fn database_unavailable() -> Problem {
-    Problem::of(ProblemCode::DatabaseUnavailable, "the database is unreachable").with_fix(
+    Problem::of(
+        ProblemCode::DatabaseUnavailable,
+        "the database is unreachable",
+    )
+    .with_fix(
         "Check DATABASE_URL and that the database server is up; the server log has the cause.",
     )
 }

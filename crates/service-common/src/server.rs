@@ -44,9 +44,8 @@ pub struct Parts<S: 'static> {
 
 /// [`crate::http::listen`] with an error that names the address.
 pub fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
-    crate::http::listen(host, port).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}"))
-    })
+    crate::http::listen(host, port)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}")))
 }
 
 /// Starts the server on the current runtime (it runs when the returned `Server` is awaited or spawned).
@@ -105,4 +104,3 @@ where
     };
     Ok((running, server))
 }
-

@@ -140,9 +140,8 @@ pub mod read {
     /// A size such as `256MiB`, `1GB` or `1048576` (bytes).
     pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         let v = String::deserialize(d)?;
-        parse_size::parse_size(v.trim()).map_err(|e| {
-            serde::de::Error::custom(format!("`{v}` is not a size like 256MiB ({e})"))
-        })
+        parse_size::parse_size(v.trim())
+            .map_err(|e| serde::de::Error::custom(format!("`{v}` is not a size like 256MiB ({e})")))
     }
 
     /// A comma- or space-separated list.
@@ -193,11 +192,29 @@ mod tests {
         assert_eq!(ok.idempotency_lease, Duration::from_secs(90));
         assert!(ok.token_cache);
         let cases: [(&[(&str, &str)], &str); 5] = [
-            (&[("SERVICE_JWT_SECRET", "")], "missing required setting SERVICE_JWT_SECRET"),
-            (&[("SERVICE_JWT_SECRET", "s"), ("PORT", "eighty")], "setting PORT is invalid"),
-            (&[("SERVICE_JWT_SECRET", "s"), ("IDEMPOTENCY_LEASE", "6 parsecs")], "setting IDEMPOTENCY_LEASE is invalid"),
-            (&[("SERVICE_JWT_SECRET", "s"), ("TOKEN_CACHE", "maybe")], "setting TOKEN_CACHE is invalid"),
-            (&[("SERVICE_JWT_SECRET", "s"), ("LOG_FORMAT", "xml")], "setting LOG_FORMAT is invalid"),
+            (
+                &[("SERVICE_JWT_SECRET", "")],
+                "missing required setting SERVICE_JWT_SECRET",
+            ),
+            (
+                &[("SERVICE_JWT_SECRET", "s"), ("PORT", "eighty")],
+                "setting PORT is invalid",
+            ),
+            (
+                &[
+                    ("SERVICE_JWT_SECRET", "s"),
+                    ("IDEMPOTENCY_LEASE", "6 parsecs"),
+                ],
+                "setting IDEMPOTENCY_LEASE is invalid",
+            ),
+            (
+                &[("SERVICE_JWT_SECRET", "s"), ("TOKEN_CACHE", "maybe")],
+                "setting TOKEN_CACHE is invalid",
+            ),
+            (
+                &[("SERVICE_JWT_SECRET", "s"), ("LOG_FORMAT", "xml")],
+                "setting LOG_FORMAT is invalid",
+            ),
         ];
         for (vars, starts) in cases {
             let err = read(vars).unwrap_err().to_string();

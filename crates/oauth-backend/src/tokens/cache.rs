@@ -8,13 +8,13 @@
 //! loaded only if no change of that installation was applied meanwhile: a change that lands between the load
 //! and the put is never undone by the put.
 
+use moka::ops::compute::Op;
 use shared_types::TokenAccess;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use moka::ops::compute::Op;
 
 /// Generations are kept per stripe of installations (a fixed array: memory does not follow the installations).
 const STRIPES: usize = 1024;

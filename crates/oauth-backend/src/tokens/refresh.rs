@@ -7,9 +7,9 @@ use crate::error::{AppError, AppResult};
 use crate::store::installations::Installation;
 use crate::store::tokens::{TokenRow, INSTALLATION_SCOPE};
 use crate::store::{self, now_ms};
+use backon::Retryable;
 use highlevel_client::{Grant, OAuthError};
 use shared_types::{InstallationState, TokenAccess};
-use backon::Retryable;
 use std::time::Duration;
 
 /// Attempts against a HighLevel that answers 5xx or times out, before giving up for now.

@@ -214,9 +214,9 @@ pub async fn run(
 /// PostgreSQL: `LISTEN` on a connection of its own and wake the reader on every notification. Ends when the
 /// reader is gone. A lost connection is opened again; the reader then catches up from its last `seq`.
 fn listen(url: &str, wake: Weak<Notify>) {
+    use backon::BlockingRetryable;
     use diesel::connection::SimpleConnection;
     use diesel::{Connection, PgConnection};
-    use backon::BlockingRetryable;
     while wake.strong_count() > 0 {
         let connect = || {
             PgConnection::establish(url)
