@@ -28,6 +28,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(api::token_access::configure)
             .configure(api::installations::configure)
             .configure(api::webhooks::configure)
+            .configure(api::webhook_deliveries::configure)
             .configure(api::ops::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(crate::error::AppError::NotFound(
@@ -77,6 +78,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
             state.tokens.db.clone(),
             crate::purge::Retention::from_settings(&state.settings),
             Duration::from_secs(state.settings.purge_interval_secs),
+        ));
+    }
+    if state.forward.sends() {
+        tokio::spawn(crate::forward::run(
+            state.tokens.db.clone(),
+            state.forward.clone(),
+            state.metrics.clone(),
+            Duration::from_millis(state.settings.webhook_forward_interval_ms),
         ));
     }
     if state.settings.refresher_interval_secs > 0 {
