@@ -38,8 +38,10 @@ fn timestamp_ms(v: &Value) -> Option<i64> {
     }
 }
 
-/// Every HighLevel webhook, its signature checked over the raw body; INSTALL, UNINSTALL and PLAN_CHANGE are
-/// acted on. Answered 429 with `Retry-After` when it cannot be recorded (the only answer HighLevel retries).
+/// Every HighLevel webhook, its signature checked over the raw body; INSTALL and UNINSTALL are acted on, and
+/// every event (PLAN_CHANGE included: the plan is the app's business, not the token service's) is forwarded
+/// to WEBHOOK_FORWARD_URLS. Answered 429 with `Retry-After` when it cannot be recorded (the only answer
+/// HighLevel retries).
 #[utoipa::path(post, path = "/webhooks/highlevel", tag = "webhooks", request_body(content = Object),
     responses((status = 200, body = Object), (status = 429, body = shared_types::Problem), (status = "4XX", body = shared_types::Problem)))]
 pub async fn receive(

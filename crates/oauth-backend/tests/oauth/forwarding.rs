@@ -556,9 +556,25 @@ async fn an_install_reaches_the_app_after_its_installation_exists(backend: Backe
     assert_eq!(seen[0]["state"], "active");
     assert_eq!(got.json()["installation_id"], seen[0]["id"]);
 
+    // A plan change reaches the app with its plans and the installation it belongs to.
+    hl_sends(
+        &env,
+        &env.app,
+        "PLAN_CHANGE",
+        json!({"locationId": "Loc1", "companyId": "comp1", "newPlanId": "plan-2"}),
+    )
+    .await;
+    until("the plan change arrives", || async { inbox.got().len() == 2 }).await;
+    let plan = inbox.got()[1].json();
+    assert_eq!(
+        (&plan["type"], &plan["installation_id"], &plan["data"]["newPlanId"]),
+        (&json!("PLAN_CHANGE"), &seen[0]["id"], &json!("plan-2"))
+    );
+    assert!(plan["data"]["currentPlanId"].is_string(), "{plan}");
+
     hl_sends(&env, &env.app, "UNINSTALL", json!({"locationId": "Loc1"})).await;
-    until("the uninstall arrives", || async { inbox.got().len() == 2 }).await;
-    let got = &inbox.got()[1];
+    until("the uninstall arrives", || async { inbox.got().len() == 3 }).await;
+    let got = &inbox.got()[2];
     let seen = got.installations.as_ref().unwrap();
     assert_eq!(seen[0]["state"], "uninstalled", "acted on first: {seen}");
     assert_eq!(got.json()["installation_id"], seen[0]["id"]);
