@@ -394,7 +394,7 @@ async fn deliver(sim: &Sim, mut payload: Value) -> HlResult<HttpResponse> {
     obj.entry("webhookId").or_insert_with(|| json!(new_id()));
     if obj.get("type").and_then(Value::as_str) == Some("UNINSTALL") {
         remove_install(
-            &sim,
+            sim,
             obj.get("companyId").and_then(Value::as_str),
             obj.get("locationId").and_then(Value::as_str),
         );

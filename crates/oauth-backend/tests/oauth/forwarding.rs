@@ -564,10 +564,17 @@ async fn an_install_reaches_the_app_after_its_installation_exists(backend: Backe
         json!({"locationId": "Loc1", "companyId": "comp1", "newPlanId": "plan-2"}),
     )
     .await;
-    until("the plan change arrives", || async { inbox.got().len() == 2 }).await;
+    until("the plan change arrives", || async {
+        inbox.got().len() == 2
+    })
+    .await;
     let plan = inbox.got()[1].json();
     assert_eq!(
-        (&plan["type"], &plan["installation_id"], &plan["data"]["newPlanId"]),
+        (
+            &plan["type"],
+            &plan["installation_id"],
+            &plan["data"]["newPlanId"]
+        ),
         (&json!("PLAN_CHANGE"), &seen[0]["id"], &json!("plan-2"))
     );
     assert!(plan["data"]["currentPlanId"].is_string(), "{plan}");
