@@ -15,6 +15,7 @@ mod state;
 pub mod stats;
 mod tokens;
 mod validate;
+pub mod webhook_events;
 pub mod webhooks;
 
 pub use config::SimConfig;

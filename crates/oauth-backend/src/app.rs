@@ -29,6 +29,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(api::token_access::configure)
             .configure(api::installations::configure)
             .configure(api::webhooks::configure)
+            .configure(api::webhook_deliveries::configure)
             .configure(api::ops::configure)
             .configure(ops.configure())
             .default_service(web::to(|| async {
@@ -66,6 +67,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
             crate::purge::Retention::from_settings(&state.settings),
             Duration::from_secs(state.settings.purge_interval_secs),
         )));
+    }
+    if state.forward.sends() {
+        tokio::spawn(crate::forward::run(
+            state.tokens.db.clone(),
+            state.forward.clone(),
+            state.metrics.clone(),
+            Duration::from_millis(state.settings.webhook_forward_interval_ms),
+        ));
     }
     if state.settings.refresher_interval_secs > 0 {
         tasks.push(tokio::spawn(refresher::run(

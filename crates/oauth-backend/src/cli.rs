@@ -23,7 +23,12 @@ use secrecy::{ExposeSecret, SecretString};
 ///
 /// Retention: PURGE_INTERVAL_SECS (3600; 0 turns the purge off) runs a purge of expired OAuth states,
 /// webhook replay records older than WEBHOOK_RETENTION_DAYS (7), audit rows older than AUDIT_RETENTION_DAYS (90)
-/// and change-feed rows older than an hour.
+/// and change-feed rows older than an hour; forwarded webhooks delivered more than WEBHOOK_DELIVERED_RETENTION_DAYS
+/// (7) ago, dead ones after WEBHOOK_DEAD_RETENTION_DAYS (30).
+///
+/// Webhook forwarding: WEBHOOK_FORWARD_URLS (comma-separated `url` or `Type|Type=url`), WEBHOOK_FORWARD_SECRET
+/// (`whsec_…`), WEBHOOK_FORWARD_RETRY (`1s,1h,3d`: first wait, longest wait, total), WEBHOOK_FORWARD_TIMEOUT_MS
+/// (10000), WEBHOOK_FORWARD_INTERVAL_MS (1000).
 #[derive(Debug, Parser)]
 #[command(name = "oauth-backend", version)]
 pub struct Cli {
@@ -64,6 +69,43 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// HighLevel webhooks forwarded to the app: `webhooks deliveries list|replay ID`.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// The outbox of forwarded webhooks.
+    Deliveries {
+        #[command(subcommand)]
+        action: DeliveriesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesAction {
+    /// List deliveries, newest first (needs DATABASE_URL).
+    List {
+        /// Only those in this state: pending, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a dead (or delivered) delivery again; a running oauth-backend sends it within
+    /// WEBHOOK_FORWARD_INTERVAL_MS (needs DATABASE_URL).
+    Replay {
+        /// The delivery id (`whd_…`).
+        id: String,
     },
 }
 
@@ -150,6 +192,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             state.audit.flush().await;
             Ok(())
         }
+        Command::Webhooks {
+            action: WebhooksAction::Deliveries { action },
+        } => {
+            let db = Db::connect(&database_url(), 1)?;
+            db.migrate(crate::db::MIGRATIONS)?;
+            let mut conn = db.conn()?;
+            deliveries(&mut conn, action)
+        }
         Command::Installations {
             action: None,
             company_id,
@@ -192,6 +242,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         s.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default()
                     );
                 }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn deliveries(conn: &mut crate::db::DbConn, action: DeliveriesAction) -> anyhow::Result<()> {
+    use store::webhook_deliveries as outbox;
+    match action {
+        DeliveriesAction::List {
+            state,
+            limit,
+            offset,
+            json,
+        } => {
+            if let Some(s) = &state {
+                anyhow::ensure!(
+                    outbox::STATES.contains(&s.as_str()),
+                    "--state must be pending, delivered or dead"
+                );
+            }
+            anyhow::ensure!(limit > 0 && offset >= 0, "--limit must be positive");
+            let rows = outbox::list(conn, state.as_deref(), limit, offset)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            println!(
+                "{:<36} {:<9} {:<8} {:<26} {:<38} {:<24} last_error",
+                "id", "state", "attempts", "type", "installation", "occurred_at"
+            );
+            for d in rows {
+                let at = chrono::DateTime::from_timestamp_millis(d.occurred_at)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                println!(
+                    "{:<36} {:<9} {:<8} {:<26} {:<38} {:<24} {}",
+                    d.id,
+                    d.state,
+                    d.attempts,
+                    d.event_type,
+                    d.installation_id.unwrap_or_default(),
+                    at,
+                    d.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        DeliveriesAction::Replay { id } => {
+            let replayed = outbox::replay(conn, &id, crate::store::now_ms())?;
+            match outbox::get(conn, &id)? {
+                None => anyhow::bail!("no webhook delivery with id `{id}`"),
+                Some(_) if replayed => println!("delivery {id} queued again"),
+                Some(_) => println!("delivery {id} is pending already"),
             }
             Ok(())
         }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cli;
 pub mod db;
 pub mod error;
+pub mod forward;
 pub mod metrics;
 pub mod openapi;
 pub mod purge;

@@ -1,5 +1,5 @@
 //! Prometheus metrics: refresh outcomes, token-access latency, cache hits, location tokens, audit drops,
-//! webhooks.
+//! webhooks received and forwarded.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
@@ -15,6 +15,7 @@ pub struct Metrics {
     absent_hits: IntCounter,
     pub audit_dropped: IntCounter,
     webhooks: IntCounterVec,
+    forwards: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,7 +63,15 @@ impl Metrics {
             &["type", "outcome"],
         )
         .expect("valid metric");
-        for c in [&refresh, &cache, &webhooks] {
+        let forwards = IntCounterVec::new(
+            Opts::new(
+                "oauth_webhook_forwards_total",
+                "Attempts to forward a webhook to the app, by outcome (delivered, retry, dead)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for c in [&refresh, &cache, &webhooks, &forwards] {
             let _ = registry.register(Box::new(c.clone()));
         }
         let _ = registry.register(Box::new(token_access_seconds.clone()));
@@ -82,6 +91,7 @@ impl Metrics {
             absent_hits,
             audit_dropped,
             webhooks,
+            forwards,
         }
     }
 
@@ -99,6 +109,10 @@ impl Metrics {
 
     pub fn webhook(&self, kind: &str, outcome: &str) {
         self.webhooks.with_label_values(&[kind, outcome]).inc();
+    }
+
+    pub fn forward(&self, outcome: &str) {
+        self.forwards.with_label_values(&[outcome]).inc();
     }
 
     pub fn render(&self) -> String {

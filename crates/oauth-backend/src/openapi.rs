@@ -6,12 +6,13 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "oauth-backend", description = "The token service of a HighLevel marketplace app: installs, sealed tokens refreshed exactly once, Location tokens, HighLevel's webhooks."),
+    info(title = "oauth-backend", description = "The token service of a HighLevel marketplace app: installs, sealed tokens refreshed exactly once, Location tokens, HighLevel's webhooks verified, acted on and forwarded to the app."),
     paths(
         api::install::install, api::install::callback,
         api::installations::list, api::installations::get, api::installations::uninstall,
         api::token_access::get_token, api::token_access::refresh,
         api::webhooks::receive,
+        api::webhook_deliveries::list, api::webhook_deliveries::replay,
         service_common::ops::healthz, service_common::ops::readyz, service_common::ops::metrics, api::ops::openapi,
     ),
     components(schemas(shared_types::Problem, shared_types::Diagnosis, shared_types::Cause)),

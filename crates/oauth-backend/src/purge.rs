@@ -1,10 +1,12 @@
 //! Nothing grows without bound: a background task deletes, on a schedule, expired OAuth states (used or not),
-//! webhook replay records past `WEBHOOK_RETENTION_DAYS`, audit rows past `AUDIT_RETENTION_DAYS` and change-feed
-//! rows past an hour. Deletes go in batches of `BATCH` rows, so no statement holds locks for long; several
+//! webhook replay records past `WEBHOOK_RETENTION_DAYS`, forwarded webhooks delivered more than
+//! `WEBHOOK_DELIVERED_RETENTION_DAYS` ago (dead ones after `WEBHOOK_DEAD_RETENTION_DAYS`), audit rows past
+//! `AUDIT_RETENTION_DAYS` and change-feed rows past an hour. Deletes go in batches of `BATCH` rows, so no statement holds locks for long; several
 //! replicas purging at once only repeat each other's work.
 
 use crate::db::{Db, DbConn, DbError};
 use crate::settings::Settings;
+use crate::store::webhook_deliveries::{DEAD, DELIVERED};
 use crate::store::{self, now_ms};
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ const CHANGES_MS: i64 = 3_600_000;
 pub struct Retention {
     pub audit_ms: i64,
     pub webhook_ms: i64,
+    pub delivered_ms: i64,
+    pub dead_ms: i64,
     pub changes_ms: i64,
 }
 
@@ -27,6 +31,8 @@ impl Retention {
         Retention {
             audit_ms: s.audit_retention_days as i64 * DAY_MS,
             webhook_ms: s.webhook_retention_days as i64 * DAY_MS,
+            delivered_ms: s.webhook_delivered_retention_days as i64 * DAY_MS,
+            dead_ms: s.webhook_dead_retention_days as i64 * DAY_MS,
             changes_ms: CHANGES_MS.max(2 * s.cache_max_stale_secs as i64 * 1000),
         }
     }
@@ -37,6 +43,7 @@ impl Retention {
 pub struct Purged {
     pub states: usize,
     pub webhook_events: usize,
+    pub webhook_deliveries: usize,
     pub audit: usize,
     pub changes: usize,
 }
@@ -63,6 +70,11 @@ pub fn purge_once(conn: &mut DbConn, now: i64, r: &Retention) -> Result<Purged, 
         webhook_events: drain(conn, |c| {
             store::webhook_events::purge(c, now - r.webhook_ms, BATCH)
         })?,
+        webhook_deliveries: drain(conn, |c| {
+            store::webhook_deliveries::purge(c, DELIVERED, now - r.delivered_ms, BATCH)
+        })? + drain(conn, |c| {
+            store::webhook_deliveries::purge(c, DEAD, now - r.dead_ms, BATCH)
+        })?,
         audit: drain(conn, |c| store::audit::purge(c, now - r.audit_ms, BATCH))?,
         changes: drain(conn, |c| {
             store::changes::purge(c, now - r.changes_ms, BATCH)
@@ -83,6 +95,7 @@ pub async fn run(db: Db, retention: Retention, interval: Duration) {
             Ok(p) => tracing::info!(
                 states = p.states,
                 webhook_events = p.webhook_events,
+                webhook_deliveries = p.webhook_deliveries,
                 audit = p.audit,
                 changes = p.changes,
                 "old rows purged"

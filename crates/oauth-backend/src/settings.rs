@@ -58,6 +58,12 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("PURGE_INTERVAL_SECS", "3600"),
     ("AUDIT_RETENTION_DAYS", "90"),
     ("WEBHOOK_RETENTION_DAYS", "7"),
+    ("WEBHOOK_FORWARD_URLS", ""),
+    ("WEBHOOK_FORWARD_RETRY", "1s,1h,3d"),
+    ("WEBHOOK_FORWARD_TIMEOUT_MS", "10000"),
+    ("WEBHOOK_FORWARD_INTERVAL_MS", "1000"),
+    ("WEBHOOK_DELIVERED_RETENTION_DAYS", "7"),
+    ("WEBHOOK_DEAD_RETENTION_DAYS", "30"),
 ];
 
 /// Field names are the environment's in lower case (`HIGHLEVEL_CLIENT_ID` is `highlevel_client_id`).
@@ -117,6 +123,144 @@ pub struct Settings {
     pub audit_retention_days: u64,
     /// Webhook ids are kept this many days to recognise redeliveries (HighLevel retries for about an hour).
     pub webhook_retention_days: u64,
+    /// The app's endpoints that receive every HighLevel webhook (WEBHOOK_FORWARD_URLS).
+    #[serde(deserialize_with = "forward_urls")]
+    pub webhook_forward_urls: Vec<ForwardTarget>,
+    /// Standard Webhooks signing secret for forwarded webhooks (WEBHOOK_FORWARD_SECRET, `whsec_…`).
+    pub webhook_forward_secret: Option<SecretString>,
+    /// When a failed forward is tried again, and when it is given up (WEBHOOK_FORWARD_RETRY).
+    #[serde(deserialize_with = "retry_schedule")]
+    pub webhook_forward_retry: RetrySchedule,
+    /// Timeout of one forwarding attempt (WEBHOOK_FORWARD_TIMEOUT_MS, 10000).
+    pub webhook_forward_timeout_ms: u64,
+    /// How often each process looks for forwards that are due (WEBHOOK_FORWARD_INTERVAL_MS, 1000); a webhook
+    /// received by this process is sent at once.
+    pub webhook_forward_interval_ms: u64,
+    /// Delivered forwards are kept this many days (WEBHOOK_DELIVERED_RETENTION_DAYS, 7), dead ones (the dead
+    /// letters, replayable) this many (WEBHOOK_DEAD_RETENTION_DAYS, 30).
+    pub webhook_delivered_retention_days: u64,
+    pub webhook_dead_retention_days: u64,
+}
+
+fn forward_urls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ForwardTarget>, D::Error> {
+    parse_forward_urls(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+fn retry_schedule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RetrySchedule, D::Error> {
+    RetrySchedule::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// One entry of WEBHOOK_FORWARD_URLS: `url` (every event type) or `Type|Type=url` (only those types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardTarget {
+    /// `None`: every type.
+    pub types: Option<Vec<String>>,
+    pub url: String,
+}
+
+impl ForwardTarget {
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.types
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|t| t == event_type))
+    }
+}
+
+/// Parses WEBHOOK_FORWARD_URLS: comma-separated entries, each `url` or `EventType|EventType=url`.
+pub fn parse_forward_urls(v: &str) -> Result<Vec<ForwardTarget>, String> {
+    let mut out = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        // The types end at the first `=` that comes before the URL's scheme (a query may hold `=` too).
+        let (types, url) = match (entry.find('='), entry.find("://")) {
+            (Some(eq), Some(scheme)) if eq < scheme => (Some(&entry[..eq]), &entry[eq + 1..]),
+            _ => (None, entry),
+        };
+        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(format!("`{url}` is not an http(s) URL"));
+        }
+        let types = match types {
+            None => None,
+            Some(t) => {
+                let list: Vec<String> = t.split('|').map(|t| t.trim().to_owned()).collect();
+                if list.iter().any(|t| {
+                    t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                }) {
+                    return Err(format!(
+                        "`{t}` is not a list of event types like `ContactCreate|ContactUpdate`"
+                    ));
+                }
+                Some(list)
+            }
+        };
+        out.push(ForwardTarget {
+            types,
+            url: url.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// WEBHOOK_FORWARD_RETRY: `first,cap,total`. After a failed attempt the next waits `first`, then twice as
+/// long each time up to `cap`; a delivery not made within `total` of its first attempt is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySchedule {
+    pub first_ms: i64,
+    pub cap_ms: i64,
+    pub total_ms: i64,
+}
+
+impl RetrySchedule {
+    pub fn parse(v: &str) -> Result<RetrySchedule, String> {
+        let parts: Vec<i64> = v
+            .split(',')
+            .map(|p| {
+                humantime::parse_duration(p.trim())
+                    .map(|d| d.as_millis().min(i64::MAX as u128) as i64)
+                    .map_err(|e| format!("`{}`: {e}", p.trim()))
+            })
+            .collect::<Result<_, _>>()?;
+        let [first_ms, cap_ms, total_ms] = parts[..] else {
+            return Err(
+                "use three durations: first wait, longest wait, total (e.g. `1s,1h,3d`)".into(),
+            );
+        };
+        if first_ms < 1 || cap_ms < first_ms {
+            return Err(
+                "the first wait must be positive and the longest at least the first".into(),
+            );
+        }
+        Ok(RetrySchedule {
+            first_ms,
+            cap_ms,
+            total_ms,
+        })
+    }
+
+    /// The wait after the `failures`-th failed attempt (1, 2, …).
+    pub fn delay_ms(&self, failures: i32) -> i64 {
+        let doublings = failures.saturating_sub(1).clamp(0, 40) as u32;
+        self.first_ms
+            .saturating_mul(1i64 << doublings)
+            .min(self.cap_ms)
+    }
+}
+
+/// A Standard Webhooks secret: `whsec_` and the base64 of 24 to 64 random bytes.
+fn check_forward_secret(s: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let key = s
+        .strip_prefix("whsec_")
+        .ok_or("it must start with `whsec_`")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| "after `whsec_` it must be base64")?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err(
+            "it must hold 24 to 64 bytes (e.g. `whsec_` + `openssl rand -base64 32`)".into(),
+        );
+    }
+    Ok(())
 }
 
 impl Settings {
@@ -185,11 +329,38 @@ impl Settings {
     }
 
     fn checked(self) -> Result<Settings, SettingsError> {
+        if let Some(secret) = &self.webhook_forward_secret {
+            check_forward_secret(secrecy::ExposeSecret::expose_secret(secret))
+                .map_err(|why| SettingsError::invalid("WEBHOOK_FORWARD_SECRET", why))?;
+        }
+        if !self.webhook_forward_urls.is_empty() && self.webhook_forward_secret.is_none() {
+            return Err(SettingsError::Missing("WEBHOOK_FORWARD_SECRET".into()));
+        }
         for (name, value, least) in [
             ("CACHE_SYNC_INTERVAL_MS", self.cache_sync_interval_ms, 10),
             ("CACHE_MAX_STALE_SECS", self.cache_max_stale_secs, 1),
             ("AUDIT_RETENTION_DAYS", self.audit_retention_days, 1),
             ("WEBHOOK_RETENTION_DAYS", self.webhook_retention_days, 1),
+            (
+                "WEBHOOK_DELIVERED_RETENTION_DAYS",
+                self.webhook_delivered_retention_days,
+                1,
+            ),
+            (
+                "WEBHOOK_DEAD_RETENTION_DAYS",
+                self.webhook_dead_retention_days,
+                1,
+            ),
+            (
+                "WEBHOOK_FORWARD_INTERVAL_MS",
+                self.webhook_forward_interval_ms,
+                10,
+            ),
+            (
+                "WEBHOOK_FORWARD_TIMEOUT_MS",
+                self.webhook_forward_timeout_ms,
+                100,
+            ),
         ] {
             if value < least {
                 return Err(SettingsError::invalid(
@@ -250,10 +421,72 @@ mod tests {
         );
         assert_eq!(s.suspended_retry_secs, 300);
         assert_eq!(s.absent_location_ttl_secs, 60);
+        assert!(s.webhook_forward_urls.is_empty() && s.webhook_forward_secret.is_none());
+        assert_eq!(
+            s.webhook_forward_retry,
+            RetrySchedule::parse("1s,1h,3d").unwrap()
+        );
         assert!(
             !format!("{s:?}").contains("very-secret-value"),
             "secrets must not reach Debug"
         );
+    }
+
+    #[test]
+    fn forward_urls_take_an_optional_list_of_types() {
+        let t = parse_forward_urls(
+            "https://app.example/hooks, ContactCreate|ContactUpdate=https://crm.example/in?x=1 ,",
+        )
+        .unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(t[0].wants("AppointmentCreate") && t[0].types.is_none());
+        assert_eq!(t[1].url, "https://crm.example/in?x=1");
+        assert!(t[1].wants("ContactUpdate") && !t[1].wants("ContactDelete"));
+        // A `=` in the query is the URL's, not a type list.
+        assert_eq!(
+            parse_forward_urls("http://a.example/x?y=z").unwrap()[0].types,
+            None
+        );
+        for bad in [
+            "ftp://a.example/",
+            "not a url",
+            "=https://a.example/",
+            "Contact Create=https://a.example/",
+        ] {
+            assert!(parse_forward_urls(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarding_needs_a_standard_webhooks_secret() {
+        let mut env = base();
+        env.insert("WEBHOOK_FORWARD_URLS", "https://app.example/hooks".into());
+        let err = Settings::from_vars(env.clone()).unwrap_err();
+        assert!(err.to_string().contains("WEBHOOK_FORWARD_SECRET"), "{err}");
+        env.insert("WEBHOOK_FORWARD_SECRET", "plain-text".into());
+        assert!(Settings::from_vars(env.clone()).is_err());
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        env.insert("WEBHOOK_FORWARD_SECRET", secret.into());
+        let s = Settings::from_vars(env.clone()).unwrap();
+        assert!(
+            !format!("{s:?}").contains(secret),
+            "secrets must not reach Debug"
+        );
+    }
+
+    #[test]
+    fn the_retry_schedule_doubles_up_to_its_cap() {
+        let r = RetrySchedule::parse("1s,1h,3d").unwrap();
+        assert_eq!(
+            (r.delay_ms(1), r.delay_ms(2), r.delay_ms(3)),
+            (1000, 2000, 4000)
+        );
+        assert_eq!(r.delay_ms(13), 3_600_000);
+        assert_eq!(r.delay_ms(1000), 3_600_000);
+        assert_eq!(r.total_ms, 3 * 86_400_000);
+        assert!(RetrySchedule::parse("1s,1h").is_err());
+        assert!(RetrySchedule::parse("1h,1s,3d").is_err());
+        assert!(RetrySchedule::parse("0s,1s,3d").is_err());
     }
 
     #[test]

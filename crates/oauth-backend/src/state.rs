@@ -1,10 +1,11 @@
 //! The application state every handler reads, and how it is built from the settings (database, migrations,
-//! key ring, HighLevel's OAuth client, webhook keys). Below the routes: it imports no route module, and
+//! key ring, HighLevel's OAuth client, webhook keys, the webhook forwarder). Below the routes: it imports no route module, and
 //! `app.rs` wires the routes over it.
 
 use crate::audit::AuditSink;
 use crate::crypto::keyring::KeyRing;
 use crate::db::{redact_url, Db};
+use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::service_auth::ServiceAuth;
 use crate::settings::Settings;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     pub webhooks: WebhookVerifier,
+    pub forward: Arc<Forwarder>,
 }
 
 /// Connects to the database, applies migrations and checks every key and secret. Any problem is reported
@@ -34,6 +36,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         &settings.webhook_rsa_public_key,
     )
     .map_err(anyhow::Error::msg)?;
+    let forward = Arc::new(Forwarder::new(&settings)?);
     // Before the database: a client that cannot be built (no CA certificates) stops start-up, never a
     // fallback client without timeouts.
     let hl = OAuthClient::new(
@@ -74,5 +77,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         tokens,
         metrics,
         webhooks,
+        forward,
     }))
 }

@@ -34,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(clear_faults)),
         )
         .route("/_sim/webhooks/send", web::post().to(send_webhook))
+        .route("/_sim/webhooks/events", web::get().to(event_types))
+        .route("/_sim/webhooks/events/{type}", web::post().to(send_event))
         .route("/_sim/uninstall", web::post().to(uninstall))
         .route(
             "/_sim/installs/locations",
@@ -326,7 +328,49 @@ async fn uninstall(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpRespon
 /// (`na`: `x-ghl-signature: N/A` and a signed `x-wh-signature`). A delivery answered `429` is kept for
 /// `POST /_sim/webhooks/retry`.
 async fn send_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
-    let mut payload = json_object(&body)?;
+    deliver(&sim, json_object(&body)?).await
+}
+
+/// `GET /_sim/webhooks/events`: every webhook event type HighLevel documents (`{"types": [...]}`).
+async fn event_types() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"types": crate::webhook_events::types()}))
+}
+
+/// `POST /_sim/webhooks/events/{type}` `{"url", "locationId"?, "companyId"?, "sim_sign"?, …fields}`: sends a
+/// webhook of any documented type with a plausible body (HighLevel's documented example for that type, for
+/// this tenant, with fresh record ids); the other fields given replace the body's. Signed and delivered as
+/// `/_sim/webhooks/send` does, whose answer it gives. An undocumented type is 404 with the list.
+async fn send_event(
+    sim: web::Data<Sim>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HlResult<HttpResponse> {
+    let given = json_object(&body)?;
+    Check::new(&given)
+        .string("url", true)
+        .string("locationId", false)
+        .string("companyId", false)
+        .finish()?;
+    let str_of = |k: &str| given.get(k).and_then(Value::as_str);
+    let Some(mut payload) =
+        crate::webhook_events::body(&path, str_of("locationId"), str_of("companyId"))
+    else {
+        return Err(HlError::not_found(&format!(
+            "No webhook event type {}; documented types: {}",
+            path.as_str(),
+            crate::webhook_events::types().join(", ")
+        )));
+    };
+    if let (Some(into), Some(from)) = (payload.as_object_mut(), given.as_object()) {
+        for (k, v) in from {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+    deliver(&sim, payload).await
+}
+
+/// Signs `payload` (`{"type", "url", …}`) as HighLevel does and posts it to its `url`.
+async fn deliver(sim: &Sim, mut payload: Value) -> HlResult<HttpResponse> {
     Check::new(&payload)
         .string("type", true)
         .string("url", true)
@@ -350,7 +394,7 @@ async fn send_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpRes
     obj.entry("webhookId").or_insert_with(|| json!(new_id()));
     if obj.get("type").and_then(Value::as_str) == Some("UNINSTALL") {
         remove_install(
-            &sim,
+            sim,
             obj.get("companyId").and_then(Value::as_str),
             obj.get("locationId").and_then(Value::as_str),
         );

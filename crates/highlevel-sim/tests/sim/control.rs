@@ -349,6 +349,85 @@ mod webhooks {
             401
         );
     }
+
+    /// Any event type of HighLevel's webhook events docs, with the fields its page documents, signed.
+    #[actix_web::test]
+    async fn any_documented_event_type_is_sent_with_its_documented_fields() {
+        let sim = sim().await;
+        let (url, seen) = receiver().await;
+        let types: Value = client()
+            .get(format!("{}/_sim/webhooks/events", sim.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let types: Vec<&str> = types["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        for t in [
+            "ContactCreate",
+            "AppointmentCreate",
+            "OpportunityStatusUpdate",
+            "InvoicePaid",
+            "PLAN_CHANGE",
+        ] {
+            assert!(types.contains(&t), "{t} in {types:?}");
+        }
+        let res = client()
+            .post(format!(
+                "{}/_sim/webhooks/events/OpportunityStatusUpdate",
+                sim.base_url
+            ))
+            .json(&json!({"url": url, "locationId": "Loc1", "status": "won"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let (body, ed, rsa_sig) = seen.lock().unwrap()[0].clone();
+        assert!(ed.is_some() && rsa_sig.is_some());
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (&body["type"], &body["locationId"], &body["status"]),
+            (
+                &json!("OpportunityStatusUpdate"),
+                &json!("Loc1"),
+                &json!("won")
+            )
+        );
+        for field in [
+            "id",
+            "assignedTo",
+            "contactId",
+            "monetaryValue",
+            "name",
+            "pipelineId",
+            "pipelineStageId",
+            "source",
+            "dateAdded",
+            "appId",
+            "timestamp",
+            "webhookId",
+        ] {
+            assert!(body.get(field).is_some(), "{field} in {body}");
+        }
+        let res = client()
+            .post(format!("{}/_sim/webhooks/events/NoSuchEvent", sim.base_url))
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "nothing sent for an unknown type"
+        );
+    }
 }
 
 #[actix_web::test]

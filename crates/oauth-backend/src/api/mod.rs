@@ -4,6 +4,7 @@ pub mod install;
 pub mod installations;
 pub mod ops;
 pub mod token_access;
+pub mod webhook_deliveries;
 pub mod webhooks;
 
 use crate::error::AppError;

@@ -1,8 +1,10 @@
-//! `POST /webhooks/highlevel`: signature over the raw body, then freshness, then replay, then the event.
+//! `POST /webhooks/highlevel`: signature over the raw body, then freshness, then replay, then the event, then
+//! (with the webhook recorded as processed, in one transaction) its forwards to the app (`forward.rs`).
 
 use super::State;
 use crate::crypto::token_hash;
 use crate::error::AppError;
+use crate::forward::{self, Received};
 use crate::store::installations::{install_key, InstallFacts};
 use crate::store::{self, now_ms};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -36,8 +38,10 @@ fn timestamp_ms(v: &Value) -> Option<i64> {
     }
 }
 
-/// Every HighLevel webhook, its signature checked over the raw body; INSTALL, UNINSTALL and PLAN_CHANGE are
-/// acted on. Answered 429 with `Retry-After` when it cannot be recorded (the only answer HighLevel retries).
+/// Every HighLevel webhook, its signature checked over the raw body; INSTALL and UNINSTALL are acted on, and
+/// every event (PLAN_CHANGE included: the plan is the app's business, not the token service's) is forwarded
+/// to WEBHOOK_FORWARD_URLS. Answered 429 with `Retry-After` when it cannot be recorded (the only answer
+/// HighLevel retries).
 #[utoipa::path(post, path = "/webhooks/highlevel", tag = "webhooks", request_body(content = Object),
     responses((status = 200, body = Object), (status = 429, body = shared_types::Problem), (status = "4XX", body = shared_types::Problem)))]
 pub async fn receive(
@@ -61,9 +65,15 @@ pub async fn receive(
         .filter(Value::is_object)
         .ok_or_else(|| AppError::InvalidRequest("the webhook body is not a JSON object".into()))?;
     let kind = payload["type"].as_str().unwrap_or("unknown").to_owned();
+    if kind.len() > 128 {
+        return Err(AppError::InvalidRequest("`type` is too long".into()));
+    }
+    // HighLevel's time of the event, carried to the app (order is not promised; this is how it orders).
+    let mut occurred_at = now_ms();
     if let Some(ts) = payload.get("timestamp") {
         let ts = timestamp_ms(ts)
             .ok_or_else(|| AppError::InvalidRequest("`timestamp` is not a date".into()))?;
+        occurred_at = ts;
         let skew = (now_ms() - ts).abs();
         if skew > state.settings.webhook_tolerance_secs * 1000 {
             state.metrics.webhook(&kind, "stale");
@@ -137,16 +147,38 @@ pub async fn receive(
             return Err(e);
         }
     };
+    // Recorded as processed and its forwards queued in one transaction, after it was acted on: the app hears
+    // of an INSTALL once the installation exists, and of every event exactly when it counts as processed.
     let (wid, k, now) = (webhook_id.clone(), kind.clone(), now_ms());
-    state
+    let fwd = state.forward.clone();
+    let queued = state
         .tokens
         .db
-        .run(move |c| store::webhook_events::record(c, &wid, &k, now))
+        .run(move |c| {
+            c.transaction(|c| {
+                if !store::webhook_events::record(c, &wid, &k, now)? {
+                    return Ok(0);
+                }
+                let owner = forward::owner(c, &payload)?;
+                let event = Received {
+                    webhook_id: &wid,
+                    event_type: &k,
+                    payload: &payload,
+                    occurred_at,
+                };
+                let rows = fwd.deliveries(&event, &owner, now);
+                store::webhook_deliveries::enqueue(c, &rows)?;
+                Ok(rows.len())
+            })
+        })
         .await
         .map_err(|e| {
             state.metrics.webhook(&kind, "retry_later");
             retry_later(e.into())
         })?;
+    if queued > 0 {
+        state.forward.wake.notify_one();
+    }
     state.metrics.webhook(&kind, "ok");
     tracing::info!(%kind, scheme = scheme.as_str(), "webhook processed");
     Ok(HttpResponse::Ok().json(answer))

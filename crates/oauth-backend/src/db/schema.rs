@@ -85,3 +85,27 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        event_id -> Text,
+        webhook_id -> Text,
+        event_type -> Text,
+        url -> Text,
+        installation_id -> Nullable<Text>,
+        location_id -> Nullable<Text>,
+        company_id -> Nullable<Text>,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        retry_from -> BigInt,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        occurred_at -> BigInt,
+        created_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}

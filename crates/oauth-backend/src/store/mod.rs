@@ -6,6 +6,7 @@ pub mod changes;
 pub mod installations;
 pub mod states;
 pub mod tokens;
+pub mod webhook_deliveries;
 pub mod webhook_events;
 
 /// Now, in Unix epoch milliseconds: the unit of every timestamp column.

@@ -26,6 +26,10 @@ fn help_explains_the_subcommands() {
         "PURGE_INTERVAL_SECS",
         "AUDIT_RETENTION_DAYS",
         "WEBHOOK_RETENTION_DAYS",
+        "webhooks",
+        "WEBHOOK_FORWARD_URLS",
+        "WEBHOOK_FORWARD_SECRET",
+        "WEBHOOK_FORWARD_RETRY",
     ] {
         assert!(text.contains(word), "--help lacks {word}");
     }

@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod corrupt;
 mod custody;
+mod forwarding;
 mod install;
 mod marketplace;
 mod refresh;

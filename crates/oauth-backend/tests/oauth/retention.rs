@@ -170,8 +170,10 @@ async fn a_state_issued_before_the_upgrade_completes_once(backend: Backend) {
     );
 }
 
-/// A purge pass deletes expired states, webhook ids older than WEBHOOK_RETENTION_DAYS (7), audit rows
-/// older than AUDIT_RETENTION_DAYS (90) and change-feed rows older than an hour; newer rows stay.
+/// A purge pass deletes expired states, webhook ids older than WEBHOOK_RETENTION_DAYS (7), forwarded webhooks
+/// delivered more than WEBHOOK_DELIVERED_RETENTION_DAYS (7) ago and dead ones older than
+/// WEBHOOK_DEAD_RETENTION_DAYS (30), audit rows older than AUDIT_RETENTION_DAYS (90) and change-feed rows older
+/// than an hour; newer rows, and pending forwards of any age, stay.
 async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
     let env = env(backend).await;
     let now = now_ms();
@@ -206,6 +208,36 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
                         webhook_events::received_at.eq(at),
                     ))
                     .execute(c)?;
+            }
+            for (id, state, at) in [
+                ("delivered-old", "delivered", now - 8 * DAY),
+                ("delivered-new", "delivered", now - 6 * DAY),
+                ("dead-old", "dead", now - 31 * DAY),
+                ("dead-new", "dead", now - 29 * DAY),
+                ("pending-old", "pending", now - 90 * DAY),
+            ] {
+                let row = oauth_backend::store::webhook_deliveries::Delivery {
+                    id: id.into(),
+                    event_id: format!("msg_{id}"),
+                    webhook_id: format!("wh_{id}"),
+                    event_type: "ContactCreate".into(),
+                    url: "https://app.example/hooks".into(),
+                    installation_id: None,
+                    location_id: Some("Loc1".into()),
+                    company_id: None,
+                    payload: "{}".into(),
+                    state: state.into(),
+                    attempts: 1,
+                    next_attempt_at: at,
+                    retry_from: at,
+                    last_status: None,
+                    last_error: None,
+                    occurred_at: at,
+                    created_at: at,
+                    delivered_at: (state == "delivered").then_some(at),
+                    updated_at: at,
+                };
+                oauth_backend::store::webhook_deliveries::enqueue(c, &[row])?;
             }
             for (caller, at) in [("old", now - 91 * DAY), ("new", now - 89 * DAY)] {
                 diesel::insert_into(token_audit::table)
@@ -245,6 +277,7 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
         oauth_backend::purge::Purged {
             states: 2,
             webhook_events: 1,
+            webhook_deliveries: 2,
             audit: 1,
             changes: 1
         }
@@ -272,6 +305,10 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
                 installation_changes::table
                     .select(installation_changes::installation_id)
                     .load::<String>(c)?,
+                webhook_deliveries::table
+                    .select(webhook_deliveries::id)
+                    .order(webhook_deliveries::id)
+                    .load::<String>(c)?,
             ))
         })
         .await
@@ -284,6 +321,11 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
             vec!["wh-new".to_owned()],
             vec!["new".to_owned()],
             vec!["new".to_owned()],
+            vec![
+                "dead-new".to_owned(),
+                "delivered-new".to_owned(),
+                "pending-old".to_owned()
+            ],
         )
     );
 }

@@ -1,0 +1,179 @@
+//! The outbox of webhooks forwarded to the app: one row per event and endpoint, claimed by one sender at a
+//! time, `delivered` or, once its retry window is spent, `dead` until replayed.
+
+use crate::db::schema::webhook_deliveries::dsl;
+use crate::db::{DbConn, DbError};
+use diesel::prelude::*;
+use serde::Serialize;
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const DEAD: &str = "dead";
+pub const STATES: [&str; 3] = [PENDING, DELIVERED, DEAD];
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq, Serialize)]
+#[diesel(table_name = crate::db::schema::webhook_deliveries)]
+pub struct Delivery {
+    pub id: String,
+    /// The Standard Webhooks `webhook-id`, stable across attempts and replays: a receiver tells a repeat by it.
+    pub event_id: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    pub url: String,
+    pub installation_id: Option<String>,
+    pub location_id: Option<String>,
+    pub company_id: Option<String>,
+    /// The exact bytes sent; not listed (it can be large and is the app's business).
+    #[serde(skip_serializing)]
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub retry_from: i64,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub occurred_at: i64,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// One row per endpoint: a handful, inserted one by one (a batch insert differs by backend).
+pub fn enqueue(conn: &mut DbConn, rows: &[Delivery]) -> Result<(), DbError> {
+    for row in rows {
+        diesel::insert_into(dsl::webhook_deliveries)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Pending deliveries whose time has come, the most overdue first.
+pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
+    Ok(dsl::webhook_deliveries
+        .filter(dsl::state.eq(PENDING))
+        .filter(dsl::next_attempt_at.le(now))
+        .order(dsl::next_attempt_at.asc())
+        .limit(limit)
+        .select(Delivery::as_select())
+        .load(conn)?)
+}
+
+/// Takes a due delivery for one attempt: one conditional update, so of the replicas sharing the outbox exactly
+/// one sends it. The claim lapses after `lease_ms` (longer than an attempt can take) if its holder dies.
+pub fn claim(conn: &mut DbConn, id: &str, now: i64, lease_ms: i64) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        dsl::webhook_deliveries
+            .find(id)
+            .filter(dsl::state.eq(PENDING))
+            .filter(dsl::next_attempt_at.le(now)),
+    )
+    .set(dsl::next_attempt_at.eq(now + lease_ms))
+    .execute(conn)?
+        == 1)
+}
+
+pub fn delivered(conn: &mut DbConn, id: &str, status: i32, now: i64) -> Result<(), DbError> {
+    diesel::update(
+        dsl::webhook_deliveries
+            .find(id)
+            .filter(dsl::state.eq(PENDING)),
+    )
+    .set((
+        dsl::state.eq(DELIVERED),
+        dsl::attempts.eq(dsl::attempts + 1),
+        dsl::last_status.eq(Some(status)),
+        dsl::last_error.eq(None::<String>),
+        dsl::delivered_at.eq(Some(now)),
+        dsl::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A failed attempt: tried again at `retry_at`, or dead when it is `None`.
+pub fn failed(
+    conn: &mut DbConn,
+    id: &str,
+    status: Option<i32>,
+    error: &str,
+    retry_at: Option<i64>,
+    now: i64,
+) -> Result<(), DbError> {
+    diesel::update(
+        dsl::webhook_deliveries
+            .find(id)
+            .filter(dsl::state.eq(PENDING)),
+    )
+    .set((
+        dsl::state.eq(if retry_at.is_some() { PENDING } else { DEAD }),
+        dsl::attempts.eq(dsl::attempts + 1),
+        dsl::next_attempt_at.eq(retry_at.unwrap_or(now)),
+        dsl::last_status.eq(status),
+        dsl::last_error.eq(Some(error)),
+        dsl::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<Delivery>, DbError> {
+    Ok(dsl::webhook_deliveries
+        .find(id)
+        .select(Delivery::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Deliveries, newest first, optionally in one state.
+pub fn list(
+    conn: &mut DbConn,
+    state: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let mut q = dsl::webhook_deliveries
+        .select(Delivery::as_select())
+        .order((dsl::created_at.desc(), dsl::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .into_boxed();
+    if let Some(s) = state {
+        q = q.filter(dsl::state.eq(s.to_owned()));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Queues a dead or delivered delivery again, with a fresh retry window; `false` if there is none such. A
+/// pending one is left alone: it is queued already, and an attempt may be under way.
+pub fn replay(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
+    Ok(diesel::update(
+        dsl::webhook_deliveries
+            .find(id)
+            .filter(dsl::state.ne(PENDING)),
+    )
+    .set((
+        dsl::state.eq(PENDING),
+        dsl::attempts.eq(0),
+        dsl::next_attempt_at.eq(now),
+        dsl::retry_from.eq(now),
+        dsl::delivered_at.eq(None::<i64>),
+        dsl::updated_at.eq(now),
+    ))
+    .execute(conn)?
+        == 1)
+}
+
+/// Deletes rows in `state` last changed before `before` (epoch ms), at most `batch` of them.
+pub fn purge(conn: &mut DbConn, state: &str, before: i64, batch: i64) -> Result<usize, DbError> {
+    let old: Vec<String> = dsl::webhook_deliveries
+        .filter(dsl::state.eq(state))
+        .filter(dsl::updated_at.lt(before))
+        .select(dsl::id)
+        .limit(batch)
+        .load(conn)?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(dsl::webhook_deliveries.filter(dsl::id.eq_any(old))).execute(conn)?)
+}
