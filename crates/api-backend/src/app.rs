@@ -62,10 +62,11 @@ pub struct RunningApp {
     handle: actix_web::dev::ServerHandle,
     events: tokio::task::JoinHandle<()>,
     purge: tokio::task::JoinHandle<()>,
+    renewals: tokio::task::JoinHandle<()>,
 }
 
 impl RunningApp {
-    /// Stops serving (finishing requests under way) and stops delivering payment events; undelivered events
+    /// Stops serving (finishing requests under way), renewing subscriptions and delivering payment events; undelivered events
     /// stay in the database for the next start. Requests still waiting for room under HighLevel's rate limit
     /// are answered 503 at once (their keys released), as on SIGTERM.
     pub async fn stop(&self) {
@@ -73,6 +74,7 @@ impl RunningApp {
         self.handle.stop(true).await;
         self.events.abort();
         self.purge.abort();
+        self.renewals.abort();
     }
 }
 
@@ -123,6 +125,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         state.clone(),
         state.settings.payment_events_interval,
     ));
+    let renewals = tokio::spawn(crate::payments::renewals::run(
+        state.clone(),
+        state.settings.subscriptions_interval,
+    ));
     let retention = state.settings.idempotency_retention;
     let purge = tokio::spawn(crate::store::idempotency::run_purge(
         state.db.clone(),
@@ -163,6 +169,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         handle,
         events,
         purge,
+        renewals,
     };
     Ok((running, server))
 }

@@ -59,6 +59,23 @@ pub struct Settings {
     /// A running keyed request's lease on its key: renewed every third of it while the request runs; a key
     /// whose owner stopped renewing (a crashed replica) is taken over once the lease has run out.
     pub idempotency_lease: Duration,
+    /// How often the renewal scheduler looks for subscriptions due (SUBSCRIPTIONS_INTERVAL, 1m; 0 turns the
+    /// background loop off, leaving `api-backend subscriptions run-due` to an outside scheduler).
+    pub subscriptions_interval: Duration,
+    /// Renewals charged at once by one pass (SUBSCRIPTIONS_CONCURRENCY, 4).
+    pub subscriptions_concurrency: usize,
+    /// When a declined renewal is tried again, counted from the period's due time
+    /// (SUBSCRIPTION_RETRY_DELAYS, `1d,3d,7d`); after the last the subscription is `unpaid`.
+    pub subscription_retry_delays: Vec<Duration>,
+}
+
+impl Settings {
+    pub fn subscription_retry_delays_ms(&self) -> Vec<i64> {
+        self.subscription_retry_delays
+            .iter()
+            .map(|d| d.as_millis() as i64)
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +247,35 @@ impl Settings {
                 or("IDEMPOTENCY_RETENTION", "24h"),
             )?,
             idempotency_lease: duration("IDEMPOTENCY_LEASE", or("IDEMPOTENCY_LEASE", "6s"))?,
+            subscriptions_interval: duration(
+                "SUBSCRIPTIONS_INTERVAL",
+                or("SUBSCRIPTIONS_INTERVAL", "1m"),
+            )?,
+            subscriptions_concurrency: number(
+                "SUBSCRIPTIONS_CONCURRENCY",
+                or("SUBSCRIPTIONS_CONCURRENCY", "4"),
+            )?,
+            subscription_retry_delays: or("SUBSCRIPTION_RETRY_DELAYS", "1d,3d,7d")
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(|d| duration("SUBSCRIPTION_RETRY_DELAYS", d.to_owned()))
+                .collect::<Result<_, _>>()?,
         };
+        if !(1..=64).contains(&s.subscriptions_concurrency) {
+            return Err(SettingsError::Invalid {
+                name: "SUBSCRIPTIONS_CONCURRENCY",
+                why: "use 1 to 64".into(),
+            });
+        }
+        if s.subscription_retry_delays.len() > 20
+            || s.subscription_retry_delays.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(SettingsError::Invalid {
+                name: "SUBSCRIPTION_RETRY_DELAYS",
+                why: "list at most 20 increasing delays, e.g. 1d,3d,7d".into(),
+            });
+        }
         if s.media_buffer_budget < 1024 * 1024 {
             return Err(SettingsError::Invalid {
                 name: "MEDIA_BUFFER_BUDGET",
