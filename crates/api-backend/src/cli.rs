@@ -16,7 +16,9 @@ use service_common::logging::{init_logging, LogFormat};
 /// MEDIA_BUFFER_BUDGET (256MiB: media uploads held at once, spooled to MEDIA_SPOOL_DIR, default the system's
 /// temporary folder; past it an upload gets 503 with Retry-After), IDEMPOTENCY_RETENTION (24h: how long a
 /// finished Idempotency-Key answer is kept for replays before it is purged), IDEMPOTENCY_LEASE (6s: a crashed
-/// replica's keys are taken over once this has run out).
+/// replica's keys are taken over once this has run out), SUBSCRIPTIONS_INTERVAL (1m: how often subscriptions due
+/// are renewed; 0 turns the loop off), SUBSCRIPTIONS_CONCURRENCY (4), SUBSCRIPTION_RETRY_DELAYS (1d,3d,7d: when
+/// a declined renewal is tried again, before the subscription becomes unpaid).
 #[derive(Debug, Parser)]
 #[command(name = "api-backend", version)]
 pub struct Cli {

@@ -369,4 +369,34 @@ mod tests {
         let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("IDEMPOTENCY_RETENTION"), "{err}");
     }
+
+    #[test]
+    fn renewal_settings() {
+        let mut env = base();
+        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(
+            s.subscription_retry_delays_ms(),
+            [86_400_000, 3 * 86_400_000, 7 * 86_400_000],
+            "3 tries over 7 days"
+        );
+        assert_eq!(s.subscriptions_interval, Duration::from_secs(60));
+        assert_eq!(s.subscriptions_concurrency, 4);
+        env.insert("SUBSCRIPTION_RETRY_DELAYS", "2h, 1d".into());
+        assert_eq!(
+            Settings::from_lookup(|k| env.get(k).cloned())
+                .unwrap()
+                .subscription_retry_delays_ms(),
+            [7_200_000, 86_400_000]
+        );
+        env.insert("SUBSCRIPTION_RETRY_DELAYS", "3d,1d".into());
+        let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("SUBSCRIPTION_RETRY_DELAYS"), "{err}");
+        env.insert("SUBSCRIPTION_RETRY_DELAYS", "".into());
+        assert!(Settings::from_lookup(|k| env.get(k).cloned())
+            .unwrap()
+            .subscription_retry_delays
+            .is_empty());
+        env.insert("SUBSCRIPTIONS_CONCURRENCY", "0".into());
+        assert!(Settings::from_lookup(|k| env.get(k).cloned()).is_err());
+    }
 }

@@ -468,3 +468,55 @@ pub fn record_checkout(
     world.transactions.insert(txn_id.clone(), txn);
     (order_id, txn_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::missing_fields;
+    use serde_json::json;
+
+    fn base(kind: &str) -> serde_json::Value {
+        json!({"event": kind, "locationId": "L", "apiKey": "k", "marketplaceAppId": "app"})
+    }
+
+    #[test]
+    fn each_event_type_needs_its_documented_fields() {
+        let mut e = base("subscription.trialing");
+        e["ghlSubscriptionId"] = json!("hs");
+        e["subscriptionSnapshot"] = json!({"id": "s", "status": "trialing", "createdAt": 1});
+        assert_eq!(
+            missing_fields(&e),
+            ["subscriptionSnapshot.trialEnd", "subscriptionSnapshot.nextCharge"]
+        );
+        e["subscriptionSnapshot"]["trialEnd"] = json!(2);
+        e["subscriptionSnapshot"]["nextCharge"] = json!(2);
+        assert!(missing_fields(&e).is_empty());
+
+        let mut e = base("subscription.charged");
+        e["ghlSubscriptionId"] = json!("hs");
+        e["subscriptionSnapshot"] = json!({"id": "s", "status": "active", "createdAt": 1});
+        assert_eq!(
+            missing_fields(&e),
+            [
+                "chargeId",
+                "chargeSnapshot.status",
+                "chargeSnapshot.amount",
+                "chargeSnapshot.chargeId",
+                "chargeSnapshot.chargedAt"
+            ]
+        );
+        let mut e = base("payment.captured");
+        e["chargeId"] = json!("c");
+        e["chargeSnapshot"] =
+            json!({"status": "succeeded", "amount": 1, "chargeId": "c", "chargedAt": 1});
+        assert_eq!(missing_fields(&e), ["ghlTransactionId"]);
+    }
+
+    #[test]
+    fn unknown_types_and_statuses_count() {
+        assert_eq!(missing_fields(&base("subscription.paused")), ["event"]);
+        let mut e = base("subscription.updated");
+        e["ghlSubscriptionId"] = json!("hs");
+        e["subscriptionSnapshot"] = json!({"id": "s", "status": "past_due", "createdAt": 1});
+        assert_eq!(missing_fields(&e).len(), 1);
+    }
+}
