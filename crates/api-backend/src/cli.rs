@@ -107,7 +107,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Subscriptions(SubscriptionsCommand::RunDue { now }) => {
             let now = match now {
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .map_err(|e| anyhow::anyhow!("--now must be RFC 3339 (2026-12-01T00:00:00Z): {e}"))?
+                    .map_err(|e| {
+                        anyhow::anyhow!("--now must be RFC 3339 (2026-12-01T00:00:00Z): {e}")
+                    })?
                     .timestamp_millis(),
                 None => crate::store::now_ms(),
             };

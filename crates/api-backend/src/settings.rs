@@ -390,7 +390,10 @@ mod tests {
         );
         env.insert("SUBSCRIPTION_RETRY_DELAYS", "3d,1d".into());
         let err = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
-        assert!(err.to_string().contains("SUBSCRIPTION_RETRY_DELAYS"), "{err}");
+        assert!(
+            err.to_string().contains("SUBSCRIPTION_RETRY_DELAYS"),
+            "{err}"
+        );
         env.insert("SUBSCRIPTION_RETRY_DELAYS", "".into());
         assert!(Settings::from_lookup(|k| env.get(k).cloned())
             .unwrap()

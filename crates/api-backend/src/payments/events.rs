@@ -44,7 +44,12 @@ pub fn subscription_snapshot(s: &Subscription) -> Value {
 
 /// A `subscription.*` event row: `subscription.charged` carries the charge (and HighLevel's transactionId
 /// when the charge stands for it: the first period's first attempt).
-pub fn subscription_event(s: &Subscription, kind: &str, charge: Option<&Charge>, now: i64) -> Event {
+pub fn subscription_event(
+    s: &Subscription,
+    kind: &str,
+    charge: Option<&Charge>,
+    now: i64,
+) -> Event {
     let mut payload = json!({
         "ghlSubscriptionId": s.ghl_subscription_id.as_deref().unwrap_or(&s.id),
         "subscriptionSnapshot": subscription_snapshot(s),

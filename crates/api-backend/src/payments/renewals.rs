@@ -47,10 +47,7 @@ enum Done {
 
 /// One pass at `now` (epoch ms; the real time but for operators and tests stepping a clock).
 pub async fn run_due(state: &AppState, now: i64) -> Result<PassReport, ApiError> {
-    let due = state
-        .db
-        .run(move |c| subs::due(c, now, PASS_LIMIT))
-        .await?;
+    let due = state.db.run(move |c| subs::due(c, now, PASS_LIMIT)).await?;
     let owner = format!("pass_{:032x}", rand::random::<u128>());
     let concurrency = state.settings.subscriptions_concurrency;
     let results: Vec<Result<Done, ApiError>> = futures::stream::iter(due)
@@ -113,11 +110,7 @@ async fn renew_claimed(
         return expire(state, s, owner).await;
     }
     let location = s.location_id.clone();
-    let Some(provider) = state
-        .db
-        .run(move |c| providers::get(c, &location))
-        .await?
-    else {
+    let Some(provider) = state.db.run(move |c| providers::get(c, &location)).await? else {
         return Err(ApiError::Internal(format!(
             "subscription {} has no payments provider at its location",
             s.id

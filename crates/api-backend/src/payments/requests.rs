@@ -213,12 +213,22 @@ impl CreateSubscription {
                 "`recurring.interval` must be day, week, month or year".into(),
             ));
         }
-        let interval_count = whole("recurring.intervalCount", Some(count), 1.0, 365.0)?.unwrap_or(1);
-        let trial_days =
-            whole("trialPeriod", first.trial_period.or(self.trial_period), 0.0, 730.0)?.unwrap_or(0);
-        let total_cycles =
-            whole("totalCycles", first.total_cycles.or(self.total_cycles), 0.0, 10_000.0)?
-                .filter(|n| *n > 0);
+        let interval_count =
+            whole("recurring.intervalCount", Some(count), 1.0, 365.0)?.unwrap_or(1);
+        let trial_days = whole(
+            "trialPeriod",
+            first.trial_period.or(self.trial_period),
+            0.0,
+            730.0,
+        )?
+        .unwrap_or(0);
+        let total_cycles = whole(
+            "totalCycles",
+            first.total_cycles.or(self.total_cycles),
+            0.0,
+            10_000.0,
+        )?
+        .filter(|n| *n > 0);
         let start_at = match self.start_date.as_deref().filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => Some(

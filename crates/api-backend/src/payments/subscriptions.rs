@@ -58,10 +58,14 @@ pub async fn create_subscription(
     q: &CreateSubscription,
 ) -> Result<Value, ApiError> {
     let terms = q.terms()?;
-    let (first, cur) = money_of(q.amount, &q.currency)?;
-    let recurring = match q.recurring_amount {
-        Some(r) => money_of(r, &q.currency)?.0,
-        None => first,
+    let deferred = terms.trial_days > 0 || terms.start_at.is_some_and(|s| s > now_ms());
+    // Nothing is due today when the first charge is deferred: HighLevel may then send `amount` 0, and the
+    // first period costs what the others do.
+    let (recurring, cur) = money_of(q.recurring_amount.unwrap_or(q.amount), &q.currency)?;
+    let first = if deferred && q.amount == 0.0 {
+        recurring
+    } else {
+        money_of(q.amount, &q.currency)?.0
     };
     let method = saved_method(state, p, &q.payment_method_id)
         .await?
@@ -71,7 +75,10 @@ pub async fn create_subscription(
                 "`paymentMethodId` is not a saved card of this location and mode".into(),
             )
         })?;
-    if q.contact_id.as_ref().is_some_and(|c| *c != method.contact_id) {
+    if q.contact_id
+        .as_ref()
+        .is_some_and(|c| *c != method.contact_id)
+    {
         return Err(ApiError::Validation(
             "`paymentMethodId` is saved for another contact".into(),
         ));
@@ -139,7 +146,8 @@ pub async fn create_subscription(
         .db
         .run(move |c| payments::charge_by_transaction(c, &location, &txn))
         .await?;
-    let failed = stored.status == "incomplete" && charge.as_ref().is_some_and(|c| c.status == "failed");
+    let failed =
+        stored.status == "incomplete" && charge.as_ref().is_some_and(|c| c.status == "failed");
     let message = match (&charge, stored.status.as_str()) {
         (Some(c), _) => charge_answer(c)["message"].clone(),
         (None, "trialing") => json!("Subscription created; the first charge follows the trial"),
@@ -155,7 +163,8 @@ pub async fn create_subscription(
         },
     });
     if let Some(c) = &charge {
-        answer["transaction"] = json!({"chargeId": c.id, "chargeSnapshot": super::events::charge_snapshot(c)});
+        answer["transaction"] =
+            json!({"chargeId": c.id, "chargeSnapshot": super::events::charge_snapshot(c)});
     }
     Ok(answer)
 }
@@ -196,7 +205,9 @@ pub async fn charge_period(
         let method = saved_method(state, p, &sub.payment_method_id).await?;
         let tried = match method {
             Some(m) if m.live_mode == sub.live_mode => gateway_charge_saved(&m, &stored).await,
-            _ => Ok(Outcome::Declined("the saved card is no longer on file".into())),
+            _ => Ok(Outcome::Declined(
+                "the saved card is no longer on file".into(),
+            )),
         };
         match tried {
             Ok(Outcome::Succeeded) => Some(("succeeded".to_owned(), None)),
@@ -315,10 +326,7 @@ pub async fn verify(
     id: &str,
 ) -> Result<Value, ApiError> {
     let (location, id) = (p.location_id.clone(), id.to_owned());
-    let found = state
-        .db
-        .run(move |c| subs::find(c, &location, &id))
-        .await?;
+    let found = state.db.run(move |c| subs::find(c, &location, &id)).await?;
     Ok(match found {
         None => json!({"success": false}),
         Some(s) if s.live_mode != live => json!({"failed": true}),

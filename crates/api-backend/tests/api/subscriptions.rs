@@ -119,7 +119,10 @@ async fn wait_for_events(s: &Stack, ghl_sub: &str, n: usize) -> Vec<Value> {
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["event"].as_str().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
 }
 
 const FAST: &[(&str, &str)] = &[
@@ -190,11 +193,7 @@ async fn trial_then_three_daily_periods(backend: Backend) {
         again["subscription"]["subscriptionId"],
         created["subscription"]["subscriptionId"]
     );
-    let v = hl_query(
-        &s,
-        json!({"type": "verify", "subscriptionId": "ghl-sub-1"}),
-    )
-    .await;
+    let v = hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-sub-1"})).await;
     assert_eq!(v, json!({"success": true}));
 
     let mut charged = 0;
@@ -275,8 +274,7 @@ async fn a_declined_renewal_is_retried_then_unpaid(backend: Backend) {
     let start = chrono::Utc::now().timestamp_millis();
     let created = hl_query(&s, create_body("ghl-sub-2", "ghl-txn-2", &card, 1, None)).await;
     assert_eq!(
-        created["subscription"]["subscriptionSnapshot"]["status"],
-        "trialing",
+        created["subscription"]["subscriptionSnapshot"]["status"], "trialing",
         "{created}"
     );
     let pass = |at: i64| {
@@ -310,12 +308,12 @@ async fn a_declined_renewal_is_retried_then_unpaid(backend: Backend) {
         "the last retry fails: {r:?}"
     );
     let r = pass(start + 30 * DAY).await;
-    assert_eq!(r, Default::default(), "an unpaid subscription is left alone");
-    let v = hl_query(
-        &s,
-        json!({"type": "verify", "subscriptionId": "ghl-sub-2"}),
-    )
-    .await;
+    assert_eq!(
+        r,
+        Default::default(),
+        "an unpaid subscription is left alone"
+    );
+    let v = hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-sub-2"})).await;
     assert_eq!(v, json!({"failed": true}));
     let events = wait_for_events(&s, "ghl-sub-2", 2).await;
     assert_eq!(
@@ -342,8 +340,7 @@ async fn a_canceled_subscription_is_not_renewed(backend: Backend) {
     let created = hl_query(&s, create_body("ghl-sub-3", "ghl-txn-3", &card, 0, None)).await;
     assert_eq!(created["success"], true, "{created}");
     assert_eq!(
-        created["transaction"]["chargeSnapshot"]["status"],
-        "succeeded",
+        created["transaction"]["chargeSnapshot"]["status"], "succeeded",
         "without a trial the first period is charged at once: {created}"
     );
     assert_eq!(created["transaction"]["chargeSnapshot"]["amount"], 12.5);
@@ -383,7 +380,11 @@ both_backends!(
 /// PostgreSQL database charge each period once.
 #[actix_web::test]
 async fn two_processes_renew_each_period_once() {
-    let s = sub_stack_on(TestDb::new(Backend::Postgres), TestDb::new(Backend::Postgres)).await;
+    let s = sub_stack_on(
+        TestDb::new(Backend::Postgres),
+        TestDb::new(Backend::Postgres),
+    )
+    .await;
     install(&s, "Location", &["Loc1"]).await;
     let (pk, _) = provider(&s, "Loc1").await;
     let card = saved_card(&s, &pk, "4242424242424242").await;
@@ -392,7 +393,13 @@ async fn two_processes_renew_each_period_once() {
     for i in 0..N {
         let created = hl_query(
             &s,
-            create_body(&format!("ghl-par-{i}"), &format!("txn-par-{i}"), &card, 0, None),
+            create_body(
+                &format!("ghl-par-{i}"),
+                &format!("txn-par-{i}"),
+                &card,
+                0,
+                None,
+            ),
         )
         .await;
         assert_eq!(created["success"], true, "{created}");

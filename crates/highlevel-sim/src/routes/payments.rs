@@ -273,7 +273,10 @@ pub fn missing_fields(e: &Value) -> Vec<String> {
         }
         "subscription.trialing" => {
             need.extend(subscription);
-            need.extend(["subscriptionSnapshot.trialEnd", "subscriptionSnapshot.nextCharge"]);
+            need.extend([
+                "subscriptionSnapshot.trialEnd",
+                "subscriptionSnapshot.nextCharge",
+            ]);
         }
         "subscription.active" | "subscription.updated" => need.extend(subscription),
         _ => unknown = true,
@@ -485,7 +488,10 @@ mod tests {
         e["subscriptionSnapshot"] = json!({"id": "s", "status": "trialing", "createdAt": 1});
         assert_eq!(
             missing_fields(&e),
-            ["subscriptionSnapshot.trialEnd", "subscriptionSnapshot.nextCharge"]
+            [
+                "subscriptionSnapshot.trialEnd",
+                "subscriptionSnapshot.nextCharge"
+            ]
         );
         e["subscriptionSnapshot"]["trialEnd"] = json!(2);
         e["subscriptionSnapshot"]["nextCharge"] = json!(2);
