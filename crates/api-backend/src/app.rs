@@ -90,6 +90,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         state.clone(),
         state.settings.payment_events_interval,
     ));
+    let renewals = tokio::spawn(crate::payments::renewals::run(
+        state.clone(),
+        state.settings.subscriptions_interval,
+    ));
     let retention = state.settings.idempotency_retention;
     let purge = tokio::spawn(crate::store::idempotency::run_purge(
         state.db.clone(),
@@ -102,7 +106,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         listener,
         host: state.settings.host.clone(),
         state,
-        tasks: vec![events, purge],
+        tasks: vec![events, purge, renewals],
         before_stop: |state| state.hl.pacer.stop_waiting(),
     };
     Ok(service_common::server::serve(parts, move || {

@@ -15,7 +15,9 @@ use service_common::logging::{init_logging, LogFormat};
 /// MEDIA_BUFFER_BUDGET (256MiB: media uploads held at once, spooled to MEDIA_SPOOL_DIR, default the system's
 /// temporary folder; past it an upload gets 503 with Retry-After), IDEMPOTENCY_RETENTION (24h: how long a
 /// finished Idempotency-Key answer is kept for replays before it is purged), IDEMPOTENCY_LEASE (6s: a crashed
-/// replica's keys are taken over once this has run out).
+/// replica's keys are taken over once this has run out), SUBSCRIPTIONS_INTERVAL (1m: how often subscriptions due
+/// are renewed; 0 turns the loop off), SUBSCRIPTIONS_CONCURRENCY (4), SUBSCRIPTION_RETRY_DELAYS (1d,3d,7d: when
+/// a declined renewal is tried again, before the subscription becomes unpaid).
 #[derive(Debug, Parser)]
 #[command(name = "api-backend", version)]
 pub struct Cli {
@@ -49,6 +51,29 @@ pub enum Command {
     /// settings and starts no server: frontends generate their typed client from it
     /// (scripts/gen-frontend-client.sh).
     Openapi,
+    /// Subscriptions this service renews (HighLevel's `create_subscription`).
+    #[command(subcommand)]
+    Subscriptions(SubscriptionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsCommand {
+    /// Run one renewal pass (what the service does every SUBSCRIPTIONS_INTERVAL): charge every period due,
+    /// then deliver the payment events queued. Safe beside running services and other passes: each period is
+    /// claimed in the database and charged once. Needs the service's settings. Prints a JSON report.
+    RunDue {
+        /// The pass's clock (RFC 3339), for operators and tests; now by default.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// The location's subscriptions, the newest first (needs DATABASE_URL).
+    List {
+        #[arg(long)]
+        location: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a command; the number is the process's exit code.
@@ -73,6 +98,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "{}",
                 serde_json::to_string_pretty(&crate::openapi::document())?
             );
+            Ok(0)
+        }
+        Command::Subscriptions(SubscriptionsCommand::RunDue { now }) => {
+            let now = match now {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .map_err(|e| {
+                        anyhow::anyhow!("--now must be RFC 3339 (2026-12-01T00:00:00Z): {e}")
+                    })?
+                    .timestamp_millis(),
+                None => crate::store::now_ms(),
+            };
+            let settings = Settings::load()?;
+            init_logging(settings.log_format);
+            let state = crate::state::build_state(settings).await?;
+            let report = crate::payments::renewals::run_due(&state, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
+            let delivered = crate::payments::events::run_once(&state).await;
+            println!(
+                "{}",
+                serde_json::json!({"renewals": report, "eventsDelivered": delivered})
+            );
+            Ok(if report.errors == 0 { 0 } else { 1 })
+        }
+        Command::Subscriptions(SubscriptionsCommand::List { location, json }) => {
+            init_logging(LogFormat::Pretty);
+            let get = service_common::settings::lookup().map_err(anyhow::Error::msg)?;
+            let url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/api-backend.db".into());
+            let db = Db::connect(&url, 1)?;
+            let list = db
+                .run(move |c| crate::store::subscriptions::of_location(c, &location, 1000))
+                .await?;
+            let time = |ms: Option<i64>| {
+                ms.and_then(chrono::DateTime::from_timestamp_millis)
+                    .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+            };
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "id": s.id, "ghlSubscriptionId": s.ghl_subscription_id, "status": s.status,
+                            "live": s.live_mode, "amountMinor": s.amount_minor, "currency": s.currency,
+                            "interval": s.interval_unit, "intervalCount": s.interval_count,
+                            "cyclesPaid": s.cycles_paid, "totalCycles": s.total_cycles,
+                            "failedAttempts": s.failed_attempts, "trialEnd": time(s.trial_end),
+                            "nextCharge": time(s.next_charge_at), "nextAttempt": time(s.attempt_at),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for s in &list {
+                    println!(
+                        "{} {} {} {} {} every {} {} paid {}/{} next {}",
+                        s.id,
+                        s.ghl_subscription_id.as_deref().unwrap_or("-"),
+                        s.status,
+                        s.amount_minor,
+                        s.currency,
+                        s.interval_count,
+                        s.interval_unit,
+                        s.cycles_paid,
+                        s.total_cycles.map_or("∞".to_owned(), |n| n.to_string()),
+                        time(s.attempt_at),
+                    );
+                }
+            }
             Ok(0)
         }
         Command::Doctor {

@@ -41,6 +41,9 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("MEDIA_BUFFER_BUDGET", DEFAULT_MEDIA_BUFFER_BUDGET),
     ("IDEMPOTENCY_RETENTION", "24h"),
     ("IDEMPOTENCY_LEASE", "6s"),
+    ("SUBSCRIPTIONS_INTERVAL", "1m"),
+    ("SUBSCRIPTIONS_CONCURRENCY", "4"),
+    ("SUBSCRIPTION_RETRY_DELAYS", "1d,3d,7d"),
 ];
 
 /// Field names are the environment's in lower case (`HIGHLEVEL_SSO_KEY` is `highlevel_sso_key`).
@@ -114,6 +117,39 @@ pub struct Settings {
     /// whose owner stopped renewing (a crashed replica) is taken over once the lease has run out.
     #[serde(with = "humantime_serde")]
     pub idempotency_lease: Duration,
+    /// How often the renewal scheduler looks for subscriptions due (SUBSCRIPTIONS_INTERVAL, 1m; 0 turns the
+    /// background loop off, leaving `api-backend subscriptions run-due` to an outside scheduler).
+    #[serde(with = "humantime_serde")]
+    pub subscriptions_interval: Duration,
+    /// Renewals charged at once by one pass (SUBSCRIPTIONS_CONCURRENCY, 4).
+    pub subscriptions_concurrency: usize,
+    /// When a declined renewal is tried again, counted from the period's due time
+    /// (SUBSCRIPTION_RETRY_DELAYS, `1d,3d,7d`); after the last the subscription is `unpaid`.
+    #[serde(deserialize_with = "durations")]
+    pub subscription_retry_delays: Vec<Duration>,
+}
+
+impl Settings {
+    pub fn subscription_retry_delays_ms(&self) -> Vec<i64> {
+        self.subscription_retry_delays
+            .iter()
+            .map(|d| d.as_millis() as i64)
+            .collect()
+    }
+}
+
+/// A comma-separated list of durations such as `1d,3d,7d`.
+fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    String::deserialize(d)?
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            humantime::parse_duration(v).map_err(|e| {
+                serde::de::Error::custom(format!("`{v}` is not a duration like 1d or 12h ({e})"))
+            })
+        })
+        .collect()
 }
 
 fn optional_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -187,6 +223,20 @@ impl Settings {
     fn checked(self) -> Result<Settings, SettingsError> {
         let s = self;
         check_origins("PAYMENT_PARENT_ORIGINS", &s.payment_parent_origins)?;
+        if !(1..=64).contains(&s.subscriptions_concurrency) {
+            return Err(SettingsError::invalid(
+                "SUBSCRIPTIONS_CONCURRENCY",
+                "use 1 to 64",
+            ));
+        }
+        if s.subscription_retry_delays.len() > 20
+            || s.subscription_retry_delays.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(SettingsError::invalid(
+                "SUBSCRIPTION_RETRY_DELAYS",
+                "list at most 20 increasing delays, e.g. 1d,3d,7d",
+            ));
+        }
         if s.media_buffer_budget < 1024 * 1024 {
             return Err(SettingsError::invalid(
                 "MEDIA_BUFFER_BUDGET",
@@ -288,5 +338,33 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn renewal_settings() {
+        let mut env = base();
+        let s = Settings::from_vars(env.clone()).unwrap();
+        assert_eq!(
+            s.subscription_retry_delays_ms(),
+            [86_400_000, 3 * 86_400_000, 7 * 86_400_000],
+            "3 tries over 7 days"
+        );
+        assert_eq!(s.subscriptions_interval, Duration::from_secs(60));
+        assert_eq!(s.subscriptions_concurrency, 4);
+        env.insert("SUBSCRIPTION_RETRY_DELAYS", "2h, 1d".into());
+        assert_eq!(
+            Settings::from_vars(env.clone())
+                .unwrap()
+                .subscription_retry_delays_ms(),
+            [7_200_000, 86_400_000]
+        );
+        env.insert("SUBSCRIPTION_RETRY_DELAYS", "3d,1d".into());
+        let err = Settings::from_vars(env.clone()).unwrap_err();
+        assert!(
+            err.to_string().contains("SUBSCRIPTION_RETRY_DELAYS"),
+            "{err}"
+        );
+        env.insert("SUBSCRIPTIONS_CONCURRENCY", "0".into());
+        assert!(Settings::from_vars(env.clone()).is_err());
     }
 }

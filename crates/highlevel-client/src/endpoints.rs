@@ -177,6 +177,13 @@ pub const DISCONNECT: Endpoint = Endpoint {
         "payments/custom-provider.write",
     )
 };
+pub const CAPABILITIES: Endpoint = ep(
+    "custom_provider.capabilities",
+    Put,
+    "/payments/custom-provider/capabilities",
+    L,
+    "payments/custom-provider.write",
+);
 pub const WHITELABEL_CREATE: Endpoint = Endpoint {
     whitelabel: true,
     ..ep(
@@ -246,6 +253,7 @@ pub const TABLE: &[Endpoint] = &[
     CONNECT_GET,
     CONNECT_CREATE,
     DISCONNECT,
+    CAPABILITIES,
     WHITELABEL_CREATE,
     WHITELABEL_LIST,
     TRANSACTION_GET,

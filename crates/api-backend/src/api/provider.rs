@@ -172,6 +172,12 @@ pub async fn put(
     };
     let tokens = at.tokens(&state);
     let input = body.into_inner();
+    // Subscriptions are renewed here from saved cards: only where the gateway keeps cards (the sandbox; PayTR
+    // needs its Direct API and recurring permission, which this service does not use yet).
+    let schedules = crate::payments::checkout::gateway_keeps_cards(match input.gateway {
+        Gateway::Sandbox => "sandbox",
+        Gateway::Paytr => "paytr",
+    });
     let provider = NewProvider {
         name: input.name.clone(),
         description: input.description.clone(),
@@ -180,7 +186,7 @@ pub async fn put(
         // The location in the page's URL lets the page say at once what the location's gateway can do
         // (card on file) in its first `custom_provider_ready`.
         payments_url: format!("{base}/payments/page?locationId={location}"),
-        supports_subscription_schedule: false,
+        supports_subscription_schedule: schedules,
     };
     let salt = keys::new_salt();
     let secret = &state.settings.service_jwt_secret;
@@ -201,6 +207,10 @@ pub async fn put(
     state
         .hl
         .connect_provider(&tokens, &location, &connect)
+        .await?;
+    state
+        .hl
+        .provider_capabilities(&tokens, &location, schedules)
         .await?;
     let now = now_ms();
     let row = ProviderRow {

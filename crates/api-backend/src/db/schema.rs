@@ -83,6 +83,16 @@ diesel::table! {
         status -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        ghl_subscription_id -> Nullable<Text>,
+        first_amount_minor -> Nullable<BigInt>,
+        trial_end -> Nullable<BigInt>,
+        total_cycles -> Nullable<Integer>,
+        cycles_paid -> Integer,
+        next_charge_at -> Nullable<BigInt>,
+        attempt_at -> Nullable<BigInt>,
+        failed_attempts -> Integer,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
     }
 }
 

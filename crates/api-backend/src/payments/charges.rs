@@ -19,18 +19,10 @@ pub async fn verify(
     live: bool,
     q: &Verify,
 ) -> Result<Value, ApiError> {
-    let location = p.location_id.clone();
-    if let Some(sub) = q.subscription_id.clone() {
-        let found = state
-            .db
-            .run(move |c| payments::subscription(c, &location, &sub))
-            .await?;
-        return Ok(match found.map(|s| s.status) {
-            Some(s) if s == "active" => json!({"success": true}),
-            Some(_) => json!({"failed": true}),
-            None => json!({"success": false}),
-        });
+    if let Some(sub) = &q.subscription_id {
+        return super::subscriptions::verify(state, p, live, sub).await;
     }
+    let location = p.location_id.clone();
     let charge_id = q.charge_id.clone();
     let txn = q.transaction_id.clone();
     let expected_txn = txn.clone();

@@ -79,7 +79,12 @@ pub async fn charge_card(
 /// can; PayTR only through its Direct API and card storage, which need merchant permissions this service does
 /// not offer yet, so a PayTR provider takes one-time payments only.
 pub fn keeps_cards(provider: &ProviderRow) -> bool {
-    provider.gateway == "sandbox"
+    gateway_keeps_cards(&provider.gateway)
+}
+
+/// [`keeps_cards`] by the gateway's name; it also says whether subscriptions can be renewed here.
+pub fn gateway_keeps_cards(gateway: &str) -> bool {
+    gateway == "sandbox"
 }
 
 /// A saved card: brand, last four, expiry, and (sandbox) what charging it will do. Never the number.

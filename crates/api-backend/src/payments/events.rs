@@ -7,6 +7,7 @@ use super::keys::{self, Mode};
 use crate::state::AppState;
 use crate::store::events::{self as outbox, Event};
 use crate::store::payments::{self, Charge};
+use crate::store::subscriptions::Subscription;
 use crate::store::{now_ms, providers};
 use diesel::Connection;
 use serde_json::{json, Value};
@@ -22,6 +23,45 @@ pub fn charge_snapshot(c: &Charge) -> Value {
         "chargeId": c.id,
         "chargedAt": c.updated_at / 1000,
     })
+}
+
+/// A subscription as HighLevel's `subscriptionSnapshot` shows it (times in epoch seconds). `nextCharge` is
+/// absent once nothing more will be charged.
+pub fn subscription_snapshot(s: &Subscription) -> Value {
+    let more = s.total_cycles.is_none_or(|n| s.cycles_paid < n);
+    let next = match s.status.as_str() {
+        "scheduled" | "trialing" | "active" if more => s.next_charge_at.map(|t| t / 1000),
+        _ => None,
+    };
+    json!({
+        "id": s.id,
+        "status": s.status,
+        "trialEnd": s.trial_end.map(|t| t / 1000),
+        "createdAt": s.created_at / 1000,
+        "nextCharge": next,
+    })
+}
+
+/// A `subscription.*` event row: `subscription.charged` carries the charge (and HighLevel's transactionId
+/// when the charge stands for it: the first period's first attempt).
+pub fn subscription_event(
+    s: &Subscription,
+    kind: &str,
+    charge: Option<&Charge>,
+    now: i64,
+) -> Event {
+    let mut payload = json!({
+        "ghlSubscriptionId": s.ghl_subscription_id.as_deref().unwrap_or(&s.id),
+        "subscriptionSnapshot": subscription_snapshot(s),
+    });
+    if let Some(c) = charge {
+        payload["chargeId"] = json!(c.id);
+        payload["chargeSnapshot"] = charge_snapshot(c);
+        if c.transaction_id == s.transaction_id {
+            payload["ghlTransactionId"] = json!(c.transaction_id);
+        }
+    }
+    event(&s.location_id, s.live_mode, kind, payload, now)
 }
 
 /// An event row for a charge that succeeded.
@@ -67,7 +107,9 @@ const CLAIM_MS: i64 = 30_000;
 /// Settles a pending charge and, when it succeeded, queues `payment.captured`, in one database transaction: a
 /// failure between the two leaves neither (the charge stays pending and is settled again later), never a
 /// captured payment HighLevel does not hear of. An outcome is final, so a charge already settled is left as
-/// it is and nothing is queued twice. Answers the charge as stored afterwards.
+/// it is and nothing is queued twice. A subscription's charge is reported by its subscription
+/// (`subscription.charged`, written with the subscription's progress). Answers the charge as stored
+/// afterwards.
 pub fn settle_and_report(
     conn: &mut crate::db::DbConn,
     location: &str,
@@ -79,7 +121,9 @@ pub fn settle_and_report(
     conn.transaction(|conn| {
         if payments::settle_charge(conn, id, status, failure, now)? && status == "succeeded" {
             if let Some(ch) = payments::charge(conn, location, id)? {
-                outbox::enqueue(conn, &captured(&ch, now))?;
+                if ch.subscription_id.is_none() {
+                    outbox::enqueue(conn, &captured(&ch, now))?;
+                }
             }
         }
         payments::charge(conn, location, id)

@@ -13,6 +13,7 @@ pub mod money;
 pub mod paytr;
 pub mod record;
 pub mod refunds;
+pub mod renewals;
 pub mod requests;
 pub mod subscriptions;
 

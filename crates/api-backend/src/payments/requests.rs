@@ -60,6 +60,7 @@ impl Query {
                 ("chargeDescription", q.charge_description.as_deref()),
             ],
             Query::CreateSubscription(q) => vec![
+                ("subscriptionId", Some(&q.subscription_id)),
                 ("transactionId", Some(&q.transaction_id)),
                 ("paymentMethodId", Some(&q.payment_method_id)),
                 ("contactId", q.contact_id.as_deref()),
@@ -112,17 +113,141 @@ pub struct ChargePayment {
     pub currency: String,
 }
 
-/// `create_subscription {…, paymentMethodId, transactionId, amount, currency, interval, intervalCount}`.
+/// `create_subscription {locationId, contactId, paymentMethodId, subscriptionId, transactionId, startDate,
+/// currency, amount, recurringAmount, productDetails[{…, prices[{…, recurring{interval, intervalCount},
+/// trialPeriod, totalCycles}]}]}` (the custom payment provider guide). `subscriptionId` is HighLevel's.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateSubscription {
+    pub subscription_id: String,
+    pub transaction_id: String,
     pub payment_method_id: String,
     pub contact_id: Option<String>,
-    pub transaction_id: String,
+    /// `YYYY-MM-DD`; today when absent.
+    pub start_date: Option<String>,
+    /// The first period's amount, decimal major units.
     pub amount: f64,
+    /// Each later period's amount; `amount` when absent.
+    pub recurring_amount: Option<f64>,
     pub currency: String,
-    pub interval: Option<String>,
-    pub interval_count: Option<i64>,
+    #[serde(default)]
+    pub product_details: Vec<ProductDetail>,
+    /// Also read at the top level, where some of HighLevel's payloads put them.
+    pub trial_period: Option<f64>,
+    pub total_cycles: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductDetail {
+    #[serde(default)]
+    pub prices: Vec<PriceDetail>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceDetail {
+    pub recurring: Option<RecurringDetail>,
+    /// Days.
+    pub trial_period: Option<f64>,
+    pub total_cycles: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecurringDetail {
+    pub interval: String,
+    pub interval_count: Option<f64>,
+}
+
+/// A subscription's schedule, read from the recurring price(s) of `productDetails`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Terms {
+    pub interval: String,
+    pub interval_count: i32,
+    pub trial_days: i32,
+    pub total_cycles: Option<i32>,
+    /// Midnight UTC of `startDate`, epoch ms.
+    pub start_at: Option<i64>,
+}
+
+fn whole(name: &str, v: Option<f64>, min: f64, max: f64) -> Result<Option<i32>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(x) if x.fract() == 0.0 && (min..=max).contains(&x) => Ok(Some(x as i32)),
+        Some(_) => Err(ApiError::Validation(format!(
+            "`{name}` must be a whole number from {min} to {max}"
+        ))),
+    }
+}
+
+impl CreateSubscription {
+    /// Every recurring price must bill on the same interval (one subscription renews once per period).
+    pub fn terms(&self) -> Result<Terms, ApiError> {
+        let prices: Vec<&PriceDetail> = self
+            .product_details
+            .iter()
+            .flat_map(|p| p.prices.iter())
+            .filter(|p| p.recurring.is_some())
+            .collect();
+        let Some(first) = prices.first() else {
+            return Err(ApiError::Validation(
+                "`productDetails[].prices[]` needs a price with `recurring {interval, intervalCount}`"
+                    .into(),
+            ));
+        };
+        let every = |p: &PriceDetail| {
+            p.recurring
+                .as_ref()
+                .map(|r| (r.interval.clone(), r.interval_count.unwrap_or(1.0)))
+        };
+        if prices.iter().any(|p| every(p) != every(first)) {
+            return Err(ApiError::Validation(
+                "the recurring prices of one subscription must share `interval` and `intervalCount`"
+                    .into(),
+            ));
+        }
+        let (interval, count) = every(first).unwrap_or_default();
+        if !["day", "week", "month", "year"].contains(&interval.as_str()) {
+            return Err(ApiError::Validation(
+                "`recurring.interval` must be day, week, month or year".into(),
+            ));
+        }
+        let interval_count =
+            whole("recurring.intervalCount", Some(count), 1.0, 365.0)?.unwrap_or(1);
+        let trial_days = whole(
+            "trialPeriod",
+            first.trial_period.or(self.trial_period),
+            0.0,
+            730.0,
+        )?
+        .unwrap_or(0);
+        let total_cycles = whole(
+            "totalCycles",
+            first.total_cycles.or(self.total_cycles),
+            0.0,
+            10_000.0,
+        )?
+        .filter(|n| *n > 0);
+        let start_at = match self.start_date.as_deref().filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(
+                chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d")
+                    .map_err(|_| ApiError::Validation("`startDate` must be YYYY-MM-DD".into()))?
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc()
+                    .timestamp_millis(),
+            ),
+        };
+        Ok(Terms {
+            interval,
+            interval_count,
+            trial_days,
+            total_cycles,
+            start_at,
+        })
+    }
 }
 
 /// `cancel_subscription {subscriptionId}`.

@@ -1,6 +1,6 @@
-//! Charges, refunds, subscriptions and saved cards of the custom provider, each scoped to a location.
+//! Charges, refunds and saved cards of the custom provider, each scoped to a location.
 
-use crate::db::schema::{payment_charges, payment_methods, payment_refunds, payment_subscriptions};
+use crate::db::schema::{payment_charges, payment_methods, payment_refunds};
 use crate::db::{DbConn, DbError};
 use diesel::prelude::*;
 use service_common::with_conn;
@@ -370,74 +370,4 @@ pub fn method(conn: &mut DbConn, location: &str, id: &str) -> Result<Option<Meth
         .select(Method::as_select())
         .first(conn)
         .optional()?)
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
-#[diesel(table_name = payment_subscriptions)]
-pub struct Subscription {
-    pub id: String,
-    pub location_id: String,
-    pub live_mode: bool,
-    pub transaction_id: String,
-    pub contact_id: Option<String>,
-    pub payment_method_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub interval_unit: String,
-    pub interval_count: i32,
-    /// `active` or `canceled`.
-    pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-pub fn insert_subscription_once(
-    conn: &mut DbConn,
-    s: &Subscription,
-) -> Result<(Subscription, bool), DbError> {
-    let n = with_conn!(conn, x => diesel::insert_into(payment_subscriptions::table)
-        .values(s)
-        .on_conflict((payment_subscriptions::location_id, payment_subscriptions::transaction_id))
-        .do_nothing()
-        .execute(x))?;
-    let stored = payment_subscriptions::table
-        .filter(payment_subscriptions::location_id.eq(&s.location_id))
-        .filter(payment_subscriptions::transaction_id.eq(&s.transaction_id))
-        .select(Subscription::as_select())
-        .first(conn)?;
-    Ok((stored, n == 1))
-}
-
-pub fn subscription(
-    conn: &mut DbConn,
-    location: &str,
-    id: &str,
-) -> Result<Option<Subscription>, DbError> {
-    Ok(payment_subscriptions::table
-        .filter(payment_subscriptions::location_id.eq(location))
-        .filter(payment_subscriptions::id.eq(id))
-        .select(Subscription::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Cancels an active subscription; `false` if it was not active.
-pub fn cancel_subscription(
-    conn: &mut DbConn,
-    location: &str,
-    id: &str,
-    now: i64,
-) -> Result<bool, DbError> {
-    Ok(diesel::update(
-        payment_subscriptions::table
-            .filter(payment_subscriptions::location_id.eq(location))
-            .filter(payment_subscriptions::id.eq(id))
-            .filter(payment_subscriptions::status.eq("active")),
-    )
-    .set((
-        payment_subscriptions::status.eq("canceled"),
-        payment_subscriptions::updated_at.eq(now),
-    ))
-    .execute(conn)?
-        == 1)
 }

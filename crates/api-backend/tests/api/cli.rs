@@ -26,6 +26,8 @@ fn help_explains_every_command() {
         "migrate",
         "doctor",
         "openapi",
+        "subscriptions",
+        "SUBSCRIPTION_RETRY_DELAYS",
         "HIGHLEVEL_SSO_KEY",
         "OAUTH_BACKEND_URL",
     ] {
@@ -33,6 +35,11 @@ fn help_explains_every_command() {
     }
     let out = bin().args(["doctor", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--installation"));
+    let out = bin()
+        .args(["subscriptions", "run-due", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--now"));
 }
 
 #[test]

@@ -22,5 +22,6 @@ mod provider;
 mod retention;
 mod sessions;
 mod storage;
+mod subscriptions;
 mod takeover;
 mod walls;

@@ -120,16 +120,17 @@ async fn query_url_end_to_end(backend: Backend) {
 
     // Subscriptions.
     let (status, sub) = query(&s, json!({"type": "create_subscription", "apiKey": key, "paymentMethodId": method_id, "contactId": "contact1",
-        "transactionId": "txn-sub", "amount": 9.99, "currency": "USD", "interval": "month", "intervalCount": 1})).await;
+        "subscriptionId": "ghl-sub-x", "transactionId": "txn-sub", "amount": 9.99, "currency": "USD",
+        "productDetails": [{"name": "Plan", "prices": [{"name": "Monthly", "type": "recurring", "amount": 9.99, "currency": "USD",
+            "recurring": {"interval": "month", "intervalCount": 1}}]}]})).await;
     assert_eq!(
         (status, sub["success"].as_bool()),
         (200, Some(true)),
         "{sub}"
     );
-    let sub_id = sub["subscription"]["subscriptionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert!(sub["subscription"]["subscriptionId"].is_string(), "{sub}");
+    // HighLevel names the subscription by its own id.
+    let sub_id = "ghl-sub-x";
     let (_, v) = query(
         &s,
         json!({"type": "verify", "apiKey": key, "subscriptionId": sub_id}),

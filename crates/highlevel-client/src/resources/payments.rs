@@ -174,6 +174,23 @@ impl HighLevelClient {
             .json()
     }
 
+    /// Tells HighLevel whether the provider schedules (renews) subscriptions itself for the location
+    /// (`PUT /payments/custom-provider/capabilities {supportsSubscriptionSchedules, locationId}`).
+    pub async fn provider_capabilities<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        supports_subscription_schedules: bool,
+    ) -> Result<(), HlError> {
+        let body = Body::Json(serde_json::json!({
+            "supportsSubscriptionSchedules": supports_subscription_schedules,
+            "locationId": location,
+        }));
+        self.call(s, &call_of(&ep::CAPABILITIES, location, body))
+            .await
+            .map(|_| ())
+    }
+
     pub async fn disconnect_provider<S: TokenSource>(
         &self,
         s: &S,

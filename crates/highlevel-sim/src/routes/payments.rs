@@ -229,13 +229,26 @@ async fn provider_webhook(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<Htt
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }
 
-/// The fields HighLevel's custom-provider guide lists for each event type, as dotted paths, that this event
-/// lacks (empty strings count as missing).
+/// The statuses HighLevel's guide gives a `subscriptionSnapshot` and a `chargeSnapshot`.
+const SUBSCRIPTION_STATUSES: &[&str] = &[
+    "scheduled",
+    "trialing",
+    "active",
+    "expired",
+    "canceled",
+    "unpaid",
+    "incomplete",
+];
+const CHARGE_STATUSES: &[&str] = &["succeeded", "failed", "pending"];
+
+/// What HighLevel's custom-provider guide requires of each event type, as dotted paths, that this event lacks
+/// (empty strings count as missing); an unknown event type lacks `event`, and a snapshot status outside the
+/// guide's list counts as missing too. `ghlTransactionId` belongs to `payment.captured`: a renewal has no
+/// HighLevel transaction until HighLevel records the charge it hears of.
 pub fn missing_fields(e: &Value) -> Vec<String> {
     let mut need = vec!["event", "locationId", "apiKey", "marketplaceAppId"];
     let charge = [
         "chargeId",
-        "ghlTransactionId",
         "chargeSnapshot.status",
         "chargeSnapshot.amount",
         "chargeSnapshot.chargeId",
@@ -245,25 +258,52 @@ pub fn missing_fields(e: &Value) -> Vec<String> {
         "ghlSubscriptionId",
         "subscriptionSnapshot.id",
         "subscriptionSnapshot.status",
+        "subscriptionSnapshot.createdAt",
     ];
-    match e["event"].as_str().unwrap_or_default() {
-        "payment.captured" => need.extend(charge),
+    let kind = e["event"].as_str().unwrap_or_default();
+    let mut unknown = false;
+    match kind {
+        "payment.captured" => {
+            need.extend(charge);
+            need.push("ghlTransactionId");
+        }
         "subscription.charged" => {
             need.extend(subscription);
             need.extend(charge);
         }
-        "subscription.trialing" | "subscription.active" | "subscription.updated" => {
-            need.extend(subscription)
+        "subscription.trialing" => {
+            need.extend(subscription);
+            need.extend([
+                "subscriptionSnapshot.trialEnd",
+                "subscriptionSnapshot.nextCharge",
+            ]);
         }
-        _ => {}
+        "subscription.active" | "subscription.updated" => need.extend(subscription),
+        _ => unknown = true,
     }
-    need.into_iter()
+    let at = |path: &str| path.split('.').fold(e, |v, k| &v[k]).clone();
+    let mut missing: Vec<String> = need
+        .into_iter()
         .filter(|path| {
-            let v = path.split('.').fold(e, |v, k| &v[k]);
+            let v = at(path);
             v.is_null() || v.as_str() == Some("")
         })
         .map(str::to_owned)
-        .collect()
+        .collect();
+    if unknown && !missing.iter().any(|m| m == "event") {
+        missing.push("event".into());
+    }
+    for (path, allowed) in [
+        ("subscriptionSnapshot.status", SUBSCRIPTION_STATUSES),
+        ("chargeSnapshot.status", CHARGE_STATUSES),
+    ] {
+        if let Some(s) = at(path).as_str() {
+            if !allowed.contains(&s) {
+                missing.push(format!("{path} (`{s}` is not one of the guide's)"));
+            }
+        }
+    }
+    missing
 }
 
 async fn capabilities(
@@ -280,7 +320,14 @@ async fn capabilities(
     authorize(&req, &access::CAPABILITIES, location.as_deref())?;
     Check::new(&body)
         .boolean("supportsSubscriptionSchedules", true)
+        .string("locationId", false)
+        .string("companyId", false)
         .finish()?;
+    if location.is_none() && body.get("companyId").and_then(Value::as_str).is_none() {
+        return Err(HlError::unprocessable(vec![
+            "locationId is required when companyId is not provided".into(),
+        ]));
+    }
     let mut world = sim.world();
     let provider = location
         .and_then(|l| world.providers.get_mut(&l))
@@ -423,4 +470,59 @@ pub fn record_checkout(
     world.orders.insert(order_id.clone(), order);
     world.transactions.insert(txn_id.clone(), txn);
     (order_id, txn_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_fields;
+    use serde_json::json;
+
+    fn base(kind: &str) -> serde_json::Value {
+        json!({"event": kind, "locationId": "L", "apiKey": "k", "marketplaceAppId": "app"})
+    }
+
+    #[test]
+    fn each_event_type_needs_its_documented_fields() {
+        let mut e = base("subscription.trialing");
+        e["ghlSubscriptionId"] = json!("hs");
+        e["subscriptionSnapshot"] = json!({"id": "s", "status": "trialing", "createdAt": 1});
+        assert_eq!(
+            missing_fields(&e),
+            [
+                "subscriptionSnapshot.trialEnd",
+                "subscriptionSnapshot.nextCharge"
+            ]
+        );
+        e["subscriptionSnapshot"]["trialEnd"] = json!(2);
+        e["subscriptionSnapshot"]["nextCharge"] = json!(2);
+        assert!(missing_fields(&e).is_empty());
+
+        let mut e = base("subscription.charged");
+        e["ghlSubscriptionId"] = json!("hs");
+        e["subscriptionSnapshot"] = json!({"id": "s", "status": "active", "createdAt": 1});
+        assert_eq!(
+            missing_fields(&e),
+            [
+                "chargeId",
+                "chargeSnapshot.status",
+                "chargeSnapshot.amount",
+                "chargeSnapshot.chargeId",
+                "chargeSnapshot.chargedAt"
+            ]
+        );
+        let mut e = base("payment.captured");
+        e["chargeId"] = json!("c");
+        e["chargeSnapshot"] =
+            json!({"status": "succeeded", "amount": 1, "chargeId": "c", "chargedAt": 1});
+        assert_eq!(missing_fields(&e), ["ghlTransactionId"]);
+    }
+
+    #[test]
+    fn unknown_types_and_statuses_count() {
+        assert_eq!(missing_fields(&base("subscription.paused")), ["event"]);
+        let mut e = base("subscription.updated");
+        e["ghlSubscriptionId"] = json!("hs");
+        e["subscriptionSnapshot"] = json!({"id": "s", "status": "past_due", "createdAt": 1});
+        assert_eq!(missing_fields(&e).len(), 1);
+    }
 }

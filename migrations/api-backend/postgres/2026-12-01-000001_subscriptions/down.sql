@@ -1,0 +1,12 @@
+DROP INDEX payment_subscriptions_due;
+DROP INDEX payment_subscriptions_ghl;
+ALTER TABLE payment_subscriptions DROP COLUMN claimed_until;
+ALTER TABLE payment_subscriptions DROP COLUMN claimed_by;
+ALTER TABLE payment_subscriptions DROP COLUMN failed_attempts;
+ALTER TABLE payment_subscriptions DROP COLUMN attempt_at;
+ALTER TABLE payment_subscriptions DROP COLUMN next_charge_at;
+ALTER TABLE payment_subscriptions DROP COLUMN cycles_paid;
+ALTER TABLE payment_subscriptions DROP COLUMN total_cycles;
+ALTER TABLE payment_subscriptions DROP COLUMN trial_end;
+ALTER TABLE payment_subscriptions DROP COLUMN first_amount_minor;
+ALTER TABLE payment_subscriptions DROP COLUMN ghl_subscription_id;
