@@ -9,6 +9,7 @@ pub mod diagnosis;
 pub mod endpoints;
 pub mod error;
 pub mod oauth;
+pub mod operations;
 pub mod pacing;
 pub mod resources;
 

@@ -9,12 +9,13 @@ pub mod payments;
 pub mod prices;
 pub mod products;
 pub mod provider;
+pub mod proxy;
 pub mod sessions;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::web;
-pub use located::{Located, LocationAdmin};
+pub use located::{CompanyAdmin, Located, LocationAdmin};
 
 pub type State = web::Data<AppState>;
 
