@@ -42,7 +42,7 @@ fn sent_beyond_oauth(s: &Stack) -> Vec<String> {
         .stats()
         .requests
         .keys()
-        .filter(|r| !r.contains(" /oauth/") && !r.contains(" /_sim/"))
+        .filter(|r| !r.contains("/oauth/") && !r.contains(" /_sim/"))
         .cloned()
         .collect()
 }
@@ -194,10 +194,11 @@ async fn bad_input_is_refused_before_anything_is_sent(backend: Backend) {
         "/api/locations/Loc1/highlevel/contacts%2F..%2F..%2Foauth%2Ftoken",
     ] {
         let (status, body) = raw_get(&s, path, &user);
-        assert!((400..500).contains(&status), "{path}: {status} {body}");
-        if status == 400 {
-            assert_eq!(body["code"], "invalid_path", "{path}: {body}");
-        }
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_path")),
+            "{path}: {body}"
+        );
     }
     let (status, body) = raw_get(&s, "/api/locations/Loc1/highlevel/contacts/%2e%2e/x", &user);
     assert_eq!(
