@@ -1,5 +1,7 @@
-//! The one table of what each HighLevel endpoint needs: method, path, token class, scope. The client reads
-//! it before every call (to choose the right token) and diagnosis reads it after a refusal (to explain it).
+//! The table of what each HighLevel endpoint the typed calls use needs: method, path, token class, scope. The
+//! client reads it before every call (to choose the right token) and diagnosis reads it after a refusal (to
+//! explain it). Every entry agrees with HighLevel's own files (`crate::operations`, generated) or is one of the
+//! exceptions listed there; a test checks it.
 //! `highlevel-sim` keeps its own table on purpose: a mistake on one side is caught by the other.
 
 use shared_types::AuthClass;

@@ -2,15 +2,16 @@
 //! `/api/companies/{companyId}/highlevel/{path…}`, any method, forwarded to HighLevel's `/{path…}` with the
 //! token the operation needs, through the same client as the typed routes (token choice through the bridge,
 //! pacing, the 401 refresh-and-replay, retries for idempotent methods, diagnosis, request ids, metrics by
-//! endpoint name).
+//! endpoint name), and `Idempotency-Key` on POST (the first answer is kept and replayed).
 //!
 //! It is no open relay: the path must be an operation of HighLevel's own files (`highlevel_client::operations`),
 //! with that method, and the token class the route brings (Location on location routes, Company on company
 //! routes) must be one the operation takes; the path's location (or company) is enforced on every `locationId`
 //! (or `companyId`) the query or JSON body names. Each refusal is a problem body, and nothing is sent.
 
-use super::{CompanyAdmin, Located, State};
+use super::{idempotency_key, CompanyAdmin, Located, State};
 use crate::error::ApiError;
+use crate::store::{self, idempotency::Claim, now_ms};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
@@ -38,7 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Forward a call to HighLevel with the location's Location token.
 #[utoipa::path(post, path = "/api/locations/{locationId}/highlevel/{path}", operation_id = "proxyLocation", tag = "highlevel",
     description = "Any method (GET, POST, PUT, PATCH, DELETE): HighLevel's `/{path}` with this location's Location token. HighLevel's status, Content-Type, X-RateLimit-* headers and body pass through on success.",
-    params(("locationId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `contacts/`")),
+    params(("locationId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `contacts/`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "POST only: same key + same request → the first answer")),
     request_body(content = Object, content_type = "application/json"),
     responses((status = 200, description = "HighLevel's answer"), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
@@ -60,7 +62,8 @@ pub async fn location_call(
 /// Forward a call to HighLevel with the company's Company token.
 #[utoipa::path(post, path = "/api/companies/{companyId}/highlevel/{path}", operation_id = "proxyCompany", tag = "highlevel",
     description = "Any method (GET, POST, PUT, PATCH, DELETE): HighLevel's `/{path}` with the company's Company (agency) token. A service JWT or an admin of that agency only.",
-    params(("companyId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `locations/search`")),
+    params(("companyId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `locations/search`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "POST only: same key + same request → the first answer")),
     request_body(content = Object, content_type = "application/json"),
     responses((status = 200, description = "HighLevel's answer"), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
@@ -287,6 +290,16 @@ async fn forward<S: TokenSource>(
             .map_err(|e| ApiError::InvalidRequest(format!("the body is not valid JSON: {e}")))?
     };
     enforce(&scope, &found, &query, &body)?;
+    let key = match method {
+        Method::Post => idempotency_key(req)?,
+        _ => None,
+    };
+    // Computed before the body moves into the request: the same key must come with the same request.
+    let hash = key.as_ref().map(|_| {
+        use sha2::{Digest, Sha256};
+        let text = format!("POST {}?{}\n{body}", found.path, req.query_string());
+        format!("{:x}", Sha256::digest(text.as_bytes()))
+    });
     let request = Request {
         endpoint,
         path: found.path.clone(),
@@ -298,13 +311,106 @@ async fn forward<S: TokenSource>(
         },
         location: scope.location.map(str::to_owned),
     };
-    let answer = state.hl.call(tokens, &request).await?;
+    let (Some(key), Some(hash)) = (key, hash) else {
+        return send(state, tokens, &request).await;
+    };
+    // Keys of company routes live apart from any location's.
+    let owner_of_key = match scope.location {
+        Some(l) => l.to_owned(),
+        None => format!("company:{}", scope.company),
+    };
+    once(
+        state,
+        &owner_of_key,
+        &key,
+        hash,
+        send(state, tokens, &request),
+    )
+    .await
+}
+
+/// Sends the call; HighLevel's status, passed headers and body on success.
+async fn send<S: TokenSource>(
+    state: &State,
+    tokens: &S,
+    request: &Request,
+) -> Result<HttpResponse, ApiError> {
+    let answer = state.hl.call(tokens, request).await?;
     let mut res =
         HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK));
     for (name, value) in &answer.headers {
         res.insert_header((name.as_str(), value.as_str()));
     }
     Ok(res.body(answer.body))
+}
+
+/// A POST with `Idempotency-Key`: run once per (location or company, key) and request; a repeat gets the first
+/// answer (`Idempotent-Replayed: true`). Answers and refusals are kept; failures worth retrying (HighLevel
+/// unavailable, rate limited) release the key. The key is leased to this instance while the call runs, as for
+/// the composite product create.
+async fn once(
+    state: &State,
+    scope: &str,
+    key: &str,
+    hash: String,
+    run: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let (s, k, leases) = (scope.to_owned(), key.to_owned(), state.leases.clone());
+    let claim = state
+        .db
+        .run(move |c| {
+            let now = now_ms();
+            store::idempotency::claim_held(c, &s, &k, &hash, leases.holder(now), now)
+        })
+        .await?;
+    match claim {
+        Claim::Run { .. } => {}
+        Claim::Replay { status, body } => {
+            state.metrics.idempotent_replays.inc();
+            let mut res =
+                HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+            res.insert_header(("Idempotent-Replayed", "true"));
+            res.content_type(if status >= 400 {
+                Problem::CONTENT_TYPE
+            } else {
+                "application/json"
+            });
+            return Ok(res.body(body));
+        }
+        Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+        Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
+    }
+    let lease = state.leases.hold(&state.db, scope, key);
+    // The answer (or the refusal) is kept as text for a repeat, then answered as it was.
+    let (outcome, status, text) = match run.await {
+        Ok(res) => {
+            let (head, body) = res.into_parts();
+            let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let status = head.status().as_u16();
+            (Ok(head.set_body(bytes).map_into_boxed_body()), status, text)
+        }
+        Err(e) => {
+            let p = e.problem();
+            let text = serde_json::to_string(&p).unwrap_or_default();
+            (Err(e), p.status, text)
+        }
+    };
+    drop(lease);
+    let (s, k, owner) = (scope.to_owned(), key.to_owned(), state.leases.owner.clone());
+    // HighLevel may have acted: the record must survive a short database outage.
+    let within = std::time::Duration::from_secs(30);
+    state
+        .db
+        .run_until_reachable(within, move |c| {
+            if status < 500 && status != 429 {
+                store::idempotency::complete_held(c, &s, &k, &owner, status, &text, now_ms())
+            } else {
+                store::idempotency::release_held(c, &s, &k, &owner, now_ms())
+            }
+        })
+        .await?;
+    outcome
 }
 
 #[cfg(test)]

@@ -132,6 +132,52 @@ async fn proxied_calls_reach_highlevel_with_the_right_token(backend: Backend) {
     );
 }
 
+/// A proxied POST with `Idempotency-Key` runs once: a repeat gets the first answer without a second create at
+/// HighLevel; the same key with another body is refused.
+async fn a_repeated_post_with_an_idempotency_key_is_made_once(backend: Backend) {
+    let s = proxy_stack(backend, highlevel_sim::SimConfig::default(), &[]).await;
+    install(&s, "Location", &["Loc1"]).await;
+    let t = service_token();
+    let u = url(&s, "/api/locations/Loc1/highlevel/contacts/");
+    let body = json!({"locationId": "Loc1", "firstName": "Once"});
+    let mut ids = Vec::new();
+    for replay in ["", "true"] {
+        let res = client()
+            .post(&u)
+            .bearer_auth(&t)
+            .header("Idempotency-Key", "k-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        assert_eq!(
+            res.headers()
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some(replay).filter(|r| !r.is_empty())
+        );
+        let v: Value = res.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(s.sim.stats().count("POST /contacts/"), 1);
+    let (status, out) = send(
+        client()
+            .post(&u)
+            .bearer_auth(&t)
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"locationId": "Loc1", "firstName": "Other"})),
+    )
+    .await;
+    assert_eq!(
+        (status, out["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{out}"
+    );
+    assert_eq!(s.sim.stats().count("POST /contacts/"), 1);
+}
+
 /// A raw HTTP/1.1 request, so the path reaches api-backend exactly as written (an HTTP client library would
 /// resolve `..` and `%2e%2e` before sending).
 fn raw_get(s: &Stack, path: &str, token: &str) -> (u16, Value) {
@@ -384,6 +430,7 @@ async fn many_concurrent_creates_stay_under_the_rate_limit(backend: Backend) {
 }
 
 both_backends!(
+    a_repeated_post_with_an_idempotency_key_is_made_once,
     proxied_calls_reach_highlevel_with_the_right_token,
     bad_input_is_refused_before_anything_is_sent,
     many_concurrent_creates_stay_under_the_rate_limit

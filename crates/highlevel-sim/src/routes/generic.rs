@@ -4,11 +4,11 @@
 //! every call, and answered with a plausible body: a create echoes its body with a new `id`, a read by id
 //! returns what was created (or an object with that id), a list returns an empty list under the family's name.
 
-use crate::access::Caller;
+use crate::access::authorize_operation;
 use crate::errors::{HlError, HlResult};
 use crate::routes::{query, require_version};
-use crate::spec::{self, SpecOperation};
-use crate::state::{new_id, now_iso, AccessToken, Sim, TokenClass};
+use crate::spec;
+use crate::state::{new_id, now_iso, Sim};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -21,31 +21,6 @@ pub struct Matched(pub String);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(answer));
-}
-
-/// HighLevel's checks, in its order: token issued and alive (the gateway), class, scope, then location.
-fn authorize(
-    req: &HttpRequest,
-    op: &SpecOperation,
-    location: Option<&str>,
-) -> HlResult<AccessToken> {
-    let token = match req.extensions().get::<Caller>().cloned() {
-        Some(Caller::Valid(t)) => t,
-        Some(Caller::Refused(e)) => return Err(e),
-        None => return Err(HlError::invalid_jwt()),
-    };
-    if !op.accepts(token.class) {
-        return Err(HlError::auth_class());
-    }
-    if !op.scopes.is_empty() && !op.scopes.iter().any(|s| token.scopes.contains(s)) {
-        return Err(HlError::scope());
-    }
-    if let Some(loc) = location {
-        if token.class == TokenClass::Location && token.class_id != loc {
-            return Err(HlError::location_access());
-        }
-    }
-    Ok(token)
 }
 
 /// The location a request names: a `locationId` path parameter, query parameter or top-level body field.
@@ -80,7 +55,7 @@ async fn answer(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) -> HlRe
             .map_err(|_| HlError::bad_request("Unexpected token in JSON body"))?
     };
     let location = named_location(&params, &req, &body);
-    authorize(&req, op, location.as_deref())?;
+    authorize_operation(&req, op, location.as_deref())?;
     let family = op
         .path
         .trim_matches('/')
