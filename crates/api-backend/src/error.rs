@@ -65,6 +65,20 @@ pub enum ApiError {
     DatabaseUnavailable,
     #[error("this server is holding as many uploads as its media budget allows; retry in {retry_after_secs} s")]
     UploadCapacity { retry_after_secs: u64 },
+    #[error("{detail}")]
+    UnknownEndpoint {
+        detail: String,
+        closest: Vec<String>,
+    },
+    #[error("{0}")]
+    InvalidPath(String),
+    #[error("{detail}")]
+    MethodNotAllowed {
+        detail: String,
+        allowed: Vec<String>,
+    },
+    #[error("{0}")]
+    CompanyNotInstalled(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -130,6 +144,15 @@ impl ApiError {
             DatabaseUnavailable => service_common::ops::database_unavailable(),
             UploadCapacity { .. } => p(ProblemCode::UploadCapacity)
                 .with_fix("Retry after the time in Retry-After (another replica may take it at once); operators can raise MEDIA_BUFFER_BUDGET."),
+            UnknownEndpoint { closest, .. } => p(ProblemCode::UnknownEndpoint)
+                .with_fix("Use a path of HighLevel's v2 API (docs/api.md, HighLevel proxy); `closest` lists the nearest known ones.")
+                .with_extension("closest", json!(closest)),
+            InvalidPath(_) => p(ProblemCode::InvalidPath)
+                .with_fix("Send HighLevel's path as it is documented, without `.`/`..` segments or encoded slashes."),
+            MethodNotAllowed { allowed, .. } => p(ProblemCode::MethodNotAllowed)
+                .with_extension("allowed", json!(allowed)),
+            CompanyNotInstalled(_) => p(ProblemCode::CompanyNotInstalled)
+                .with_fix("Install the app from the agency view (a Company install) with GET /oauth/install?user_type=Company on oauth-backend."),
             Internal(_) => Problem::of(ProblemCode::Internal, "An internal error occurred; the server log has the cause."),
         }
     }

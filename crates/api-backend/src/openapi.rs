@@ -20,9 +20,10 @@ use utoipa::{Modify, OpenApi};
         api::payments::page::check, api::payments::page::charge, api::payments::page::setup, api::payments::page::status,
         api::payments::page::paytr_checkout,
         api::payments::paytr_callback::receive,
+        api::proxy::location_call, api::proxy::company_call,
     ),
     components(schemas(shared_types::Problem, shared_types::Diagnosis, shared_types::Cause)),
-    modifiers(&Bearer)
+    modifiers(&Bearer, &AnyMethod)
 )]
 struct Doc;
 
@@ -41,6 +42,46 @@ impl Modify for Bearer {
                         .build(),
                 ),
             );
+        }
+    }
+}
+
+/// The proxy routes take every method HighLevel's API uses: the documented `post` is copied to the others, each
+/// with an operationId of its own (`proxyLocationGet`, …); `get` and `delete` carry no body.
+struct AnyMethod;
+
+impl Modify for AnyMethod {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::HttpMethod;
+        for item in openapi.paths.paths.values_mut() {
+            let Some(post) = item.post.clone() else {
+                continue;
+            };
+            let Some(id) = post
+                .operation_id
+                .clone()
+                .filter(|id| id.starts_with("proxy"))
+            else {
+                continue;
+            };
+            for (method, name, body) in [
+                (HttpMethod::Get, "Get", false),
+                (HttpMethod::Put, "Put", true),
+                (HttpMethod::Patch, "Patch", true),
+                (HttpMethod::Delete, "Delete", false),
+            ] {
+                let mut op = post.clone();
+                op.operation_id = Some(format!("{id}{name}"));
+                if !body {
+                    op.request_body = None;
+                }
+                match method {
+                    HttpMethod::Get => item.get = Some(op),
+                    HttpMethod::Put => item.put = Some(op),
+                    HttpMethod::Patch => item.patch = Some(op),
+                    _ => item.delete = Some(op),
+                }
+            }
         }
     }
 }

@@ -162,6 +162,8 @@ pub struct Request {
 pub struct Answer {
     pub status: u16,
     pub body: Bytes,
+    /// The headers a caller may pass on: `Content-Type` and HighLevel's `X-RateLimit-*`.
+    pub headers: Vec<(String, String)>,
     endpoint: &'static str,
 }
 
@@ -233,6 +235,7 @@ impl HighLevelClient {
             crate::endpoints::Method::Get => reqwest::Method::GET,
             crate::endpoints::Method::Post => reqwest::Method::POST,
             crate::endpoints::Method::Put => reqwest::Method::PUT,
+            crate::endpoints::Method::Patch => reqwest::Method::PATCH,
             crate::endpoints::Method::Delete => reqwest::Method::DELETE,
         };
         let mut b = self
@@ -356,6 +359,7 @@ impl HighLevelClient {
             let status = res.status().as_u16();
             self.count(ep.name, status);
             let headers = RateHeaders::read(res.headers());
+            let passed = passed_headers(res.headers());
             let body = match res.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
@@ -398,6 +402,7 @@ impl HighLevelClient {
                     return Ok(Answer {
                         status,
                         body,
+                        headers: passed,
                         endpoint: ep.name,
                     })
                 }
@@ -514,6 +519,17 @@ impl HighLevelClient {
             .entry((endpoint, status))
             .or_default() += 1;
     }
+}
+
+/// The answer's headers that say something about the body or the rate limit, for callers that pass them on.
+fn passed_headers(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n == "content-type" || n.starts_with("x-ratelimit-")
+        })
+        .filter_map(|(name, v)| Some((name.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 /// HighLevel's 401 for an expired or replaced (refreshed) access token.

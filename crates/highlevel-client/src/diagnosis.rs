@@ -124,7 +124,8 @@ pub fn predict(ctx: &Context<'_>) -> Option<Diagnosis> {
         }
         _ => {}
     }
-    if let Some(scopes) = &t.scopes {
+    // An operation HighLevel's files give no scope for is not judged on scopes.
+    if let Some(scopes) = t.scopes.as_ref().filter(|_| !ep.scope.is_empty()) {
         if !scopes.iter().any(|s| s == ep.scope) {
             return Some(d(
                 Cause::MissingScope,

@@ -1,5 +1,7 @@
-//! The one table of what each HighLevel endpoint needs: method, path, token class, scope. The client reads
-//! it before every call (to choose the right token) and diagnosis reads it after a refusal (to explain it).
+//! The table of what each HighLevel endpoint the typed calls use needs: method, path, token class, scope. The
+//! client reads it before every call (to choose the right token) and diagnosis reads it after a refusal (to
+//! explain it). Every entry agrees with HighLevel's own files (`crate::operations`, generated) or is one of the
+//! exceptions listed there; a test checks it.
 //! `highlevel-sim` keeps its own table on purpose: a mistake on one side is caught by the other.
 
 use shared_types::AuthClass;
@@ -9,6 +11,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -18,13 +21,26 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
     }
 
     /// Safe to send again after an unclear failure: the same request has the same effect.
     pub fn is_idempotent(self) -> bool {
-        !matches!(self, Method::Post)
+        !matches!(self, Method::Post | Method::Patch)
+    }
+
+    /// HighLevel's spelling (`GET`, …); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Method> {
+        Some(match s {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => return None,
+        })
     }
 }
 

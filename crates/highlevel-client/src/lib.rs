@@ -1,7 +1,8 @@
 //! The typed HighLevel client both services use: OAuth grants (`oauth`), products, prices, medias and the
 //! payments custom provider (`resources`), the `Version` header, pacing under the rate limit (`pacing`),
-//! error classes (`error`), the one table of what each endpoint needs (`endpoints`) and the diagnosis of
-//! refusals (`diagnosis`).
+//! error classes (`error`), the table of what each endpoint the typed calls use needs (`endpoints`), every
+//! operation of HighLevel's v2 API generated from its OpenAPI files (`operations`) and the diagnosis of refusals
+//! (`diagnosis`).
 
 pub mod claims;
 pub mod client;
@@ -9,6 +10,7 @@ pub mod diagnosis;
 pub mod endpoints;
 pub mod error;
 pub mod oauth;
+pub mod operations;
 pub mod pacing;
 pub mod resources;
 

@@ -200,12 +200,7 @@ pub fn authorize(
     need: &Requirement,
     location: Option<&str>,
 ) -> HlResult<AccessToken> {
-    let caller = req.extensions().get::<Caller>().cloned();
-    let token = match caller {
-        Some(Caller::Valid(t)) => t,
-        Some(Caller::Refused(e)) => return Err(e),
-        None => return Err(HlError::invalid_jwt()),
-    };
+    let token = caller_token(req)?;
     match (need.class, token.class) {
         (ClassRule::LocationOnly(_), TokenClass::Location)
         | (ClassRule::CompanyOnly, TokenClass::Company) => {}
@@ -218,13 +213,45 @@ pub fn authorize(
     if !token.scopes.contains(need.scope) {
         return Err(HlError::scope());
     }
+    check_location(&token, location)?;
+    Ok(token)
+}
+
+/// The same checks for an operation of HighLevel's files (`crate::spec`): a class it does not take gets the
+/// authClass refusal, a token with none of its scopes the scope refusal.
+pub fn authorize_operation(
+    req: &HttpRequest,
+    op: &crate::spec::SpecOperation,
+    location: Option<&str>,
+) -> HlResult<AccessToken> {
+    let token = caller_token(req)?;
+    if !op.accepts(token.class) {
+        return Err(HlError::auth_class());
+    }
+    if !op.scopes.is_empty() && !op.scopes.iter().any(|s| token.scopes.contains(s)) {
+        return Err(HlError::scope());
+    }
+    check_location(&token, location)?;
+    Ok(token)
+}
+
+/// The bearer token the gateway looked up, or its refusal.
+fn caller_token(req: &HttpRequest) -> HlResult<AccessToken> {
+    match req.extensions().get::<Caller>().cloned() {
+        Some(Caller::Valid(t)) => Ok(t),
+        Some(Caller::Refused(e)) => Err(e),
+        None => Err(HlError::invalid_jwt()),
+    }
+}
+
+fn check_location(token: &AccessToken, location: Option<&str>) -> HlResult<()> {
     if let Some(loc) = location {
         // Case-sensitive, as HighLevel's ids are: one letter's case is enough to be refused.
         if token.class == TokenClass::Location && token.class_id != loc {
             return Err(HlError::location_access());
         }
     }
-    Ok(token)
+    Ok(())
 }
 
 #[cfg(test)]

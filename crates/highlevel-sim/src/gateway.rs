@@ -5,6 +5,7 @@ use crate::access::Caller;
 use crate::errors::HlError;
 use crate::faults::FaultSpec;
 use crate::rate_limit::RateInfo;
+use crate::routes::generic::Matched;
 use crate::state::{now_secs, Sim};
 use crate::stats::Stats;
 use actix_web::body::{BodyStream, BoxBody, MessageBody};
@@ -123,11 +124,19 @@ fn finish(
             h.insert(HeaderName::from_static(name), HeaderValue::from(value));
         }
     }
-    let pattern = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".to_owned());
-    sim.stats
-        .record(format!("{method} {pattern}"), res.status().as_u16());
+    // An operation answered by the generic routes is counted under its documented path.
+    let route = match res.request().extensions().get::<Matched>() {
+        Some(m) => m.0.clone(),
+        None => format!(
+            "{method} {}",
+            res.request()
+                .match_pattern()
+                .unwrap_or_else(|| "(unmatched)".to_owned())
+        ),
+    };
+    if let Some(Caller::Valid(t)) = res.request().extensions().get::<Caller>() {
+        sim.stats.record_class(&route, t.class.as_str());
+    }
+    sim.stats.record(route, res.status().as_u16());
     res
 }

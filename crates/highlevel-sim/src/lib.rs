@@ -10,6 +10,7 @@ pub mod faults;
 mod gateway;
 pub mod rate_limit;
 mod routes;
+pub mod spec;
 pub mod sso;
 mod state;
 pub mod stats;

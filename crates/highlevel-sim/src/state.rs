@@ -108,6 +108,9 @@ pub struct World {
     pub inactive_locations: std::collections::HashSet<String>,
     /// Webhook deliveries answered `429`, waiting for HighLevel's retry (`POST /_sim/webhooks/retry`).
     pub pending_webhooks: Vec<PendingWebhook>,
+    /// Resources created through operations the simulator does not model in depth, by id (at most
+    /// `routes::generic::KEPT` of them), so a read after a create finds what was created.
+    pub echoed: HashMap<String, Value>,
 }
 
 /// A signed webhook delivery to be made again exactly as it was (same bytes, same signatures).

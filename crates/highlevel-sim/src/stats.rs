@@ -8,6 +8,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct Stats {
     requests: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
+    token_classes: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     pub refresh_grants: AtomicU64,
     pub refresh_token_reuse: AtomicU64,
     pub refresh_without_user_type: AtomicU64,
@@ -30,6 +31,9 @@ pub struct Stats {
 pub struct StatsSnapshot {
     /// `"METHOD /route/pattern"` → status → count.
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// `"METHOD /route/pattern"` → token class (`Company`, `Location`) → calls made with a valid token of it.
+    #[serde(default)]
+    pub token_classes: BTreeMap<String, BTreeMap<String, u64>>,
     pub refresh_grants: u64,
     pub refresh_token_reuse: u64,
     /// Refresh grants that did not say `user_type` (HighLevel asks for it on refresh too).
@@ -68,6 +72,15 @@ impl StatsSnapshot {
             .unwrap_or(0)
     }
 
+    /// How many calls to a route carried a valid token of `class` (`Company` or `Location`).
+    pub fn count_class(&self, route: &str, class: &str) -> u64 {
+        self.token_classes
+            .get(route)
+            .and_then(|m| m.get(class))
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn count_status(&self, route: &str, status: u16) -> u64 {
         self.requests
             .get(route)
@@ -83,6 +96,14 @@ impl Stats {
         *m.entry(route).or_default().entry(status).or_default() += 1;
     }
 
+    pub fn record_class(&self, route: &str, class: &str) {
+        let mut m = self.token_classes.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(route.to_owned())
+            .or_default()
+            .entry(class.to_owned())
+            .or_default() += 1;
+    }
+
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -92,6 +113,11 @@ impl Stats {
         StatsSnapshot {
             requests: self
                 .requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            token_classes: self
+                .token_classes
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
@@ -115,6 +141,10 @@ impl Stats {
 
     pub fn reset(&self) {
         self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.token_classes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();

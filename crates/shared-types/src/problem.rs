@@ -87,6 +87,9 @@ problem_codes! {
     GatewayModeUnsupported => "gateway_mode_unsupported", Some(422), "Gateway cannot take live payments";
     GatewayFailed => "gateway_failed", Some(502), "Payment gateway error";
     UploadCapacity => "upload_capacity", Some(503), "Upload capacity reached";
+    UnknownEndpoint => "unknown_endpoint", Some(404), "Not a HighLevel endpoint";
+    InvalidPath => "invalid_path", Some(400), "Path refused";
+    CompanyNotInstalled => "company_not_installed", Some(404), "Company not installed";
 }
 
 /// `application/problem+json` body. `code` is a string so each service may add its own codes.

@@ -6,6 +6,9 @@
 //!   installations its `installations` claim lists), with the installation that serves it.
 //! - [`LocationAdmin`]: the same, and an admin of the location or agency (or a service): for what decides
 //!   where money goes.
+//! - [`CompanyAdmin`]: a caller allowed to act on the `{companyId}` of the path with its Company token: a
+//!   service JWT (a scoped one only through the company's installation), or an admin of that agency. Location
+//!   users never reach a Company token.
 
 use super::State;
 use crate::bridge::Tokens;
@@ -14,6 +17,7 @@ use crate::sessions::{authorize_location, Caller};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
+use shared_types::{AuthClass, InstallationState};
 
 /// A caller checked for the location in the path.
 #[derive(Debug)]
@@ -93,5 +97,97 @@ impl FromRequest for LocationAdmin {
             }
             Ok(LocationAdmin(at))
         })
+    }
+}
+
+/// A caller checked for the company in the path, with the agency installation that serves it.
+#[derive(Debug)]
+pub struct CompanyAdmin {
+    pub caller: Caller,
+    /// The `{companyId}` of the path, checked.
+    pub company_id: String,
+    /// The company's (agency) installation.
+    pub installation: String,
+}
+
+impl CompanyAdmin {
+    /// The company's Company token.
+    pub fn tokens(&self, state: &State) -> Tokens {
+        Tokens {
+            bridge: state.bridge.clone(),
+            installation: self.installation.clone(),
+            location: None,
+        }
+    }
+
+    async fn check(req: HttpRequest) -> Result<CompanyAdmin, ApiError> {
+        let state = req
+            .app_data::<State>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("the application state is not registered".into()))?;
+        let company = req
+            .match_info()
+            .get("companyId")
+            .ok_or_else(|| ApiError::Internal("a CompanyAdmin route without {companyId}".into()))?
+            .to_owned();
+        highlevel_client::check_id("company id", &company).map_err(ApiError::InvalidRequest)?;
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let caller = state.sessions.caller(header)?;
+        if let Caller::User(s) = &caller {
+            if s.location_id.is_some() || s.company_id != company {
+                return Err(ApiError::LocationNotAllowed(format!(
+                    "this session is for {} of company `{}` and may not act for company `{company}`",
+                    if s.location_id.is_some() { "a location user" } else { "an agency user" },
+                    s.company_id
+                )));
+            }
+            if !caller.is_admin() {
+                return Err(ApiError::AdminRequired(format!(
+                    "acting with company `{company}`'s agency token needs an agency admin; this session's role is `{}`",
+                    s.role.as_deref().unwrap_or("none")
+                )));
+            }
+        }
+        let installation = state
+            .bridge
+            .installations(Some(&company), None)
+            .await?
+            .into_iter()
+            .find(|i| {
+                i.auth_class == AuthClass::Company
+                    && i.company_id == company
+                    && i.state == InstallationState::Active
+                    && i.expires_at.is_some()
+            })
+            .ok_or_else(|| {
+                ApiError::CompanyNotInstalled(format!(
+                    "no active agency installation serves company `{company}`"
+                ))
+            })?
+            .id;
+        if let Some(allowed) = caller.allowed_installations() {
+            if !allowed.contains(&installation) {
+                return Err(ApiError::CallerNotAllowed(format!(
+                    "this service JWT is limited to installations {allowed:?}; company `{company}` is served by `{installation}`"
+                )));
+            }
+        }
+        Ok(CompanyAdmin {
+            caller,
+            company_id: company,
+            installation,
+        })
+    }
+}
+
+impl FromRequest for CompanyAdmin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(CompanyAdmin::check(req.clone()))
     }
 }

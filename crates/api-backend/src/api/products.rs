@@ -2,7 +2,7 @@
 //! get, update, delete.
 
 use super::bodies::{Paging, ProductInput, ProductListOut, ProductOut, ProductUpdate};
-use super::{id, Located, State};
+use super::{id, idempotency_key, Located, State};
 use crate::error::ApiError;
 use crate::store::{self, idempotency::Claim, now_ms};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -151,22 +151,6 @@ pub async fn create(
         tracing::warn!(location, key, "the Idempotency-Key was taken over by another instance while this request ran; its outcome is that instance's to record");
     }
     out.map(|p| HttpResponse::Created().json(p))
-}
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(v) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let v = v
-        .to_str()
-        .ok()
-        .filter(|v| !v.is_empty() && v.len() <= 255 && v.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| {
-            ApiError::InvalidRequest(
-                "Idempotency-Key must be 1-255 printable ASCII characters".into(),
-            )
-        })?;
-    Ok(Some(v.to_owned()))
 }
 
 /// The body's hash, over its canonical JSON (keys sorted), so formatting does not count as a change.

@@ -62,6 +62,17 @@ pub async fn stack_on(
     sim: SimConfig,
     api_extra: &[(&str, &str)],
 ) -> Stack {
+    stack_scoped(oauth_db, db, sim, api_extra, None).await
+}
+
+/// A stack whose app asks for `scopes` at install (HIGHLEVEL_SCOPES) instead of the development set.
+pub async fn stack_scoped(
+    oauth_db: TestDb,
+    db: TestDb,
+    sim: SimConfig,
+    api_extra: &[(&str, &str)],
+    scopes: Option<&str>,
+) -> Stack {
     let sim = highlevel_sim::spawn(SimConfig {
         port: 0,
         workers: 2,
@@ -102,6 +113,10 @@ pub async fn stack_on(
             ),
             ("REFRESHER_INTERVAL_SECS", "0".into()),
             ("DB_POOL_SIZE", "4".into()),
+            (
+                "HIGHLEVEL_SCOPES",
+                scopes.unwrap_or(oauth_backend::settings::DEV_SCOPES).into(),
+            ),
         ],
     )
     .unwrap();

@@ -19,6 +19,7 @@ mod payments;
 mod paytr;
 mod products;
 mod provider;
+mod proxy;
 mod retention;
 mod sessions;
 mod storage;

@@ -3,6 +3,7 @@
 pub mod app_shell;
 pub mod checkout;
 pub mod control;
+pub mod generic;
 pub mod medias;
 pub mod oauth;
 pub mod payments;
@@ -20,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     control::configure(cfg);
     checkout::configure(cfg);
     app_shell::configure(cfg);
+    // Last: whatever no route above answers.
+    generic::configure(cfg);
 }
 
 /// Query parameters (the last value wins for repeated keys).

@@ -4,6 +4,7 @@
 mod authorization;
 mod common;
 mod control;
+mod generic;
 mod marketplace;
 mod oauth;
 mod resources;

@@ -1,0 +1,448 @@
+//! The HighLevel proxy: `/api/locations/{locationId}/highlevel/{path…}` and
+//! `/api/companies/{companyId}/highlevel/{path…}`, any method, forwarded to HighLevel's `/{path…}` with the
+//! token the operation needs, through the same client as the typed routes (token choice through the bridge,
+//! pacing, the 401 refresh-and-replay, retries for idempotent methods, diagnosis, request ids, metrics by
+//! endpoint name), and `Idempotency-Key` on POST (the first answer is kept and replayed).
+//!
+//! It is no open relay: the path must be an operation of HighLevel's own files (`highlevel_client::operations`),
+//! with that method, and the token class the route brings (Location on location routes, Company on company
+//! routes) must be one the operation takes; the path's location (or company) is enforced on every `locationId`
+//! (or `companyId`) the query or JSON body names. Each refusal is a problem body, and nothing is sent.
+
+use super::{idempotency_key, CompanyAdmin, Located, State};
+use crate::error::ApiError;
+use crate::store::{self, idempotency::Claim, now_ms};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use highlevel_client::diagnosis::{self, Context, Presented};
+use highlevel_client::endpoints::Method;
+use highlevel_client::operations::{self, Lookup};
+use highlevel_client::{Body, HlError, Request, TokenSource};
+use serde_json::Value;
+use shared_types::{AuthClass, Problem};
+
+/// Bodies larger than this are refused with 413 before anything is sent.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/locations/{locationId}/highlevel/{path:.*}")
+            .route(web::route().to(location_call)),
+    )
+    .service(
+        web::resource("/api/companies/{companyId}/highlevel/{path:.*}")
+            .route(web::route().to(company_call)),
+    );
+}
+
+/// Forward a call to HighLevel with the location's Location token.
+#[utoipa::path(post, path = "/api/locations/{locationId}/highlevel/{path}", operation_id = "proxyLocation", tag = "highlevel",
+    description = "Any method (GET, POST, PUT, PATCH, DELETE): HighLevel's `/{path}` with this location's Location token. HighLevel's status, Content-Type, X-RateLimit-* headers and body pass through on success.",
+    params(("locationId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `contacts/`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "POST only: same key + same request → the first answer")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "HighLevel's answer"), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn location_call(
+    at: Located,
+    req: HttpRequest,
+    state: State,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let tokens = at.tokens(&state);
+    let scope = Scope {
+        class: AuthClass::Location,
+        location: Some(&at.location),
+        company: &at.company_id,
+    };
+    forward(&req, &state, payload, &tokens, scope).await
+}
+
+/// Forward a call to HighLevel with the company's Company token.
+#[utoipa::path(post, path = "/api/companies/{companyId}/highlevel/{path}", operation_id = "proxyCompany", tag = "highlevel",
+    description = "Any method (GET, POST, PUT, PATCH, DELETE): HighLevel's `/{path}` with the company's Company (agency) token. A service JWT or an admin of that agency only.",
+    params(("companyId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `locations/search`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "POST only: same key + same request → the first answer")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "HighLevel's answer"), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn company_call(
+    at: CompanyAdmin,
+    req: HttpRequest,
+    state: State,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let tokens = at.tokens(&state);
+    let scope = Scope {
+        class: AuthClass::Company,
+        location: None,
+        company: &at.company_id,
+    };
+    forward(&req, &state, payload, &tokens, scope).await
+}
+
+/// What the route lets the call act on.
+struct Scope<'a> {
+    class: AuthClass,
+    /// Location routes: the only location the call may name.
+    location: Option<&'a str>,
+    /// The only company the call may name.
+    company: &'a str,
+}
+
+/// HighLevel's path from the raw request path (never the decoded one: an encoded `/` must be seen).
+fn highlevel_path(raw: &str) -> Result<String, ApiError> {
+    // /api/{locations|companies}/{id}/highlevel/{rest}
+    let rest = raw
+        .splitn(6, '/')
+        .nth(5)
+        .ok_or_else(|| ApiError::InvalidPath("the path names no HighLevel endpoint".into()))?;
+    let lower = rest.to_ascii_lowercase();
+    if let Some(bad) = ["%2f", "%5c", "%2e", "%00"]
+        .into_iter()
+        .find(|e| lower.contains(e))
+    {
+        return Err(ApiError::InvalidPath(format!(
+            "the path carries the encoded character `{bad}`; HighLevel's paths never need it"
+        )));
+    }
+    if rest.contains('\\') {
+        return Err(ApiError::InvalidPath("the path carries a backslash".into()));
+    }
+    let trimmed = rest.strip_suffix('/').unwrap_or(rest);
+    if trimmed.is_empty() {
+        return Err(ApiError::InvalidPath(
+            "the path names no HighLevel endpoint".into(),
+        ));
+    }
+    for seg in trimmed.split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return Err(ApiError::InvalidPath(format!(
+                "the path has a `{seg}` segment; send HighLevel's path as it is documented"
+            )));
+        }
+    }
+    Ok(format!("/{rest}"))
+}
+
+/// Every value under `key` anywhere in a JSON body.
+fn named<'v>(body: &'v Value, key: &str, out: &mut Vec<&'v str>) {
+    match body {
+        Value::Object(o) => {
+            for (k, v) in o {
+                match v {
+                    Value::String(s) if k == key => out.push(s),
+                    _ => named(v, key, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| named(v, key, out)),
+        _ => {}
+    }
+}
+
+/// Refuses a call naming another location (or company) than the route's, in its path, query or body.
+fn enforce(
+    scope: &Scope<'_>,
+    found: &operations::Found,
+    query: &[(String, String)],
+    body: &Value,
+) -> Result<(), ApiError> {
+    let mut rules: Vec<(&str, &str)> = vec![("companyId", scope.company)];
+    if let Some(l) = scope.location {
+        rules.push(("locationId", l));
+    }
+    for (key, allowed) in rules {
+        let mut values: Vec<&str> = found
+            .params
+            .iter()
+            .filter(|(n, _)| *n == key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        values.extend(
+            query
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str()),
+        );
+        named(body, key, &mut values);
+        if let Some(other) = values.into_iter().find(|v| *v != allowed) {
+            return Err(ApiError::LocationNotAllowed(format!(
+                "the call names {key} `{}` but this route acts for `{allowed}` only",
+                other.chars().take(70).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the body, refusing it past [`BODY_LIMIT`] (by its declared length first, then as it arrives).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "the body is larger than {BODY_LIMIT} bytes, the proxy's limit"
+        ))
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidRequest(format!("the body was cut off: {e}")))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn forward<S: TokenSource>(
+    req: &HttpRequest,
+    state: &State,
+    payload: web::Payload,
+    tokens: &S,
+    scope: Scope<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let path = highlevel_path(req.uri().path())?;
+    let method =
+        Method::parse(req.method().as_str()).ok_or_else(|| ApiError::MethodNotAllowed {
+            detail: format!("HighLevel's API has no {} operations", req.method()),
+            allowed: vec![],
+        })?;
+    let found = match operations::find(method, &path) {
+        Lookup::Found(f) => f,
+        Lookup::WrongMethod(allowed) => {
+            return Err(ApiError::MethodNotAllowed {
+                detail: format!("{path} has no {} operation", method.as_str()),
+                allowed: allowed.iter().map(|m| m.as_str().to_owned()).collect(),
+            })
+        }
+        Lookup::Unknown(closest) => {
+            return Err(ApiError::UnknownEndpoint {
+                detail: format!(
+                    "{} {path} is no operation of HighLevel's API",
+                    method.as_str()
+                ),
+                closest,
+            })
+        }
+    };
+    // Token grants would hand HighLevel tokens to the caller: they stay inside oauth-backend.
+    if found.operation.path.starts_with("/oauth/") {
+        return Err(ApiError::UnknownEndpoint {
+            detail: format!(
+                "{} {} is HighLevel's OAuth; the proxy does not pass it on (tokens stay inside this service)",
+                method.as_str(),
+                found.operation.path
+            ),
+            closest: vec![],
+        });
+    }
+    let endpoint = found.endpoint(scope.class);
+    // The wrong class is known from the table alone: refused before any token is fetched or minted.
+    let class_only = Presented {
+        class: Some(scope.class),
+        ..Presented::default()
+    };
+    if let Some(diagnosis) = diagnosis::predict(&Context {
+        endpoint,
+        token: &class_only,
+        location: None,
+        app_client_id: None,
+    })
+    .filter(|d| d.cause != shared_types::Cause::WrongProviderEndpoint)
+    {
+        return Err(HlError::WouldBeRefused {
+            endpoint: endpoint.name,
+            diagnosis,
+        }
+        .into());
+    }
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let raw = read_body(req, payload).await?;
+    let body = if raw.is_empty() {
+        Value::Null
+    } else {
+        let json = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "the proxy passes JSON bodies only: send Content-Type: application/json".into(),
+            ));
+        }
+        serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::InvalidRequest(format!("the body is not valid JSON: {e}")))?
+    };
+    enforce(&scope, &found, &query, &body)?;
+    let key = match method {
+        Method::Post => idempotency_key(req)?,
+        _ => None,
+    };
+    // Computed before the body moves into the request: the same key must come with the same request.
+    let hash = key.as_ref().map(|_| {
+        use sha2::{Digest, Sha256};
+        let text = format!("POST {}?{}\n{body}", found.path, req.query_string());
+        format!("{:x}", Sha256::digest(text.as_bytes()))
+    });
+    let request = Request {
+        endpoint,
+        path: found.path.clone(),
+        query,
+        body: if body.is_null() {
+            Body::Empty
+        } else {
+            Body::Json(body)
+        },
+        location: scope.location.map(str::to_owned),
+    };
+    let (Some(key), Some(hash)) = (key, hash) else {
+        return send(state, tokens, &request).await;
+    };
+    // Keys of company routes live apart from any location's.
+    let owner_of_key = match scope.location {
+        Some(l) => l.to_owned(),
+        None => format!("company:{}", scope.company),
+    };
+    once(
+        state,
+        &owner_of_key,
+        &key,
+        hash,
+        send(state, tokens, &request),
+    )
+    .await
+}
+
+/// Sends the call; HighLevel's status, passed headers and body on success.
+async fn send<S: TokenSource>(
+    state: &State,
+    tokens: &S,
+    request: &Request,
+) -> Result<HttpResponse, ApiError> {
+    let answer = state.hl.call(tokens, request).await?;
+    let mut res =
+        HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK));
+    for (name, value) in &answer.headers {
+        res.insert_header((name.as_str(), value.as_str()));
+    }
+    Ok(res.body(answer.body))
+}
+
+/// A POST with `Idempotency-Key`: run once per (location or company, key) and request; a repeat gets the first
+/// answer (`Idempotent-Replayed: true`). Answers and refusals are kept; failures worth retrying (HighLevel
+/// unavailable, rate limited) release the key. The key is leased to this instance while the call runs, as for
+/// the composite product create.
+async fn once(
+    state: &State,
+    scope: &str,
+    key: &str,
+    hash: String,
+    run: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let (s, k, leases) = (scope.to_owned(), key.to_owned(), state.leases.clone());
+    let claim = state
+        .db
+        .run(move |c| {
+            let now = now_ms();
+            store::idempotency::claim_held(c, &s, &k, &hash, leases.holder(now), now)
+        })
+        .await?;
+    match claim {
+        Claim::Run { .. } => {}
+        Claim::Replay { status, body } => {
+            state.metrics.idempotent_replays.inc();
+            let mut res =
+                HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+            res.insert_header(("Idempotent-Replayed", "true"));
+            res.content_type(if status >= 400 {
+                Problem::CONTENT_TYPE
+            } else {
+                "application/json"
+            });
+            return Ok(res.body(body));
+        }
+        Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+        Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
+    }
+    let lease = state.leases.hold(&state.db, scope, key);
+    // The answer (or the refusal) is kept as text for a repeat, then answered as it was.
+    let (outcome, status, text) = match run.await {
+        Ok(res) => {
+            let (head, body) = res.into_parts();
+            let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let status = head.status().as_u16();
+            (Ok(head.set_body(bytes).map_into_boxed_body()), status, text)
+        }
+        Err(e) => {
+            let p = e.problem();
+            let text = serde_json::to_string(&p).unwrap_or_default();
+            (Err(e), p.status, text)
+        }
+    };
+    drop(lease);
+    let (s, k, owner) = (scope.to_owned(), key.to_owned(), state.leases.owner.clone());
+    // HighLevel may have acted: the record must survive a short database outage.
+    let within = std::time::Duration::from_secs(30);
+    state
+        .db
+        .run_until_reachable(within, move |c| {
+            if status < 500 && status != 429 {
+                store::idempotency::complete_held(c, &s, &k, &owner, status, &text, now_ms())
+            } else {
+                store::idempotency::release_held(c, &s, &k, &owner, now_ms())
+            }
+        })
+        .await?;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_with_dots_encoded_slashes_or_empty_segments_are_refused() {
+        let ok = highlevel_path("/api/locations/L/highlevel/contacts/").unwrap();
+        assert_eq!(ok, "/contacts/");
+        for bad in [
+            "/api/locations/L/highlevel/../../oauth/token",
+            "/api/locations/L/highlevel/contacts/..",
+            "/api/locations/L/highlevel/contacts/./x",
+            "/api/locations/L/highlevel/contacts%2F..%2Foauth",
+            "/api/locations/L/highlevel/contacts/%2e%2e/oauth/token",
+            "/api/locations/L/highlevel/contacts//x",
+            "/api/locations/L/highlevel/contacts\\x",
+            "/api/locations/L/highlevel/",
+        ] {
+            assert!(
+                matches!(highlevel_path(bad), Err(ApiError::InvalidPath(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn locations_anywhere_in_a_body_are_found() {
+        let body = serde_json::json!({"locationId": "A", "nested": [{"locationId": "B"}], "x": {"locationId": 3}});
+        let mut out = Vec::new();
+        named(&body, "locationId", &mut out);
+        assert_eq!(out, ["A", "B"]);
+    }
+}
