@@ -21,6 +21,7 @@ mod products;
 mod provider;
 mod retention;
 mod sessions;
+mod shared_budget;
 mod storage;
 mod takeover;
 mod walls;
