@@ -47,7 +47,8 @@ enum What {
         #[arg(long, default_value_t = 200)]
         callers: usize,
     },
-    /// Bulk product creation against HighLevel's rate-limit floor, 1 and 10 locations, two replicas.
+    /// Bulk product creation against HighLevel's rate-limit floor: 1 and 10 locations; 2 and 4 replicas on one
+    /// PostgreSQL database sharing 1 location; 10 locations through 4 replicas.
     Bulk {
         #[arg(long, default_value_t = 300)]
         products: usize,
