@@ -65,9 +65,18 @@ pub trait SharedBudget: Send + Sync + 'static {
     fn take(&self, resource: &str, max: u32, lease: Duration) -> BudgetFuture<Take>;
     /// Ends claims; each slot stays taken for its `hold` from now.
     fn release(&self, releases: Vec<Release>) -> BudgetFuture<()>;
-    /// Another client has spent `used` of the window: take free slots until at least `used` of the first
-    /// `max` are taken, each for `hold` from now.
-    fn hold_used(&self, resource: &str, max: u32, used: u32, hold: Duration) -> BudgetFuture<()>;
+    /// HighLevel had counted `used` requests of the window `counted_ago` before now: take free slots until
+    /// at least `used` of the first `max` are taken, each for `hold` from now. Slots taken `counted_ago` before
+    /// now count as taken (they are the ones HighLevel counted, even if they have come free since), so a
+    /// count that is a few milliseconds old never holds slots that merely came free meanwhile.
+    fn hold_used(
+        &self,
+        resource: &str,
+        max: u32,
+        used: u32,
+        hold: Duration,
+        counted_ago: Duration,
+    ) -> BudgetFuture<()>;
 }
 
 /// How often a request waiting for a shared slot asks again, at most (a claim under way may end any time).
@@ -79,7 +88,10 @@ enum BudgetNote {
         resource: String,
         max: u32,
         used: u32,
+        /// Held until this much after `counted_at`.
         hold: Duration,
+        /// When HighLevel counted `used` (at the latest).
+        counted_at: Instant,
     },
 }
 
@@ -148,6 +160,8 @@ pub struct Slot {
     interval: Duration,
     /// The shared slot, and where to send its release.
     shared: Option<(Release, mpsc::Sender<BudgetNote>)>,
+    /// When the request could first have reached HighLevel.
+    sent: Instant,
 }
 
 impl Drop for Slot {
@@ -339,6 +353,7 @@ impl Pacer {
             permit: Some(permit),
             interval,
             shared,
+            sent: Instant::now(),
         })
     }
 
@@ -456,11 +471,14 @@ impl Pacer {
         // Another client's share of the window: hold it too, so our next requests do not overrun it. With a
         // shared budget the other replicas' share is already held there: the correction goes there too.
         if let (Some(remaining), Some(shared)) = (h.remaining, &self.shared) {
+            // The count is as of when HighLevel received the request (after `sent`), and reaches the shared
+            // budget a little later: compared with what was taken then, not with what is taken by the time.
             let _ = shared.notes.try_send(BudgetNote::HoldUsed {
                 resource: resource.to_owned(),
                 max,
                 used: max.saturating_sub(remaining),
                 hold: interval,
+                counted_at: slot.sent,
             });
         } else if let Some(remaining) = h.remaining {
             let ours = max as usize - bucket.slots.available_permits().min(max as usize);
@@ -501,6 +519,7 @@ impl Pacer {
                 max,
                 used: max,
                 hold: interval,
+                counted_at: Instant::now(),
             });
         }
         tracing::warn!(
@@ -512,11 +531,23 @@ impl Pacer {
     }
 }
 
-/// Writes releases and corrections to the shared budget in batches, until every sender is gone.
+/// Writes releases and corrections to the shared budget in batches, until every sender is gone. Releases go
+/// first, in one statement: a slot waits for its release, so nothing may queue it behind the corrections. Of
+/// the corrections (one per answer) only the latest count per resource is written, plus every 429's: each
+/// is a statement of its own, and one per answer made the writer the bottleneck of a busy app (releases fell
+/// behind, slots were held longer than an interval).
 async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<BudgetNote>) {
+    struct Hold {
+        max: u32,
+        used: u32,
+        hold: Duration,
+        counted_at: Instant,
+    }
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut releases = Vec::new();
+        let mut latest: HashMap<String, Hold> = HashMap::new();
+        let mut whole_windows = Vec::new();
         for note in batch.drain(..) {
             match note {
                 BudgetNote::Release(r) => releases.push(r),
@@ -525,9 +556,21 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
                     max,
                     used,
                     hold,
+                    counted_at,
                 } => {
-                    if let Err(why) = budget.hold_used(&resource, max, used, hold).await {
-                        tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
+                    let h = Hold {
+                        max,
+                        used,
+                        hold,
+                        counted_at,
+                    };
+                    if used >= max {
+                        whole_windows.push((resource, h));
+                    } else if latest
+                        .get(&resource)
+                        .is_none_or(|seen| seen.counted_at <= counted_at)
+                    {
+                        latest.insert(resource, h);
                     }
                 }
             }
@@ -536,6 +579,13 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
             if let Err(why) = budget.release(releases).await {
                 // The claims run to their leases instead: later than needed, never too early.
                 tracing::warn!(error = %why, "could not release slots of the shared rate budget");
+            }
+        }
+        for (resource, h) in latest.into_iter().chain(whole_windows) {
+            let ago = h.counted_at.elapsed();
+            let hold = h.hold.saturating_sub(ago);
+            if let Err(why) = budget.hold_used(&resource, h.max, h.used, hold, ago).await {
+                tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
             }
         }
     }
