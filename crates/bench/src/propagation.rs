@@ -118,10 +118,7 @@ pub async fn run(report: &mut Report, n: usize) -> anyhow::Result<()> {
     for _ in 0..n {
         let (status, old) = read(&http, b.base_url(), &id, &token).await;
         anyhow::ensure!(status == 200, "B answered {status} before a refresh");
-        let old = old["access_token"]
-            .as_str()
-            .context("a token")?
-            .to_owned();
+        let old = old["access_token"].as_str().context("a token")?.to_owned();
         let res = http
             .post(format!("{}/api/token-access/{id}/refresh", a.base_url()))
             .bearer_auth(&token)
@@ -164,8 +161,10 @@ pub async fn run(report: &mut Report, n: usize) -> anyhow::Result<()> {
         anyhow::ensure!(status == 200, "B answered {status} before the uninstall");
         let answer: Value = http
             .post(format!("{}/_sim/webhooks/send", sim.base_url))
-            .json(&json!({"type": "UNINSTALL", "companyId": "pc", "locationId": location,
-                          "url": format!("{}/webhooks/highlevel", a.base_url())}))
+            .json(
+                &json!({"type": "UNINSTALL", "companyId": "pc", "locationId": location,
+                          "url": format!("{}/webhooks/highlevel", a.base_url())}),
+            )
             .send()
             .await?
             .json()

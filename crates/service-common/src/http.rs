@@ -45,7 +45,12 @@ fn new_request_id() -> String {
         (prefix, n)
     });
     let mut out = [0u8; 32];
-    for (i, byte) in prefix.to_be_bytes().into_iter().chain(n.to_be_bytes()).enumerate() {
+    for (i, byte) in prefix
+        .to_be_bytes()
+        .into_iter()
+        .chain(n.to_be_bytes())
+        .enumerate()
+    {
         out[2 * i] = HEX[usize::from(byte >> 4)];
         out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
     }

@@ -24,9 +24,7 @@ pub fn db_threads(pool_size: u32) -> usize {
 /// Lowers the calling thread's scheduling priority (Linux: niceness is per thread). Best effort.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(e) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE)
-    {
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
         tracing::debug!(error = %e, "could not lower the refresher's priority");
     }
 }
