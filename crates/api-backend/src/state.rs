@@ -86,10 +86,21 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
+    let mut hl = highlevel_client(&settings)?;
+    if db.backend == service_common::db::Backend::Postgres {
+        // Replicas on one PostgreSQL database share HighLevel's budget there; a SQLite deployment is one
+        // process and paces in memory.
+        hl.pacer = Arc::new(highlevel_client::pacing::Pacer::shared(
+            hl.pacer.config().clone(),
+            Arc::new(crate::store::rate_budget::PgRateBudget::new(db.clone())),
+            settings.highlevel_timeout + settings.rate_limit_interval,
+        ));
+        tokio::spawn(crate::store::rate_budget::run_purge(db.clone()));
+    }
     Ok(web::Data::new(AppState {
         bridge: bridge(&settings)?,
         paytr_http: paytr_http()?,
-        hl: highlevel_client(&settings)?,
+        hl,
         sessions: Sessions::new(
             &settings.service_jwt_secret,
             settings.sso_key.clone(),

@@ -8,13 +8,99 @@
 //! `X-RateLimit-*` headers: a `Remaining` lower than our own count means another client (a second replica)
 //! spends the same budget, and its share is held for an interval too. A 429 means the model was wrong: the
 //! whole window is held for an interval and the 429 is counted.
+//!
+//! **Replicas.** With a [`SharedBudget`] (api-backend keeps one in PostgreSQL) the window is shared by every
+//! replica: after its local slot, a request also takes one of the resource's `max` slots in the shared budget
+//! (one short round trip, no lock held across the HighLevel call). A shared slot is claimed for a lease
+//! (the HighLevel timeout plus an interval, so a replica that dies mid-call frees its slots on its own) and,
+//! once the answer is in, kept for one interval from then, like a local one; those releases are written in
+//! batches by a background task, off the request's path. Within one process only one request per resource
+//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), so a burst
+//! costs each replica a handful of polls, not one per waiting request. When the shared budget cannot be
+//! reached, requests fall back to the local window and a warning is logged.
 
 use crate::error::HlError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+/// A boxed future, as the [`SharedBudget`] trait returns (it is used as a trait object).
+pub type BudgetFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+/// One claimed slot of a shared window: which slot, and the claim's own mark (a slot whose lease lapsed and
+/// was claimed again is not released by the late first holder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub slot: i32,
+    pub holder: i64,
+}
+
+/// What [`SharedBudget::take`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Got(Claim),
+    /// Every slot is taken; the earliest frees in about `retry_in` (a claim under way may free sooner).
+    Busy {
+        retry_in: Duration,
+    },
+}
+
+/// A claim ended by an answer: its slot stays taken for `hold` from now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub resource: String,
+    pub claim: Claim,
+    pub hold: Duration,
+}
+
+/// A rate budget every replica shares. Errors are strings for the log: the pacer falls back to its local
+/// window on any of them.
+pub trait SharedBudget: Send + Sync + 'static {
+    /// Claims one of the first `max` slots of `resource` until `lease` from now.
+    fn take(&self, resource: &str, max: u32, lease: Duration) -> BudgetFuture<Take>;
+    /// Ends claims; each slot stays taken for its `hold` from now.
+    fn release(&self, releases: Vec<Release>) -> BudgetFuture<()>;
+    /// HighLevel had counted `used` requests of the window `counted_ago` before now: take free slots until
+    /// at least `used` of the first `max` are taken, each for `hold` from now. Slots taken `counted_ago` before
+    /// now count as taken (they are the ones HighLevel counted, even if they have come free since), so a
+    /// count that is a few milliseconds old never holds slots that merely came free meanwhile.
+    fn hold_used(
+        &self,
+        resource: &str,
+        max: u32,
+        used: u32,
+        hold: Duration,
+        counted_ago: Duration,
+    ) -> BudgetFuture<()>;
+}
+
+/// How often a request waiting for a shared slot asks again, at most (a claim under way may end any time).
+const SHARED_POLL: Duration = Duration::from_millis(20);
+
+enum BudgetNote {
+    Release(Release),
+    HoldUsed {
+        resource: String,
+        max: u32,
+        used: u32,
+        /// Held until this much after `counted_at`.
+        hold: Duration,
+        /// When HighLevel counted `used` (at the latest).
+        counted_at: Instant,
+    },
+}
+
+struct Shared {
+    budget: Arc<dyn SharedBudget>,
+    lease: Duration,
+    notes: mpsc::Sender<BudgetNote>,
+    /// A warning is logged once per fall-back period, not once per request.
+    warned: AtomicBool,
+}
 
 #[derive(Debug, Clone)]
 pub struct PacingConfig {
@@ -49,11 +135,15 @@ pub struct PacingStats {
     /// Requests refused because waiting would exceed the bound.
     pub wait_bound_exceeded: AtomicU64,
     pub daily_limit_refusals: AtomicU64,
+    /// Requests that went out on the local window only because the shared budget could not be reached.
+    pub shared_unreachable: AtomicU64,
 }
 
 struct Bucket {
     slots: Arc<Semaphore>,
     state: Mutex<BucketState>,
+    /// One request per resource asks the shared budget at a time (tokio's mutex is fair).
+    gate: tokio::sync::Mutex<()>,
 }
 
 struct BucketState {
@@ -67,12 +157,21 @@ struct BucketState {
 pub struct Slot {
     permit: Option<OwnedSemaphorePermit>,
     interval: Duration,
+    /// The shared slot, and where to send its release.
+    shared: Option<(Release, mpsc::Sender<BudgetNote>)>,
+    /// When the request could first have reached HighLevel.
+    sent: Instant,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(p) = self.permit.take() {
             hold_for(vec![p], self.interval);
+        }
+        if let Some((mut release, notes)) = self.shared.take() {
+            release.hold = self.interval;
+            // A full queue only means the claim runs to its lease: later than needed, never too early.
+            let _ = notes.try_send(BudgetNote::Release(release));
         }
     }
 }
@@ -123,6 +222,7 @@ pub struct Pacer {
     /// short retry time: another replica, or this one restarted, can serve them), so they can be answered and
     /// their work released before the process exits.
     stopping: CancellationToken,
+    shared: Option<Shared>,
 }
 
 /// How soon a request refused because the process is stopping should be retried.
@@ -138,7 +238,30 @@ impl Pacer {
                 .build(),
             stats: PacingStats::default(),
             stopping: CancellationToken::new(),
+            shared: None,
         }
+    }
+
+    /// A pacer whose windows every replica shares through `budget`. A claim lapses after `lease` unless its
+    /// answer came first (give it the HighLevel timeout plus one interval). Spawns the task that writes
+    /// releases: call it inside a tokio runtime.
+    pub fn shared(cfg: PacingConfig, budget: Arc<dyn SharedBudget>, lease: Duration) -> Pacer {
+        let (notes, rx) = mpsc::channel(16_384);
+        tokio::spawn(write_notes(budget.clone(), rx));
+        Pacer {
+            shared: Some(Shared {
+                budget,
+                lease,
+                notes,
+                warned: AtomicBool::new(false),
+            }),
+            ..Pacer::new(cfg)
+        }
+    }
+
+    /// Whether the windows are shared with other replicas.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// The process is stopping: every request waiting for room now, and any that would have to wait from now
@@ -160,6 +283,7 @@ impl Pacer {
                     interval: self.cfg.interval,
                     daily_spent_until: None,
                 }),
+                gate: tokio::sync::Mutex::new(()),
             })
         })
     }
@@ -218,10 +342,101 @@ impl Pacer {
                 }
             }
         };
+        let shared = match &self.shared {
+            Some(shared) => {
+                self.take_shared(shared, &bucket, resource, deadline)
+                    .await?
+            }
+            None => None,
+        };
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         Ok(Slot {
             permit: Some(permit),
             interval,
+            shared,
+            sent: Instant::now(),
+        })
+    }
+
+    /// Claims a slot of the shared window, waiting (bounded by `deadline`) while every slot is taken.
+    async fn take_shared(
+        &self,
+        shared: &Shared,
+        bucket: &Bucket,
+        resource: &str,
+        deadline: Instant,
+    ) -> Result<Option<(Release, mpsc::Sender<BudgetNote>)>, HlError> {
+        let started = Instant::now();
+        let mut waited = false;
+        let gate = tokio::select! {
+            g = tokio::time::timeout(deadline.saturating_duration_since(started), bucket.gate.lock()) => g.ok(),
+            () = self.stopping.cancelled() => return Err(HlError::RateLimited {
+                resource: resource.to_owned(),
+                retry_after: RETRY_AFTER_STOP,
+            }),
+        };
+        let result = loop {
+            let (max, interval) = {
+                let st = bucket.state.lock().unwrap_or_else(|p| p.into_inner());
+                (st.max, st.interval)
+            };
+            if gate.is_none() {
+                break Err(interval);
+            }
+            match shared.budget.take(resource, max, shared.lease).await {
+                Ok(Take::Got(claim)) => {
+                    shared.warned.store(false, Ordering::Relaxed);
+                    break Ok(Some((
+                        Release {
+                            resource: resource.to_owned(),
+                            claim,
+                            hold: interval,
+                        },
+                        shared.notes.clone(),
+                    )));
+                }
+                Ok(Take::Busy { retry_in }) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break Err(interval);
+                    }
+                    waited = true;
+                    let nap = retry_in
+                        .clamp(Duration::from_millis(1), SHARED_POLL)
+                        .min(deadline - now);
+                    tokio::select! {
+                        () = tokio::time::sleep(nap) => {}
+                        () = self.stopping.cancelled() => return Err(HlError::RateLimited {
+                            resource: resource.to_owned(),
+                            retry_after: RETRY_AFTER_STOP,
+                        }),
+                    }
+                }
+                Err(why) => {
+                    self.stats
+                        .shared_unreachable
+                        .fetch_add(1, Ordering::Relaxed);
+                    if !shared.warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(resource, error = %why, "the shared rate budget cannot be reached; pacing on this replica's own window until it can");
+                    }
+                    break Ok(None);
+                }
+            }
+        };
+        if waited {
+            self.stats.waited.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .waited_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        result.map_err(|interval| {
+            self.stats
+                .wait_bound_exceeded
+                .fetch_add(1, Ordering::Relaxed);
+            HlError::RateLimited {
+                resource: resource.to_owned(),
+                retry_after: interval,
+            }
         })
     }
 
@@ -254,8 +469,19 @@ impl Pacer {
         let interval = st.interval;
         let max = st.max;
         drop(st);
-        // Another client's share of the window: hold it too, so our next requests do not overrun it.
-        if let Some(remaining) = h.remaining {
+        // Another client's share of the window: hold it too, so our next requests do not overrun it. With a
+        // shared budget the other replicas' share is already held there: the correction goes there too.
+        if let (Some(remaining), Some(shared)) = (h.remaining, &self.shared) {
+            // The count is as of when HighLevel received the request (after `sent`), and reaches the shared
+            // budget a little later: compared with what was taken then, not with what is taken by the time.
+            let _ = shared.notes.try_send(BudgetNote::HoldUsed {
+                resource: resource.to_owned(),
+                max,
+                used: max.saturating_sub(remaining),
+                hold: interval,
+                counted_at: slot.sent,
+            });
+        } else if let Some(remaining) = h.remaining {
             let ours = max as usize - bucket.slots.available_permits().min(max as usize);
             let used = max.saturating_sub(remaining) as usize;
             if used > ours {
@@ -287,12 +513,82 @@ impl Pacer {
                 hold_for(vec![p], interval);
             }
         }
+        if let Some(shared) = &self.shared {
+            let max = bucket.state.lock().unwrap_or_else(|p| p.into_inner()).max;
+            let _ = shared.notes.try_send(BudgetNote::HoldUsed {
+                resource: resource.to_owned(),
+                max,
+                used: max,
+                hold: interval,
+                counted_at: Instant::now(),
+            });
+        }
         tracing::warn!(
             resource,
             spent_today,
             "HighLevel answered 429; holding the window for one interval"
         );
         spent_today
+    }
+}
+
+/// Writes releases and corrections to the shared budget in batches, until every sender is gone. Releases go
+/// first, in one statement: a slot waits for its release, so nothing may queue it behind the corrections. Of
+/// the corrections (one per answer) only the latest count per resource is written, plus every 429's: each
+/// is a statement of its own, and one per answer made the writer the bottleneck of a busy app (releases fell
+/// behind, slots were held longer than an interval).
+async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<BudgetNote>) {
+    struct Hold {
+        max: u32,
+        used: u32,
+        hold: Duration,
+        counted_at: Instant,
+    }
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut releases = Vec::new();
+        let mut latest: HashMap<String, Hold> = HashMap::new();
+        let mut whole_windows = Vec::new();
+        for note in batch.drain(..) {
+            match note {
+                BudgetNote::Release(r) => releases.push(r),
+                BudgetNote::HoldUsed {
+                    resource,
+                    max,
+                    used,
+                    hold,
+                    counted_at,
+                } => {
+                    let h = Hold {
+                        max,
+                        used,
+                        hold,
+                        counted_at,
+                    };
+                    if used >= max {
+                        whole_windows.push((resource, h));
+                    } else if latest
+                        .get(&resource)
+                        .is_none_or(|seen| seen.counted_at <= counted_at)
+                    {
+                        latest.insert(resource, h);
+                    }
+                }
+            }
+        }
+        if !releases.is_empty() {
+            if let Err(why) = budget.release(releases).await {
+                // The claims run to their leases instead: later than needed, never too early.
+                tracing::warn!(error = %why, "could not release slots of the shared rate budget");
+            }
+        }
+        for (resource, h) in latest.into_iter().chain(whole_windows) {
+            let ago = h.counted_at.elapsed();
+            let hold = h.hold.saturating_sub(ago);
+            if let Err(why) = budget.hold_used(&resource, h.max, h.used, hold, ago).await {
+                tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
+            }
+        }
     }
 }
 

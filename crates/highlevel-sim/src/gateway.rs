@@ -29,13 +29,6 @@ pub async fn gateway(
     } else {
         sim.faults.take(&method, req.path())
     };
-    if let Some(f) = &fault {
-        Stats::bump(&sim.stats.faults_injected);
-        if let Some(ms) = f.latency_ms {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-    }
-
     let mut rate = None;
     if !control {
         if let Some(caller) = lookup_caller(&sim, &req) {
@@ -49,6 +42,13 @@ pub async fn gateway(
                 rate = Some(info);
             }
             req.extensions_mut().insert(caller);
+        }
+    }
+    // A slow answer is slow after HighLevel received (and counted) the request.
+    if let Some(f) = &fault {
+        Stats::bump(&sim.stats.faults_injected);
+        if let Some(ms) = f.latency_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
         }
     }
 

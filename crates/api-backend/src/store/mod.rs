@@ -4,6 +4,7 @@ pub mod events;
 pub mod idempotency;
 pub mod payments;
 pub mod providers;
+pub mod rate_budget;
 pub mod subscriptions;
 
 /// Now, in Unix epoch milliseconds: the unit of every timestamp column.

@@ -22,6 +22,7 @@ mod provider;
 mod proxy;
 mod retention;
 mod sessions;
+mod shared_budget;
 mod storage;
 mod subscriptions;
 mod takeover;

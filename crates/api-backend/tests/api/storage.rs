@@ -123,3 +123,117 @@ async fn provider_rows(backend: Backend) {
 }
 
 both_backends!(idempotency_records, provider_rows);
+
+/// The shared rate budget (`hl_rate_slots`). PostgreSQL only: it exists for replicas, and a SQLite deployment
+/// is one process that paces in memory.
+#[tokio::test]
+async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
+    use api_backend::store::rate_budget::{hold_used, release, take};
+    use highlevel_client::pacing::{Claim, Release, Take};
+    use std::time::Duration;
+
+    let t = TestDb::new(Backend::Postgres);
+    let db = db(&t);
+    let lease = Duration::from_secs(30);
+    let got = |t: Take| match t {
+        Take::Got(c) => c,
+        busy => panic!("expected a slot, got {busy:?}"),
+    };
+    let busy = |t: Take| match t {
+        Take::Busy { retry_in } => retry_in,
+        Take::Got(c) => panic!("expected no slot, got {c:?}"),
+    };
+    let claims = db
+        .run(move |c| {
+            let claims: Vec<Claim> = (1..=3)
+                .map(|h| take(c, "L", 3, lease, h).map(got))
+                .collect::<Result<_, _>>()?;
+            // The fourth waits for the earliest lease; another resource has a window of its own.
+            assert!(busy(take(c, "L", 3, lease, 4)?) > Duration::from_secs(25));
+            got(take(c, "M", 3, lease, 5)?);
+            Ok(claims)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        claims
+            .iter()
+            .map(|c| c.slot)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3,
+        "three distinct slots"
+    );
+    // Answered: the slot stays taken for the interval (200 ms) after the release, then frees.
+    let first = claims[0];
+    db.run(move |c| {
+        let r = Release {
+            resource: "L".into(),
+            claim: first,
+            hold: Duration::from_millis(200),
+        };
+        assert_eq!(release(c, &[r])?, 1);
+        assert!(busy(take(c, "L", 3, lease, 6)?) <= Duration::from_millis(200));
+        Ok(())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let again = db
+        .run(move |c| take(c, "L", 3, lease, 7).map(got))
+        .await
+        .unwrap();
+    assert_eq!(again.slot, first.slot);
+    // A late release of a claim whose slot was claimed again leaves the new claim alone.
+    db.run(move |c| {
+        let late = Release {
+            resource: "L".into(),
+            claim: first,
+            hold: Duration::ZERO,
+        };
+        assert_eq!(release(c, &[late])?, 0, "holder 1 no longer holds the slot");
+        busy(take(c, "L", 3, lease, 8)?);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // A claim whose replica died lapses with its lease.
+    db.run(move |c| {
+        got(take(c, "D", 1, Duration::from_millis(100), 9)?);
+        busy(take(c, "D", 1, lease, 10)?);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    db.run(move |c| {
+        got(take(c, "D", 1, lease, 11)?);
+        // Another client spent 4 of 5: with our one, hold 3 more; one is left.
+        got(take(c, "N", 5, lease, 12)?);
+        assert_eq!(hold_used(c, "N", 5, 4, lease, Duration::ZERO)?, 3);
+        got(take(c, "N", 5, lease, 13)?);
+        busy(take(c, "N", 5, lease, 14)?);
+        // A wider window learnt from the headers gets its new slots.
+        got(take(c, "N", 7, lease, 15)?);
+        got(take(c, "N", 7, lease, 16)?);
+        busy(take(c, "N", 7, lease, 17)?);
+        // HighLevel's count of 1 was made while our claim was under way; the claim has come free since. The
+        // count is ours, not another client's: nothing is held.
+        got(take(c, "S", 2, Duration::from_millis(50), 18)?);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    db.run(move |c| {
+        let ago = Duration::from_millis(500);
+        assert_eq!(hold_used(c, "S", 2, 1, lease, ago)?, 0);
+        // Counted now, the same 1 is another client's: one slot is held.
+        assert_eq!(hold_used(c, "S", 2, 1, lease, Duration::ZERO)?, 1);
+        got(take(c, "S", 2, lease, 19)?);
+        busy(take(c, "S", 2, lease, 20)?);
+        Ok(())
+    })
+    .await
+    .unwrap();
+}

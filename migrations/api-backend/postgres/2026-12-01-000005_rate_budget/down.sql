@@ -1,0 +1,1 @@
+DROP TABLE hl_rate_slots;
