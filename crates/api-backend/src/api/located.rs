@@ -100,6 +100,51 @@ impl FromRequest for LocationAdmin {
     }
 }
 
+/// HighLevel families whose calls administer the sub-account or the app itself rather than work in it: the
+/// app's install and the wallet (`marketplace`), SaaS plans, snapshots, the agency (`companies`), users and
+/// their roles, the location's own settings, custom menus and phone numbers. Through the proxy they
+/// take an admin of the location or agency, or a service; every other family is open to the location's users,
+/// as HighLevel's own UI opens contacts, calendars or opportunities to them.
+pub fn proxy_needs_admin(method: &str, highlevel_path: &str) -> bool {
+    let family = highlevel_path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match family {
+        "marketplace" | "saas" | "saas-api" | "snapshots" | "companies" => true,
+        "users" | "locations" | "custom-menus" | "phone-system" => method != "GET",
+        _ => false,
+    }
+}
+
+/// A [`Located`] caller of the HighLevel proxy: an admin of the location or agency (or a service) when the
+/// proxied operation administers the location or the app ([`proxy_needs_admin`]), any user of it otherwise.
+#[derive(Debug)]
+pub struct ProxyLocated(pub Located);
+
+impl FromRequest for ProxyLocated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            // /api/locations/{id}/highlevel/{rest}: the raw path, as the proxy reads it.
+            let rest = req.uri().path().splitn(6, '/').nth(5).unwrap_or("").to_owned();
+            let method = req.method().as_str().to_owned();
+            let at = Located::check(req).await?;
+            if proxy_needs_admin(&method, &rest) && !at.caller.is_admin() {
+                let role = match &at.caller {
+                    Caller::User(s) => s.role.clone().unwrap_or_else(|| "none".into()),
+                    Caller::Service { .. } => "service".into(),
+                };
+                return Err(ApiError::AdminRequired(format!(
+                    "{method} /{rest} administers location `{}` or the app; it needs an admin of the location or agency, and this session's role is `{role}`",
+                    at.location
+                )));
+            }
+            Ok(ProxyLocated(at))
+        })
+    }
+}
+
 /// A caller checked for the company in the path, with the agency installation that serves it.
 #[derive(Debug)]
 pub struct CompanyAdmin {

@@ -15,7 +15,7 @@ pub mod sessions;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest};
-pub use located::{CompanyAdmin, Located, LocationAdmin};
+pub use located::{CompanyAdmin, Located, LocationAdmin, ProxyLocated};
 
 pub type State = web::Data<AppState>;
 

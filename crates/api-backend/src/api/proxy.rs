@@ -9,7 +9,7 @@
 //! routes) must be one the operation takes; the path's location (or company) is enforced on every `locationId`
 //! (or `companyId`) the query or JSON body names. Each refusal is a problem body, and nothing is sent.
 
-use super::{idempotency_key, CompanyAdmin, Located, State};
+use super::{idempotency_key, CompanyAdmin, ProxyLocated, State};
 use crate::error::ApiError;
 use crate::store::{self, idempotency::Claim, now_ms};
 use actix_web::http::StatusCode;
@@ -45,7 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses((status = 200, description = "HighLevel's answer"), (status = "4XX", body = Problem), (status = "5XX", body = Problem)),
     security(("bearer" = [])))]
 pub async fn location_call(
-    at: Located,
+    ProxyLocated(at): ProxyLocated,
     req: HttpRequest,
     state: State,
     payload: web::Payload,
@@ -126,18 +126,51 @@ fn highlevel_path(raw: &str) -> Result<String, ApiError> {
     Ok(format!("/{rest}"))
 }
 
-/// Every value under `key` anywhere in a JSON body.
-fn named<'v>(body: &'v Value, key: &str, out: &mut Vec<&'v str>) {
+/// The names a call may give a location (or company) by: HighLevel's `locationId`, the snake-case form some
+/// families take (`opportunities/search`), and lists of them.
+const LOCATION_KEYS: &[&str] = &["locationId", "location_id", "locationIds", "location_ids"];
+const COMPANY_KEYS: &[&str] = &["companyId", "company_id", "companyIds", "company_ids"];
+
+/// A query key as HighLevel's parser reads it: `locationId[]` and `locationId[0]` are `locationId`.
+fn base_key(key: &str) -> &str {
+    key.split('[').next().unwrap_or(key)
+}
+
+/// A named value: `None` when it is not a string (a number or an object where an id belongs is refused).
+type NamedValue<'v> = Option<&'v str>;
+
+fn push_value<'v>(v: &'v Value, out: &mut Vec<NamedValue<'v>>) {
+    match v {
+        Value::String(s) => out.push(Some(s)),
+        Value::Array(items) => items.iter().for_each(|i| match i {
+            Value::String(s) => out.push(Some(s)),
+            _ => out.push(None),
+        }),
+        _ => out.push(None),
+    }
+}
+
+/// Every value under one of `keys` anywhere in a JSON body, and with `alt_type`, every `altId` of an object
+/// whose `altType` is it (products, invoices, payments and media name a location that way).
+fn named<'v>(body: &'v Value, keys: &[&str], alt_type: Option<&str>, out: &mut Vec<NamedValue<'v>>) {
     match body {
         Value::Object(o) => {
+            if let (Some(t), Some(Value::String(alt))) = (alt_type, o.get("altType")) {
+                if alt.eq_ignore_ascii_case(t) {
+                    if let Some(id) = o.get("altId") {
+                        push_value(id, out);
+                    }
+                }
+            }
             for (k, v) in o {
-                match v {
-                    Value::String(s) if k == key => out.push(s),
-                    _ => named(v, key, out),
+                if keys.contains(&base_key(k)) {
+                    push_value(v, out);
+                } else {
+                    named(v, keys, alt_type, out);
                 }
             }
         }
-        Value::Array(a) => a.iter().for_each(|v| named(v, key, out)),
+        Value::Array(a) => a.iter().for_each(|v| named(v, keys, alt_type, out)),
         _ => {}
     }
 }
@@ -149,29 +182,47 @@ fn enforce(
     query: &[(String, String)],
     body: &Value,
 ) -> Result<(), ApiError> {
-    let mut rules: Vec<(&str, &str)> = vec![("companyId", scope.company)];
+    let mut rules: Vec<(&str, &[&str], Option<&str>, &str)> =
+        vec![("companyId", COMPANY_KEYS, Some("company"), scope.company)];
     if let Some(l) = scope.location {
-        rules.push(("locationId", l));
+        rules.push(("locationId", LOCATION_KEYS, Some("location"), l));
     }
-    for (key, allowed) in rules {
-        let mut values: Vec<&str> = found
+    let query_alt_type = query
+        .iter()
+        .find(|(k, _)| base_key(k) == "altType")
+        .map(|(_, v)| v.as_str());
+    for (name, keys, alt_type, allowed) in rules {
+        let mut values: Vec<NamedValue<'_>> = found
             .params
             .iter()
-            .filter(|(n, _)| *n == key)
-            .map(|(_, v)| v.as_str())
+            .filter(|(n, _)| keys.contains(n))
+            .map(|(_, v)| Some(v.as_str()))
             .collect();
-        values.extend(
-            query
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str()),
-        );
-        named(body, key, &mut values);
-        if let Some(other) = values.into_iter().find(|v| *v != allowed) {
-            return Err(ApiError::LocationNotAllowed(format!(
-                "the call names {key} `{}` but this route acts for `{allowed}` only",
-                other.chars().take(70).collect::<String>()
-            )));
+        for (k, v) in query {
+            let key = base_key(k);
+            let alt = key == "altId"
+                && alt_type.is_some_and(|t| query_alt_type.is_some_and(|q| q.eq_ignore_ascii_case(t)));
+            if keys.contains(&key) || alt {
+                // A list may come comma-separated in one value.
+                values.extend(v.split(',').map(|one| Some(one.trim())));
+            }
+        }
+        named(body, keys, alt_type, &mut values);
+        for value in values {
+            match value {
+                Some(v) if v == allowed => {}
+                Some(other) => {
+                    return Err(ApiError::LocationNotAllowed(format!(
+                        "the call names {name} `{}` but this route acts for `{allowed}` only",
+                        other.chars().take(70).collect::<String>()
+                    )))
+                }
+                None => {
+                    return Err(ApiError::LocationNotAllowed(format!(
+                        "the call gives a {name} that is not a string; this route acts for `{allowed}` only"
+                    )))
+                }
+            }
         }
     }
     Ok(())
@@ -441,9 +492,23 @@ mod tests {
 
     #[test]
     fn locations_anywhere_in_a_body_are_found() {
-        let body = serde_json::json!({"locationId": "A", "nested": [{"locationId": "B"}], "x": {"locationId": 3}});
+        let body = serde_json::json!({
+            "locationId": "A", "nested": [{"locationId": "B"}], "x": {"locationId": 3},
+            "locationIds": ["C", 4], "location_id": "D",
+            "item": {"altType": "location", "altId": "E"}, "other": {"altType": "contact", "altId": "F"}
+        });
         let mut out = Vec::new();
-        named(&body, "locationId", &mut out);
-        assert_eq!(out, ["A", "B"]);
+        named(&body, LOCATION_KEYS, Some("location"), &mut out);
+        let mut strings: Vec<&str> = out.iter().flatten().copied().collect();
+        strings.sort_unstable();
+        assert_eq!(strings, ["A", "B", "C", "D", "E"]);
+        assert_eq!(out.iter().filter(|v| v.is_none()).count(), 2, "3 and 4 are not ids");
+    }
+
+    #[test]
+    fn query_keys_are_read_as_highlevel_reads_them() {
+        assert_eq!(base_key("locationId[]"), "locationId");
+        assert_eq!(base_key("locationId[0]"), "locationId");
+        assert_eq!(base_key("locationId"), "locationId");
     }
 }

@@ -225,6 +225,49 @@ async fn bad_input_is_refused_before_anything_is_sent(backend: Backend) {
         )
         .await,
         get(&s, "/api/locations/Loc2/highlevel/calendars/", &user).await,
+        // As HighLevel's query parser reads a key: `locationId[]` is `locationId`.
+        get(
+            &s,
+            "/api/locations/Loc1/highlevel/calendars/?locationId[]=Loc2",
+            &user,
+        )
+        .await,
+        // The snake-case form, lists, `altId` with `altType=location`, and an id that is not a string.
+        post(
+            &s,
+            "/api/locations/Loc1/highlevel/opportunities/search",
+            Some(&user),
+            json!({"location_id": "Loc2"}),
+        )
+        .await,
+        post(
+            &s,
+            "/api/locations/Loc1/highlevel/contacts/",
+            Some(&user),
+            json!({"firstName": "Eve", "locationIds": ["Loc1", "Loc2"]}),
+        )
+        .await,
+        post(
+            &s,
+            "/api/locations/Loc1/highlevel/contacts/",
+            Some(&user),
+            json!({"firstName": "Eve", "item": {"altType": "location", "altId": "Loc2"}}),
+        )
+        .await,
+        post(
+            &s,
+            "/api/locations/Loc1/highlevel/contacts/",
+            Some(&user),
+            json!({"firstName": "Eve", "locationId": ["Loc2"]}),
+        )
+        .await,
+        post(
+            &s,
+            "/api/locations/Loc1/highlevel/contacts/",
+            Some(&user),
+            json!({"firstName": "Eve", "locationId": 42}),
+        )
+        .await,
     ] {
         assert_eq!(
             (status, body["code"].as_str()),
@@ -429,7 +472,62 @@ async fn many_concurrent_creates_stay_under_the_rate_limit(backend: Backend) {
     );
 }
 
+/// A location user who is not an admin works in the location (contacts, calendars) but cannot administer it or
+/// the app through the proxy: users and their roles, the app's install and wallet. 403 `admin_required`, and
+/// nothing reaches HighLevel; an admin of the location gets through.
+async fn administering_the_location_needs_an_admin(backend: Backend) {
+    let s = proxy_stack(backend, highlevel_sim::SimConfig::default(), &[]).await;
+    install(&s, "Company", &["Loc1"]).await;
+    let plain = {
+        let user = json!({"userId": "u-plain", "companyId": "comp1", "role": "user", "type": "location", "activeLocation": "Loc1"});
+        let (status, body) = post(&s, "/api/sessions", None, json!({"sso": sso_payload(&user, SSO_KEY)})).await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    };
+    for (status, body) in [
+        post(
+            &s,
+            "/api/locations/Loc1/highlevel/users/",
+            Some(&plain),
+            json!({"locationIds": ["Loc1"], "firstName": "Mallory", "role": "admin"}),
+        )
+        .await,
+        delete(
+            &s,
+            "/api/locations/Loc1/highlevel/marketplace/app/dev-app-id/installations",
+            &plain,
+        )
+        .await,
+    ] {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("admin_required")),
+            "{body}"
+        );
+    }
+    assert_eq!(sent_beyond_oauth(&s), Vec::<String>::new());
+    // Working in the location stays open to them.
+    let (status, body) = get(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+        &plain,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // An admin of the location may add a user.
+    let admin = session(&s, Some("Loc1")).await;
+    let (status, body) = post(
+        &s,
+        "/api/locations/Loc1/highlevel/users/",
+        Some(&admin),
+        json!({"locationIds": ["Loc1"], "firstName": "Alice", "role": "user", "companyId": "comp1"}),
+    )
+    .await;
+    assert_ne!(body["code"], "admin_required", "{status} {body}");
+}
+
 both_backends!(
+    administering_the_location_needs_an_admin,
     a_repeated_post_with_an_idempotency_key_is_made_once,
     proxied_calls_reach_highlevel_with_the_right_token,
     bad_input_is_refused_before_anything_is_sent,
