@@ -15,8 +15,9 @@
 //! (the HighLevel timeout plus an interval, so a replica that dies mid-call frees its slots on its own) and,
 //! once the answer is in, kept for one interval from then, like a local one; those releases are written in
 //! batches by a background task, off the request's path. Within one process only one request per resource
-//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), so a burst
-//! costs each replica a handful of polls, not one per waiting request. When the shared budget cannot be
+//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), and it sleeps
+//! until the time the budget says the next slot frees, so a burst costs each replica about one query per slot
+//! that frees, not one per waiting request. When the shared budget cannot be
 //! reached, requests fall back to the local window and a warning is logged.
 
 use crate::error::HlError;
@@ -61,8 +62,15 @@ pub struct Release {
 /// A rate budget every replica shares. Errors are strings for the log: the pacer falls back to its local
 /// window on any of them.
 pub trait SharedBudget: Send + Sync + 'static {
-    /// Claims one of the first `max` slots of `resource` until `lease` from now.
-    fn take(&self, resource: &str, max: u32, lease: Duration) -> BudgetFuture<Take>;
+    /// Claims one of the first `max` slots of `resource` until `lease` from now. When none is free, says
+    /// when the next frees: a claim whose answer is not in yet holds its slot for at least `interval` more.
+    fn take(
+        &self,
+        resource: &str,
+        max: u32,
+        lease: Duration,
+        interval: Duration,
+    ) -> BudgetFuture<Take>;
     /// Ends claims; each slot stays taken for its `hold` from now.
     fn release(&self, releases: Vec<Release>) -> BudgetFuture<()>;
     /// Another client has spent `used` of the window: take free slots until at least `used` of the first
@@ -70,8 +78,9 @@ pub trait SharedBudget: Send + Sync + 'static {
     fn hold_used(&self, resource: &str, max: u32, used: u32, hold: Duration) -> BudgetFuture<()>;
 }
 
-/// How often a request waiting for a shared slot asks again, at most (a claim under way may end any time).
-const SHARED_POLL: Duration = Duration::from_millis(20);
+/// The longest a request waiting for a shared slot sleeps before asking again (a lease may lapse, or another
+/// client's correction be lifted, before the time the budget gave).
+const SHARED_NAP_MAX: Duration = Duration::from_millis(1000);
 
 enum BudgetNote {
     Release(Release),
@@ -367,7 +376,11 @@ impl Pacer {
             if gate.is_none() {
                 break Err(interval);
             }
-            match shared.budget.take(resource, max, shared.lease).await {
+            match shared
+                .budget
+                .take(resource, max, shared.lease, interval)
+                .await
+            {
                 Ok(Take::Got(claim)) => {
                     shared.warned.store(false, Ordering::Relaxed);
                     break Ok(Some((
@@ -385,8 +398,10 @@ impl Pacer {
                         break Err(interval);
                     }
                     waited = true;
+                    // Wake when the next slot frees, not on a short poll: a burst costs each replica about one
+                    // query per slot that frees, however many requests wait.
                     let nap = retry_in
-                        .clamp(Duration::from_millis(1), SHARED_POLL)
+                        .clamp(Duration::from_millis(1), SHARED_NAP_MAX)
                         .min(deadline - now);
                     tokio::select! {
                         () = tokio::time::sleep(nap) => {}
