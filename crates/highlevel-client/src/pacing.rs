@@ -531,23 +531,11 @@ impl Pacer {
     }
 }
 
-/// Writes releases and corrections to the shared budget in batches, until every sender is gone. Releases go
-/// first, in one statement: a slot waits for its release, so nothing may queue it behind the corrections. Of
-/// the corrections (one per answer) only the latest count per resource is written, plus every 429's: each
-/// is a statement of its own, and one per answer made the writer the bottleneck of a busy app (releases fell
-/// behind, slots were held longer than an interval).
+/// Writes releases and corrections to the shared budget in batches, until every sender is gone.
 async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<BudgetNote>) {
-    struct Hold {
-        max: u32,
-        used: u32,
-        hold: Duration,
-        counted_at: Instant,
-    }
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut releases = Vec::new();
-        let mut latest: HashMap<String, Hold> = HashMap::new();
-        let mut whole_windows = Vec::new();
         for note in batch.drain(..) {
             match note {
                 BudgetNote::Release(r) => releases.push(r),
@@ -558,19 +546,10 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
                     hold,
                     counted_at,
                 } => {
-                    let h = Hold {
-                        max,
-                        used,
-                        hold,
-                        counted_at,
-                    };
-                    if used >= max {
-                        whole_windows.push((resource, h));
-                    } else if latest
-                        .get(&resource)
-                        .is_none_or(|seen| seen.counted_at <= counted_at)
-                    {
-                        latest.insert(resource, h);
+                    let ago = counted_at.elapsed();
+                    let hold = hold.saturating_sub(ago);
+                    if let Err(why) = budget.hold_used(&resource, max, used, hold, ago).await {
+                        tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
                     }
                 }
             }
@@ -579,13 +558,6 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
             if let Err(why) = budget.release(releases).await {
                 // The claims run to their leases instead: later than needed, never too early.
                 tracing::warn!(error = %why, "could not release slots of the shared rate budget");
-            }
-        }
-        for (resource, h) in latest.into_iter().chain(whole_windows) {
-            let ago = h.counted_at.elapsed();
-            let hold = h.hold.saturating_sub(ago);
-            if let Err(why) = budget.hold_used(&resource, h.max, h.used, hold, ago).await {
-                tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
             }
         }
     }
