@@ -12,4 +12,4 @@ fi
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 cargo build --release --locked -p oauth-backend -p api-backend -p bench
 if [ $# -eq 0 ]; then set -- all; fi
-./target/release/bench --out bench "$@"
+"${CARGO_TARGET_DIR:-target}/release/bench" --out bench "$@"

@@ -2,6 +2,7 @@
 //! and runs `bench all`, which writes `bench/results.md` and `bench/token-access.svg`.
 
 mod bulk_create;
+mod propagation;
 mod report;
 mod scale;
 mod sim_products;
@@ -63,6 +64,12 @@ enum What {
     },
     /// The simulator's own GET /products/.
     Sim,
+    /// Two replicas: time from a refresh or an uninstall on one to the other honouring it.
+    Propagation {
+        /// Refreshes, and uninstalls, measured.
+        #[arg(long, default_value_t = 1000)]
+        changes: usize,
+    },
 }
 
 #[actix_web::main]
@@ -85,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             bulk_create::run(&mut report, 300).await?;
             sim_products::run(&mut report, s).await?;
+            propagation::run(&mut report, 1000).await?;
         }
         What::TokenAccess => token_access::run(&mut report, s).await?,
         What::Storm {
@@ -107,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
             .await?
         }
         What::Sim => sim_products::run(&mut report, s).await?,
+        What::Propagation { changes } => propagation::run(&mut report, changes).await?,
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let path = report.write(&command)?;

@@ -118,6 +118,15 @@ impl Service {
         );
         let log = std::fs::File::create(log_dir.join(format!("{binary}.log")))?;
         let mut env = env.to_vec();
+        // `BENCH_WRAP=<folder>`: each service runs under a wrapper script `<folder>/<binary>` instead (one that
+        // execs `heaptrack` or `perf record` on the real binary, whose path it finds in `BENCH_REAL_EXE`).
+        let exe = match std::env::var_os("BENCH_WRAP") {
+            Some(dir) => {
+                env.push(("BENCH_REAL_EXE", exe.display().to_string()));
+                Path::new(&dir).join(binary)
+            }
+            None => exe,
+        };
         env.push(("RUST_LOG", "warn".to_owned()));
         service_common::testing::ChildService::start(&exe, &env, Some(log))
             .await

@@ -73,9 +73,18 @@ pub trait SharedBudget: Send + Sync + 'static {
     ) -> BudgetFuture<Take>;
     /// Ends claims; each slot stays taken for its `hold` from now.
     fn release(&self, releases: Vec<Release>) -> BudgetFuture<()>;
-    /// Another client has spent `used` of the window: take free slots until at least `used` of the first
-    /// `max` are taken, each for `hold` from now.
-    fn hold_used(&self, resource: &str, max: u32, used: u32, hold: Duration) -> BudgetFuture<()>;
+    /// HighLevel had counted `used` requests of the window `counted_ago` before now: take free slots until
+    /// at least `used` of the first `max` are taken, each for `hold` from now. Slots taken `counted_ago` before
+    /// now count as taken (they are the ones HighLevel counted, even if they have come free since), so a
+    /// count that is a few milliseconds old never holds slots that merely came free meanwhile.
+    fn hold_used(
+        &self,
+        resource: &str,
+        max: u32,
+        used: u32,
+        hold: Duration,
+        counted_ago: Duration,
+    ) -> BudgetFuture<()>;
 }
 
 /// The longest a request waiting for a shared slot sleeps before asking again (a lease may lapse, or another
@@ -88,7 +97,10 @@ enum BudgetNote {
         resource: String,
         max: u32,
         used: u32,
+        /// Held until this much after `counted_at`.
         hold: Duration,
+        /// When HighLevel counted `used` (at the latest).
+        counted_at: Instant,
     },
 }
 
@@ -157,6 +169,8 @@ pub struct Slot {
     interval: Duration,
     /// The shared slot, and where to send its release.
     shared: Option<(Release, mpsc::Sender<BudgetNote>)>,
+    /// When the request could first have reached HighLevel.
+    sent: Instant,
 }
 
 impl Drop for Slot {
@@ -348,6 +362,7 @@ impl Pacer {
             permit: Some(permit),
             interval,
             shared,
+            sent: Instant::now(),
         })
     }
 
@@ -471,11 +486,14 @@ impl Pacer {
         // Another client's share of the window: hold it too, so our next requests do not overrun it. With a
         // shared budget the other replicas' share is already held there: the correction goes there too.
         if let (Some(remaining), Some(shared)) = (h.remaining, &self.shared) {
+            // The count is as of when HighLevel received the request (after `sent`), and reaches the shared
+            // budget a little later: compared with what was taken then, not with what is taken by the time.
             let _ = shared.notes.try_send(BudgetNote::HoldUsed {
                 resource: resource.to_owned(),
                 max,
                 used: max.saturating_sub(remaining),
                 hold: interval,
+                counted_at: slot.sent,
             });
         } else if let Some(remaining) = h.remaining {
             let ours = max as usize - bucket.slots.available_permits().min(max as usize);
@@ -516,6 +534,7 @@ impl Pacer {
                 max,
                 used: max,
                 hold: interval,
+                counted_at: Instant::now(),
             });
         }
         tracing::warn!(
@@ -540,8 +559,11 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
                     max,
                     used,
                     hold,
+                    counted_at,
                 } => {
-                    if let Err(why) = budget.hold_used(&resource, max, used, hold).await {
+                    let ago = counted_at.elapsed();
+                    let hold = hold.saturating_sub(ago);
+                    if let Err(why) = budget.hold_used(&resource, max, used, hold, ago).await {
                         tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
                     }
                 }

@@ -80,12 +80,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         ));
     }
     if state.settings.refresher_interval_secs > 0 {
-        tokio::spawn(refresher::run(
-            state.tokens.clone(),
+        refresher::spawn(
+            &state.tokens,
             Duration::from_secs(state.settings.refresher_interval_secs),
             state.settings.refresh_margin_secs,
             state.settings.refresher_concurrency,
-        ));
+            state.settings.db_pool_size,
+        )?;
     }
     let data = state.clone();
     let server = HttpServer::new(move || {

@@ -27,7 +27,34 @@ fn request_id_of(req: &ServiceRequest) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
+        .unwrap_or_else(new_request_id)
+}
+
+/// 32 hex digits: a random prefix drawn once per thread and the thread's counter. Unique like a random one
+/// (threads and processes differ by prefix), without a random draw, a formatter or a shared atomic on every
+/// request (together 2 % of a cached token read).
+fn new_request_id() -> String {
+    use std::cell::Cell;
+    thread_local! {
+        static NEXT: Cell<(u64, u64)> = Cell::new((rand::random::<u64>(), 0));
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let (prefix, n) = NEXT.with(|next| {
+        let (prefix, n) = next.get();
+        next.set((prefix, n.wrapping_add(1)));
+        (prefix, n)
+    });
+    let mut out = [0u8; 32];
+    for (i, byte) in prefix
+        .to_be_bytes()
+        .into_iter()
+        .chain(n.to_be_bytes())
+        .enumerate()
+    {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Gives every request an id (the caller's `X-Request-Id`, or a new one): every log line of the request carries

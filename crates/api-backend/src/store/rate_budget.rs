@@ -127,13 +127,17 @@ pub fn release(conn: &mut DbConn, releases: &[Release]) -> Result<usize, DbError
     .execute(c)?)
 }
 
-/// Takes free slots until at least `used` of the first `max` are taken, each for `hold` from now.
+/// HighLevel had counted `used` requests `counted_ago` before now: takes free slots until at least `used` of
+/// the first `max` are taken, each for `hold` from now. A slot still taken `counted_ago` before now counts as
+/// taken: without that, slots that came free between HighLevel's count and this statement (a busy window frees
+/// many a millisecond) were held again for a whole interval, as if another client had spent them.
 pub fn hold_used(
     conn: &mut DbConn,
     resource: &str,
     max: u32,
     used: u32,
     hold: Duration,
+    counted_ago: Duration,
 ) -> Result<usize, DbError> {
     let c = pg(conn)?;
     Ok(diesel::sql_query(
@@ -142,7 +146,8 @@ pub fn hold_used(
              WHERE resource = $1 AND slot < $2 AND busy_until <= now()
              ORDER BY slot
              LIMIT greatest(0, $3 - (SELECT count(*) FROM hl_rate_slots
-                                     WHERE resource = $1 AND slot < $2 AND busy_until > now()))
+                                     WHERE resource = $1 AND slot < $2
+                                       AND busy_until > now() - $5 * interval '1 millisecond'))
              FOR UPDATE SKIP LOCKED
          )
          UPDATE hl_rate_slots s
@@ -153,6 +158,7 @@ pub fn hold_used(
     .bind::<Integer, _>(max as i32)
     .bind::<Integer, _>(used as i32)
     .bind::<BigInt, _>(ms(hold))
+    .bind::<BigInt, _>(ms(counted_ago))
     .execute(c)?)
 }
 
@@ -209,11 +215,18 @@ impl SharedBudget for PgRateBudget {
         })
     }
 
-    fn hold_used(&self, resource: &str, max: u32, used: u32, hold: Duration) -> BudgetFuture<()> {
+    fn hold_used(
+        &self,
+        resource: &str,
+        max: u32,
+        used: u32,
+        hold: Duration,
+        counted_ago: Duration,
+    ) -> BudgetFuture<()> {
         let db = self.db.clone();
         let resource = resource.to_owned();
         Box::pin(async move {
-            db.run(move |c| hold_used(c, &resource, max, used, hold))
+            db.run(move |c| hold_used(c, &resource, max, used, hold, counted_ago))
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string())

@@ -114,6 +114,14 @@ impl TokenCache {
         map.get(installation)?.get(scope_key).cloned()
     }
 
+    /// Whether any token of the installation is cached.
+    pub fn holds(&self, installation: &str) -> bool {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(installation)
+    }
+
     /// Stores a token loaded after `generation` was taken, unless a change of the installation was applied
     /// since, or the cache already holds a newer version of it.
     pub fn put(&self, installation: &str, scope_key: &str, cached: Cached, generation: u64) {

@@ -274,6 +274,29 @@ async fn the_background_refresher_renews_tokens_before_they_expire(backend: Back
     let _ = other;
 }
 
+/// Renewing is not reading: a renewed token nobody read on this process is not kept in memory, under any of
+/// its keys (a Location installation's token is cached under '' and under its location id), so a mass renewal
+/// costs no memory per installation; a token that was read stays cached, renewed.
+async fn a_renewal_keeps_in_memory_only_tokens_read_here(backend: Backend) {
+    let env = env(backend).await;
+    let unread = install(&env.app, "Location", &["Loc1"]).await;
+    let read = install(&env.app, "Location", &["Loc2"]).await;
+    let cache = &env.app.state.tokens.cache;
+    cache.clear();
+    let old = current(&env.app, &read).await;
+    assert_eq!(cache.installations(), 1);
+    age_token(&env.app, &unread, 300).await;
+    age_token(&env.app, &read, 300).await;
+    let n = oauth_backend::tokens::refresher::tick(&env.app.state.tokens, 600, 16)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(cache.installations(), 1, "only the installation read here");
+    assert!(cache.get(&unread, "").is_none() && cache.get(&unread, "Loc1").is_none());
+    let hit = cache.get(&read, "").expect("the read token stays cached");
+    assert_ne!(hit.answer.access_token, old, "renewed in the cache too");
+}
+
 /// A token living shorter than the refresh margin is renewed once per lifetime (when half of it is left), not on
 /// every pass.
 async fn a_token_shorter_lived_than_the_margin_is_renewed_once_per_lifetime(backend: Backend) {
@@ -340,5 +363,6 @@ both_backends!(
     a_dead_refresh_token_and_refused_reconnect_mean_needs_reauth,
     highlevel_5xx_keeps_the_old_refresh_token,
     the_background_refresher_renews_tokens_before_they_expire,
+    a_renewal_keeps_in_memory_only_tokens_read_here,
     an_expired_location_token_is_minted_again_from_a_refreshed_company_token,
 );
