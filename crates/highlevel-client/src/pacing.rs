@@ -15,8 +15,9 @@
 //! (the HighLevel timeout plus an interval, so a replica that dies mid-call frees its slots on its own) and,
 //! once the answer is in, kept for one interval from then, like a local one; those releases are written in
 //! batches by a background task, off the request's path. Within one process only one request per resource
-//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), so a burst
-//! costs each replica a handful of polls, not one per waiting request. When the shared budget cannot be
+//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), and it sleeps
+//! until the time the budget says the next slot frees, so a burst costs each replica about one query per slot
+//! that frees, not one per waiting request. When the shared budget cannot be
 //! reached, requests fall back to the local window and a warning is logged.
 
 use crate::error::HlError;
@@ -60,8 +61,15 @@ pub struct Release {
 /// A rate budget every replica shares. Errors are strings for the log: the pacer falls back to its local
 /// window on any of them.
 pub trait SharedBudget: Send + Sync + 'static {
-    /// Claims one of the first `max` slots of `resource` until `lease` from now.
-    fn take(&self, resource: &str, max: u32, lease: Duration) -> BudgetFuture<Take>;
+    /// Claims one of the first `max` slots of `resource` until `lease` from now. When none is free, says
+    /// when the next frees: a claim whose answer is not in yet holds its slot for at least `interval` more.
+    fn take(
+        &self,
+        resource: &str,
+        max: u32,
+        lease: Duration,
+        interval: Duration,
+    ) -> BudgetFuture<Take>;
     /// Ends claims; each slot stays taken for its `hold` from now.
     fn release(&self, releases: Vec<Release>) -> BudgetFuture<()>;
     /// HighLevel had counted `used` requests of the window `counted_ago` before now: take free slots until
@@ -78,8 +86,9 @@ pub trait SharedBudget: Send + Sync + 'static {
     ) -> BudgetFuture<()>;
 }
 
-/// How often a request waiting for a shared slot asks again, at most (a claim under way may end any time).
-const SHARED_POLL: Duration = Duration::from_millis(20);
+/// The longest a request waiting for a shared slot sleeps before asking again (a lease may lapse, or another
+/// client's correction be lifted, before the time the budget gave).
+const SHARED_NAP_MAX: Duration = Duration::from_millis(1000);
 
 enum BudgetNote {
     Release(Release),
@@ -383,7 +392,11 @@ impl Pacer {
             if gate.is_none() {
                 break Err(interval);
             }
-            match shared.budget.take(resource, max, shared.lease).await {
+            match shared
+                .budget
+                .take(resource, max, shared.lease, interval)
+                .await
+            {
                 Ok(Take::Got(claim)) => {
                     shared.warned.store(false, Ordering::Relaxed);
                     break Ok(Some((
@@ -401,8 +414,10 @@ impl Pacer {
                         break Err(interval);
                     }
                     waited = true;
+                    // Wake when the next slot frees, not on a short poll: a burst costs each replica about one
+                    // query per slot that frees, however many requests wait.
                     let nap = retry_in
-                        .clamp(Duration::from_millis(1), SHARED_POLL)
+                        .clamp(Duration::from_millis(1), SHARED_NAP_MAX)
                         .min(deadline - now);
                     tokio::select! {
                         () = tokio::time::sleep(nap) => {}
@@ -532,23 +547,11 @@ impl Pacer {
     }
 }
 
-/// Writes releases and corrections to the shared budget in batches, until every sender is gone. Releases go
-/// first, in one statement: a slot waits for its release, so nothing may queue it behind the corrections. Of
-/// the corrections (one per answer) only the latest count per resource is written, plus every 429's: each
-/// is a statement of its own, and one per answer made the writer the bottleneck of a busy app (releases fell
-/// behind, slots were held longer than an interval).
+/// Writes releases and corrections to the shared budget in batches, until every sender is gone.
 async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<BudgetNote>) {
-    struct Hold {
-        max: u32,
-        used: u32,
-        hold: Duration,
-        counted_at: Instant,
-    }
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut releases = Vec::new();
-        let mut latest: HashMap<String, Hold> = HashMap::new();
-        let mut whole_windows = Vec::new();
         for note in batch.drain(..) {
             match note {
                 BudgetNote::Release(r) => releases.push(r),
@@ -559,19 +562,10 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
                     hold,
                     counted_at,
                 } => {
-                    let h = Hold {
-                        max,
-                        used,
-                        hold,
-                        counted_at,
-                    };
-                    if used >= max {
-                        whole_windows.push((resource, h));
-                    } else if latest
-                        .get(&resource)
-                        .is_none_or(|seen| seen.counted_at <= counted_at)
-                    {
-                        latest.insert(resource, h);
+                    let ago = counted_at.elapsed();
+                    let hold = hold.saturating_sub(ago);
+                    if let Err(why) = budget.hold_used(&resource, max, used, hold, ago).await {
+                        tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
                     }
                 }
             }
@@ -580,13 +574,6 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
             if let Err(why) = budget.release(releases).await {
                 // The claims run to their leases instead: later than needed, never too early.
                 tracing::warn!(error = %why, "could not release slots of the shared rate budget");
-            }
-        }
-        for (resource, h) in latest.into_iter().chain(whole_windows) {
-            let ago = h.counted_at.elapsed();
-            let hold = h.hold.saturating_sub(ago);
-            if let Err(why) = budget.hold_used(&resource, h.max, h.used, hold, ago).await {
-                tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
             }
         }
     }

@@ -46,12 +46,15 @@ fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
 
-/// Claims the free slot that has been free longest, and says how many slots exist and when the next frees.
+/// Claims the free slot that has been free longest, and says how many slots exist and when the next frees:
+/// a released slot at its `busy_until`; a claimed one (its answer not in yet) no sooner than `interval` from
+/// now, or when its lease lapses.
 pub fn take(
     conn: &mut DbConn,
     resource: &str,
     max: u32,
     lease: Duration,
+    interval: Duration,
     holder: i64,
 ) -> Result<Take, DbError> {
     let c = pg(conn)?;
@@ -62,19 +65,23 @@ pub fn take(
                  WHERE resource = $1 AND slot < $2 AND busy_until <= now()
                  ORDER BY busy_until, slot LIMIT 1 FOR UPDATE SKIP LOCKED
              ), took AS (
-                 UPDATE hl_rate_slots s SET busy_until = now() + $3 * interval '1 millisecond', holder = $4
+                 UPDATE hl_rate_slots s
+                 SET busy_until = now() + $3 * interval '1 millisecond', holder = $4, claimed = true
                  FROM pick WHERE s.resource = $1 AND s.slot = pick.slot
                  RETURNING s.slot
              )
              SELECT (SELECT slot FROM took) AS slot,
                     (SELECT count(*) FROM hl_rate_slots WHERE resource = $1 AND slot < $2) AS known,
-                    (SELECT (extract(epoch FROM min(busy_until) - now()) * 1000)::float8
+                    (SELECT (extract(epoch FROM min(CASE WHEN claimed
+                                THEN least(busy_until, now() + $5 * interval '1 millisecond')
+                                ELSE busy_until END) - now()) * 1000)::float8
                        FROM hl_rate_slots WHERE resource = $1 AND slot < $2) AS wait_ms",
         )
         .bind::<Text, _>(resource)
         .bind::<Integer, _>(max as i32)
         .bind::<BigInt, _>(ms(lease))
         .bind::<BigInt, _>(holder)
+        .bind::<BigInt, _>(ms(interval))
         .get_result(c)?;
         if let Some(slot) = t.slot {
             return Ok(Take::Got(Claim { slot, holder }));
@@ -109,7 +116,7 @@ pub fn release(conn: &mut DbConn, releases: &[Release]) -> Result<usize, DbError
     let holders: Vec<i64> = releases.iter().map(|r| r.claim.holder).collect();
     let holds: Vec<i64> = releases.iter().map(|r| ms(r.hold)).collect();
     Ok(diesel::sql_query(
-        "UPDATE hl_rate_slots s SET busy_until = now() + r.hold_ms * interval '1 millisecond'
+        "UPDATE hl_rate_slots s SET busy_until = now() + r.hold_ms * interval '1 millisecond', claimed = false
          FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(resource, slot, holder, hold_ms)
          WHERE s.resource = r.resource AND s.slot = r.slot AND s.holder = r.holder",
     )
@@ -143,7 +150,8 @@ pub fn hold_used(
                                        AND busy_until > now() - $5 * interval '1 millisecond'))
              FOR UPDATE SKIP LOCKED
          )
-         UPDATE hl_rate_slots s SET busy_until = now() + $4 * interval '1 millisecond', holder = 0
+         UPDATE hl_rate_slots s
+         SET busy_until = now() + $4 * interval '1 millisecond', holder = 0, claimed = false
          FROM free WHERE s.resource = $1 AND s.slot = free.slot",
     )
     .bind::<Text, _>(resource)
@@ -180,12 +188,18 @@ pub async fn run_purge(db: Db) {
 }
 
 impl SharedBudget for PgRateBudget {
-    fn take(&self, resource: &str, max: u32, lease: Duration) -> BudgetFuture<Take> {
+    fn take(
+        &self,
+        resource: &str,
+        max: u32,
+        lease: Duration,
+        interval: Duration,
+    ) -> BudgetFuture<Take> {
         let db = self.db.clone();
         let resource = resource.to_owned();
         let holder = rand::random::<i64>();
         Box::pin(async move {
-            db.run(move |c| take(c, &resource, max, lease, holder))
+            db.run(move |c| take(c, &resource, max, lease, interval, holder))
                 .await
                 .map_err(|e| e.to_string())
         })

@@ -135,6 +135,7 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
     let t = TestDb::new(Backend::Postgres);
     let db = db(&t);
     let lease = Duration::from_secs(30);
+    let interval = Duration::from_secs(10);
     let got = |t: Take| match t {
         Take::Got(c) => c,
         busy => panic!("expected a slot, got {busy:?}"),
@@ -146,11 +147,16 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
     let claims = db
         .run(move |c| {
             let claims: Vec<Claim> = (1..=3)
-                .map(|h| take(c, "L", 3, lease, h).map(got))
+                .map(|h| take(c, "L", 3, lease, interval, h).map(got))
                 .collect::<Result<_, _>>()?;
-            // The fourth waits for the earliest lease; another resource has a window of its own.
-            assert!(busy(take(c, "L", 3, lease, 4)?) > Duration::from_secs(25));
-            got(take(c, "M", 3, lease, 5)?);
+            // The fourth waits: a claim under way holds its slot for at least an interval more (its lease is
+            // longer); another resource has a window of its own.
+            let wait = busy(take(c, "L", 3, lease, interval, 4)?);
+            assert!(
+                wait > Duration::from_secs(9) && wait <= interval,
+                "{wait:?}"
+            );
+            got(take(c, "M", 3, lease, interval, 5)?);
             Ok(claims)
         })
         .await
@@ -173,14 +179,14 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
             hold: Duration::from_millis(200),
         };
         assert_eq!(release(c, &[r])?, 1);
-        assert!(busy(take(c, "L", 3, lease, 6)?) <= Duration::from_millis(200));
+        assert!(busy(take(c, "L", 3, lease, interval, 6)?) <= Duration::from_millis(200));
         Ok(())
     })
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     let again = db
-        .run(move |c| take(c, "L", 3, lease, 7).map(got))
+        .run(move |c| take(c, "L", 3, lease, interval, 7).map(got))
         .await
         .unwrap();
     assert_eq!(again.slot, first.slot);
@@ -192,34 +198,34 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
             hold: Duration::ZERO,
         };
         assert_eq!(release(c, &[late])?, 0, "holder 1 no longer holds the slot");
-        busy(take(c, "L", 3, lease, 8)?);
+        busy(take(c, "L", 3, lease, interval, 8)?);
         Ok(())
     })
     .await
     .unwrap();
     // A claim whose replica died lapses with its lease.
     db.run(move |c| {
-        got(take(c, "D", 1, Duration::from_millis(100), 9)?);
-        busy(take(c, "D", 1, lease, 10)?);
+        got(take(c, "D", 1, Duration::from_millis(100), interval, 9)?);
+        busy(take(c, "D", 1, lease, interval, 10)?);
         Ok(())
     })
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     db.run(move |c| {
-        got(take(c, "D", 1, lease, 11)?);
+        got(take(c, "D", 1, lease, interval, 11)?);
         // Another client spent 4 of 5: with our one, hold 3 more; one is left.
-        got(take(c, "N", 5, lease, 12)?);
+        got(take(c, "N", 5, lease, interval, 12)?);
         assert_eq!(hold_used(c, "N", 5, 4, lease, Duration::ZERO)?, 3);
-        got(take(c, "N", 5, lease, 13)?);
-        busy(take(c, "N", 5, lease, 14)?);
+        got(take(c, "N", 5, lease, interval, 13)?);
+        busy(take(c, "N", 5, lease, interval, 14)?);
         // A wider window learnt from the headers gets its new slots.
-        got(take(c, "N", 7, lease, 15)?);
-        got(take(c, "N", 7, lease, 16)?);
-        busy(take(c, "N", 7, lease, 17)?);
+        got(take(c, "N", 7, lease, interval, 15)?);
+        got(take(c, "N", 7, lease, interval, 16)?);
+        busy(take(c, "N", 7, lease, interval, 17)?);
         // HighLevel's count of 1 was made while our claim was under way; the claim has come free since. The
         // count is ours, not another client's: nothing is held.
-        got(take(c, "S", 2, Duration::from_millis(50), 18)?);
+        got(take(c, "S", 2, Duration::from_millis(50), interval, 18)?);
         Ok(())
     })
     .await
@@ -230,8 +236,8 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
         assert_eq!(hold_used(c, "S", 2, 1, lease, ago)?, 0);
         // Counted now, the same 1 is another client's: one slot is held.
         assert_eq!(hold_used(c, "S", 2, 1, lease, Duration::ZERO)?, 1);
-        got(take(c, "S", 2, lease, 19)?);
-        busy(take(c, "S", 2, lease, 20)?);
+        got(take(c, "S", 2, lease, interval, 19)?);
+        busy(take(c, "S", 2, lease, interval, 20)?);
         Ok(())
     })
     .await
