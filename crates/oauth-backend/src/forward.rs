@@ -118,7 +118,10 @@ impl Forwarder {
             .timeout(timeout)
             // A redirect is not a delivery: the endpoint is configured, not discovered.
             .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .build()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot build the HTTP client for webhook forwarding: {e}")
+            })?;
         Ok(Forwarder {
             targets: settings.webhook_forward_urls.clone(),
             signer,

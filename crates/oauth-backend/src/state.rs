@@ -36,7 +36,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         &settings.webhook_rsa_public_key,
     )
     .map_err(anyhow::Error::msg)?;
-    let forward = Arc::new(Forwarder::new(&settings)?);
     // Before the database: a client that cannot be built (no CA certificates) stops start-up, never a
     // fallback client without timeouts.
     let hl = OAuthClient::new(
@@ -45,6 +44,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<web::Data<AppStat
         settings.client_secret.clone(),
         Duration::from_millis(settings.highlevel_timeout_ms),
     )?;
+    let forward = Arc::new(Forwarder::new(&settings)?);
     let db = Db::connect(&settings.database_url, settings.db_pool_size).map_err(|e| {
         tracing::error!(database = %redact_url(&settings.database_url), error = %e, "cannot open the database");
         e
