@@ -20,9 +20,11 @@ use shared_types::AuthClass;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Deliveries taken per pass; attempts of one pass run this many at once.
-const BATCH: i64 = 100;
+/// Attempts one pass makes at once. A pass claims no more than it attempts at once, so every claim is used
+/// within its lease (one attempt's timeout plus a margin): a claim that lapsed while its row waited its turn
+/// would let another replica send the same event.
 const CONCURRENCY: usize = 16;
+const BATCH: i64 = CONCURRENCY as i64;
 /// A claim outlives the longest attempt by this much, so no second sender starts while the first still may.
 const LEASE_MARGIN_MS: i64 = 30_000;
 

@@ -150,12 +150,44 @@ fn retry_schedule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RetrySchedul
     RetrySchedule::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
+/// A forward URL as it may be shown (listings, the command line, `Debug`): without user info or query, either
+/// of which may carry the app's own credentials.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let hidden =
+                if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
+                    " (credentials or query not shown)"
+                } else {
+                    ""
+                };
+            format!(
+                "{}://{}{port}{}{hidden}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.path()
+            )
+        }
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// One entry of WEBHOOK_FORWARD_URLS: `url` (every event type) or `Type|Type=url` (only those types).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ForwardTarget {
     /// `None`: every type.
     pub types: Option<Vec<String>>,
     pub url: String,
+}
+
+impl std::fmt::Debug for ForwardTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardTarget")
+            .field("types", &self.types)
+            .field("url", &shown_url(&self.url))
+            .finish()
+    }
 }
 
 impl ForwardTarget {
@@ -472,6 +504,15 @@ mod tests {
             !format!("{s:?}").contains(secret),
             "secrets must not reach Debug"
         );
+    }
+
+    #[test]
+    fn forward_urls_are_shown_without_credentials() {
+        let t = parse_forward_urls("https://user:pw@app.example:8443/hooks?token=abc").unwrap();
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("abc") && !shown.contains("pw"), "{shown}");
+        assert!(shown.contains("https://app.example:8443/hooks"), "{shown}");
+        assert_eq!(shown_url("http://a.example/x"), "http://a.example/x");
     }
 
     #[test]

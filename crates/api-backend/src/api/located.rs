@@ -106,7 +106,11 @@ impl FromRequest for LocationAdmin {
 /// take an admin of the location or agency, or a service; every other family is open to the location's users,
 /// as HighLevel's own UI opens contacts, calendars or opportunities to them.
 pub fn proxy_needs_admin(method: &str, highlevel_path: &str) -> bool {
-    let family = highlevel_path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let family = highlevel_path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
     match family {
         "marketplace" | "saas" | "saas-api" | "snapshots" | "companies" => true,
         "users" | "locations" | "custom-menus" | "phone-system" => method != "GET",
@@ -127,7 +131,13 @@ impl FromRequest for ProxyLocated {
         let req = req.clone();
         Box::pin(async move {
             // /api/locations/{id}/highlevel/{rest}: the raw path, as the proxy reads it.
-            let rest = req.uri().path().splitn(6, '/').nth(5).unwrap_or("").to_owned();
+            let rest = req
+                .uri()
+                .path()
+                .splitn(6, '/')
+                .nth(5)
+                .unwrap_or("")
+                .to_owned();
             let method = req.method().as_str().to_owned();
             let at = Located::check(req).await?;
             if proxy_needs_admin(&method, &rest) && !at.caller.is_admin() {

@@ -152,7 +152,12 @@ fn push_value<'v>(v: &'v Value, out: &mut Vec<NamedValue<'v>>) {
 
 /// Every value under one of `keys` anywhere in a JSON body, and with `alt_type`, every `altId` of an object
 /// whose `altType` is it (products, invoices, payments and media name a location that way).
-fn named<'v>(body: &'v Value, keys: &[&str], alt_type: Option<&str>, out: &mut Vec<NamedValue<'v>>) {
+fn named<'v>(
+    body: &'v Value,
+    keys: &[&str],
+    alt_type: Option<&str>,
+    out: &mut Vec<NamedValue<'v>>,
+) {
     match body {
         Value::Object(o) => {
             if let (Some(t), Some(Value::String(alt))) = (alt_type, o.get("altType")) {
@@ -201,7 +206,8 @@ fn enforce(
         for (k, v) in query {
             let key = base_key(k);
             let alt = key == "altId"
-                && alt_type.is_some_and(|t| query_alt_type.is_some_and(|q| q.eq_ignore_ascii_case(t)));
+                && alt_type
+                    .is_some_and(|t| query_alt_type.is_some_and(|q| q.eq_ignore_ascii_case(t)));
             if keys.contains(&key) || alt {
                 // A list may come comma-separated in one value.
                 values.extend(v.split(',').map(|one| Some(one.trim())));
@@ -502,7 +508,11 @@ mod tests {
         let mut strings: Vec<&str> = out.iter().flatten().copied().collect();
         strings.sort_unstable();
         assert_eq!(strings, ["A", "B", "C", "D", "E"]);
-        assert_eq!(out.iter().filter(|v| v.is_none()).count(), 2, "3 and 4 are not ids");
+        assert_eq!(
+            out.iter().filter(|v| v.is_none()).count(),
+            2,
+            "3 and 4 are not ids"
+        );
     }
 
     #[test]

@@ -185,8 +185,16 @@ async fn paytr_end_to_end(backend: Backend) {
     assert_eq!(status, 200, "{p}");
     let pk = p["publishableKeys"]["test"].as_str().unwrap().to_owned();
     // PayTR's iFrame API keeps no cards: HighLevel is told this provider does not renew subscriptions.
-    let connected = send(client().get(format!("{}/_sim/payments/connect?locationId=Loc1", s.sim.base_url))).await.1;
-    assert_eq!(connected["supportsSubscriptionSchedule"], false, "{connected}");
+    let connected = send(client().get(format!(
+        "{}/_sim/payments/connect?locationId=Loc1",
+        s.sim.base_url
+    )))
+    .await
+    .1;
+    assert_eq!(
+        connected["supportsSubscriptionSchedule"], false,
+        "{connected}"
+    );
     let row = s
         .api
         .state

@@ -480,7 +480,13 @@ async fn administering_the_location_needs_an_admin(backend: Backend) {
     install(&s, "Company", &["Loc1"]).await;
     let plain = {
         let user = json!({"userId": "u-plain", "companyId": "comp1", "role": "user", "type": "location", "activeLocation": "Loc1"});
-        let (status, body) = post(&s, "/api/sessions", None, json!({"sso": sso_payload(&user, SSO_KEY)})).await;
+        let (status, body) = post(
+            &s,
+            "/api/sessions",
+            None,
+            json!({"sso": sso_payload(&user, SSO_KEY)}),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
         body["token"].as_str().unwrap().to_owned()
     };

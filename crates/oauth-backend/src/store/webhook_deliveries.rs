@@ -11,7 +11,7 @@ pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 pub const STATES: [&str; 3] = [PENDING, DELIVERED, DEAD];
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq, Serialize)]
+#[derive(Clone, Queryable, Selectable, Insertable, PartialEq, Eq, Serialize)]
 #[diesel(table_name = crate::db::schema::webhook_deliveries)]
 pub struct Delivery {
     pub id: String,
@@ -19,6 +19,8 @@ pub struct Delivery {
     pub event_id: String,
     pub webhook_id: String,
     pub event_type: String,
+    /// Listed without user info or query, which may carry the app's credentials.
+    #[serde(serialize_with = "shown")]
     pub url: String,
     pub installation_id: Option<String>,
     pub location_id: Option<String>,
@@ -36,6 +38,22 @@ pub struct Delivery {
     pub created_at: i64,
     pub delivered_at: Option<i64>,
     pub updated_at: i64,
+}
+
+fn shown<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::settings::shown_url(url))
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("id", &self.id)
+            .field("event_type", &self.event_type)
+            .field("url", &crate::settings::shown_url(&self.url))
+            .field("state", &self.state)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One row per endpoint: a handful, inserted one by one (a batch insert differs by backend).
