@@ -124,9 +124,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Subscriptions(SubscriptionsCommand::List { location, json }) => {
             init_logging(LogFormat::Pretty);
-            let get = service_common::settings::lookup().map_err(anyhow::Error::msg)?;
-            let url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/api-backend.db".into());
-            let db = Db::connect(&url, 1)?;
+            let url =
+                service_common::settings::required("DATABASE_URL", crate::settings::DEFAULTS)?;
+            let db = crate::db::Db::connect(&url, 1)?;
             let list = db
                 .run(move |c| crate::store::subscriptions::of_location(c, &location, 1000))
                 .await?;

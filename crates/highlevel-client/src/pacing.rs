@@ -21,7 +21,6 @@
 //! reached, requests fall back to the local window and a warning is logged.
 
 use crate::error::HlError;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

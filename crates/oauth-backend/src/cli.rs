@@ -195,7 +195,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks {
             action: WebhooksAction::Deliveries { action },
         } => {
-            let db = Db::connect(&database_url(), 1)?;
+            let db = Db::connect(&setting("DATABASE_URL")?, 1)?;
             db.migrate(crate::db::MIGRATIONS)?;
             let mut conn = db.conn()?;
             deliveries(&mut conn, action)

@@ -185,7 +185,7 @@ impl CompanyAdmin {
             .get("companyId")
             .ok_or_else(|| ApiError::Internal("a CompanyAdmin route without {companyId}".into()))?
             .to_owned();
-        highlevel_client::check_id("company id", &company).map_err(ApiError::InvalidRequest)?;
+        shared_types::check_id("company id", &company).map_err(ApiError::InvalidRequest)?;
         let header = req
             .headers()
             .get("authorization")

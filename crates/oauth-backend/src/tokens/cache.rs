@@ -134,10 +134,7 @@ impl TokenCache {
 
     /// Whether any token of the installation is cached.
     pub fn holds(&self, installation: &str) -> bool {
-        self.map
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(installation)
+        self.map.contains_key(installation)
     }
 
     /// Stores a token loaded after `generation` was taken, unless a change of the installation was applied
