@@ -96,10 +96,15 @@ pub enum DbError {
 impl DbError {
     /// `e`, naming the row (`row()`) when it is a value that could not be read.
     pub fn naming(e: diesel::result::Error, row: impl FnOnce() -> String) -> DbError {
+        use std::error::Error as _;
         match e {
             diesel::result::Error::DeserializationError(why) => DbError::Corrupt {
                 row: row(),
-                why: why.to_string(),
+                // diesel names the field; what was wrong with its value is the cause beneath.
+                why: match why.source() {
+                    Some(cause) => format!("{why}: {cause}"),
+                    None => why.to_string(),
+                },
             },
             other => DbError::Query(other),
         }
