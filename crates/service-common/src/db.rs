@@ -96,7 +96,6 @@ pub enum DbError {
 impl DbError {
     /// `e`, naming the row (`row()`) when it is a value that could not be read.
     pub fn naming(e: diesel::result::Error, row: impl FnOnce() -> String) -> DbError {
-        use std::error::Error as _;
         match e {
             diesel::result::Error::DeserializationError(why) => DbError::Corrupt {
                 row: row(),
