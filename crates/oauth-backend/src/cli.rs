@@ -188,7 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .uninstall(&id, reason.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("installation {} is {}", inst.id, inst.state);
+            println!("installation {} is {}", inst.id, inst.state.as_str());
             state.audit.flush().await;
             Ok(())
         }

@@ -26,6 +26,44 @@ macro_rules! with_conn {
     };
 }
 
+/// `ToSql`/`FromSql` on [`DbConn`]'s backend for a `Text` column type that has them on SQLite and PostgreSQL
+/// (`shared_types::text_column_backends!`): what queries run on a `DbConn` need.
+#[macro_export]
+macro_rules! text_column_multi {
+    ($t:ty) => {
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, $crate::db::MultiBackend>
+            for $t
+        {
+            fn from_sql(
+                bytes: <$crate::db::MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> diesel::deserialize::Result<Self> {
+                bytes.from_sql::<Self, diesel::sql_types::Text>()
+            }
+        }
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, $crate::db::MultiBackend> for $t {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, $crate::db::MultiBackend>,
+            ) -> diesel::serialize::Result {
+                out.set_value((diesel::sql_types::Text, self));
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+    };
+}
+
+/// Both: a `Text` column type of the calling crate on SQLite, PostgreSQL and [`DbConn`].
+#[macro_export]
+macro_rules! text_column {
+    ($t:ty, $what:literal) => {
+        shared_types::text_column_backends!($t, $what);
+        $crate::text_column_multi!($t);
+    };
+}
+
+text_column_multi!(shared_types::AuthClass);
+text_column_multi!(shared_types::InstallationState);
+
 /// A service's embedded migrations, one set per backend.
 pub struct Migrations {
     /// `|| embed_migrations!("…/sqlite")`: a function, as diesel consumes the set on each run.
@@ -50,6 +88,26 @@ pub enum DbError {
     Migration(String),
     #[error("database task failed: {0}")]
     Task(String),
+    /// A stored value this version cannot read (a typed column), with the row it is in.
+    #[error("{row} cannot be read: {why}")]
+    Corrupt { row: String, why: String },
+}
+
+impl DbError {
+    /// `e`, naming the row (`row()`) when it is a value that could not be read.
+    pub fn naming(e: diesel::result::Error, row: impl FnOnce() -> String) -> DbError {
+        match e {
+            diesel::result::Error::DeserializationError(why) => DbError::Corrupt {
+                row: row(),
+                // diesel names the field; what was wrong with its value is the cause beneath.
+                why: match why.source() {
+                    Some(cause) => format!("{why}: {cause}"),
+                    None => why.to_string(),
+                },
+            },
+            other => DbError::Query(other),
+        }
+    }
 }
 
 impl DbError {

@@ -2,6 +2,8 @@
 //!
 //! No I/O and no storage types live here: only serde shapes and the stable names they carry.
 
+#[cfg(feature = "diesel")]
+pub mod column;
 pub mod diagnosis;
 pub mod id;
 pub mod installation;

@@ -6,6 +6,8 @@ use std::fmt;
 
 /// Which kind of HighLevel token: an agency-level (Company) or a sub-account (Location) one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "diesel", derive(diesel::AsExpression, diesel::FromSqlRow))]
+#[cfg_attr(feature = "diesel", diesel(sql_type = diesel::sql_types::Text))]
 pub enum AuthClass {
     Company,
     Location,

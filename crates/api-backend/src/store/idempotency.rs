@@ -28,7 +28,7 @@ pub struct Record {
     pub location_id: String,
     pub idem_key: String,
     pub request_hash: String,
-    pub state: String,
+    pub state: KeyState,
     pub status: Option<i32>,
     pub response: Option<String>,
     pub created_at: i64,
@@ -38,6 +38,36 @@ pub struct Record {
     /// Until when (ms) the owner's lease holds; past it the key may be taken over.
     pub lease_until: Option<i64>,
 }
+
+/// Where a keyed request stands (the `state` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum KeyState {
+    /// Its owner is running it.
+    Running,
+    /// Answered: repeats get the stored answer.
+    Done,
+    /// Failed in a way that may be retried: the next request with the key runs.
+    Retryable,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Running => "running",
+            KeyState::Done => "done",
+            KeyState::Retryable => "retryable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyState> {
+        [KeyState::Running, KeyState::Done, KeyState::Retryable]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+service_common::text_column!(KeyState, "running, done or retryable");
 
 /// What to do with a request that carries a key.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,7 +127,7 @@ fn claim_as(
         location_id: location.to_owned(),
         idem_key: key.to_owned(),
         request_hash: hash.to_owned(),
-        state: "running".into(),
+        state: KeyState::Running,
         status: None,
         response: None,
         created_at: now,
@@ -116,11 +146,12 @@ fn claim_as(
     let existing: Record = dsl::idempotency_records
         .find((location, key))
         .select(Record::as_select())
-        .first(conn)?;
+        .first(conn)
+        .map_err(|e| DbError::naming(e, || format!("idempotency record ({location}, {key})")))?;
     if existing.request_hash != hash {
         return Ok(Claim::Mismatch);
     }
-    if existing.state == "done" {
+    if existing.state == KeyState::Done {
         return Ok(Claim::Replay {
             status: existing.status.unwrap_or(200) as u16,
             body: existing.response.unwrap_or_default(),
@@ -130,15 +161,17 @@ fn claim_as(
     // left running for longer than STALE_AFTER_MS), in one conditional update so only one taker wins.
     let taken = diesel::update(
         dsl::idempotency_records.find((location, key)).filter(
-            dsl::state.eq("retryable").or(dsl::state.eq("running").and(
-                dsl::lease_until.lt(now).or(dsl::lease_until
-                    .is_null()
-                    .and(dsl::updated_at.lt(now - STALE_AFTER_MS))),
-            )),
+            dsl::state
+                .eq(KeyState::Retryable)
+                .or(dsl::state.eq(KeyState::Running).and(
+                    dsl::lease_until.lt(now).or(dsl::lease_until
+                        .is_null()
+                        .and(dsl::updated_at.lt(now - STALE_AFTER_MS))),
+                )),
         ),
     )
     .set((
-        dsl::state.eq("running"),
+        dsl::state.eq(KeyState::Running),
         dsl::updated_at.eq(now),
         dsl::owner.eq(owner),
         dsl::lease_until.eq(lease_until),
@@ -165,7 +198,7 @@ pub fn renew(
     let n = diesel::update(
         dsl::idempotency_records
             .find((location, key))
-            .filter(dsl::state.eq("running"))
+            .filter(dsl::state.eq(KeyState::Running))
             .filter(dsl::owner.eq(owner)),
     )
     .set(dsl::lease_until.eq(Some(lease_until)))
@@ -209,7 +242,7 @@ fn complete_as(
     now: i64,
 ) -> Result<bool, DbError> {
     let set = (
-        dsl::state.eq("done"),
+        dsl::state.eq(KeyState::Done),
         dsl::status.eq(Some(status as i32)),
         dsl::response.eq(Some(body)),
         dsl::updated_at.eq(now),
@@ -252,7 +285,7 @@ fn release_as(
     now: i64,
 ) -> Result<bool, DbError> {
     let set = (
-        dsl::state.eq("retryable"),
+        dsl::state.eq(KeyState::Retryable),
         dsl::updated_at.eq(now),
         dsl::owner.eq(None::<String>),
         dsl::lease_until.eq(None::<i64>),
@@ -276,7 +309,7 @@ pub fn purge(conn: &mut DbConn, before: i64) -> Result<usize, DbError> {
             .filter(dsl::updated_at.lt(before))
             .filter(
                 dsl::state
-                    .ne("running")
+                    .ne(KeyState::Running)
                     .or(dsl::lease_until.lt(before))
                     .or(dsl::lease_until.is_null()),
             ),

@@ -313,7 +313,7 @@ pub async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpRespo
         .run(move |c| store::installations::upsert(c, &facts, &new_id, now_ms()))
         .await?;
     state.tokens.store_grant(&inst.id, &grant).await?;
-    tracing::info!(installation = %inst.id, auth_class = %inst.auth_class, company = %inst.company_id, started_on_marketplace = issued.is_none(), "installation stored");
+    tracing::info!(installation = %inst.id, auth_class = inst.auth_class.as_str(), company = %inst.company_id, started_on_marketplace = issued.is_none(), "installation stored");
 
     if let Some(target) = &state.settings.post_install_redirect_url {
         let mut url = url::Url::parse(target).map_err(|e| {
@@ -331,7 +331,7 @@ pub async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpRespo
          <h1>App installed</h1><p>Installation <code>{}</code> ({} token, company <code>{}</code>{}).</p>\
          <p>You can close this window.</p></body></html>",
         esc(&inst.id),
-        esc(&inst.auth_class),
+        esc(inst.auth_class.as_str()),
         esc(&inst.company_id),
         inst.location_id.as_deref().map(|l| format!(", location <code>{}</code>", esc(l))).unwrap_or_default(),
     );

@@ -262,7 +262,7 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
             .run(move |c| store::installations::find_by_key(c, &key))
             .await?;
         // A corrupt agency row is not an active one: the location is recorded on its own.
-        company_level = agency.is_some_and(|i| matches!(i.state(), Ok(InstallationState::Active)));
+        company_level = agency.is_some_and(|i| i.state == InstallationState::Active);
     }
     if let Some(l) = &location_id {
         // HighLevel lists it now (or will): forget that it was absent.

@@ -9,7 +9,7 @@ use shared_types::{AuthClass, InstallationState, InstallationStatus};
 pub struct Installation {
     pub id: String,
     pub install_key: String,
-    pub auth_class: String,
+    pub auth_class: AuthClass,
     pub company_id: String,
     pub location_id: Option<String>,
     pub app_id: Option<String>,
@@ -17,7 +17,7 @@ pub struct Installation {
     pub scopes: String,
     pub is_bulk: bool,
     pub approved_locations: String,
-    pub state: String,
+    pub state: InstallationState,
     pub last_refresh_at: Option<i64>,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -55,28 +55,6 @@ impl From<CorruptRow> for DbError {
 }
 
 impl Installation {
-    pub fn class(&self) -> Result<AuthClass, CorruptRow> {
-        AuthClass::parse(&self.auth_class).ok_or_else(|| {
-            CorruptRow::new(
-                &self.id,
-                "auth_class",
-                &self.auth_class,
-                "is neither Company nor Location",
-            )
-        })
-    }
-
-    pub fn state(&self) -> Result<InstallationState, CorruptRow> {
-        InstallationState::parse(&self.state).ok_or_else(|| {
-            CorruptRow::new(
-                &self.id,
-                "state",
-                &self.state,
-                "is not one of active, suspended, needs_reauth, uninstalled",
-            )
-        })
-    }
-
     pub fn scope_list(&self) -> Vec<String> {
         self.scopes.split_whitespace().map(str::to_owned).collect()
     }
@@ -98,8 +76,8 @@ impl Installation {
         let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
         Ok(InstallationStatus {
             id: self.id.clone(),
-            state: self.state()?,
-            auth_class: self.class()?,
+            state: self.state,
+            auth_class: self.auth_class,
             company_id: self.company_id.clone(),
             location_id: self.location_id.clone(),
             app_id: self.app_id.clone(),
@@ -137,20 +115,55 @@ pub struct InstallFacts {
     pub approved_locations: Vec<String>,
 }
 
+/// A load failed on a typed column (`auth_class`, `state`) this version cannot read: the error names the row,
+/// found by reading those columns as text.
+fn name_corrupt(conn: &mut DbConn, e: diesel::result::Error) -> DbError {
+    if !matches!(e, diesel::result::Error::DeserializationError(_)) {
+        return e.into();
+    }
+    let rows = dsl::installations
+        .select((dsl::id, dsl::auth_class, dsl::state))
+        .load::<(String, String, String)>(conn);
+    let corrupt = rows.ok().and_then(|rows| {
+        rows.iter().find_map(|(id, class, state)| {
+            if AuthClass::parse(class).is_none() {
+                Some(CorruptRow::new(
+                    id,
+                    "auth_class",
+                    class,
+                    "is neither Company nor Location",
+                ))
+            } else if InstallationState::parse(state).is_none() {
+                Some(CorruptRow::new(
+                    id,
+                    "state",
+                    state,
+                    "is not one of active, suspended, needs_reauth, uninstalled",
+                ))
+            } else {
+                None
+            }
+        })
+    });
+    corrupt.map(DbError::from).unwrap_or_else(|| e.into())
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Installation>, DbError> {
-    Ok(dsl::installations
+    dsl::installations
         .find(id)
         .select(Installation::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| name_corrupt(conn, e))
 }
 
 pub fn find_by_key(conn: &mut DbConn, key: &str) -> Result<Option<Installation>, DbError> {
-    Ok(dsl::installations
+    dsl::installations
         .filter(dsl::install_key.eq(key))
         .select(Installation::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| name_corrupt(conn, e))
 }
 
 pub fn list(
@@ -168,7 +181,7 @@ pub fn list(
     if let Some(l) = location_id {
         q = q.filter(dsl::location_id.eq(l.to_owned()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn).map_err(|e| name_corrupt(conn, e))
 }
 
 /// Creates the installation, or updates the one with the same company / location. Re-installing revives an
@@ -195,7 +208,7 @@ pub fn upsert(
             let row = Installation {
                 id: new_id.to_owned(),
                 install_key: key.clone(),
-                auth_class: facts.auth_class.as_str().to_owned(),
+                auth_class: facts.auth_class,
                 company_id: facts.company_id.clone(),
                 location_id: facts.location_id.clone(),
                 app_id: facts.app_id.clone(),
@@ -204,7 +217,7 @@ pub fn upsert(
                 is_bulk: facts.is_bulk,
                 approved_locations: serde_json::to_string(&facts.approved_locations)
                     .unwrap_or_else(|_| "[]".into()),
-                state: InstallationState::Active.as_str().to_owned(),
+                state: InstallationState::Active,
                 last_refresh_at: None,
                 last_error: None,
                 created_at: now,
@@ -244,7 +257,7 @@ pub fn upsert(
                 dsl::is_bulk.eq(facts.is_bulk || old.is_bulk),
                 dsl::approved_locations
                     .eq(serde_json::to_string(&approved).unwrap_or_else(|_| "[]".into())),
-                dsl::state.eq(InstallationState::Active.as_str()),
+                dsl::state.eq(InstallationState::Active),
                 dsl::last_error.eq(None::<String>),
                 dsl::updated_at.eq(now),
             ))
@@ -262,7 +275,7 @@ pub fn set_state(
 ) -> Result<(), DbError> {
     diesel::update(dsl::installations.find(id))
         .set((
-            dsl::state.eq(state.as_str()),
+            dsl::state.eq(state),
             dsl::last_error.eq(last_error),
             dsl::updated_at.eq(now),
         ))
@@ -287,7 +300,7 @@ pub fn mark_refreshed(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbErr
     diesel::update(dsl::installations.find(id))
         .set((
             dsl::last_refresh_at.eq(now),
-            dsl::state.eq(InstallationState::Active.as_str()),
+            dsl::state.eq(InstallationState::Active),
             dsl::last_error.eq(None::<String>),
             dsl::updated_at.eq(now),
         ))
@@ -326,10 +339,11 @@ pub fn companies_with_location(
             .replace('_', "\\_")
     );
     let rows: Vec<Installation> = dsl::installations
-        .filter(dsl::auth_class.eq(AuthClass::Company.as_str()))
+        .filter(dsl::auth_class.eq(AuthClass::Company))
         .filter(dsl::approved_locations.like(pattern).escape('\\'))
         .select(Installation::as_select())
-        .load(conn)?;
+        .load(conn)
+        .map_err(|e| name_corrupt(conn, e))?;
     Ok(rows
         .into_iter()
         .filter(|i| {
@@ -341,13 +355,14 @@ pub fn companies_with_location(
 
 /// Active agency-level installations, oldest first, at most `limit`.
 pub fn active_companies(conn: &mut DbConn, limit: i64) -> Result<Vec<Installation>, DbError> {
-    Ok(dsl::installations
-        .filter(dsl::auth_class.eq(AuthClass::Company.as_str()))
-        .filter(dsl::state.eq(InstallationState::Active.as_str()))
+    dsl::installations
+        .filter(dsl::auth_class.eq(AuthClass::Company))
+        .filter(dsl::state.eq(InstallationState::Active))
         .order(dsl::created_at.asc())
         .limit(limit)
         .select(Installation::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| name_corrupt(conn, e))
 }
 
 pub fn count(conn: &mut DbConn) -> Result<i64, DbError> {

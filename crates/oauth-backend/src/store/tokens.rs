@@ -207,7 +207,7 @@ pub fn due_for_refresh_with(
         .filter(dsl::scope_key.eq(INSTALLATION_SCOPE))
         .filter(dsl::refresh_token_enc.is_not_null())
         .filter(dsl::expires_at.lt(now + margin_ms))
-        .filter(i::state.eq("active"))
+        .filter(i::state.eq(shared_types::InstallationState::Active))
         .filter(dsl::lease_until.is_null().or(dsl::lease_until.lt(now)))
         .select((
             dsl::installation_id,
@@ -224,7 +224,7 @@ pub fn due_for_refresh_with(
         .inner_join(crate::db::schema::installations::table)
         .filter(dsl::scope_key.eq(INSTALLATION_SCOPE))
         .filter(dsl::refresh_token_enc.is_not_null())
-        .filter(i::state.eq("suspended"))
+        .filter(i::state.eq(shared_types::InstallationState::Suspended))
         .filter(i::updated_at.lt(now - suspended_retry_ms))
         .filter(dsl::lease_until.is_null().or(dsl::lease_until.lt(now)))
         .select((dsl::installation_id, dsl::token_version))

@@ -148,7 +148,7 @@ impl TokenService {
             .run(move |c| store::installations::find(c, &owned))
             .await?
             .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
-        match inst.state()? {
+        match inst.state {
             // A suspended installation keeps its pair: its token is served while it lasts, and refreshes are
             // retried (no more often than `suspended_retry_ms`) until HighLevel takes one again.
             InstallationState::Active | InstallationState::Suspended => Ok(inst),
@@ -180,7 +180,7 @@ impl TokenService {
         gen: u64,
     ) -> AppResult<Installation> {
         let approved = inst.approved()?;
-        if inst.class()? != AuthClass::Company
+        if inst.auth_class != AuthClass::Company
             || approved.is_empty()
             || approved.iter().any(|l| l == location)
         {
@@ -258,7 +258,7 @@ impl TokenService {
             ),
             fix,
         };
-        match inst.class()? {
+        match inst.auth_class {
             AuthClass::Location => {
                 let own = inst.location_id.as_deref().unwrap_or_default();
                 if own == wanted {
@@ -317,7 +317,7 @@ impl TokenService {
         let expires_at_ms = row.expires_at.unwrap_or(0);
         let (auth_class, location_id) = match location {
             Some(l) => (AuthClass::Location, Some(l.to_owned())),
-            None => (inst.class()?, inst.location_id.clone()),
+            None => (inst.auth_class, inst.location_id.clone()),
         };
         let answer = TokenAccess {
             installation_id: inst.id.clone(),
@@ -516,10 +516,10 @@ impl TokenService {
             .run(move |c| store::installations::find(c, &owned))
             .await?
             .ok_or_else(|| AppError::InstallationNotFound(id.to_owned()))?;
-        if inst.state()? == InstallationState::Uninstalled {
+        if inst.state == InstallationState::Uninstalled {
             return Ok(inst);
         }
-        let class = inst.class()?;
+        let class = inst.auth_class;
         let (company, location) = match class {
             AuthClass::Location => (None, inst.location_id.as_deref()),
             AuthClass::Company => (Some(inst.company_id.as_str()), None),
@@ -571,7 +571,7 @@ impl TokenService {
                         ids.extend(
                             store::installations::list(c, Some(&company_id), None)?
                                 .into_iter()
-                                .filter(|i| i.auth_class == AuthClass::Location.as_str())
+                                .filter(|i| i.auth_class == AuthClass::Location)
                                 .map(|i| i.id),
                         );
                     }

@@ -46,7 +46,7 @@ impl TokenService {
         gen: u64,
     ) -> AppResult<TokenAccess> {
         // A suspended account is not asked again before its back-off has passed.
-        if matches!(inst.state(), Ok(InstallationState::Suspended)) {
+        if inst.state == InstallationState::Suspended {
             let wait_ms = inst.updated_at + self.suspended_retry_ms - now_ms();
             if wait_ms > 0 {
                 return Err(AppError::InstallationSuspended {
@@ -105,7 +105,7 @@ impl TokenService {
         // maybe after HighLevel had already rotated the pair (docs/design.md, refresh: the crash window). The stored refresh token may be
         // spent, and using a spent one is the reuse HighLevel punishes: reconnect first. If HighLevel refuses the
         // reconnect, the refresh token was probably never used; fall through to it.
-        let class = inst.class()?;
+        let class = inst.auth_class;
         if row.lease_owner.is_some() && row.lease_until.is_some_and(|until| until < now_ms()) {
             tracing::warn!(installation = %inst.id, "a refresh lease lapsed under another process; reconnecting instead of reusing its refresh token");
             match self.reconnect_grant(inst, class).await {
