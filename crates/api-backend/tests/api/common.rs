@@ -102,6 +102,11 @@ pub async fn stack_on(
             ),
             ("REFRESHER_INTERVAL_SECS", "0".into()),
             ("DB_POOL_SIZE", "4".into()),
+            // PayTR's token request names the paying contact, read from HighLevel.
+            (
+                "HIGHLEVEL_SCOPES",
+                format!("{} contacts.readonly", oauth_backend::settings::DEV_SCOPES),
+            ),
         ],
     )
     .unwrap();
