@@ -137,7 +137,10 @@ pub async fn report(
             }
         }
         for c in &endpoints {
-            let counts = only.is_some() || !c.path.contains("/whitelabel");
+            // White-label is never ours to call; a contact is read only to name PayTR's customer, with
+            // placeholders when it cannot be: neither makes the installation unusable.
+            let counts =
+                only.is_some() || !(c.path.contains("/whitelabel") || c.endpoint == "contacts.get");
             if let (false, Some(d), true) = (c.ok, &c.diagnosis, counts) {
                 if !problems
                     .iter()

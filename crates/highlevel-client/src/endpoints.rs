@@ -234,6 +234,13 @@ pub const ORDER_GET: Endpoint = ep(
     L,
     "payments/orders.readonly",
 );
+pub const CONTACT_GET: Endpoint = ep(
+    "contacts.get",
+    Get,
+    "/contacts/{contactId}",
+    L,
+    "contacts.readonly",
+);
 pub const LOCATION_TOKEN: Endpoint = ep(
     "oauth.location_token",
     Post,
@@ -274,6 +281,7 @@ pub const TABLE: &[Endpoint] = &[
     WHITELABEL_LIST,
     TRANSACTION_GET,
     ORDER_GET,
+    CONTACT_GET,
     LOCATION_TOKEN,
     INSTALLED_LOCATIONS,
 ];

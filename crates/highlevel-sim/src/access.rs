@@ -144,6 +144,7 @@ pub const ORDER_GET: Requirement = loc(
     "payments/orders.readonly",
     AC,
 );
+pub const CONTACT_GET: Requirement = loc("GET", "/contacts/{contactId}", "contacts.readonly", AC);
 pub const LOCATION_TOKEN: Requirement = Requirement {
     method: "POST",
     path: "/oauth/locationToken",
@@ -182,6 +183,7 @@ pub const TABLE: &[Requirement] = &[
     WHITELABEL_LIST,
     TRANSACTION_GET,
     ORDER_GET,
+    CONTACT_GET,
     LOCATION_TOKEN,
     INSTALLED_LOCATIONS,
 ];

@@ -103,6 +103,8 @@ pub struct World {
     pub orders: HashMap<String, Value>,
     /// Transactions by id (each belongs to an order: `entityId`).
     pub transactions: HashMap<String, Value>,
+    /// Contacts by id (each with its `locationId`).
+    pub contacts: HashMap<String, Value>,
     /// Sub-accounts suspended or deactivated (`POST /_sim/locations/{id}/status {"active": false}`): their
     /// refreshes are refused with `400 Location is not active`, their refresh tokens stay alive.
     pub inactive_locations: std::collections::HashSet<String>,

@@ -226,12 +226,14 @@ pub async fn open_paytr(
             .await?;
     }
     let back = state.settings.public_base_url.clone().unwrap_or_default();
+    let customer = super::record::customer(state, provider, rec.contact_id.as_deref()).await;
     let url = gateway
         .checkout_url(&super::paytr::Checkout {
             charge: &charge,
             user_ip: &c.user_ip,
             email: &c.email,
             product_name: c.product_name.as_deref().unwrap_or("Order"),
+            customer: &customer,
             ok_url: &format!("{back}/payments/page?result=ok"),
             fail_url: &format!("{back}/payments/page?result=fail"),
         })

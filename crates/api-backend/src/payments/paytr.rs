@@ -67,6 +67,8 @@ pub struct Checkout<'a> {
     pub user_ip: &'a str,
     pub email: &'a str,
     pub product_name: &'a str,
+    /// The customer's name, address and phone, as HighLevel has them.
+    pub customer: &'a super::record::Customer,
     pub ok_url: &'a str,
     pub fail_url: &'a str,
 }
@@ -161,9 +163,9 @@ impl Paytr {
             ("debug_on", "0".into()),
             ("no_installment", no_installment.into()),
             ("max_installment", max_installment.into()),
-            ("user_name", "HighLevel customer".into()),
-            ("user_address", "-".into()),
-            ("user_phone", "-".into()),
+            ("user_name", c.customer.name.clone()),
+            ("user_address", c.customer.address.clone()),
+            ("user_phone", c.customer.phone.clone()),
             ("merchant_ok_url", c.ok_url.into()),
             ("merchant_fail_url", c.fail_url.into()),
             ("timeout_limit", CHECKOUT_TIMEOUT_MINUTES.to_string()),

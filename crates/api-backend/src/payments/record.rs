@@ -16,6 +16,8 @@ use shared_types::check_id;
 pub struct Recorded {
     pub minor: i64,
     pub cur: Cur,
+    /// The contact HighLevel recorded as paying.
+    pub contact_id: Option<String>,
 }
 
 /// Only a gateway that can take real money serves live mode: the sandbox settles test payments only.
@@ -102,7 +104,75 @@ pub async fn recorded(
     }
     let cur = money::currency(&record.currency)?;
     let minor = money::to_minor(record.amount, cur)?;
-    Ok(Recorded { minor, cur })
+    Ok(Recorded {
+        minor,
+        cur,
+        contact_id: record.contact_id,
+    })
+}
+
+/// The customer as PayTR's token request wants them (`user_name`, `user_address`, `user_phone`), from
+/// HighLevel's record of the contact that pays, never from the browser. What HighLevel does not have (or a
+/// contact that cannot be read: the app lacks `contacts.readonly`) is a placeholder, as before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+}
+
+impl Default for Customer {
+    fn default() -> Customer {
+        Customer {
+            name: "HighLevel customer".into(),
+            address: "-".into(),
+            phone: "-".into(),
+        }
+    }
+}
+
+fn clip(s: String, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+/// HighLevel's contact `contact_id` of the provider's location, as a PayTR customer.
+pub async fn customer(
+    state: &AppState,
+    provider: &ProviderRow,
+    contact_id: Option<&str>,
+) -> Customer {
+    let Some(id) = contact_id.filter(|c| check_id("contactId", c).is_ok()) else {
+        return Customer::default();
+    };
+    let location = provider.location_id.as_str();
+    let read = async {
+        let resolved = state.bridge.resolve(location, None, None).await?;
+        let tokens = Tokens {
+            bridge: state.bridge.clone(),
+            installation: resolved.installation_id,
+            location: Some(location.to_owned()),
+        };
+        Ok::<_, ApiError>(state.hl.contact(&tokens, location, id).await?)
+    };
+    match read.await {
+        Ok(c) => {
+            let fallback = Customer::default();
+            Customer {
+                name: clip(c.full_name().unwrap_or(fallback.name), 60),
+                address: clip(c.address_line().unwrap_or(fallback.address), 400),
+                phone: clip(
+                    c.phone
+                        .filter(|p| !p.trim().is_empty())
+                        .unwrap_or(fallback.phone),
+                    20,
+                ),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(%location, error = %e, "the paying contact could not be read from HighLevel; PayTR gets placeholders");
+            Customer::default()
+        }
+    }
 }
 
 /// The page's amount and currency (what the customer was shown) must be HighLevel's.

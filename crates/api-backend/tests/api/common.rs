@@ -113,9 +113,13 @@ pub async fn stack_scoped(
             ),
             ("REFRESHER_INTERVAL_SECS", "0".into()),
             ("DB_POOL_SIZE", "4".into()),
+            // PayTR's token request names the paying contact, read from HighLevel.
             (
                 "HIGHLEVEL_SCOPES",
-                scopes.unwrap_or(oauth_backend::settings::DEV_SCOPES).into(),
+                scopes.map_or_else(
+                    || format!("{} contacts.readonly", oauth_backend::settings::DEV_SCOPES),
+                    str::to_owned,
+                ),
             ),
         ],
     )

@@ -209,7 +209,19 @@ async fn paytr_end_to_end(backend: Backend) {
         api_backend::payments::keys::Mode::Test,
         &row.api_key_salt,
     );
-    for txn in ["txn-p1", "txn-p2", "txn-p3", "txn-p4", "txn-p5"] {
+    // HighLevel's contact who pays txn-p1; the other transactions' contacts HighLevel does not have.
+    sim_post(&s, "/_sim/contacts", json!({"locationId": "Loc1", "id": "contact-ada", "firstName": "Ada",
+        "lastName": "Lovelace", "email": "ada@example.test", "phone": "+441234567890", "address1": "12 St James's Square",
+        "city": "London", "postalCode": "SW1Y 4JH", "country": "GB"})).await;
+    let out = sim_post(
+        &s,
+        "/_sim/payments/orders",
+        json!({"locationId": "Loc1", "transactionId": "txn-p1",
+        "amount": 49.99, "currency": "USD", "contactId": "contact-ada"}),
+    )
+    .await;
+    assert_eq!(out["transactionId"], "txn-p1", "{out}");
+    for txn in ["txn-p2", "txn-p3", "txn-p4", "txn-p5"] {
         checkout_at_sim(&s, "Loc1", txn, 49.99, "USD").await;
     }
     let checkout = |txn: &'static str| {
@@ -239,6 +251,19 @@ async fn paytr_end_to_end(backend: Backend) {
             req["test_mode"].as_str()
         ),
         ("api/get-token", "4999", "USD", "1")
+    );
+    // The customer PayTR is told of is HighLevel's contact for the transaction, not a placeholder.
+    assert_eq!(
+        (
+            req["user_name"].as_str(),
+            req["user_address"].as_str(),
+            req["user_phone"].as_str()
+        ),
+        (
+            "Ada Lovelace",
+            "12 St James's Square, London, SW1Y 4JH, GB",
+            "+441234567890"
+        )
     );
     let oid = req["merchant_oid"].clone();
     assert!(oid.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -342,7 +367,17 @@ async fn paytr_end_to_end(backend: Backend) {
 
     // A callback that never came: verify asks PayTR's status query.
     let (_, second) = checkout("txn-p2").await;
-    let oid2 = fake.lock().unwrap().requests.last().unwrap().1["merchant_oid"].clone();
+    let (op, req2) = fake.lock().unwrap().requests.last().cloned().unwrap();
+    assert_eq!(
+        (
+            op.as_str(),
+            req2["user_name"].as_str(),
+            req2["user_phone"].as_str()
+        ),
+        ("api/get-token", "HighLevel customer", "-"),
+        "a contact HighLevel does not have leaves PayTR's placeholders"
+    );
+    let oid2 = req2["merchant_oid"].clone();
     fake.lock().unwrap().paid.push(oid2);
     let (_, v) = post(
         &s,

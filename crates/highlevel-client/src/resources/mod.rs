@@ -2,6 +2,7 @@
 //! follow HighLevel's OpenAPI files (`HighLevel's public OpenAPI files, `apps/*.json` of GoHighLevel/highlevel-api-docs; see docs/highlevel.md`); answers keep fields we do not
 //! model in `extra`, so nothing HighLevel sends is lost on the way through.
 
+pub mod contacts;
 pub mod medias;
 pub mod payments;
 pub mod prices;

@@ -2,6 +2,7 @@
 
 pub mod app_shell;
 pub mod checkout;
+pub mod contacts;
 pub mod control;
 pub mod generic;
 pub mod medias;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     products::configure(cfg);
     medias::configure(cfg);
     payments::configure(cfg);
+    contacts::configure(cfg);
     control::configure(cfg);
     checkout::configure(cfg);
     app_shell::configure(cfg);
