@@ -152,7 +152,6 @@ both_backends!(
     an_unknown_record_state_names_the_row
 );
 
-
 /// The shared rate budget (`hl_rate_slots`). PostgreSQL only: it exists for replicas, and a SQLite deployment
 /// is one process that paces in memory.
 #[tokio::test]

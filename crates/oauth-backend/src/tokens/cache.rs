@@ -132,6 +132,12 @@ impl TokenCache {
         self.map.get(installation)?.get(scope_key).cloned()
     }
 
+    /// How many installations have a token cached (for tests and the scale benchmark).
+    pub fn installations(&self) -> u64 {
+        self.map.run_pending_tasks();
+        self.map.entry_count()
+    }
+
     /// Whether any token of the installation is cached.
     pub fn holds(&self, installation: &str) -> bool {
         self.map.contains_key(installation)
