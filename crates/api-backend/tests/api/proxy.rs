@@ -81,8 +81,9 @@ async fn proxied_calls_reach_highlevel_with_the_right_token(backend: Backend) {
         &user,
     )
     .await;
+    // HighLevel answers `{contact: {...}}` (contacts.json, GET /contacts/{contactId}).
     assert_eq!(
-        (status, got["id"].as_str()),
+        (status, got["contact"]["id"].as_str()),
         (200, Some(id.as_str())),
         "{got}"
     );

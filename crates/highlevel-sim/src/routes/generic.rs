@@ -81,7 +81,11 @@ async fn answer(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) -> HlRe
             created["id"] = json!(id);
             created["dateAdded"] = json!(now_iso());
             if world.echoed.len() < KEPT {
-                world.echoed.insert(id, created.clone());
+                world.echoed.insert(id.clone(), created.clone());
+            }
+            // Contacts have a model of their own (`routes/contacts.rs`): a created contact is read there.
+            if op.path == "/contacts/" && world.contacts.len() < KEPT {
+                world.contacts.insert(id, created.clone());
             }
             HttpResponse::Created().json(created)
         }
