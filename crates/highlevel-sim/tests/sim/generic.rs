@@ -25,8 +25,9 @@ async fn contacts_take_a_location_token_with_their_scope_and_location() {
     assert!(headers.contains_key("x-ratelimit-remaining"));
     let id = created["id"].as_str().unwrap().to_owned();
     let (status, got, _) = call(&sim, Method::GET, &format!("/contacts/{id}"), &token, None).await;
+    // HighLevel answers `{contact: {...}}` (contacts.json, GET /contacts/{contactId}).
     assert_eq!(
-        (status, got["firstName"].as_str()),
+        (status, got["contact"]["firstName"].as_str()),
         (200, Some("Ada")),
         "{got}"
     );
