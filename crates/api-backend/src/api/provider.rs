@@ -24,12 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Gateway {
-    Sandbox,
-    Paytr,
-}
+pub use crate::store::providers::Gateway;
 
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -127,7 +122,7 @@ fn out(row: &ProviderRow, base: Option<&str>) -> ProviderOut {
         name: row.name.clone(),
         description: row.description.clone(),
         image_url: row.image_url.clone(),
-        gateway: row.gateway.clone(),
+        gateway: row.gateway.as_str().to_owned(),
         query_url: base.map(|b| format!("{b}/payments/query")),
         payments_url: base.map(|b| format!("{b}/payments/page?locationId={}", row.location_id)),
         publishable_keys: PublishableKeys {
@@ -174,10 +169,7 @@ pub async fn put(
     let input = body.into_inner();
     // Subscriptions are renewed here from saved cards: only where the gateway keeps cards (the sandbox; PayTR
     // needs its Direct API and recurring permission, which this service does not use yet).
-    let schedules = crate::payments::checkout::gateway_keeps_cards(match input.gateway {
-        Gateway::Sandbox => "sandbox",
-        Gateway::Paytr => "paytr",
-    });
+    let schedules = crate::payments::checkout::gateway_keeps_cards(input.gateway);
     let provider = NewProvider {
         name: input.name.clone(),
         description: input.description.clone(),
@@ -219,10 +211,7 @@ pub async fn put(
         name: input.name,
         description: input.description,
         image_url: input.image_url,
-        gateway: serde_json::to_value(input.gateway)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        gateway: input.gateway,
         gateway_credentials: sealed,
         api_key_salt: salt,
         test_api_key_hash: token_hash(&connect.test.api_key),
@@ -238,7 +227,7 @@ pub async fn put(
         .db
         .run(move |c| store::providers::upsert(c, &stored))
         .await?;
-    tracing::info!(%location, gateway = %row.gateway, "payments provider registered and keys connected");
+    tracing::info!(%location, gateway = row.gateway.as_str(), "payments provider registered and keys connected");
     Ok(HttpResponse::Ok().json(out(&row, Some(&base))))
 }
 

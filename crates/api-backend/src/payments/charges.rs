@@ -7,7 +7,7 @@ use super::requests::{money_of, ChargePayment, ListPaymentMethods, Verify};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::now_ms;
-use crate::store::payments::{self, Charge};
+use crate::store::payments::{self, Charge, ChargeStatus};
 use crate::store::providers::ProviderRow;
 use serde_json::{json, Value};
 
@@ -55,14 +55,14 @@ pub async fn verify(
     }
     // A PayTR payment still pending here may have a callback that never arrived: ask PayTR.
     let found = match found {
-        Some(c) if c.status == "pending" && c.gateway == "paytr" => {
+        Some(c) if c.status == ChargeStatus::Pending && c.gateway == payments::Gateway::Paytr => {
             Some(settle_from_paytr(state, p, c).await?)
         }
         other => other,
     };
     Ok(match found.map(|c| c.status) {
-        Some(s) if s == "succeeded" => json!({"success": true}),
-        Some(s) if s == "failed" => json!({"failed": true}),
+        Some(ChargeStatus::Succeeded) => json!({"success": true}),
+        Some(ChargeStatus::Failed) => json!({"failed": true}),
         _ => json!({"success": false}),
     })
 }
@@ -86,10 +86,10 @@ pub async fn settle_from_paytr(
     let closed =
         now_ms() - c.created_at > (super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60 + 60) * 1000;
     let (status, failure) = match outcome {
-        Outcome::Succeeded => ("succeeded", None),
-        Outcome::Declined(why) => ("failed", Some(why)),
+        Outcome::Succeeded => (ChargeStatus::Succeeded, None),
+        Outcome::Declined(why) => (ChargeStatus::Failed, Some(why)),
         Outcome::Pending if closed => (
-            "failed",
+            ChargeStatus::Failed,
             Some("no payment was made before PayTR's checkout closed".to_owned()),
         ),
         Outcome::Pending => return Ok(c),
@@ -135,10 +135,13 @@ pub async fn list_methods(
 
 /// HighLevel's answer for a charge in any state.
 pub fn charge_answer(c: &Charge) -> Value {
-    let (success, failed) = (c.status == "succeeded", c.status == "failed");
-    let message = match c.status.as_str() {
-        "succeeded" => "Payment succeeded".to_owned(),
-        "failed" => c.failure.clone().unwrap_or_else(|| "Payment failed".into()),
+    let (success, failed) = (
+        c.status == ChargeStatus::Succeeded,
+        c.status == ChargeStatus::Failed,
+    );
+    let message = match c.status {
+        ChargeStatus::Succeeded => "Payment succeeded".to_owned(),
+        ChargeStatus::Failed => c.failure.clone().unwrap_or_else(|| "Payment failed".into()),
         _ => "Payment pending: the customer must confirm it".into(),
     };
     json!({"success": success, "failed": failed, "chargeId": c.id, "message": message, "chargeSnapshot": charge_snapshot(c)})
@@ -161,7 +164,7 @@ where
         .run(move |c| payments::insert_charge_once(c, &new))
         .await?;
     let mut fresh = inserted;
-    if !inserted && after_decline && stored.status == "failed" {
+    if !inserted && after_decline && stored.status == ChargeStatus::Failed {
         let id = stored.id.clone();
         if let Some(reopened) = state
             .db
@@ -178,10 +181,10 @@ where
         return Ok(stored);
     }
     let (status, failure) = match attempt.await {
-        Ok(Outcome::Succeeded) => ("succeeded", None),
-        Ok(Outcome::Declined(why)) => ("failed", Some(why)),
+        Ok(Outcome::Succeeded) => (ChargeStatus::Succeeded, None),
+        Ok(Outcome::Declined(why)) => (ChargeStatus::Failed, Some(why)),
         Ok(Outcome::Pending) => return Ok(stored),
-        Err(e) => ("failed", Some(e.to_string())),
+        Err(e) => (ChargeStatus::Failed, Some(e.to_string())),
     };
     // The card was charged (or declined): that must be recorded even across a short database outage.
     let (id, location) = (stored.id.clone(), stored.location_id.clone());
@@ -202,9 +205,9 @@ pub fn new_charge(p: &ProviderRow, live: bool, txn: &str, amount: i64, currency:
         location_id: p.location_id.clone(),
         live_mode: live,
         transaction_id: txn.to_owned(),
-        gateway: p.gateway.clone(),
+        gateway: p.gateway,
         gateway_ref: None,
-        status: "pending".into(),
+        status: ChargeStatus::Pending,
         amount_minor: amount,
         currency,
         refunded_minor: 0,
@@ -267,8 +270,8 @@ pub async fn gateway_charge_saved(
     m: &payments::Method,
     c: &Charge,
 ) -> Result<Outcome, GatewayError> {
-    match c.gateway.as_str() {
-        "sandbox" => Sandbox.charge_saved(m, c).await,
+    match c.gateway {
+        payments::Gateway::Sandbox => Sandbox.charge_saved(m, c).await,
         other => Err(GatewayError::Refused(format!(
             "the `{other}` gateway cannot charge saved cards"
         ))),

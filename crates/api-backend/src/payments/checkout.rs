@@ -64,7 +64,11 @@ pub async fn charge_card(
     .await?;
     // Card on file: brand, last four and expiry, and what the sandbox will do with it; never the number.
     let mut method_id = None;
-    if let (true, Some(contact), false) = (c.save_card, c.contact_id, charged.status == "failed") {
+    if let (true, Some(contact), false) = (
+        c.save_card,
+        c.contact_id,
+        charged.status == payments::ChargeStatus::Failed,
+    ) {
         let m = method_of(provider, live, &contact, &digits, exp_month, exp_year);
         let id = m.id.clone();
         // The payment stands either way; past the bound the card is just not kept.
@@ -79,12 +83,12 @@ pub async fn charge_card(
 /// can; PayTR only through its Direct API and card storage, which need merchant permissions this service does
 /// not offer yet, so a PayTR provider takes one-time payments only.
 pub fn keeps_cards(provider: &ProviderRow) -> bool {
-    gateway_keeps_cards(&provider.gateway)
+    gateway_keeps_cards(provider.gateway)
 }
 
 /// [`keeps_cards`] by the gateway's name; it also says whether subscriptions can be renewed here.
-pub fn gateway_keeps_cards(gateway: &str) -> bool {
-    gateway == "sandbox"
+pub fn gateway_keeps_cards(gateway: crate::store::providers::Gateway) -> bool {
+    gateway == crate::store::providers::Gateway::Sandbox
 }
 
 /// A saved card: brand, last four, expiry, and (sandbox) what charging it will do. Never the number.
@@ -214,7 +218,7 @@ pub async fn open_paytr(
         .db
         .run(move |c| payments::insert_charge_once(c, &new))
         .await?;
-    if charge.status != "pending" {
+    if charge.status != payments::ChargeStatus::Pending {
         return Ok(Opened::Settled(charge));
     }
     let oid = super::paytr::merchant_oid(&charge.id);

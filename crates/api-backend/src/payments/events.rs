@@ -114,12 +114,14 @@ pub fn settle_and_report(
     conn: &mut crate::db::DbConn,
     location: &str,
     id: &str,
-    status: &str,
+    status: payments::ChargeStatus,
     failure: Option<&str>,
 ) -> Result<Option<Charge>, crate::db::DbError> {
     let now = now_ms();
     conn.transaction(|conn| {
-        if payments::settle_charge(conn, id, status, failure, now)? && status == "succeeded" {
+        if payments::settle_charge(conn, id, status, failure, now)?
+            && status == payments::ChargeStatus::Succeeded
+        {
             if let Some(ch) = payments::charge(conn, location, id)? {
                 if ch.subscription_id.is_none() {
                     outbox::enqueue(conn, &captured(&ch, now))?;
@@ -224,7 +226,9 @@ async fn settle_waiting(state: &AppState) {
     let before = now_ms() - state.settings.sandbox_wait_ms;
     let Ok(waiting) = state
         .db
-        .run(move |c| payments::pending_before(c, "sandbox", before, PENDING_SCAN_LIMIT))
+        .run(move |c| {
+            payments::pending_before(c, payments::Gateway::Sandbox, before, PENDING_SCAN_LIMIT)
+        })
         .await
     else {
         return;
@@ -232,7 +236,15 @@ async fn settle_waiting(state: &AppState) {
     for ch in waiting {
         let settled = state
             .db
-            .run(move |c| settle_and_report(c, &ch.location_id, &ch.id, "succeeded", None))
+            .run(move |c| {
+                settle_and_report(
+                    c,
+                    &ch.location_id,
+                    &ch.id,
+                    payments::ChargeStatus::Succeeded,
+                    None,
+                )
+            })
             .await;
         if let Err(e) = settled {
             tracing::warn!(error = %e, "could not settle a waiting sandbox charge");

@@ -22,7 +22,7 @@ pub struct Recorded {
 
 /// Only a gateway that can take real money serves live mode: the sandbox settles test payments only.
 pub fn gateway_serves(provider: &ProviderRow, live: bool) -> Result<(), ApiError> {
-    if live && provider.gateway == "sandbox" {
+    if live && provider.gateway == crate::store::providers::Gateway::Sandbox {
         return Err(ApiError::GatewayModeUnsupported(format!(
             "location `{}` uses the sandbox gateway, which takes test payments only; this is the live key",
             provider.location_id

@@ -49,7 +49,7 @@ pub async fn refund(
         })?;
     let cur = money::currency(&charge.currency)?;
     let amount = money::to_minor(q.amount, cur)?;
-    if charge.status != "succeeded" {
+    if charge.status != payments::ChargeStatus::Succeeded {
         return Err(ApiError::RefundRefused(format!(
             "the charge is {}, not succeeded",
             charge.status
@@ -57,8 +57,8 @@ pub async fn refund(
     }
     // The gateway is made ready before any amount is reserved: a provider whose credentials cannot be
     // unsealed refuses the refund outright instead of leaving it pending for ever.
-    let paytr = match charge.gateway.as_str() {
-        "paytr" => Some(super::paytr_for(state, p, charge.live_mode)?),
+    let paytr = match charge.gateway {
+        payments::Gateway::Paytr => Some(super::paytr_for(state, p, charge.live_mode)?),
         _ => None,
     };
     let (key, since) = refund_key(q, amount);
@@ -93,7 +93,7 @@ pub async fn refund(
                 }
             }
         }
-        payments::RefundClaim::Repeat(r) if r.status == "pending" => {
+        payments::RefundClaim::Repeat(r) if r.status == payments::RefundStatus::Pending => {
             tracing::info!(refund = %r.id, "repeated refund request: asking the gateway about the pending one");
             resolve_pending_refund(state, p, &charge, r).await?
         }
@@ -117,12 +117,12 @@ pub async fn refund(
         .run(move |c| payments::refunds_of(c, &cid))
         .await?
         .iter()
-        .filter(|r| r.status != "failed")
+        .filter(|r| r.status != payments::RefundStatus::Failed)
         .map(|r| r.amount_minor)
         .sum();
-    let pending = refund.status == "pending";
+    let pending = refund.status == payments::RefundStatus::Pending;
     Ok(json!({
-        "success": refund.status == "succeeded",
+        "success": refund.status == payments::RefundStatus::Succeeded,
         "failed": false,
         "pending": pending,
         "message": if pending {
@@ -160,7 +160,7 @@ async fn resolve_pending_refund(
     charge: &Charge,
     r: payments::Refund,
 ) -> Result<payments::Refund, ApiError> {
-    if charge.gateway != "paytr" {
+    if charge.gateway != payments::Gateway::Paytr {
         return Ok(r);
     }
     match super::paytr_for(state, p, charge.live_mode)?

@@ -146,8 +146,10 @@ pub async fn create_subscription(
         .db
         .run(move |c| payments::charge_by_transaction(c, &location, &txn))
         .await?;
-    let failed =
-        stored.status == "incomplete" && charge.as_ref().is_some_and(|c| c.status == "failed");
+    let failed = stored.status == "incomplete"
+        && charge
+            .as_ref()
+            .is_some_and(|c| c.status == payments::ChargeStatus::Failed);
     let message = match (&charge, stored.status.as_str()) {
         (Some(c), _) => charge_answer(c)["message"].clone(),
         (None, "trialing") => json!("Subscription created; the first charge follows the trial"),
@@ -210,15 +212,15 @@ pub async fn charge_period(
             )),
         };
         match tried {
-            Ok(Outcome::Succeeded) => Some(("succeeded".to_owned(), None)),
-            Ok(Outcome::Declined(why)) => Some(("failed".to_owned(), Some(why))),
+            Ok(Outcome::Succeeded) => Some((payments::ChargeStatus::Succeeded, None)),
+            Ok(Outcome::Declined(why)) => Some((payments::ChargeStatus::Failed, Some(why))),
             Ok(Outcome::Pending) => None,
-            Err(e) => Some(("failed".to_owned(), Some(e.to_string()))),
+            Err(e) => Some((payments::ChargeStatus::Failed, Some(e.to_string()))),
         }
-    } else if stored.status == "pending" {
+    } else if stored.status == payments::ChargeStatus::Pending {
         None
     } else {
-        Some((stored.status.clone(), stored.failure.clone()))
+        Some((stored.status, stored.failure.clone()))
     };
     let delays = state.settings.subscription_retry_delays_ms();
     let (sub, owner, charge_id) = (sub.clone(), owner.map(str::to_owned), stored.id.clone());
@@ -247,7 +249,7 @@ pub async fn charge_period(
                 c,
                 &sub,
                 &charge_id,
-                &status,
+                status,
                 failure.as_deref(),
                 owner.as_deref(),
                 now,
@@ -264,7 +266,7 @@ fn record_outcome(
     c: &mut DbConn,
     sub: &Subscription,
     charge_id: &str,
-    status: &str,
+    status: payments::ChargeStatus,
     failure: Option<&str>,
     owner: Option<&str>,
     now: i64,
@@ -274,7 +276,7 @@ fn record_outcome(
         let wall = now_ms();
         payments::settle_charge(c, charge_id, status, failure, wall)?;
         let charge: Option<Charge> = payments::charge(c, &sub.location_id, charge_id)?;
-        let paid = charge.as_ref().is_some_and(|ch| ch.status == "succeeded");
+        let paid = charge.as_ref().is_some_and(|ch| ch.status == payments::ChargeStatus::Succeeded);
         let due = sub.next_charge_at.unwrap_or(now);
         let mut p = sub.progress(wall);
         let mut kinds: Vec<&str> = Vec::new();

@@ -5,6 +5,90 @@ use crate::db::{DbConn, DbError};
 use diesel::prelude::*;
 use service_common::with_conn;
 
+pub use super::providers::Gateway;
+
+/// Where a charge stands (the `status` column).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum ChargeStatus {
+    /// The gateway's answer is not known yet.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl ChargeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeStatus::Pending => "pending",
+            ChargeStatus::Succeeded => "succeeded",
+            ChargeStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChargeStatus> {
+        [
+            ChargeStatus::Pending,
+            ChargeStatus::Succeeded,
+            ChargeStatus::Failed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ChargeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+service_common::text_column!(ChargeStatus, "pending, succeeded or failed");
+
+/// Where a refund stands (the `status` column).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundStatus {
+    /// The gateway's answer is not known yet.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RefundStatus> {
+        [
+            RefundStatus::Pending,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RefundStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+service_common::text_column!(RefundStatus, "pending, succeeded or failed");
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = payment_charges)]
 pub struct Charge {
@@ -12,10 +96,9 @@ pub struct Charge {
     pub location_id: String,
     pub live_mode: bool,
     pub transaction_id: String,
-    pub gateway: String,
+    pub gateway: Gateway,
     pub gateway_ref: Option<String>,
-    /// `pending`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: ChargeStatus,
     pub amount_minor: i64,
     pub currency: String,
     pub refunded_minor: i64,
@@ -26,6 +109,10 @@ pub struct Charge {
     pub failure: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+fn charge_row(id: &str) -> String {
+    format!("payment charge {id}")
 }
 
 /// Records a charge unless this location already has one for the transaction; answers the stored charge and
@@ -42,12 +129,13 @@ pub fn insert_charge_once(conn: &mut DbConn, c: &Charge) -> Result<(Charge, bool
 }
 
 pub fn charge(conn: &mut DbConn, location: &str, id: &str) -> Result<Option<Charge>, DbError> {
-    Ok(payment_charges::table
+    payment_charges::table
         .filter(payment_charges::location_id.eq(location))
         .filter(payment_charges::id.eq(id))
         .select(Charge::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| DbError::naming(e, || charge_row(id)))
 }
 
 pub fn charge_by_transaction(
@@ -55,25 +143,35 @@ pub fn charge_by_transaction(
     location: &str,
     transaction: &str,
 ) -> Result<Option<Charge>, DbError> {
-    Ok(payment_charges::table
+    payment_charges::table
         .filter(payment_charges::location_id.eq(location))
         .filter(payment_charges::transaction_id.eq(transaction))
         .select(Charge::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| {
+            DbError::naming(e, || {
+                format!("payment charge of transaction {transaction} at {location}")
+            })
+        })
 }
 
 pub fn charge_by_gateway_ref(
     conn: &mut DbConn,
-    gateway: &str,
+    gateway: Gateway,
     reference: &str,
 ) -> Result<Option<Charge>, DbError> {
-    Ok(payment_charges::table
+    payment_charges::table
         .filter(payment_charges::gateway.eq(gateway))
         .filter(payment_charges::gateway_ref.eq(reference))
         .select(Charge::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| {
+            DbError::naming(e, || {
+                format!("payment charge with {gateway} reference {reference}")
+            })
+        })
 }
 
 pub fn set_gateway_ref(conn: &mut DbConn, id: &str, reference: &str) -> Result<(), DbError> {
@@ -87,14 +185,14 @@ pub fn set_gateway_ref(conn: &mut DbConn, id: &str, reference: &str) -> Result<(
 pub fn settle_charge(
     conn: &mut DbConn,
     id: &str,
-    status: &str,
+    status: ChargeStatus,
     failure: Option<&str>,
     now: i64,
 ) -> Result<bool, DbError> {
     Ok(diesel::update(
         payment_charges::table
             .find(id)
-            .filter(payment_charges::status.eq("pending")),
+            .filter(payment_charges::status.eq(ChargeStatus::Pending)),
     )
     .set((
         payment_charges::status.eq(status),
@@ -110,10 +208,10 @@ pub fn reopen_failed(conn: &mut DbConn, id: &str, now: i64) -> Result<Option<Cha
     let n = diesel::update(
         payment_charges::table
             .find(id)
-            .filter(payment_charges::status.eq("failed")),
+            .filter(payment_charges::status.eq(ChargeStatus::Failed)),
     )
     .set((
-        payment_charges::status.eq("pending"),
+        payment_charges::status.eq(ChargeStatus::Pending),
         payment_charges::failure.eq(None::<String>),
         payment_charges::updated_at.eq(now),
     ))
@@ -121,18 +219,19 @@ pub fn reopen_failed(conn: &mut DbConn, id: &str, now: i64) -> Result<Option<Cha
     if n == 0 {
         return Ok(None);
     }
-    Ok(payment_charges::table
+    payment_charges::table
         .find(id)
         .select(Charge::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| DbError::naming(e, || charge_row(id)))
 }
 
 /// Whether the location has a charge still pending (a PayTR callback may yet settle it).
 pub fn has_pending(conn: &mut DbConn, location: &str) -> Result<bool, DbError> {
     Ok(payment_charges::table
         .filter(payment_charges::location_id.eq(location))
-        .filter(payment_charges::status.eq("pending"))
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
         .select(payment_charges::id)
         .first::<String>(conn)
         .optional()?
@@ -143,18 +242,19 @@ pub fn has_pending(conn: &mut DbConn, location: &str) -> Result<bool, DbError> {
 /// cards; a charge reopened for a new attempt counts from the reopening).
 pub fn pending_before(
     conn: &mut DbConn,
-    gateway: &str,
+    gateway: Gateway,
     before: i64,
     limit: i64,
 ) -> Result<Vec<Charge>, DbError> {
-    Ok(payment_charges::table
-        .filter(payment_charges::status.eq("pending"))
+    payment_charges::table
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
         .filter(payment_charges::gateway.eq(gateway))
         .filter(payment_charges::updated_at.lt(before))
         .order(payment_charges::updated_at.asc())
         .limit(limit)
         .select(Charge::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("a pending {gateway} payment charge")))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
@@ -165,8 +265,7 @@ pub struct Refund {
     pub location_id: String,
     pub amount_minor: i64,
     pub created_at: i64,
-    /// `pending` (the gateway's answer is not known yet), `succeeded` or `failed`.
-    pub status: String,
+    pub status: RefundStatus,
     pub request_key: Option<String>,
     pub updated_at: i64,
 }
@@ -210,7 +309,7 @@ pub fn begin_refund(
             .filter(payment_refunds::location_id.eq(location))
             .filter(payment_refunds::charge_id.eq(charge_id))
             .filter(payment_refunds::request_key.eq(key))
-            .filter(payment_refunds::status.ne("failed"))
+            .filter(payment_refunds::status.ne(RefundStatus::Failed))
             .filter(payment_refunds::created_at.ge(since))
             .select(Refund::as_select())
             .first(conn)
@@ -222,7 +321,7 @@ pub fn begin_refund(
             payment_charges::table
                 .filter(payment_charges::id.eq(charge_id))
                 .filter(payment_charges::location_id.eq(location))
-                .filter(payment_charges::status.eq("succeeded"))
+                .filter(payment_charges::status.eq(ChargeStatus::Succeeded))
                 .filter(
                     (payment_charges::refunded_minor + amount).le(payment_charges::amount_minor),
                 ),
@@ -241,7 +340,7 @@ pub fn begin_refund(
             location_id: location.to_owned(),
             amount_minor: amount,
             created_at: now,
-            status: "pending".into(),
+            status: RefundStatus::Pending,
             request_key: Some(key.to_owned()),
             updated_at: now,
         };
@@ -252,7 +351,7 @@ pub fn begin_refund(
                 payment_refunds::location_id.eq(&r.location_id),
                 payment_refunds::amount_minor.eq(r.amount_minor),
                 payment_refunds::created_at.eq(r.created_at),
-                payment_refunds::status.eq(&r.status),
+                payment_refunds::status.eq(r.status),
                 payment_refunds::request_key.eq(&r.request_key),
                 payment_refunds::updated_at.eq(r.updated_at),
             ))
@@ -272,7 +371,7 @@ pub fn finish_refund(
     conn.transaction(|conn| {
         let pending = payment_refunds::table
             .find(refund_id)
-            .filter(payment_refunds::status.eq("pending"))
+            .filter(payment_refunds::status.eq(RefundStatus::Pending))
             .select(Refund::as_select())
             .first(conn)
             .optional()?;
@@ -280,10 +379,14 @@ pub fn finish_refund(
             let n = diesel::update(
                 payment_refunds::table
                     .find(refund_id)
-                    .filter(payment_refunds::status.eq("pending")),
+                    .filter(payment_refunds::status.eq(RefundStatus::Pending)),
             )
             .set((
-                payment_refunds::status.eq(if succeeded { "succeeded" } else { "failed" }),
+                payment_refunds::status.eq(if succeeded {
+                    RefundStatus::Succeeded
+                } else {
+                    RefundStatus::Failed
+                }),
                 payment_refunds::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -296,21 +399,23 @@ pub fn finish_refund(
                     .execute(conn)?;
             }
         }
-        Ok(payment_refunds::table
+        payment_refunds::table
             .find(refund_id)
             .select(Refund::as_select())
             .first(conn)
-            .optional()?)
+            .optional()
+            .map_err(|e| DbError::naming(e, || format!("payment refund {refund_id}")))
     })
 }
 
 /// Refunds of a charge, oldest first.
 pub fn refunds_of(conn: &mut DbConn, charge_id: &str) -> Result<Vec<Refund>, DbError> {
-    Ok(payment_refunds::table
+    payment_refunds::table
         .filter(payment_refunds::charge_id.eq(charge_id))
         .order(payment_refunds::created_at.asc())
         .select(Refund::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("a payment refund of charge {charge_id}")))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]

@@ -6,6 +6,49 @@ use crate::db::{DbConn, DbError};
 use diesel::prelude::*;
 use service_common::with_conn;
 
+/// Which gateway takes a location's payments (the `gateway` column of providers and charges).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum Gateway {
+    Sandbox,
+    Paytr,
+}
+
+impl Gateway {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gateway::Sandbox => "sandbox",
+            Gateway::Paytr => "paytr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Gateway> {
+        [Gateway::Sandbox, Gateway::Paytr]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+service_common::text_column!(Gateway, "sandbox or paytr");
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, PartialEq, Eq)]
 #[diesel(table_name = crate::db::schema::payment_providers)]
 pub struct ProviderRow {
@@ -14,7 +57,7 @@ pub struct ProviderRow {
     pub name: String,
     pub description: String,
     pub image_url: String,
-    pub gateway: String,
+    pub gateway: Gateway,
     pub gateway_credentials: Option<String>,
     pub api_key_salt: String,
     pub test_api_key_hash: String,
@@ -28,11 +71,12 @@ pub struct ProviderRow {
 }
 
 pub fn get(conn: &mut DbConn, location: &str) -> Result<Option<ProviderRow>, DbError> {
-    Ok(dsl::payment_providers
+    dsl::payment_providers
         .find(location)
         .select(ProviderRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| DbError::naming(e, || format!("payment provider of {location}")))
 }
 
 /// Inserts or replaces the location's provider (keys are regenerated on every registration).
@@ -46,7 +90,7 @@ pub fn upsert(conn: &mut DbConn, row: &ProviderRow) -> Result<(), DbError> {
             dsl::name.eq(&row.name),
             dsl::description.eq(&row.description),
             dsl::image_url.eq(&row.image_url),
-            dsl::gateway.eq(&row.gateway),
+            dsl::gateway.eq(row.gateway),
             dsl::gateway_credentials.eq(&row.gateway_credentials),
             dsl::api_key_salt.eq(&row.api_key_salt),
             dsl::test_api_key_hash.eq(&row.test_api_key_hash),
@@ -76,7 +120,8 @@ pub fn by_api_key_hash(
         )
         .select(ProviderRow::as_select())
         .first(conn)
-        .optional()?;
+        .optional()
+        .map_err(|e| DbError::naming(e, || "the payment provider of an api key".to_owned()))?;
     Ok(row.map(|r| {
         let live = r.live_api_key_hash == hash;
         (r, live)

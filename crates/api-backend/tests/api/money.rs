@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use api_backend::payments::keys::{api_key, Mode};
+use api_backend::store::payments::ChargeStatus;
 use serde_json::{json, Value};
 use service_common::both_backends;
 use service_common::testing::Backend;
@@ -127,7 +128,7 @@ async fn the_amount_charged_is_highlevels(backend: Backend) {
     assert_eq!(second["status"], "succeeded", "{second}");
     assert_eq!(
         stored_charge(&s, "txn-retry").await.unwrap().status,
-        "succeeded"
+        ChargeStatus::Succeeded
     );
     // HighLevel's figure is charged, in minor units of each currency's ISO 4217 exponent.
     checkout_at_sim(&s, "Loc1", "txn-jpy", 500.0, "JPY").await;
@@ -314,7 +315,9 @@ async fn a_captured_payment_is_never_lost(backend: Backend) {
         "the page is told it did not complete: {status} {answer}"
     );
     let charge = stored_charge(&s, "txn-lost").await;
-    let captured = charge.as_ref().is_some_and(|c| c.status == "succeeded");
+    let captured = charge
+        .as_ref()
+        .is_some_and(|c| c.status == ChargeStatus::Succeeded);
     assert_eq!(
         (captured, events_in_outbox(&s).await),
         (false, 0),

@@ -84,7 +84,7 @@ async fn provider_rows(backend: Backend) {
         name: "n".into(),
         description: "d".into(),
         image_url: "https://x.test/i.png".into(),
-        gateway: "sandbox".into(),
+        gateway: providers::Gateway::Sandbox,
         gateway_credentials: None,
         api_key_salt: "salt".into(),
         test_api_key_hash: "t".repeat(64),
@@ -146,10 +146,54 @@ async fn an_unknown_record_state_names_the_row(backend: Backend) {
     );
 }
 
+/// A charge `status` this version does not know is an error naming the charge, never read as pending, paid or
+/// declined.
+async fn an_unknown_charge_status_names_the_row(backend: Backend) {
+    use api_backend::store::payments::{self, Charge, ChargeStatus};
+    use diesel::RunQueryDsl;
+    let t = TestDb::new(backend);
+    let db = db(&t);
+    let charge = Charge {
+        id: "ch_1".into(),
+        location_id: "L1".into(),
+        live_mode: false,
+        transaction_id: "txn_1".into(),
+        gateway: providers::Gateway::Sandbox,
+        gateway_ref: None,
+        status: ChargeStatus::Pending,
+        amount_minor: 1_000,
+        currency: "USD".into(),
+        refunded_minor: 0,
+        contact_id: None,
+        payment_method_id: None,
+        subscription_id: None,
+        description: None,
+        failure: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    let err = db
+        .run(move |c| {
+            let (stored, inserted) = payments::insert_charge_once(c, &charge)?;
+            assert!(inserted && stored == charge, "{stored:?}");
+            diesel::sql_query("UPDATE payment_charges SET status = 'disputed' WHERE id = 'ch_1'")
+                .execute(c)?;
+            payments::charge(c, "L1", "ch_1")
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("payment charge ch_1") && err.contains("`disputed`"),
+        "{err}"
+    );
+}
+
 both_backends!(
     idempotency_records,
     provider_rows,
-    an_unknown_record_state_names_the_row
+    an_unknown_record_state_names_the_row,
+    an_unknown_charge_status_names_the_row
 );
 
 /// The shared rate budget (`hl_rate_slots`). PostgreSQL only: it exists for replicas, and a SQLite deployment

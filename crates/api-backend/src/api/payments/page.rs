@@ -224,7 +224,7 @@ pub async fn charge(state: State, body: web::Json<ChargeInput>) -> Result<HttpRe
     let (provider, live) =
         provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
     gateway_serves(&provider, live)?;
-    if provider.gateway != "sandbox" {
+    if provider.gateway != crate::store::providers::Gateway::Sandbox {
         return Err(ApiError::Validation(format!(
             "the `{}` gateway takes cards in its own checkout, not here",
             provider.gateway
@@ -354,7 +354,7 @@ pub async fn paytr_checkout(
     let input = body.into_inner();
     let (provider, live) =
         provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
-    if provider.gateway != "paytr" {
+    if provider.gateway != crate::store::providers::Gateway::Paytr {
         return Err(ApiError::Validation(
             "this location's gateway is not PayTR".into(),
         ));

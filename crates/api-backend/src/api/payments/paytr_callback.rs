@@ -50,7 +50,7 @@ pub async fn receive(
     let lookup = oid.to_owned();
     let charge = state
         .db
-        .run(move |c| store::charge_by_gateway_ref(c, "paytr", &lookup))
+        .run(move |c| store::charge_by_gateway_ref(c, store::Gateway::Paytr, &lookup))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no PayTR payment `{oid}`")))?;
     let location = charge.location_id.clone();
@@ -83,9 +83,9 @@ pub async fn receive(
         }
     }
     let (outcome, failure) = match status {
-        "success" => ("succeeded", None),
+        "success" => (store::ChargeStatus::Succeeded, None),
         _ => (
-            "failed",
+            store::ChargeStatus::Failed,
             field("failed_reason_msg")
                 .map(str::to_owned)
                 .or(Some("PayTR reported the payment failed".into())),
