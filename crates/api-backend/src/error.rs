@@ -79,6 +79,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     CompanyNotInstalled(String),
+    #[error("{0}")]
+    HighlevelAnswerTooLarge(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -153,6 +155,8 @@ impl ApiError {
                 .with_extension("allowed", json!(allowed)),
             CompanyNotInstalled(_) => p(ProblemCode::CompanyNotInstalled)
                 .with_fix("Install the app from the agency view (a Company install) with GET /oauth/install?user_type=Company on oauth-backend."),
+            HighlevelAnswerTooLarge(_) => p(ProblemCode::HighlevelAnswerTooLarge)
+                .with_fix("Ask HighLevel for less at a time (its `limit` and paging parameters), or raise PROXY_ANSWER_LIMIT."),
             Internal(_) => Problem::of(ProblemCode::Internal, "An internal error occurred; the server log has the cause."),
         }
     }

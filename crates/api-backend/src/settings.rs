@@ -39,6 +39,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("PAYTR_API_URL", "https://www.paytr.com"),
     ("PAYMENT_PARENT_ORIGINS", ""),
     ("MEDIA_BUFFER_BUDGET", DEFAULT_MEDIA_BUFFER_BUDGET),
+    ("PROXY_ANSWER_LIMIT", "10MiB"),
     ("IDEMPOTENCY_RETENTION", "24h"),
     ("IDEMPOTENCY_LEASE", "6s"),
     ("SUBSCRIPTIONS_INTERVAL", "1m"),
@@ -108,6 +109,10 @@ pub struct Settings {
     /// and a replay); an upload that does not fit gets a 503 with `Retry-After`.
     #[serde(deserialize_with = "read::size")]
     pub media_buffer_budget: u64,
+    /// The largest HighLevel answer the proxy passes on (PROXY_ANSWER_LIMIT, 10MiB): one declared larger is
+    /// refused with 502 `highlevel_answer_too_large`, one that grows past it while streaming is cut off.
+    #[serde(deserialize_with = "read::size")]
+    pub proxy_answer_limit: u64,
     /// Where uploads are spooled (the system's temporary folder by default).
     pub media_spool_dir: Option<std::path::PathBuf>,
     /// How long a finished `Idempotency-Key` record is kept (its answer replayed) before it is purged.
@@ -241,6 +246,12 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "MEDIA_BUFFER_BUDGET",
                 "use at least 1MiB",
+            ));
+        }
+        if s.proxy_answer_limit < 64 * 1024 {
+            return Err(SettingsError::invalid(
+                "PROXY_ANSWER_LIMIT",
+                "use at least 64KiB",
             ));
         }
         if s.idempotency_lease < Duration::from_secs(1)

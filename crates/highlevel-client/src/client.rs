@@ -176,6 +176,65 @@ impl Answer {
     }
 }
 
+/// A successful answer whose body is still arriving ([`HighLevelClient::call_streamed`]): read it chunk by
+/// chunk, so a caller that passes it on never holds all of it.
+#[derive(Debug)]
+pub struct Streamed {
+    pub status: u16,
+    /// As [`Answer::headers`].
+    pub headers: Vec<(String, String)>,
+    /// The body's length when HighLevel declared it (`Content-Length`).
+    pub declared_len: Option<u64>,
+    response: reqwest::Response,
+    endpoint: &'static str,
+    path: &'static str,
+}
+
+impl Streamed {
+    /// The next piece of the body; `None` once it is complete.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, HlError> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| HlError::Unavailable {
+                reason: format!(
+                    "{}: the answer was cut off ({})",
+                    self.path,
+                    without_url(&e)
+                ),
+                maybe_applied: true,
+            })
+    }
+
+    /// The endpoint's name (metrics, logs).
+    pub fn endpoint(&self) -> &'static str {
+        self.endpoint
+    }
+}
+
+/// What one exchange with HighLevel ended with: a body read whole, or a successful one still open.
+enum Reply {
+    Read(Answer),
+    Open(Streamed),
+}
+
+/// A refusal's body is read up to this much for its message and diagnosis; the rest is not waited for.
+pub const REFUSAL_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads at most `limit` bytes of a body; what lies past it is left unread (the connection is dropped).
+async fn read_bounded(mut res: reqwest::Response, limit: usize) -> reqwest::Result<Bytes> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = res.chunk().await? {
+        let room = limit - out.len();
+        if chunk.len() >= room {
+            out.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
 #[derive(Clone)]
 pub struct HighLevelClient {
     http: reqwest::Client,
@@ -291,6 +350,45 @@ impl HighLevelClient {
 
     /// Sends a request with a token from `source`; see the module comment for what happens on the way.
     pub async fn call<S: TokenSource>(&self, source: &S, req: &Request) -> Result<Answer, HlError> {
+        match self.exchange(source, req, false).await? {
+            Reply::Read(answer) => Ok(answer),
+            Reply::Open(mut open) => {
+                let mut body = bytes::BytesMut::new();
+                while let Some(chunk) = open.chunk().await? {
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(Answer {
+                    status: open.status,
+                    body: body.freeze(),
+                    headers: open.headers,
+                    endpoint: open.endpoint,
+                })
+            }
+        }
+    }
+
+    /// As [`HighLevelClient::call`], but a successful answer is handed over as soon as its head arrives, its
+    /// body unread ([`Streamed`]); refusals are read (up to [`REFUSAL_BODY_LIMIT`]) and diagnosed as ever.
+    pub async fn call_streamed<S: TokenSource>(
+        &self,
+        source: &S,
+        req: &Request,
+    ) -> Result<Streamed, HlError> {
+        match self.exchange(source, req, true).await? {
+            Reply::Open(open) => Ok(open),
+            Reply::Read(answer) => Err(HlError::BadAnswer {
+                endpoint: answer.endpoint,
+                reason: "the answer was read whole although it was asked for as a stream".into(),
+            }),
+        }
+    }
+
+    async fn exchange<S: TokenSource>(
+        &self,
+        source: &S,
+        req: &Request,
+        stream: bool,
+    ) -> Result<Reply, HlError> {
         let ep = req.endpoint;
         let mut token = source.token().await?;
         let deadline = Instant::now() + self.cfg.pacing.max_wait;
@@ -360,7 +458,25 @@ impl HighLevelClient {
             self.count(ep.name, status);
             let headers = RateHeaders::read(res.headers());
             let passed = passed_headers(res.headers());
-            let body = match res.bytes().await {
+            let success = (200..300).contains(&status);
+            if success && stream {
+                self.pacer.observe(&resource, headers, slot);
+                return Ok(Reply::Open(Streamed {
+                    status,
+                    headers: passed,
+                    declared_len: res.content_length(),
+                    response: res,
+                    endpoint: ep.name,
+                    path: ep.path,
+                }));
+            }
+            let read = if success {
+                res.bytes().await
+            } else {
+                // Enough for HighLevel's message and the diagnosis, however large the refusal.
+                read_bounded(res, REFUSAL_BODY_LIMIT).await
+            };
+            let body = match read {
                 Ok(b) => b,
                 Err(e) => {
                     self.pacer.observe(&resource, headers, slot);
@@ -399,12 +515,12 @@ impl HighLevelClient {
             self.pacer.observe(&resource, headers, slot);
             match status {
                 200..=299 => {
-                    return Ok(Answer {
+                    return Ok(Reply::Read(Answer {
                         status,
                         body,
                         headers: passed,
                         endpoint: ep.name,
-                    })
+                    }))
                 }
                 // HighLevel answers an expired JWT with `Invalid JWT` in some cases: a 401 for a token whose own
                 // `exp` has passed is an expiry whatever the message.

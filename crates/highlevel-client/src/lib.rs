@@ -16,7 +16,8 @@ pub mod resources;
 
 pub use claims::TokenClaims;
 pub use client::{
-    Answer, Body, ClientConfig, FilePart, HighLevelClient, Request, SpooledFile, TokenSource,
+    Answer, Body, ClientConfig, FilePart, HighLevelClient, Request, SpooledFile, Streamed,
+    TokenSource,
 };
 pub use error::HlError;
 pub use oauth::{Grant, OAuthClient, OAuthError};

@@ -32,6 +32,13 @@ pub struct FaultSpec {
     /// untouched and do not use up `times`. Deterministic, so a drill fails the same way every run.
     #[serde(default = "one")]
     pub one_in: u32,
+    /// Let the handler run, then answer its success (or `status`) with a JSON body of this many bytes, streamed
+    /// (for a caller's limit on answers).
+    #[serde(default)]
+    pub answer_bytes: Option<u64>,
+    /// With `answer_bytes`: send no `Content-Length` (a chunked answer whose size is learnt only by reading it).
+    #[serde(default)]
+    pub undeclared_length: bool,
     /// Matching requests seen so far (for `one_in`).
     #[serde(default, skip_serializing)]
     pub seen: u32,
@@ -121,6 +128,8 @@ mod tests {
             after_handler: false,
             skip: 0,
             one_in: 1,
+            answer_bytes: None,
+            undeclared_length: false,
             seen: 0,
         });
         assert!(f.take("GET", "/medias/files").is_none());
@@ -143,6 +152,8 @@ mod tests {
             after_handler: false,
             skip: 2,
             one_in: 1,
+            answer_bytes: None,
+            undeclared_length: false,
             seen: 0,
         });
         assert!(f.take("POST", "/products/").is_none());
@@ -167,6 +178,8 @@ mod tests {
             after_handler: false,
             skip: 0,
             one_in: 10,
+            answer_bytes: None,
+            undeclared_length: false,
             seen: 0,
         });
         let failed = (0..100)
@@ -189,6 +202,8 @@ mod tests {
                 after_handler: false,
                 skip: 0,
                 one_in,
+                answer_bytes: None,
+                undeclared_length: false,
                 seen: 0,
             });
         }

@@ -8,7 +8,7 @@ use crate::rate_limit::RateInfo;
 use crate::routes::generic::Matched;
 use crate::state::{now_secs, Sim};
 use crate::stats::Stats;
-use actix_web::body::{BodyStream, BoxBody, MessageBody};
+use actix_web::body::{BodyStream, BoxBody, MessageBody, SizedStream};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -52,22 +52,33 @@ pub async fn gateway(
         }
     }
 
-    if let Some(f) = fault
-        .as_ref()
-        .filter(|f| !f.after_handler && (f.status.is_some() || f.drop_connection))
-    {
+    if let Some(f) = fault.as_ref().filter(|f| {
+        !f.after_handler && f.answer_bytes.is_none() && (f.status.is_some() || f.drop_connection)
+    }) {
         let (http_req, _) = req.into_parts();
         let res = ServiceResponse::new(http_req, fault_response(f));
         return Ok(finish(&sim, &method, res, rate));
     }
 
     let res = next.call(req).await?.map_into_boxed_body();
-    let res = match fault.filter(|f| f.after_handler && (f.status.is_some() || f.drop_connection)) {
-        Some(f) => {
+    let res = match fault {
+        // A large answer stands in for a success (a refusal of the handler's stays as it was).
+        Some(f)
+            if f.answer_bytes.is_some() && (f.status.is_some() || res.status().is_success()) =>
+        {
+            let status = f.status.unwrap_or(res.status().as_u16());
+            let (http_req, _) = res.into_parts();
+            ServiceResponse::new(http_req, large_answer(&f, status))
+        }
+        Some(f)
+            if f.answer_bytes.is_none()
+                && f.after_handler
+                && (f.status.is_some() || f.drop_connection) =>
+        {
             let (http_req, _) = res.into_parts();
             ServiceResponse::new(http_req, fault_response(&f))
         }
-        None => res,
+        _ => res,
     };
     Ok(finish(&sim, &method, res, rate))
 }
@@ -104,6 +115,31 @@ fn fault_response(f: &FaultSpec) -> HttpResponse {
             .body(BodyStream::new(stream));
     }
     HlError::injected(f.status.unwrap_or(500)).error_response()
+}
+
+/// `{"padding":"aaa…"}` of exactly `answer_bytes` bytes (at least the braces), made as it is sent.
+fn large_answer(f: &FaultSpec, status: u16) -> HttpResponse {
+    const CHUNK: u64 = 64 * 1024;
+    let total = f.answer_bytes.unwrap_or_default().max(14);
+    let (head, tail) = (&b"{\"padding\":\""[..], &b"\"}"[..]);
+    let filler = total - (head.len() + tail.len()) as u64;
+    let pieces = std::iter::once(bytes::Bytes::from_static(head))
+        .chain((0..filler.div_ceil(CHUNK)).map(move |i| {
+            let n = CHUNK.min(filler - i * CHUNK) as usize;
+            bytes::Bytes::from(vec![b'a'; n])
+        }))
+        .chain(std::iter::once(bytes::Bytes::from_static(tail)))
+        .map(Ok::<_, std::io::Error>);
+    let stream = futures::stream::iter(pieces);
+    let mut res = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
+    );
+    res.content_type("application/json");
+    if f.undeclared_length {
+        res.body(BodyStream::new(stream))
+    } else {
+        res.body(SizedStream::new(total, stream))
+    }
 }
 
 fn finish(

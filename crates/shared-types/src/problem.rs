@@ -90,6 +90,7 @@ problem_codes! {
     UnknownEndpoint => "unknown_endpoint", Some(404), "Not a HighLevel endpoint";
     InvalidPath => "invalid_path", Some(400), "Path refused";
     CompanyNotInstalled => "company_not_installed", Some(404), "Company not installed";
+    HighlevelAnswerTooLarge => "highlevel_answer_too_large", Some(502), "HighLevel answer too large";
 }
 
 /// `application/problem+json` body. `code` is a string so each service may add its own codes.

@@ -12,13 +12,14 @@
 use super::{idempotency_key, CompanyAdmin, ProxyLocated, State};
 use crate::error::ApiError;
 use crate::store::{self, idempotency::Claim, now_ms};
+use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use highlevel_client::diagnosis::{self, Context, Presented};
 use highlevel_client::endpoints::Method;
 use highlevel_client::operations::{self, Lookup};
-use highlevel_client::{Body, HlError, Request, TokenSource};
+use highlevel_client::{Body, HlError, Request, Streamed, TokenSource};
 use serde_json::Value;
 use shared_types::{AuthClass, Problem};
 
@@ -322,7 +323,7 @@ async fn forward<S: TokenSource>(
     {
         return Err(HlError::WouldBeRefused {
             endpoint: endpoint.name,
-            diagnosis,
+            diagnosis: with_class_basis(diagnosis, found.operation, scope.class),
         }
         .into());
     }
@@ -386,19 +387,97 @@ async fn forward<S: TokenSource>(
     .await
 }
 
-/// Sends the call; HighLevel's status, passed headers and body on success.
+/// A refusal for the wrong token class, on an operation whose class HighLevel's file does not name, says that the
+/// class is the table's reading (from the scope table, or assumed) and why, and what to do if it is wrong.
+fn with_class_basis(
+    mut diagnosis: shared_types::Diagnosis,
+    operation: &operations::Operation,
+    presented: AuthClass,
+) -> shared_types::Diagnosis {
+    use shared_types::Cause;
+    let class_refused = matches!(
+        diagnosis.cause,
+        Cause::CompanyTokenOnLocationEndpoint | Cause::LocationTokenOnCompanyEndpoint
+    );
+    if let Some(basis) = operation.class_basis().filter(|_| class_refused) {
+        diagnosis.detail = format!("{}; the class is assumed: {basis}", diagnosis.detail);
+        diagnosis.fix = format!(
+            "{} If HighLevel does take a {} token here (its documentation or a live call shows it), the \
+             operations table is wrong for this route: report it, with the evidence, so it is corrected.",
+            diagnosis.fix,
+            presented.as_str()
+        );
+    }
+    diagnosis
+}
+
+/// Sends the call; on success HighLevel's status, passed headers and body, streamed as it arrives and never past
+/// `PROXY_ANSWER_LIMIT`: an answer declared longer is refused (502 `highlevel_answer_too_large`) before any of
+/// it is read, one that grows past the limit while streaming is cut off there.
 async fn send<S: TokenSource>(
     state: &State,
     tokens: &S,
     request: &Request,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = state.hl.call(tokens, request).await?;
+    let answer = state.hl.call_streamed(tokens, request).await?;
+    let limit = state.settings.proxy_answer_limit;
+    if let Some(declared) = answer.declared_len.filter(|n| *n > limit) {
+        tracing::warn!(
+            endpoint = answer.endpoint(),
+            declared,
+            limit,
+            "HighLevel's answer is over the proxy's limit; refused"
+        );
+        return Err(ApiError::HighlevelAnswerTooLarge(format!(
+            "HighLevel's answer to {} {} is {declared} bytes, more than the proxy passes on ({limit} bytes, PROXY_ANSWER_LIMIT)",
+            request.endpoint.method.as_str(),
+            request.endpoint.path,
+        )));
+    }
     let mut res =
         HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK));
     for (name, value) in &answer.headers {
         res.insert_header((name.as_str(), value.as_str()));
     }
-    Ok(res.body(answer.body))
+    let declared = answer.declared_len;
+    let body = capped(answer, limit);
+    Ok(match declared {
+        Some(len) => res.body(SizedStream::new(len, body)),
+        None => res.streaming(body),
+    })
+}
+
+/// The body of a streamed answer, ending in an error (which closes the connection mid-body) once it has grown
+/// past `limit` bytes or HighLevel's side of it broke off.
+fn capped(
+    answer: Streamed,
+    limit: u64,
+) -> impl futures::Stream<Item = Result<web::Bytes, ApiError>> + 'static {
+    futures::stream::unfold(Some((answer, 0u64)), move |at| async move {
+        let (mut answer, sent) = at?;
+        match answer.chunk().await {
+            Ok(Some(chunk)) => {
+                let sent = sent + chunk.len() as u64;
+                if sent > limit {
+                    tracing::warn!(
+                        endpoint = answer.endpoint(),
+                        limit,
+                        "HighLevel's answer grew past the proxy's limit; cut off"
+                    );
+                    let e = ApiError::HighlevelAnswerTooLarge(format!(
+                        "HighLevel's answer grew past the proxy's limit of {limit} bytes (PROXY_ANSWER_LIMIT)"
+                    ));
+                    return Some((Err(e), None));
+                }
+                Some((Ok(chunk), Some((answer, sent))))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(endpoint = answer.endpoint(), error = %e, "HighLevel's answer broke off while streaming");
+                Some((Err(e.into()), None))
+            }
+        }
+    })
 }
 
 /// A POST with `Idempotency-Key`: run once per (location or company, key) and request; a repeat gets the first
@@ -438,11 +517,33 @@ async fn once(
         Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
     }
     let lease = state.leases.hold(&state.db, scope, key);
-    // The answer (or the refusal) is kept as text for a repeat, then answered as it was.
-    let (outcome, status, text) = match run.await {
+    // The answer (or the refusal) is kept as text for a repeat, then answered as it was: this one answer is read
+    // whole, up to PROXY_ANSWER_LIMIT.
+    let limit = usize::try_from(state.settings.proxy_answer_limit).unwrap_or(usize::MAX);
+    let read = match run.await {
         Ok(res) => {
             let (head, body) = res.into_parts();
-            let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
+            match actix_web::body::to_bytes_limited(body, limit).await {
+                Ok(Ok(bytes)) => Ok((head, bytes)),
+                // The stream broke off (`capped`): past the limit, or HighLevel's side was lost.
+                Ok(Err(e)) => Err(match e.downcast_ref::<ApiError>() {
+                    Some(ApiError::HighlevelAnswerTooLarge(why)) => {
+                        ApiError::HighlevelAnswerTooLarge(why.clone())
+                    }
+                    _ => ApiError::HighLevel(HlError::Unavailable {
+                        reason: format!("HighLevel's answer was cut off: {e}"),
+                        maybe_applied: true,
+                    }),
+                }),
+                Err(_) => Err(ApiError::HighlevelAnswerTooLarge(format!(
+                    "HighLevel's answer is larger than the proxy passes on ({limit} bytes, PROXY_ANSWER_LIMIT)"
+                ))),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let (outcome, status, text) = match read {
+        Ok((head, bytes)) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let status = head.status().as_u16();
             (Ok(head.set_body(bytes).map_into_boxed_body()), status, text)
@@ -453,6 +554,9 @@ async fn once(
             (Err(e), p.status, text)
         }
     };
+    // HighLevel acted on a call whose answer was too large: a repeat gets the same refusal, not a second create.
+    let keep = (status < 500 && status != 429)
+        || matches!(outcome, Err(ApiError::HighlevelAnswerTooLarge(_)));
     drop(lease);
     let (s, k, owner) = (scope.to_owned(), key.to_owned(), state.leases.owner.clone());
     // HighLevel may have acted: the record must survive a short database outage.
@@ -460,7 +564,7 @@ async fn once(
     state
         .db
         .run_until_reachable(within, move |c| {
-            if status < 500 && status != 429 {
+            if keep {
                 store::idempotency::complete_held(c, &s, &k, &owner, status, &text, now_ms())
             } else {
                 store::idempotency::release_held(c, &s, &k, &owner, now_ms())

@@ -533,8 +533,228 @@ async fn administering_the_location_needs_an_admin(backend: Backend) {
     assert_ne!(body["code"], "admin_required", "{status} {body}");
 }
 
+/// The simulator answers the next matching call with a JSON body of `bytes` bytes (with or without a declared
+/// length), in place of its own success, or with `status` when given.
+async fn large_answer(
+    s: &Stack,
+    method: &str,
+    path: &str,
+    bytes: u64,
+    declared: bool,
+    status: Option<u16>,
+) {
+    let added = sim_post(
+        s,
+        "/_sim/faults",
+        json!({"path_prefix": path, "method": method, "answer_bytes": bytes,
+            "undeclared_length": !declared, "status": status, "after_handler": true}),
+    )
+    .await;
+    assert_eq!(added["answer_bytes"], bytes, "{added}");
+}
+
+/// HighLevel's answers pass through the proxy streamed, up to PROXY_ANSWER_LIMIT (here 1 MiB): one within it
+/// arrives whole with HighLevel's status, Content-Type, rate-limit headers and length; one declared longer is
+/// refused with 502 `highlevel_answer_too_large` before any of it is read; one that only grows past it while
+/// streaming (no Content-Length) is cut off. A refusal with a huge body is still diagnosed. A keyed POST, whose
+/// answer is kept for a repeat, is refused the same way past the limit, and a repeat does not create again.
+async fn answers_stream_through_up_to_the_limit(backend: Backend) {
+    const MIB: u64 = 1024 * 1024;
+    let s = proxy_stack(
+        backend,
+        highlevel_sim::SimConfig::default(),
+        &[("PROXY_ANSWER_LIMIT", "1MiB")],
+    )
+    .await;
+    install(&s, "Company", &["Loc1"]).await;
+    let user = session(&s, Some("Loc1")).await;
+    let c = client();
+    let calendars = url(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+    );
+
+    for declared in [true, false] {
+        large_answer(&s, "GET", "/calendars/", 900_000, declared, None).await;
+        let res = c.get(&calendars).bearer_auth(&user).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers().get("content-length").is_some(),
+            declared,
+            "HighLevel's declared length passes through, and no other: {:?}",
+            res.headers()
+        );
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        assert!(res.headers().contains_key("x-ratelimit-remaining"));
+        let body = res.bytes().await.unwrap();
+        assert_eq!(body.len(), 900_000);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["padding"].as_str().unwrap().len(), 900_000 - 14);
+    }
+
+    // Declared past the limit: a problem, nothing of the body passed on.
+    large_answer(&s, "GET", "/calendars/", 3 * MIB, true, None).await;
+    let (status, body) = get(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+        &user,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("highlevel_answer_too_large")),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PROXY_ANSWER_LIMIT"),
+        "{body}"
+    );
+
+    // Undeclared and growing past the limit: the stream is cut, the caller never gets a complete body.
+    large_answer(&s, "GET", "/calendars/", 3 * MIB, false, None).await;
+    let res = c.get(&calendars).bearer_auth(&user).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the head went out before the body grew");
+    match res.bytes().await {
+        Err(_) => {}
+        Ok(b) => panic!(
+            "a body of {} bytes arrived complete past the 1 MiB limit",
+            b.len()
+        ),
+    }
+
+    // A refusal with a huge body: read up to a bound, still HighLevel's status and a diagnosis.
+    large_answer(&s, "GET", "/calendars/", 5 * MIB, true, Some(422)).await;
+    let (status, body) = get(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+        &user,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("highlevel_refused")),
+        "{}",
+        body.to_string().chars().take(400).collect::<String>()
+    );
+    assert!(body["diagnosis"]["cause"].is_string());
+
+    // A keyed POST: its answer is read whole to be kept, so past the limit it is refused, and the refusal is
+    // what a repeat gets (HighLevel did create the contact: it is not created twice).
+    for (key, declared) in [("big-declared", true), ("big-undeclared", false)] {
+        large_answer(&s, "POST", "/contacts/", 2 * MIB, declared, None).await;
+        let before = s.sim.stats().count("POST /contacts/");
+        for attempt in 0..2 {
+            let (status, body) = send(
+                c.post(url(&s, "/api/locations/Loc1/highlevel/contacts/"))
+                    .bearer_auth(&user)
+                    .header("Idempotency-Key", key)
+                    .json(&json!({"locationId": "Loc1", "firstName": "Big"})),
+            )
+            .await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (502, Some("highlevel_answer_too_large")),
+                "{key} attempt {attempt}: {body}"
+            );
+        }
+        assert_eq!(s.sim.stats().count("POST /contacts/"), before + 1, "{key}");
+    }
+    // Within the limit, a keyed POST's answer passes whole.
+    large_answer(&s, "POST", "/contacts/", 500_000, true, None).await;
+    let res = c
+        .post(url(&s, "/api/locations/Loc1/highlevel/contacts/"))
+        .bearer_auth(&user)
+        .header("Idempotency-Key", "fits")
+        .json(&json!({"locationId": "Loc1", "firstName": "Fits"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.bytes().await.unwrap().len(), 500_000);
+}
+
+/// On a company route, an operation whose class HighLevel's OpenAPI file does not name (its security says only
+/// `bearer`) is refused with `would_be_refused` as any Location-only one, and the diagnosis says that the class
+/// is assumed and why: the ad manager's `GET /ad-publishing/facebook/ad-accounts` is in no row of the scope table
+/// (taken as Location), `POST /contacts/` is Sub-Account by the scope table. An operation whose file names its
+/// class (`Location-Access` only, e.g. `GET /agent-studio/agent`) is refused without that remark. Nothing is sent.
+async fn a_refusal_on_an_assumed_class_says_it_was_assumed(backend: Backend) {
+    let s = proxy_stack(backend, highlevel_sim::SimConfig::default(), &[]).await;
+    install(&s, "Company", &["Loc1"]).await;
+    let admin = service_token();
+    let (status, body) = get(
+        &s,
+        "/api/companies/comp1/highlevel/ad-publishing/facebook/ad-accounts",
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("would_be_refused")),
+        "{body}"
+    );
+    let d = &body["diagnosis"];
+    assert_eq!(d["cause"], "company_token_on_location_endpoint", "{body}");
+    let detail = d["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("assumed") && detail.contains("bearer") && detail.contains("scope table"),
+        "{detail}"
+    );
+    assert!(
+        d["fix"].as_str().unwrap().contains("Company token here"),
+        "{d}"
+    );
+
+    let (status, body) = post(
+        &s,
+        "/api/companies/comp1/highlevel/contacts/",
+        Some(&admin),
+        json!({"firstName": "Ada"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("would_be_refused")),
+        "{body}"
+    );
+    let detail = body["diagnosis"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("assumed") && detail.contains("access type HighLevel's scope table gives"),
+        "{detail}"
+    );
+
+    // Named by the file: the refusal makes no such remark.
+    let (status, body) = get(
+        &s,
+        "/api/companies/comp1/highlevel/agent-studio/agent",
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("would_be_refused")),
+        "{body}"
+    );
+    assert!(
+        !body["diagnosis"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("assumed"),
+        "{body}"
+    );
+    assert_eq!(sent_beyond_oauth(&s), Vec::<String>::new());
+}
+
 both_backends!(
     administering_the_location_needs_an_admin,
+    answers_stream_through_up_to_the_limit,
+    a_refusal_on_an_assumed_class_says_it_was_assumed,
     a_repeated_post_with_an_idempotency_key_is_made_once,
     proxied_calls_reach_highlevel_with_the_right_token,
     bad_input_is_refused_before_anything_is_sent,

@@ -107,6 +107,28 @@ impl Operation {
             })
     }
 
+    /// Why the table gives this operation the token classes it does, when HighLevel's file for it does not name
+    /// them (its `security` gives `bearer` at most): `None` when the file names them.
+    pub fn class_basis(&self) -> Option<String> {
+        let classes: Vec<&str> = self.classes.iter().map(|c| c.as_str()).collect();
+        let route = format!("{} {}", self.method.as_str(), self.path);
+        match self.class_source {
+            ClassSource::Security => None,
+            ClassSource::ScopeTable => Some(format!(
+                "HighLevel's OpenAPI file names no token class for {route} (its security gives `bearer` at \
+                 most); the table takes {} from the access type HighLevel's scope table gives its route or \
+                 scopes, which the live platform has not confirmed",
+                classes.join(" or ")
+            )),
+            ClassSource::Assumed => Some(format!(
+                "neither HighLevel's OpenAPI file (its security gives `bearer` at most) nor its scope table \
+                 says which token class {route} takes; the table assumes {}, as most of HighLevel's API is \
+                 Sub-Account",
+                classes.join(" or ")
+            )),
+        }
+    }
+
     /// The hand-written entry for the same route, if the typed calls have one.
     pub fn hand_written(&self) -> Option<&'static Endpoint> {
         TABLE

@@ -114,10 +114,17 @@ async fn expire_tokens(sim: web::Data<Sim>) -> HttpResponse {
 async fn add_fault(sim: web::Data<Sim>, body: web::Bytes) -> HlResult<HttpResponse> {
     let spec: FaultSpec = serde_json::from_slice(&body)
         .map_err(|e| HlError::bad_request(&format!("Invalid fault: {e}")))?;
-    if spec.status.is_none() && spec.latency_ms.is_none() && !spec.drop_connection {
+    if spec.status.is_none()
+        && spec.latency_ms.is_none()
+        && !spec.drop_connection
+        && spec.answer_bytes.is_none()
+    {
         return Err(HlError::bad_request(
-            "A fault needs status, latency_ms or drop_connection",
+            "A fault needs status, latency_ms, drop_connection or answer_bytes",
         ));
+    }
+    if spec.answer_bytes.is_some_and(|n| n > 1 << 30) {
+        return Err(HlError::bad_request("answer_bytes is at most 1 GiB"));
     }
     if spec.status.is_some_and(|s| !(100..=599).contains(&s)) {
         return Err(HlError::bad_request(
