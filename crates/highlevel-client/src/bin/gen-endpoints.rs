@@ -2,10 +2,11 @@
 //! OpenAPI files and scope table in `reference/highlevel-openapi/`. Run by hand after updating them:
 //! `cargo run -p highlevel-client --bin gen-endpoints`; the output is committed.
 //!
-//! Per operation: method, path template, the token classes it accepts and its scopes. The classes come from
-//! the operation's `security` (`Location-Access[-Only]` → Location, `Agency-Access[-Only]` → Company); where it
-//! only says `bearer`, from the scope table's access type for its route (or else for its scopes);
-//! where neither says, Location (most of the table is Sub-Account) and marked `Assumed`.
+//! Per operation: method, path template, the token classes it accepts and its scopes. The scopes come from the
+//! operation's `security`, or where that names none, from the scope table's rows for its route. The classes
+//! come from the operation's `security` (`Location-Access[-Only]` → Location, `Agency-Access[-Only]` →
+//! Company); where it only says `bearer`, from the scope table's access type for its route (or else for its
+//! scopes); where neither says, Location (most of the table is Sub-Account) and marked `Assumed`.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,13 +57,20 @@ fn shape(path: &str) -> String {
     format!("/{}", segs.join("/"))
 }
 
-struct ScopeTable {
-    by_scope: BTreeMap<String, Classes>,
-    by_route: BTreeMap<(String, String), Classes>,
+/// What the scope table says about one route: its access types and the scope(s) it is listed under.
+#[derive(Default)]
+struct Route {
+    classes: Classes,
+    scopes: BTreeSet<String>,
 }
 
-/// The scope table: `| scope | endpoints | webhook events | access type |`; a row with an empty scope cell
-/// continues the scope above it.
+struct ScopeTable {
+    by_scope: BTreeMap<String, Classes>,
+    by_route: BTreeMap<(String, String), Route>,
+}
+
+/// The scope table: `| scope | endpoints | webhook events | access type |`; a row whose scope cell is empty or
+/// only `&nbsp;` continues the scope above it (most routes are listed that way, under their scope's first row).
 fn read_scopes(text: &str) -> ScopeTable {
     let mut t = ScopeTable {
         by_scope: BTreeMap::new(),
@@ -94,8 +102,12 @@ fn read_scopes(text: &str) -> ScopeTable {
         let e = t.by_scope.entry(scope.clone()).or_default();
         *e = e.or(classes);
         if let Some((method, path)) = cells[1].replace("&nbsp;", "").trim().split_once(' ') {
-            t.by_route
-                .insert((method.to_ascii_uppercase(), shape(path)), classes);
+            let route = t
+                .by_route
+                .entry((method.to_ascii_uppercase(), shape(path)))
+                .or_default();
+            route.classes = route.classes.or(classes);
+            route.scopes.insert(scope.clone());
         }
     }
     t
@@ -160,6 +172,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         }
                     }
                 }
+                let route = scopes.by_route.get(&(upper.clone(), shape(path)));
+                // An operation whose file names no scope (`bearer: []`, or no security at all) takes the ones
+                // the scope table lists its route under.
+                if op_scopes.is_empty() {
+                    if let Some(r) = route {
+                        op_scopes.extend(r.scopes.iter().cloned());
+                        *by_source.entry("scopes from the scope table").or_default() += 1;
+                    }
+                }
                 let (classes, source) = if declared.any() {
                     (declared, "Security")
                 } else {
@@ -168,8 +189,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .iter()
                         .filter_map(|s| scopes.by_scope.get(s))
                         .fold(Classes::default(), |a, c| a.or(*c));
-                    if let Some(c) = scopes.by_route.get(&(upper.clone(), shape(path))) {
-                        (*c, "ScopeTable")
+                    if let Some(r) = route {
+                        (r.classes, "ScopeTable")
                     } else if from_scopes.any() {
                         (from_scopes, "ScopeTable")
                     } else {
@@ -183,6 +204,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 };
                 *by_source.entry(source).or_default() += 1;
+                if op_scopes.is_empty() {
+                    *by_source.entry("without a scope").or_default() += 1;
+                }
                 let id = op["operationId"].as_str().unwrap_or(path);
                 let scope_list: Vec<String> = op_scopes.iter().map(|s| rust_str(s)).collect();
                 let method_variant = match *method {

@@ -127,3 +127,116 @@ fn concrete_paths_fill_templates_and_literals_win() {
         other => panic!("{other:?}"),
     }
 }
+
+/// HighLevel's scope table lists most routes on continuation rows, whose scope cell is empty or `&nbsp;`, under
+/// the scope of the row that opens their group. Every operation whose route the table lists has a scope, read
+/// from the table where the operation's own file names none (`bearer: []`). Read here independently of the
+/// generator: each route of the table, and the scope it is listed under.
+#[test]
+fn every_operation_the_scope_table_lists_has_a_scope() {
+    let table = include_str!("../../../../reference/highlevel-openapi/Scopes.md");
+    let shape = |path: &str| -> Vec<String> {
+        path.trim()
+            .trim_matches('/')
+            .split('/')
+            .map(|s| {
+                if s.starts_with(':') || s.starts_with('{') {
+                    "{}".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect()
+    };
+    let mut listed: Vec<(String, Vec<String>, String)> = Vec::new();
+    let mut current = String::new();
+    for line in table.lines().filter(|l| l.starts_with('|')) {
+        let cells: Vec<String> = line
+            .split('|')
+            .map(|c| c.replace("&nbsp;", "").trim().to_owned())
+            .collect();
+        if cells.len() < 6 || cells[1] == "Scope" || cells[1].starts_with("---") {
+            continue;
+        }
+        if !cells[1].is_empty() {
+            current = cells[1].clone();
+        }
+        if let Some((method, path)) = cells[2].split_once(' ') {
+            listed.push((method.to_ascii_uppercase(), shape(path), current.clone()));
+        }
+    }
+    assert!(listed.len() > 200, "{} routes read", listed.len());
+    let mut checked = 0;
+    for op in OPERATIONS {
+        let rows: Vec<&str> = listed
+            .iter()
+            .filter(|(m, p, _)| m == op.method.as_str() && *p == shape(op.path))
+            .map(|(_, _, s)| s.as_str())
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        checked += 1;
+        assert!(
+            !op.scopes.is_empty(),
+            "{} {} is listed under {rows:?} but has no scope",
+            op.method.as_str(),
+            op.path
+        );
+    }
+    assert!(checked > 200, "{checked} operations checked");
+    // Continuation rows (`&nbsp;` or empty scope cells) whose operations name no scope in their files.
+    for (method, path, scope) in [
+        (
+            Get,
+            "/locations/{locationId}/tags/{tagId}",
+            "locations/tags.readonly",
+        ),
+        (
+            Delete,
+            "/locations/{locationId}/customValues/{id}",
+            "locations/customValues.write",
+        ),
+        (
+            Put,
+            "/objects/{schemaKey}/records/{id}",
+            "objects/record.write",
+        ),
+        (
+            Get,
+            "/social-media-posting/{locationId}/csv/{id}",
+            "socialplanner/csv.readonly",
+        ),
+        (
+            Delete,
+            "/conversations/messages/email/{emailMessageId}/schedule",
+            "conversations/message.write",
+        ),
+    ] {
+        let Lookup::Found(f) = find(method, path) else {
+            panic!("{path}")
+        };
+        assert_eq!(f.operation.scopes, &[scope], "{path}");
+    }
+}
+
+/// Where HighLevel's file names no class, the operation says on what the table's class rests; where it does, it
+/// says nothing.
+#[test]
+fn an_operation_says_when_its_class_is_the_tables_reading() {
+    let op = |m, p: &str| match find(m, p) {
+        Lookup::Found(f) => f.operation,
+        other => panic!("{p}: {other:?}"),
+    };
+    let ads = op(Get, "/ad-publishing/facebook/ad-accounts");
+    assert_eq!(ads.class_source, Assumed);
+    let why = ads.class_basis().unwrap();
+    assert!(
+        why.contains("assumes Location") && why.contains("bearer"),
+        "{why}"
+    );
+    let contacts = op(Post, "/contacts/");
+    assert_eq!(contacts.class_source, ScopeTable);
+    assert!(contacts.class_basis().unwrap().contains("scope table"));
+    assert_eq!(op(Get, "/agent-studio/agent").class_basis(), None);
+}
