@@ -49,6 +49,9 @@ pub struct Grant {
     pub is_bulk_installation: Option<bool>,
     #[serde(default)]
     pub approved_locations: Option<Vec<String>>,
+    /// The subscribed plan of a paid app (HighLevel's token answer: "Plan Id of the subscribed plan in paid apps").
+    #[serde(default)]
+    pub plan_id: Option<String>,
 }
 
 impl std::fmt::Debug for Grant {

@@ -228,17 +228,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);
             } else {
                 println!(
-                    "{:<38} {:<13} {:<9} {:<26} {:<26} expires_at",
-                    "id", "state", "class", "company", "location"
+                    "{:<38} {:<13} {:<9} {:<26} {:<26} {:<26} expires_at",
+                    "id", "state", "class", "company", "location", "plan"
                 );
                 for s in statuses {
                     println!(
-                        "{:<38} {:<13} {:<9} {:<26} {:<26} {}",
+                        "{:<38} {:<13} {:<9} {:<26} {:<26} {:<26} {}",
                         s.id,
                         s.state.as_str(),
                         s.auth_class.as_str(),
                         s.company_id,
                         s.location_id.unwrap_or_default(),
+                        s.plan_id.unwrap_or_default(),
                         s.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default()
                     );
                 }

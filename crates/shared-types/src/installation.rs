@@ -54,6 +54,13 @@ pub struct InstallationStatus {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// A paid app's plan for this installation: `planId` of HighLevel's INSTALL webhook, then `newPlanId` of
+    /// each PLAN_CHANGE (absent for a free app, or before the first such webhook).
+    #[serde(default)]
+    pub plan_id: Option<String>,
+    /// HighLevel's time of the webhook that set `plan_id`.
+    #[serde(default)]
+    pub plan_changed_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]
@@ -78,6 +85,8 @@ mod tests {
             last_error: Some("invalid_grant".into()),
             created_at: now,
             updated_at: now,
+            plan_id: Some("plan_pro".into()),
+            plan_changed_at: Some(now),
         };
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["state"], "needs_reauth");

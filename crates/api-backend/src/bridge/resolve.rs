@@ -201,6 +201,8 @@ mod tests {
             last_error: None,
             created_at: now,
             updated_at: now,
+            plan_id: None,
+            plan_changed_at: None,
         }
     }
 

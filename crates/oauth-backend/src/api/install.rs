@@ -307,10 +307,22 @@ pub async fn callback(state: State, q: web::Query<Callback>) -> Result<HttpRespo
         is_bulk: grant.is_bulk_installation.unwrap_or(false),
     };
     let new_id = random_id("inst_");
+    let plan = grant
+        .plan_id
+        .clone()
+        .filter(|p| !p.is_empty() && p.len() <= 128);
     let inst = state
         .tokens
         .db
-        .run(move |c| store::installations::upsert(c, &facts, &new_id, now_ms()))
+        .run(move |c| {
+            let now = now_ms();
+            let inst = store::installations::upsert(c, &facts, &new_id, now)?;
+            // A paid app's grant names the subscribed plan, as the INSTALL webhook does.
+            if let Some(plan) = &plan {
+                store::installations::set_plan(c, &inst.id, plan, now, now)?;
+            }
+            Ok(inst)
+        })
         .await?;
     state.tokens.store_grant(&inst.id, &grant).await?;
     tracing::info!(installation = %inst.id, auth_class = inst.auth_class.as_str(), company = %inst.company_id, started_on_marketplace = issued.is_none(), "installation stored");

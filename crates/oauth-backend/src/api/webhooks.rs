@@ -38,9 +38,9 @@ fn timestamp_ms(v: &Value) -> Option<i64> {
     }
 }
 
-/// Every HighLevel webhook, its signature checked over the raw body; INSTALL and UNINSTALL are acted on, and
-/// every event (PLAN_CHANGE included: the plan is the app's business, not the token service's) is forwarded
-/// to WEBHOOK_FORWARD_URLS. Answered 429 with `Retry-After` when it cannot be recorded (the only answer
+/// Every HighLevel webhook, its signature checked over the raw body; INSTALL, UNINSTALL and PLAN_CHANGE are
+/// acted on (the installation, its tokens, its plan), and every event is forwarded to WEBHOOK_FORWARD_URLS
+/// after that. Answered 429 with `Retry-After` when it cannot be recorded (the only answer
 /// HighLevel retries).
 #[utoipa::path(post, path = "/webhooks/highlevel", tag = "webhooks", request_body(content = Object),
     responses((status = 200, body = Object), (status = 429, body = shared_types::Problem), (status = "4XX", body = shared_types::Problem)))]
@@ -128,8 +128,9 @@ pub async fn receive(
     // Acting on an event is idempotent (an install is keyed, an uninstall is a state), so the id is recorded
     // after it: a delivery that fails half-way is acted on again when HighLevel retries it.
     let result = match kind.as_str() {
-        "INSTALL" => on_install(&state, &payload).await,
+        "INSTALL" => on_install(&state, &payload, occurred_at).await,
         "UNINSTALL" => on_uninstall(&state, &payload).await,
+        "PLAN_CHANGE" => on_plan_change(&state, &payload, occurred_at).await,
         _ => Ok(json!({"status": "acknowledged"})),
     };
     let answer = match result {
@@ -228,7 +229,7 @@ async fn company_of(state: &State, location_id: &str) -> Result<Option<String>, 
 /// At most this many agency installs are asked whether they hold a location an INSTALL named without its company.
 const MAX_COMPANIES_ASKED: i64 = 50;
 
-async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
+async fn on_install(state: &State, p: &Value, occurred_at: i64) -> Result<Value, AppError> {
     let location_id = text(p, "locationId");
     // HighLevel's AppInstall webhook docs: "In case of app installation via future locations, you may not get these fields"
     // (companyId, userId). The company is then resolved from what is known, or from HighLevel.
@@ -295,12 +296,84 @@ async fn on_install(state: &State, p: &Value) -> Result<Value, AppError> {
         approved_locations: location_id.into_iter().collect(),
     };
     let new_id = crate::crypto::random_id("inst_");
+    // A paid app's INSTALL names the plan chosen (HighLevel's AppInstall webhook docs: `planId`).
+    let plan = text(p, "planId");
     let inst = state
         .tokens
         .db
-        .run(move |c| store::installations::upsert(c, &facts, &new_id, now_ms()))
+        .run(move |c| {
+            let now = now_ms();
+            let inst = store::installations::upsert(c, &facts, &new_id, now)?;
+            if let Some(plan) = &plan {
+                store::installations::set_plan(c, &inst.id, plan, occurred_at, now)?;
+            }
+            Ok(inst)
+        })
         .await?;
     Ok(json!({"status": "recorded", "installation_id": inst.id}))
+}
+
+/// HighLevel's PLAN_CHANGE webhook docs: `{type, appId, locationId, companyId, userId, currentPlanId, newPlanId}`,
+/// sent when a user changes the plan of a paid app. The plan is recorded on the installation serving the
+/// location (its own, else the agency install of its company), or on the company's when no location is named;
+/// an event older than the one that set the current plan changes nothing (delivery order is not promised).
+async fn on_plan_change(state: &State, p: &Value, occurred_at: i64) -> Result<Value, AppError> {
+    let new_plan = text(p, "newPlanId")
+        .ok_or_else(|| AppError::InvalidRequest("PLAN_CHANGE without newPlanId".into()))?;
+    if new_plan.len() > 128 {
+        return Err(AppError::InvalidRequest("newPlanId is too long".into()));
+    }
+    let (location_id, company_id) = (text(p, "locationId"), text(p, "companyId"));
+    if location_id.is_none() && company_id.is_none() {
+        return Err(AppError::InvalidRequest(
+            "PLAN_CHANGE without companyId or locationId".into(),
+        ));
+    }
+    let current = text(p, "currentPlanId");
+    let plan = new_plan.clone();
+    let outcome = state
+        .tokens
+        .db
+        .run(move |c| {
+            let own = match &location_id {
+                Some(l) => store::installations::find_by_key(
+                    c,
+                    &install_key(AuthClass::Location, "", Some(l)),
+                )?,
+                None => None,
+            };
+            let inst = match (own, &company_id) {
+                (Some(i), _) => Some(i),
+                (None, Some(co)) => store::installations::find_by_key(
+                    c,
+                    &install_key(AuthClass::Company, co, None),
+                )?,
+                (None, None) => None,
+            };
+            let Some(inst) = inst else {
+                return Ok(None);
+            };
+            let recorded =
+                store::installations::set_plan(c, &inst.id, &plan, occurred_at, now_ms())?;
+            Ok(Some((inst, recorded)))
+        })
+        .await?;
+    let Some((inst, recorded)) = outcome else {
+        tracing::warn!("PLAN_CHANGE for no known installation; acknowledged and forwarded");
+        return Ok(
+            json!({"status": "acknowledged", "reason": "no installation serves the location or company"}),
+        );
+    };
+    if !recorded {
+        tracing::info!(installation = %inst.id, "PLAN_CHANGE older than the plan recorded; kept the later one");
+        return Ok(json!({"status": "stale", "installation_id": inst.id}));
+    }
+    if current.is_some() && current != inst.plan_id {
+        // A plan change this service did not hear of (or an INSTALL without planId): the new plan stands.
+        tracing::warn!(installation = %inst.id, "PLAN_CHANGE's currentPlanId is not the plan recorded");
+    }
+    tracing::info!(installation = %inst.id, plan = %new_plan, "plan changed");
+    Ok(json!({"status": "plan_changed", "installation_id": inst.id, "plan_id": new_plan}))
 }
 
 /// HighLevel's AppUninstall webhook docs: a location-level UNINSTALL carries only `appId` and `locationId`; an agency-level one

@@ -17,6 +17,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        plan_id -> Nullable<Text>,
+        plan_changed_at -> Nullable<BigInt>,
     }
 }
 

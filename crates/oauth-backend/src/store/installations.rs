@@ -22,6 +22,10 @@ pub struct Installation {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The paid app's plan (`planId` of INSTALL, `newPlanId` of PLAN_CHANGE).
+    pub plan_id: Option<String>,
+    /// HighLevel's time of the event that set `plan_id`.
+    pub plan_changed_at: Option<i64>,
 }
 
 /// A stored installation value this version cannot read. The row is refused rather than guessed at: an
@@ -89,6 +93,8 @@ impl Installation {
             last_error: self.last_error.clone(),
             created_at: ts(self.created_at),
             updated_at: ts(self.updated_at),
+            plan_id: self.plan_id.clone(),
+            plan_changed_at: self.plan_changed_at.map(ts),
         })
     }
 }
@@ -222,6 +228,8 @@ pub fn upsert(
                 last_error: None,
                 created_at: now,
                 updated_at: now,
+                plan_id: None,
+                plan_changed_at: None,
             };
             // A concurrent first install of the same key (PostgreSQL) inserts nothing here and is merged below.
             let inserted = with_conn!(conn, c => diesel::insert_into(dsl::installations)
@@ -264,6 +272,32 @@ pub fn upsert(
             .execute(conn)?;
         find_by_key(conn, &key)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
     })
+}
+
+/// Records `plan_id` as the installation's plan as of `at` (HighLevel's time of the event that says so), unless
+/// an event of a later time has set it already: HighLevel does not promise to deliver events in order. Whether it
+/// was recorded.
+pub fn set_plan(
+    conn: &mut DbConn,
+    id: &str,
+    plan_id: &str,
+    at: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        dsl::installations.find(id).filter(
+            dsl::plan_changed_at
+                .is_null()
+                .or(dsl::plan_changed_at.le(at)),
+        ),
+    )
+    .set((
+        dsl::plan_id.eq(plan_id),
+        dsl::plan_changed_at.eq(at),
+        dsl::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 pub fn set_state(

@@ -20,7 +20,8 @@ struct Got {
     headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
     status: u16,
-    /// On INSTALL / UNINSTALL: what oauth-backend's `GET /api/installations?location_id=` said at that moment.
+    /// On INSTALL / UNINSTALL / PLAN_CHANGE: what oauth-backend's `GET /api/installations?location_id=` said at
+    /// that moment.
     installations: Option<Value>,
 }
 
@@ -67,7 +68,8 @@ async fn receive(req: HttpRequest, body: web::Bytes, inbox: web::Data<Inbox>) ->
         .to_owned();
     let lookup = inbox.lookup.lock().unwrap().clone();
     let mut installations = None;
-    if let (Some((base, token)), "INSTALL" | "UNINSTALL") = (lookup, kind.as_str()) {
+    if let (Some((base, token)), "INSTALL" | "UNINSTALL" | "PLAN_CHANGE") = (lookup, kind.as_str())
+    {
         let location = serde_json::from_slice::<Value>(&body).unwrap()["location_id"]
             .as_str()
             .unwrap()
@@ -587,10 +589,160 @@ async fn an_install_reaches_the_app_after_its_installation_exists(backend: Backe
     assert_eq!(got.json()["installation_id"], seen[0]["id"]);
 }
 
+/// One installation as `GET /api/installations/{id}` shows it.
+async fn installation(env: &Env, id: &str) -> Value {
+    let res = client()
+        .get(format!("{}/api/installations/{id}", env.app.base_url))
+        .bearer_auth(service_token(&env.app, "the-app", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// HighLevel's INSTALL webhook names the paid app's plan (`planId`), PLAN_CHANGE the new one (`newPlanId`, with
+/// `currentPlanId`): the installation records the plan and shows it, and the event reaches the app after it was
+/// recorded. An older PLAN_CHANGE delivered late changes nothing (each carries HighLevel's time) but is still
+/// forwarded. A location of an agency-level install changes the agency install's plan. The OAuth grant's
+/// `planId` is recorded too.
+async fn the_plan_is_recorded_at_install_and_changed_by_plan_change(backend: Backend) {
+    let inbox = Arc::new(Inbox::default());
+    let env = forwarding_env(backend, &receiver(inbox.clone()), "1s,1h,3d").await;
+    *inbox.lookup.lock().unwrap() = Some((
+        env.app.base_url.clone(),
+        service_token(&env.app, "the-app", None),
+    ));
+    hl_sends(
+        &env,
+        &env.app,
+        "INSTALL",
+        json!({"locationId": "Loc1", "companyId": "comp1", "planId": "plan-basic"}),
+    )
+    .await;
+    until("the install arrives", || async { inbox.got().len() == 1 }).await;
+    let seen = inbox.got()[0].installations.clone().unwrap();
+    assert_eq!(seen[0]["plan_id"], "plan-basic", "{seen}");
+    let id = seen[0]["id"].as_str().unwrap().to_owned();
+
+    hl_sends(
+        &env,
+        &env.app,
+        "PLAN_CHANGE",
+        json!({"locationId": "Loc1", "companyId": "comp1", "currentPlanId": "plan-basic", "newPlanId": "plan-pro"}),
+    )
+    .await;
+    until("the plan change arrives", || async {
+        inbox.got().len() == 2
+    })
+    .await;
+    let got = &inbox.got()[1];
+    let seen = got.installations.clone().unwrap();
+    assert_eq!(
+        seen[0]["plan_id"], "plan-pro",
+        "recorded before forwarded: {seen}"
+    );
+    assert_eq!(got.json()["installation_id"], id.as_str());
+    assert_eq!(got.json()["data"]["newPlanId"], "plan-pro");
+    let shown = installation(&env, &id).await;
+    assert_eq!(shown["plan_id"], "plan-pro", "{shown}");
+    let changed_at = shown["plan_changed_at"].as_str().unwrap().to_owned();
+
+    // Sent two minutes ago, delivered now: the later plan stands; the app still hears of it.
+    let earlier = (chrono::Utc::now() - chrono::Duration::seconds(120))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    hl_sends(
+        &env,
+        &env.app,
+        "PLAN_CHANGE",
+        json!({"locationId": "Loc1", "companyId": "comp1", "currentPlanId": "plan-none",
+            "newPlanId": "plan-old", "timestamp": earlier}),
+    )
+    .await;
+    until("the late plan change arrives", || async {
+        inbox.got().len() == 3
+    })
+    .await;
+    let shown = installation(&env, &id).await;
+    assert_eq!(
+        (shown["plan_id"].as_str(), shown["plan_changed_at"].as_str()),
+        (Some("plan-pro"), Some(changed_at.as_str())),
+        "{shown}"
+    );
+
+    // An agency-level install: its locations' plan changes are its own.
+    hl_sends(
+        &env,
+        &env.app,
+        "INSTALL",
+        json!({"locationId": "LocA", "companyId": "comp2", "installType": "Company", "planId": "agency-1"}),
+    )
+    .await;
+    hl_sends(
+        &env,
+        &env.app,
+        "PLAN_CHANGE",
+        json!({"locationId": "LocA", "companyId": "comp2", "currentPlanId": "agency-1", "newPlanId": "agency-2"}),
+    )
+    .await;
+    until("both agency events arrive", || async {
+        inbox.got().len() == 5
+    })
+    .await;
+    let res = client()
+        .get(format!(
+            "{}/api/installations?company_id=comp2",
+            env.app.base_url
+        ))
+        .bearer_auth(service_token(&env.app, "the-app", None))
+        .send()
+        .await
+        .unwrap();
+    let list: Value = res.json().await.unwrap();
+    let agency = &list["installations"][0];
+    assert_eq!(
+        (agency["auth_class"].as_str(), agency["plan_id"].as_str()),
+        (Some("Company"), Some("agency-2")),
+        "{list}"
+    );
+    // The CLI's list shows the plan too.
+    let out = bin()
+        .env("DATABASE_URL", &env.db.url)
+        .args(["installations", "--company-id", "comp2"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.lines().next().unwrap().contains("plan"), "{table}");
+    assert!(table.contains("agency-2"), "{table}");
+
+    // A plan change naming no installation known here is acknowledged and still forwarded.
+    hl_sends(
+        &env,
+        &env.app,
+        "PLAN_CHANGE",
+        json!({"locationId": "LocZ", "companyId": "compZ", "newPlanId": "plan-x"}),
+    )
+    .await;
+    until("the stray plan change arrives", || async {
+        inbox.got().len() == 6
+    })
+    .await;
+
+    // The OAuth grant (the simulator answers `planId: sim-plan`) records the plan too.
+    let granted = install(&env.app, "Location", &["Loc2"]).await;
+    assert_eq!(installation(&env, &granted).await["plan_id"], "sim-plan");
+}
+
 both_backends!(
     contact_appointment_and_opportunity_events_reach_the_app_once_signed,
     a_receiver_failing_twice_gets_the_event_on_the_third_try,
     an_event_past_the_retry_window_is_dead_until_replayed,
     two_instances_on_one_database_deliver_each_event_once,
     an_install_reaches_the_app_after_its_installation_exists,
+    the_plan_is_recorded_at_install_and_changed_by_plan_change,
 );
