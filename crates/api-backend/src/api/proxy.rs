@@ -39,7 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Forward a call to HighLevel with the location's Location token.
 #[utoipa::path(post, path = "/api/locations/{locationId}/highlevel/{path}", operation_id = "proxyLocation", tag = "highlevel",
-    description = "Any method (GET, POST, PUT, PATCH, DELETE): HighLevel's `/{path}` with this location's Location token. HighLevel's status, Content-Type, X-RateLimit-* headers and body pass through on success.",
+    description = "Any method (GET, POST, PUT, PATCH, DELETE): HighLevel's `/{path}` with this location's Location token. HighLevel's status, Content-Type, X-RateLimit-* headers and body pass through on success, the body streamed up to PROXY_ANSWER_LIMIT (declared longer: 502 `highlevel_answer_too_large`; growing past it: cut off).",
     params(("locationId" = String, Path), ("path" = String, Path, description = "HighLevel's path, e.g. `contacts/`"),
         ("Idempotency-Key" = Option<String>, Header, description = "POST only: same key + same request → the first answer")),
     request_body(content = Object, content_type = "application/json"),
