@@ -159,3 +159,134 @@ async fn a_subscription_bought_on_the_payment_page() {
     assert_eq!(declined["verify"], json!({"failed": true}), "{declined}");
     c.close().await.unwrap();
 }
+
+/// The page's subscription API takes its terms from HighLevel only: a price HighLevel does not have, a
+/// one-time price, an amount that is not HighLevel's, or a gateway that keeps no card is a clear 422 and
+/// nothing is charged or created.
+async fn subscribe_takes_highlevel_terms_only(backend: service_common::testing::Backend) {
+    let keys = service_common::KeyRing::generate_entry("k1");
+    let s = stack_with(
+        backend,
+        Default::default(),
+        &[("TOKEN_ENCRYPTION_KEYS", &keys)],
+    )
+    .await;
+    install(&s, "Location", &["Loc1"]).await;
+    install(&s, "Location", &["Loc2"]).await;
+    let (pk, api_key) = provider(&s, "Loc1").await;
+    let t = session(&s, Some("Loc1")).await;
+    let (status, product) = post(
+        &s,
+        "/api/locations/Loc1/products",
+        Some(&t),
+        json!({"name": "Plan", "productType": "SERVICE"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{product}");
+    let product = product["id"].as_str().unwrap().to_owned();
+    let mut prices = Vec::new();
+    for body in [
+        json!({"name": "Once", "type": "one_time", "currency": "USD", "amount": 49.99}),
+        json!({"name": "Daily", "type": "recurring", "currency": "USD", "amount": 49.99,
+            "recurring": {"interval": "day", "intervalCount": 1}}),
+    ] {
+        let (status, price) = post(
+            &s,
+            &format!("/api/locations/Loc1/products/{product}/prices"),
+            Some(&t),
+            body,
+        )
+        .await;
+        assert_eq!(status, 201, "{price}");
+        prices.push(price["id"].as_str().unwrap().to_owned());
+    }
+    checkout_at_sim(&s, "Loc1", "txn-sub-1", 49.99, "USD").await;
+    let subscribe = |location: &str, pk: &str, price: &str, amount: f64| {
+        post(
+            &s,
+            "/payments/page/subscribe",
+            None,
+            json!({"publishableKey": pk, "locationId": location, "transactionId": "txn-sub-1",
+                "subscriptionId": "ghl-sub-page-1", "productId": product, "priceId": price, "amount": amount,
+                "currency": "usd", "contactId": "contact1",
+                "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2099, "cvc": "123"}}),
+        )
+    };
+    let (status, body) = subscribe("Loc1", &pk, &prices[0], 49.99).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("not recurring"));
+    let (status, body) = subscribe("Loc1", &pk, "no-such-price", 49.99).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+    let (status, body) = subscribe("Loc1", &pk, &prices[1], 1.0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("amount_mismatch")),
+        "{body}"
+    );
+    let (status, p2) = put(&s, "/api/locations/Loc2/payments/provider", &service_token(), json!({
+        "name": "PayTR", "description": "Cards via PayTR", "imageUrl": "https://x.test/paytr.png", "gateway": "paytr",
+        "paytr": {"merchantId": "1", "merchantKey": "k", "merchantSalt": "s"}}))
+    .await;
+    assert_eq!(status, 200, "{p2}");
+    let (status, body) = subscribe(
+        "Loc2",
+        p2["publishableKeys"]["test"].as_str().unwrap(),
+        &prices[1],
+        49.99,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("subscriptions are not available"));
+    // Nothing was created, charged or kept.
+    let query = |payload: Value| {
+        let mut payload = payload;
+        payload["apiKey"] = json!(api_key);
+        post(&s, "/payments/query", None, payload)
+    };
+    assert_eq!(
+        query(json!({"type": "verify", "subscriptionId": "ghl-sub-page-1"}))
+            .await
+            .1,
+        json!({"success": false})
+    );
+    assert_eq!(
+        query(json!({"type": "verify", "transactionId": "txn-sub-1"}))
+            .await
+            .1,
+        json!({"success": false})
+    );
+    let (_, cards) = query(json!({"type": "list_payment_methods", "contactId": "contact1"})).await;
+    assert_eq!(cards, json!([]));
+
+    // HighLevel's own terms: the subscription starts, its first period is charged.
+    let (status, body) = subscribe("Loc1", &pk, &prices[1], 49.99).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["status"].as_str(), body["subscriptionStatus"].as_str()),
+        (Some("succeeded"), Some("active")),
+        "{body}"
+    );
+    assert_eq!(
+        query(json!({"type": "verify", "subscriptionId": "ghl-sub-page-1"}))
+            .await
+            .1,
+        json!({"success": true})
+    );
+}
+
+service_common::both_backends!(subscribe_takes_highlevel_terms_only);
