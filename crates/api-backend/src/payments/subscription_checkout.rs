@@ -82,7 +82,17 @@ pub async fn subscribe(
             "a subscription needs HighLevel's contact: its card is kept for the renewals".into(),
         )
     })?;
-    let method = checkout::save_card(state, provider, live, &contact, c.card).await?;
+    let (location, ghl) = (provider.location_id.clone(), c.subscription_id.clone());
+    let existing = state
+        .db
+        .run(move |x| crate::store::subscriptions::find(x, &location, &ghl))
+        .await?;
+    let method = match existing {
+        // A repeat (the page reloaded, the customer pressed twice): the subscription stands, on its own card;
+        // no second card is kept and `create_subscription` answers the first.
+        Some(sub) if sub.live_mode == live => sub.payment_method_id,
+        _ => checkout::save_card(state, provider, live, &contact, c.card).await?,
+    };
     let recurring_amount = price.amount;
     let request: CreateSubscription = serde_json::from_value(json!({
         "subscriptionId": c.subscription_id,

@@ -200,7 +200,15 @@ async fn subscribe_takes_highlevel_terms_only(backend: service_common::testing::
         assert_eq!(status, 201, "{price}");
         prices.push(price["id"].as_str().unwrap().to_owned());
     }
-    checkout_at_sim(&s, "Loc1", "txn-sub-1", 49.99, "USD").await;
+    // HighLevel's checkout for contact1 (whose card the subscription keeps).
+    let out = sim_post(
+        &s,
+        "/_sim/payments/orders",
+        json!({"locationId": "Loc1", "transactionId": "txn-sub-1", "amount": 49.99, "currency": "USD",
+            "contactId": "contact1"}),
+    )
+    .await;
+    assert_eq!(out["transactionId"], "txn-sub-1", "{out}");
     let subscribe = |location: &str, pk: &str, price: &str, amount: f64| {
         post(
             &s,
@@ -287,6 +295,17 @@ async fn subscribe_takes_highlevel_terms_only(backend: service_common::testing::
             .1,
         json!({"success": true})
     );
+    let (_, cards) = query(json!({"type": "list_payment_methods", "contactId": "contact1"})).await;
+    assert_eq!(cards.as_array().map(Vec::len), Some(1), "{cards}");
+    // A repeat answers the same subscription and charge, and keeps no second card.
+    let (status, again) = subscribe("Loc1", &pk, &prices[1], 49.99).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (&again["chargeId"], &again["subscriptionId"]),
+        (&body["chargeId"], &body["subscriptionId"])
+    );
+    let (_, cards) = query(json!({"type": "list_payment_methods", "contactId": "contact1"})).await;
+    assert_eq!(cards.as_array().map(Vec::len), Some(1), "{cards}");
 }
 
 service_common::both_backends!(subscribe_takes_highlevel_terms_only);
