@@ -79,6 +79,7 @@
         return;
       }
       $("amount").textContent = String(data.amount) + " " + String(data.currency || "").toUpperCase();
+      if (data.mode === "subscription" && !subscriptionForm(answer.body)) { return; }
       if (answer.body.gateway === "paytr") { paytr(); return; }
       $("card-form").hidden = false;
       show("Enter your card.", false);
@@ -175,11 +176,57 @@
     }, failed);
   }
 
+  // `mode: "subscription"`: the card is kept on file for the renewals and the first period charged, on
+  // HighLevel's terms (its transaction and its recurring price), under HighLevel's `subscriptionId`. Only where
+  // the location's gateway can keep a card; elsewhere the page says so and tells the parent.
+  function subscriptionForm(check) {
+    if (!check.subscriptions) {
+      finish({ status: "failed", message: "Subscriptions are not available with this location's payment gateway (" +
+        String(check.gateway) + "): it keeps no card to renew from. Buy this product as a one-time payment, or " +
+        "ask the merchant." });
+      return false;
+    }
+    $("save-row").hidden = true;
+    $("pay").textContent = "Subscribe";
+    $("amount").textContent += " now; the card is kept for the renewals";
+    return true;
+  }
+
+  function subscribe() {
+    var details = props.productDetails || {};
+    fetch("/payments/page/subscribe", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        publishableKey: props.publishableKey,
+        locationId: props.locationId,
+        transactionId: transactionId(),
+        orderId: orderId(),
+        subscriptionId: String(props.subscriptionId || ""),
+        productId: String(details.productId || ""),
+        priceId: String(details.priceId || ""),
+        amount: Number(props.amount),
+        currency: String(props.currency || ""),
+        contactId: props.contact && props.contact.id ? String(props.contact.id) : null,
+        card: card()
+      })
+    }).then(function (r) { return r.json(); }).then(function (answer) {
+      if (answer.chargeId) { finish(answer); return; } // the first period: paid, declined, or waiting on the bank
+      if (answer.subscriptionStatus === "trialing" || answer.subscriptionStatus === "scheduled") {
+        show("Subscribed; the first charge follows the trial.", false);
+        tell({ type: "custom_element_success_response" }); // nothing charged yet
+        return;
+      }
+      finish({ status: "failed", message: answer.message || answer.detail });
+    }, failed);
+  }
+
   $("card-form").addEventListener("submit", function (e) {
     e.preventDefault();
     if (!props) { return; }
     $("pay").disabled = true;
     if (props.type === "setup_initiate_props") { show("Saving…", false); saveCard(); return; }
+    if (props.mode === "subscription") { show("Subscribing…", false); subscribe(); return; }
     show("Paying…", false);
     var contact = props.contact && props.contact.id ? String(props.contact.id) : null;
     fetch("/payments/page/charge", {

@@ -15,6 +15,7 @@ pub mod record;
 pub mod refunds;
 pub mod renewals;
 pub mod requests;
+pub mod subscription_checkout;
 pub mod subscriptions;
 
 use crate::error::ApiError;

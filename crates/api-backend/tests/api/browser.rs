@@ -82,7 +82,7 @@ fn which(name: &str) -> Option<String> {
 
 /// HighLevel's parent window: frames the payment page, answers `custom_provider_ready` with the props, and
 /// keeps every message it receives in `window.received`. `/attacker` is a foreign window that sends props too.
-async fn host_server(port: u16, api_origin: String) -> actix_web::dev::ServerHandle {
+pub(crate) async fn host_server(port: u16, api_origin: String) -> actix_web::dev::ServerHandle {
     let server = HttpServer::new(move || {
         let api = api_origin.clone();
         App::new()
@@ -146,11 +146,11 @@ window.addEventListener("message", function (e) {{
     )
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn received(c: &Client) -> Vec<Value> {
+pub(crate) async fn received(c: &Client) -> Vec<Value> {
     c.execute("return window.received || [];", vec![])
         .await
         .unwrap()
@@ -159,7 +159,7 @@ async fn received(c: &Client) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn wait_message(c: &Client, kind: &str) -> Value {
+pub(crate) async fn wait_message(c: &Client, kind: &str) -> Value {
     for _ in 0..100 {
         if let Some(m) = received(c).await.into_iter().find(|m| m["type"] == kind) {
             return m;
@@ -169,7 +169,7 @@ async fn wait_message(c: &Client, kind: &str) -> Value {
     panic!("the host never received {kind}: {:?}", received(c).await);
 }
 
-async fn pay(c: &Client, card: &str) {
+pub(crate) async fn pay(c: &Client, card: &str) {
     c.enter_frame(0).await.unwrap();
     let form = c
         .wait()
@@ -387,7 +387,7 @@ async fn the_payment_page_is_locked_down() {
         "{csp}"
     );
     assert!(
-        csp.ends_with("frame-ancestors https://app.gohighlevel.com http://127.0.0.1:9999 https://www.paytr.com"),
+        csp.ends_with("frame-ancestors https://app.gohighlevel.com http://127.0.0.1:9999 'self' https://www.paytr.com"),
         "{csp}"
     );
     let html = res.text().await.unwrap();
@@ -492,7 +492,7 @@ async fn any_https_parent_by_default() {
 
 /// A stack whose api-backend is reachable at its PUBLIC_BASE_URL (the simulator calls its queryUrl), with a
 /// sandbox provider registered on Loc1.
-async fn checkout_stack() -> Stack {
+pub(crate) async fn checkout_stack() -> Stack {
     let api_port = free_port();
     let api_url = format!("http://127.0.0.1:{api_port}");
     let s = stack_with(
@@ -513,13 +513,13 @@ async fn checkout_stack() -> Stack {
 }
 
 /// The simulator under the name `localhost`: an origin no setting names.
-fn sim_on_localhost(s: &Stack) -> String {
+pub(crate) fn sim_on_localhost(s: &Stack) -> String {
     let port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
     format!("http://localhost:{port}")
 }
 
 /// The payment event the simulator received for HighLevel's transaction `txn`, waiting up to 5 s.
-async fn event_for(s: &Stack, txn: &str) -> Option<Value> {
+pub(crate) async fn event_for(s: &Stack, txn: &str) -> Option<Value> {
     for _ in 0..50 {
         if let Some(e) = s
             .sim
@@ -534,7 +534,7 @@ async fn event_for(s: &Stack, txn: &str) -> Option<Value> {
     None
 }
 
-async fn result_of(c: &Client) -> Value {
+pub(crate) async fn result_of(c: &Client) -> Value {
     for _ in 0..100 {
         let text = c
             .find(Locator::Css("#result"))

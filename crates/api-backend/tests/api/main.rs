@@ -5,6 +5,8 @@
 mod common;
 
 mod browser;
+mod browser_paytr;
+mod browser_subscription;
 mod cli;
 mod drills;
 mod frontend;

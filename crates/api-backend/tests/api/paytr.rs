@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const MERCHANT_ID: &str = "123456";
-const MERCHANT_KEY: &str = "paytr-merchant-key-XYZ";
-const MERCHANT_SALT: &str = "paytr-merchant-salt-ABC";
+pub(crate) const MERCHANT_ID: &str = "123456";
+pub(crate) const MERCHANT_KEY: &str = "paytr-merchant-key-XYZ";
+pub(crate) const MERCHANT_SALT: &str = "paytr-merchant-salt-ABC";
 
 /// base64(HMAC-SHA256(key, msg)), computed by openssl.
-fn openssl_hmac(key: &str, msg: &str) -> String {
+pub(crate) fn openssl_hmac(key: &str, msg: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new("sh")
         .arg("-c")
@@ -71,8 +71,8 @@ fn signing_matches_openssl() {
 }
 
 #[derive(Default)]
-struct Fake {
-    requests: Vec<(String, HashMap<String, String>)>,
+pub(crate) struct Fake {
+    pub(crate) requests: Vec<(String, HashMap<String, String>)>,
     paid: Vec<String>,
     /// Refunds are carried out but their answer is lost (a 502 with no JSON).
     lose_refund_answers: bool,
@@ -82,10 +82,15 @@ struct Fake {
     paid_amount: Option<String>,
     /// The status query refuses with `003` (a misconfigured merchant).
     misconfigured: bool,
+    /// Where the stand-in checkout page sends PayTR's callback (our `PUBLIC_BASE_URL`), set once the stack runs.
+    pub(crate) notification_base: Option<String>,
+    /// What our callback answered each callback the stand-in checkout sent (PayTR wants the plain text `OK`).
+    pub(crate) callback_answers: Vec<(u16, String)>,
 }
 
 /// PayTR's get-token, refund and status endpoints; each refuses a `paytr_token` openssl does not agree with.
-async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
+/// `GET /odeme/guvenli/<token>` is a stand-in for PayTR's card page (see [`checkout_page`]).
+pub(crate) async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -93,7 +98,18 @@ async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
         .port();
     let server = HttpServer::new(move || {
         let st = state.clone();
-        App::new().route("/odeme/{op:.*}", web::post().to(move |path: web::Path<String>, form: web::Form<HashMap<String, String>>| {
+        let page = state.clone();
+        let pay = state.clone();
+        App::new()
+            .route("/odeme/guvenli/{token}", web::get().to(move |token: web::Path<String>| {
+                let st = page.clone();
+                async move { checkout_page(&st, &token) }
+            }))
+            .route("/odeme/guvenli/{token}", web::post().to(move |token: web::Path<String>, form: web::Form<HashMap<String, String>>| {
+                let st = pay.clone();
+                async move { checkout_submitted(st, token.into_inner(), form.into_inner()).await }
+            }))
+            .route("/odeme/{op:.*}", web::post().to(move |path: web::Path<String>, form: web::Form<HashMap<String, String>>| {
             let st = st.clone();
             async move {
                 let f = form.into_inner();
@@ -144,6 +160,102 @@ async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
     .run();
     tokio::spawn(server);
     format!("http://127.0.0.1:{port}")
+}
+
+/// The get-token request that minted `token` (the fake's tokens are `tok<merchant_oid>`).
+fn token_request(st: &Mutex<Fake>, token: &str) -> Option<HashMap<String, String>> {
+    let oid = token.strip_prefix("tok")?;
+    st.lock()
+        .unwrap()
+        .requests
+        .iter()
+        .rev()
+        .find(|(op, f)| {
+            op == "api/get-token" && f.get("merchant_oid").map(String::as_str) == Some(oid)
+        })
+        .map(|(_, f)| f.clone())
+}
+
+/// A stand-in for PayTR's card page (`/odeme/guvenli/<token>`), which the payment page frames. PayTR's test
+/// page has the test card filled in; the customer presses "Gönder" (or, here, "Decline" to play a bank that
+/// says no).
+fn checkout_page(st: &Mutex<Fake>, token: &str) -> HttpResponse {
+    let Some(req) = token_request(st, token) else {
+        return HttpResponse::NotFound().body("token not found");
+    };
+    let amount = req.get("payment_amount").cloned().unwrap_or_default();
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>PayTR (stand-in)</title></head><body>
+<h1>PayTR test payment</h1><p>{amount} (minor units), test card 4355 0843 5508 4358</p>
+<form method="post"><button id="send" name="status" value="success">Gönder</button>
+<button id="decline" name="status" value="failed">Decline</button></form>
+</body></html>"#
+    ))
+}
+
+/// The customer pressed a button on PayTR's page: PayTR's server posts the callback (form-encoded, signed as
+/// PayTR signs it: base64(HMAC-SHA256(merchant_key, merchant_oid + merchant_salt + status + total_amount)),
+/// by openssl) to the merchant's notification URL, then PayTR's frame goes to `merchant_ok_url` or
+/// `merchant_fail_url`, as the token request named them.
+async fn checkout_submitted(
+    st: Arc<Mutex<Fake>>,
+    token: String,
+    form: HashMap<String, String>,
+) -> HttpResponse {
+    let Some(req) = token_request(&st, &token) else {
+        return HttpResponse::NotFound().body("token not found");
+    };
+    let g = |k: &str| req.get(k).cloned().unwrap_or_default();
+    let success = form.get("status").map(String::as_str) == Some("success");
+    let status = if success { "success" } else { "failed" };
+    let oid = g("merchant_oid");
+    let total = g("payment_amount");
+    let hash = openssl_hmac(
+        MERCHANT_KEY,
+        &format!("{oid}{MERCHANT_SALT}{status}{total}"),
+    );
+    let mut fields = vec![
+        ("merchant_oid", oid),
+        ("status", status.to_owned()),
+        ("total_amount", total.clone()),
+        ("hash", hash),
+        ("payment_type", "card".to_owned()),
+        ("test_mode", g("test_mode")),
+    ];
+    if success {
+        fields.push(("currency", g("currency")));
+        fields.push(("payment_amount", total));
+    } else {
+        fields.push(("failed_reason_code", "0".to_owned()));
+        fields.push((
+            "failed_reason_msg",
+            "Kart limiti yetersiz (card limit exceeded)".to_owned(),
+        ));
+    }
+    let base = st
+        .lock()
+        .unwrap()
+        .notification_base
+        .clone()
+        .unwrap_or_default();
+    let answer = match client()
+        .post(format!("{base}/payments/paytr/callback"))
+        .form(&fields)
+        .send()
+        .await
+    {
+        Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    };
+    st.lock().unwrap().callback_answers.push(answer);
+    let next = if success {
+        g("merchant_ok_url")
+    } else {
+        g("merchant_fail_url")
+    };
+    HttpResponse::SeeOther()
+        .insert_header(("Location", next))
+        .finish()
 }
 
 async fn callback(s: &Stack, oid: &str, status: &str, hash: &str) -> (u16, String) {

@@ -8,7 +8,10 @@
 //!   page's `custom_provider_ready` with `payment_initiate_props` (after `propsDelayMs`), and when the page ends
 //!   (success, error or close) calls `verify` through the queryUrl (`list_payment_methods` after `mode=setup`,
 //!   which sends `setup_initiate_props` to save a card); it writes
-//!   `{"transactionId","orderId","message","verify"}` as JSON into `<pre id="result">`.
+//!   `{"transactionId","orderId","subscriptionId","message","verify"}` as JSON into `<pre id="result">`. With
+//!   `mode=subscription` (`[&interval=day|week|month|year][&intervalCount=][&trialPeriod=][&totalCycles=]`) it
+//!   creates a recurring price of a product of the location, sends its ids in `productDetails` with
+//!   HighLevel's own `subscriptionId`, and verifies with that `subscriptionId`.
 
 use crate::routes::query;
 use crate::state::Sim;
@@ -127,6 +130,14 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
         None,
     );
     let setup = mode == "setup";
+    // A subscription checkout: HighLevel's own subscription id and a recurring price of a product of the
+    // location (as HighLevel keeps them; the provider reads the price's terms with the Products API).
+    let (subscription, product, price) = if mode == "subscription" {
+        let (sub, product, price) = recurring_product(&sim, location, amount, currency, &q);
+        (Some(sub), product, price)
+    } else {
+        (None, "sim-product".to_owned(), "sim-price".to_owned())
+    };
     let props = if setup {
         // Saving a card for later (card on file): no amount, no order.
         json!({
@@ -137,12 +148,13 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
         json!({
             "type": "payment_initiate_props", "publishableKey": publishable, "amount": amount,
             "currency": currency.to_ascii_lowercase(), "mode": mode,
-            "productDetails": {"productId": "sim-product", "priceId": "sim-price", "name": "Simulated order"},
+            "productDetails": {"productId": product, "priceId": price, "name": "Simulated order"},
             "contact": {"id": "sim-contact", "name": "Ada Lovelace", "email": "ada@example.test", "contact": "+10000000000"},
-            "orderId": order, "transactionId": txn, "subscriptionId": null, "locationId": location,
+            "orderId": order, "transactionId": txn, "subscriptionId": subscription, "locationId": location,
         })
     };
-    let ctx = json!({"locationId": location, "live": live, "transactionId": txn, "orderId": order, "setup": setup});
+    let ctx = json!({"locationId": location, "live": live, "transactionId": txn, "orderId": order, "setup": setup,
+        "subscriptionId": subscription});
     // JSON inside a <script>: `<` escaped so no string can close the element.
     let js = |v: &Value| v.to_string().replace('<', "\\u003c");
     let html = format!(
@@ -172,12 +184,14 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
       done = true;
       var payload = {{type: "verify", transactionId: ctx.transactionId}};
       if (d.chargeId) payload.chargeId = d.chargeId;
+      // A subscription checkout is verified with HighLevel's own subscription id.
+      if (ctx.subscriptionId) payload.subscriptionId = ctx.subscriptionId;
       // After a setup HighLevel lists the contact's cards instead.
       if (ctx.setup) payload = {{type: "list_payment_methods", locationId: ctx.locationId, contactId: "sim-contact"}};
       fetch("/_sim/payments/query", {{method: "POST", headers: {{"content-type": "application/json"}},
         body: JSON.stringify({{locationId: ctx.locationId, live: ctx.live, payload: payload}})}})
         .then(function (r) {{ return r.json(); }})
-        .then(function (v) {{ document.getElementById("result").textContent = JSON.stringify({{transactionId: ctx.transactionId, orderId: ctx.orderId, message: d, verify: v.body}}); }});
+        .then(function (v) {{ document.getElementById("result").textContent = JSON.stringify({{transactionId: ctx.transactionId, orderId: ctx.orderId, subscriptionId: ctx.subscriptionId, message: d, verify: v.body}}); }});
     }}
   }});
 }})();
@@ -194,4 +208,47 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(html)
+}
+
+/// For `mode=subscription`: a product of the location with a recurring price of `amount` (query `interval`
+/// day|week|month|year, default month; `intervalCount`, default 1; `trialPeriod` days; `totalCycles`), and
+/// HighLevel's id for the subscription being bought. Answers (subscriptionId, productId, priceId).
+fn recurring_product(
+    sim: &Sim,
+    location: &str,
+    amount: f64,
+    currency: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> (String, String, String) {
+    let number = |k: &str| q.get(k).and_then(|v| v.parse::<u32>().ok());
+    let mut product = json!({"name": "Simulated subscription", "locationId": location, "productType": "SERVICE",
+        "availableInStore": false});
+    crate::routes::stamp_new(&mut product);
+    let product_id = product["_id"].as_str().unwrap_or_default().to_owned();
+    let mut price = json!({
+        "name": "Simulated plan", "type": "recurring", "currency": currency, "amount": amount,
+        "locationId": location, "product": product_id,
+        "recurring": {"interval": q.get("interval").map_or("month", String::as_str),
+            "intervalCount": number("intervalCount").unwrap_or(1)},
+    });
+    if let Some(days) = number("trialPeriod") {
+        price["trialPeriod"] = json!(days);
+    }
+    if let Some(cycles) = number("totalCycles") {
+        price["totalCycles"] = json!(cycles);
+    }
+    crate::routes::stamp_new(&mut price);
+    let price_id = price["_id"].as_str().unwrap_or_default().to_owned();
+    let mut world = sim.world();
+    world
+        .products
+        .entry(location.to_owned())
+        .or_default()
+        .push(product);
+    world
+        .prices
+        .entry(product_id.clone())
+        .or_default()
+        .push(price);
+    (crate::state::new_id(), product_id, price_id)
 }

@@ -9,6 +9,7 @@ use crate::payments::access::provider_for_publishable_key;
 use crate::payments::checkout;
 use crate::payments::gateway::Card;
 use crate::payments::record::gateway_serves;
+use crate::payments::subscription_checkout;
 use crate::store::payments;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/payments/page/paytr", web::post().to(paytr_checkout)),
         ("/payments/page/setup", web::post().to(setup)),
         ("/payments/page/charge", web::post().to(charge)),
+        ("/payments/page/subscribe", web::post().to(subscribe)),
     ] {
         cfg.service(
             web::resource(path)
@@ -87,9 +89,12 @@ pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
         _ => false,
     };
     let origins = state.settings.payment_parent_origins.join(" ");
+    // `frame-src`: PayTR's checkout, and this service itself: PayTR's frame ends on our result pages
+    // (`merchant_ok_url` / `merchant_fail_url`), and a child frame's navigation is checked against this page's
+    // `frame-src` too.
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
-         frame-src {}; form-action 'none'; base-uri 'none'; frame-ancestors {}",
+         frame-src 'self' {}; form-action 'none'; base-uri 'none'; frame-ancestors {}",
         origin_of(&state.settings.paytr_api_url),
         frame_ancestors(&state.settings)
     );
@@ -141,9 +146,10 @@ pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
 /// (the key is the location's, the amount is HighLevel's). PAYMENT_PARENT_ORIGINS restricts it to a list.
 fn frame_ancestors(settings: &crate::settings::Settings) -> String {
     if !settings.payment_parent_origins.is_empty() {
-        // PayTR's own result pages (`merchant_ok_url` / `merchant_fail_url`) load this page inside PayTR's frame.
+        // PayTR's own result pages (`merchant_ok_url` / `merchant_fail_url`) load this page inside PayTR's frame,
+        // which sits inside this page, inside the parent: every one of those windows is an ancestor.
         return format!(
-            "{} {}",
+            "{} 'self' {}",
             settings.payment_parent_origins.join(" "),
             origin_of(&settings.paytr_api_url)
         );
@@ -175,15 +181,18 @@ pub struct CheckInput {
 }
 
 /// Whether a publishable key is the location's (and its gateway serves that mode): the page shows its form
-/// only then.
+/// only then. `subscriptions` says whether the page can take a subscription (`mode: "subscription"`) here.
 #[utoipa::path(post, path = "/payments/page/check", tag = "payment page", request_body = CheckInput,
-    responses((status = 200, description = "`{mode, gateway}`", body = Object), (status = "4XX", body = Problem)))]
+    responses((status = 200, description = "`{mode, gateway, subscriptions}`", body = Object), (status = "4XX", body = Problem)))]
 pub async fn check(state: State, body: web::Json<CheckInput>) -> Result<HttpResponse, ApiError> {
     let (provider, live) =
         provider_for_publishable_key(&state, &body.location_id, &body.publishable_key).await?;
     gateway_serves(&provider, live)?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"mode": if live { "live" } else { "test" }, "gateway": provider.gateway})))
+    Ok(HttpResponse::Ok().json(json!({
+        "mode": if live { "live" } else { "test" },
+        "gateway": provider.gateway,
+        "subscriptions": subscription_checkout::page_takes_subscriptions(&provider),
+    })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -397,4 +406,71 @@ pub async fn paytr_checkout(
     };
     Ok(HttpResponse::Ok()
         .json(json!({"chargeId": charge.id, "status": charge.status, "checkoutUrl": url})))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscribeInput {
+    pub publishable_key: String,
+    pub location_id: String,
+    pub transaction_id: String,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// HighLevel's subscription id from `payment_initiate_props`.
+    pub subscription_id: String,
+    /// `productDetails.productId` / `priceId` from the props: HighLevel's recurring price, read from HighLevel.
+    pub product_id: String,
+    pub price_id: String,
+    /// Major units, as the props carry it; it must be HighLevel's recorded amount for the transaction.
+    pub amount: f64,
+    pub currency: String,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    pub card: CardInput,
+}
+
+/// A subscription checkout (`mode: "subscription"`, sandbox gateway): keeps the card on file, creates the
+/// subscription under HighLevel's `subscriptionId` on HighLevel's terms (the transaction's amount, the
+/// price's interval, trial and cycles) and charges the first period, as `create_subscription` does.
+#[utoipa::path(post, path = "/payments/page/subscribe", tag = "payment page", request_body = SubscribeInput,
+    responses((status = 200, description = "`{chargeId, status, message, subscriptionId, subscriptionStatus, paymentMethodId}`", body = Object), (status = "4XX", body = Problem), (status = "5XX", body = Problem)))]
+pub async fn subscribe(
+    state: State,
+    body: web::Json<SubscribeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let (provider, live) =
+        provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
+    gateway_serves(&provider, live)?;
+    let answer = subscription_checkout::subscribe(
+        &state,
+        &provider,
+        live,
+        subscription_checkout::SubscriptionCheckout {
+            transaction_id: input.transaction_id,
+            order_id: input.order_id,
+            subscription_id: input.subscription_id,
+            product_id: input.product_id,
+            price_id: input.price_id,
+            amount: input.amount,
+            currency: input.currency,
+            contact_id: input.contact_id,
+            card: Card {
+                number: input.card.number,
+                exp_month: input.card.exp_month,
+                exp_year: input.card.exp_year,
+                cvc: input.card.cvc,
+            },
+        },
+    )
+    .await?;
+    let charge = &answer["transaction"]["chargeSnapshot"];
+    Ok(HttpResponse::Ok().json(json!({
+        "chargeId": answer["transaction"]["chargeId"],
+        "status": charge["status"],
+        "message": answer["message"],
+        "subscriptionId": answer["subscription"]["subscriptionId"],
+        "subscriptionStatus": answer["subscription"]["subscriptionSnapshot"]["status"],
+        "paymentMethodId": answer["paymentMethodId"],
+    })))
 }
