@@ -88,11 +88,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
     let listener = service_common::server::bind(&settings.host, settings.port)?;
     let state = build_state(settings).await?;
     let events = tokio::spawn(crate::payments::events::run(
-        state.clone(),
+        state.clone().into_inner(),
         state.settings.payment_events_interval,
     ));
     let renewals = tokio::spawn(crate::payments::renewals::run(
-        state.clone(),
+        state.clone().into_inner(),
         state.settings.subscriptions_interval,
     ));
     let retention = state.settings.idempotency_retention;

@@ -253,7 +253,7 @@ async fn settle_waiting(state: &AppState) {
 }
 
 /// Runs [`run_once`] every `interval` until the process stops.
-pub async fn run(state: actix_web::web::Data<AppState>, interval: Duration) {
+pub async fn run(state: std::sync::Arc<AppState>, interval: Duration) {
     loop {
         run_once(&state).await;
         tokio::time::sleep(interval).await;

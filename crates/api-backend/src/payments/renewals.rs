@@ -156,7 +156,7 @@ async fn expire(state: &AppState, s: Subscription, owner: &str) -> Result<Done, 
 }
 
 /// Runs [`run_due`] every `interval` (never when it is zero) until the process stops.
-pub async fn run(state: actix_web::web::Data<AppState>, interval: Duration) {
+pub async fn run(state: std::sync::Arc<AppState>, interval: Duration) {
     if interval.is_zero() {
         return;
     }
