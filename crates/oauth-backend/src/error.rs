@@ -5,7 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use shared_types::{Problem, ProblemCode};
 
-#[derive(Debug, thiserror::Error)]
+/// `Clone`: the callers sharing one token renewal each get its error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     #[error("a service JWT is required: send `Authorization: Bearer <token>`")]
     ServiceAuthRequired,

@@ -110,6 +110,23 @@ impl DbError {
     }
 }
 
+/// For a read of many rows that failed on a typed column: `what` and the id of the first row whose stored
+/// value (`rows`: ids and values read again as text) `readable` refuses.
+pub fn unreadable_row(
+    what: &str,
+    rows: Result<Vec<(String, String)>, diesel::result::Error>,
+    readable: impl Fn(&str) -> bool,
+) -> String {
+    match rows
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(_, value)| !readable(value))
+    {
+        Some((id, _)) => format!("{what} {id}"),
+        None => format!("a {what}"),
+    }
+}
+
 impl DbError {
     /// The database could not be reached or dropped the connection (restart, failover, network): a 503 the
     /// caller may retry, not a bug. Anything else (a constraint, a bad query) is not.

@@ -86,13 +86,10 @@ impl FromRequest for LocationAdmin {
         Box::pin(async move {
             let at = Located::check(req).await?;
             if !at.caller.is_admin() {
-                let role = match &at.caller {
-                    Caller::User(s) => s.role.clone().unwrap_or_else(|| "none".into()),
-                    Caller::Service { .. } => "service".into(),
-                };
                 return Err(ApiError::AdminRequired(format!(
-                    "changing the payment provider of `{}` needs an admin of the location or agency; this session's role is `{role}`",
-                    at.location
+                    "changing the payment provider of `{}` needs an admin of the location or agency; this session's role is `{}`",
+                    at.location,
+                    at.caller.role_name()
                 )));
             }
             Ok(LocationAdmin(at))
@@ -100,26 +97,9 @@ impl FromRequest for LocationAdmin {
     }
 }
 
-/// HighLevel families whose calls administer the sub-account or the app itself rather than work in it: the
-/// app's install and the wallet (`marketplace`), SaaS plans, snapshots, the agency (`companies`), users and
-/// their roles, the location's own settings, custom menus and phone numbers. Through the proxy they
-/// take an admin of the location or agency, or a service; every other family is open to the location's users,
-/// as HighLevel's own UI opens contacts, calendars or opportunities to them.
-pub fn proxy_needs_admin(method: &str, highlevel_path: &str) -> bool {
-    let family = highlevel_path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
-    match family {
-        "marketplace" | "saas" | "saas-api" | "snapshots" | "companies" => true,
-        "users" | "locations" | "custom-menus" | "phone-system" => method != "GET",
-        _ => false,
-    }
-}
-
 /// A [`Located`] caller of the HighLevel proxy: an admin of the location or agency (or a service) when the
-/// proxied operation administers the location or the app ([`proxy_needs_admin`]), any user of it otherwise.
+/// proxied operation administers the location or the app ([`highlevel_client::operations::needs_admin`]), any
+/// user of it otherwise.
 #[derive(Debug)]
 pub struct ProxyLocated(pub Located);
 
@@ -140,14 +120,11 @@ impl FromRequest for ProxyLocated {
                 .to_owned();
             let method = req.method().as_str().to_owned();
             let at = Located::check(req).await?;
-            if proxy_needs_admin(&method, &rest) && !at.caller.is_admin() {
-                let role = match &at.caller {
-                    Caller::User(s) => s.role.clone().unwrap_or_else(|| "none".into()),
-                    Caller::Service { .. } => "service".into(),
-                };
+            if highlevel_client::operations::needs_admin(&method, &rest) && !at.caller.is_admin() {
                 return Err(ApiError::AdminRequired(format!(
-                    "{method} /{rest} administers location `{}` or the app; it needs an admin of the location or agency, and this session's role is `{role}`",
-                    at.location
+                    "{method} /{rest} administers location `{}` or the app; it needs an admin of the location or agency, and this session's role is `{}`",
+                    at.location,
+                    at.caller.role_name()
                 )));
             }
             Ok(ProxyLocated(at))
@@ -202,7 +179,7 @@ impl CompanyAdmin {
             if !caller.is_admin() {
                 return Err(ApiError::AdminRequired(format!(
                     "acting with company `{company}`'s agency token needs an agency admin; this session's role is `{}`",
-                    s.role.as_deref().unwrap_or("none")
+                    caller.role_name()
                 )));
             }
         }

@@ -7,7 +7,7 @@ use super::keys::{self, Mode};
 use crate::state::AppState;
 use crate::store::events::{self as outbox, Event};
 use crate::store::payments::{self, Charge};
-use crate::store::subscriptions::Subscription;
+use crate::store::subscriptions::{Subscription, SubscriptionStatus as Status};
 use crate::store::{now_ms, providers};
 use diesel::Connection;
 use serde_json::{json, Value};
@@ -29,8 +29,10 @@ pub fn charge_snapshot(c: &Charge) -> Value {
 /// absent once nothing more will be charged.
 pub fn subscription_snapshot(s: &Subscription) -> Value {
     let more = s.total_cycles.is_none_or(|n| s.cycles_paid < n);
-    let next = match s.status.as_str() {
-        "scheduled" | "trialing" | "active" if more => s.next_charge_at.map(|t| t / 1000),
+    let next = match s.status {
+        Status::Scheduled | Status::Trialing | Status::Active if more => {
+            s.next_charge_at.map(|t| t / 1000)
+        }
         _ => None,
     };
     json!({

@@ -9,7 +9,7 @@ use super::events::subscription_event;
 use super::subscriptions::charge_period;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::subscriptions::{self as subs, Subscription};
+use crate::store::subscriptions::{self as subs, Subscription, SubscriptionStatus};
 use crate::store::{events as outbox, now_ms, providers};
 use diesel::Connection;
 use futures::StreamExt;
@@ -120,9 +120,9 @@ async fn renew_claimed(
     let after = charge_period(state, &provider, &s, Some(owner), now).await?;
     Ok(if after.cycles_paid > before.0 {
         Done::Charged
-    } else if after.failed_attempts > before.1 || after.status == "unpaid" {
+    } else if after.failed_attempts > before.1 || after.status == SubscriptionStatus::Unpaid {
         Done::Declined {
-            unpaid: after.status == "unpaid",
+            unpaid: after.status == SubscriptionStatus::Unpaid,
         }
     } else {
         Done::Waiting
@@ -138,9 +138,9 @@ async fn expire(state: &AppState, s: Subscription, owner: &str) -> Result<Done, 
             c.transaction(|c| {
                 let wall = now_ms();
                 let mut p = s.progress(wall);
-                p.status = "expired".into();
+                p.status = SubscriptionStatus::Expired;
                 p.attempt_at = None;
-                if subs::advance(c, &s.id, Some(&owner), &s.status, &p)? {
+                if subs::advance(c, &s.id, Some(&owner), s.status, &p)? {
                     if let Some(after) = subs::get(c, &s.id)? {
                         outbox::enqueue(
                             c,

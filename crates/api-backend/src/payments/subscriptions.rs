@@ -13,7 +13,7 @@ use crate::store::events as outbox;
 use crate::store::now_ms;
 use crate::store::payments::{self, Charge};
 use crate::store::providers::ProviderRow;
-use crate::store::subscriptions::{self as subs, Subscription};
+use crate::store::subscriptions::{self as subs, Subscription, SubscriptionStatus as Status};
 use chrono::{DateTime, Months};
 use diesel::Connection;
 use serde_json::{json, Value};
@@ -88,12 +88,12 @@ pub async fn create_subscription(
     let begin = later_start.unwrap_or(now);
     let (status, trial_end, due) = if terms.trial_days > 0 {
         let end = begin + i64::from(terms.trial_days) * DAY_MS;
-        ("trialing", Some(end), Some(end))
+        (Status::Trialing, Some(end), Some(end))
     } else if let Some(s) = later_start {
-        ("scheduled", None, Some(s))
+        (Status::Scheduled, None, Some(s))
     } else {
         // Charged below; it becomes `active` when the charge succeeds.
-        ("incomplete", None, None)
+        (Status::Incomplete, None, None)
     };
     let sub = Subscription {
         id: format!("sub_{:032x}", rand::random::<u128>()),
@@ -106,7 +106,7 @@ pub async fn create_subscription(
         currency: cur.code().to_owned(),
         interval_unit: terms.interval.clone(),
         interval_count: terms.interval_count,
-        status: status.into(),
+        status,
         created_at: now,
         updated_at: now,
         ghl_subscription_id: Some(q.subscription_id.clone()),
@@ -125,7 +125,7 @@ pub async fn create_subscription(
         .run(move |c| {
             c.transaction(|c| {
                 let (stored, inserted) = subs::insert_once(c, &sub)?;
-                if inserted && stored.status == "trialing" {
+                if inserted && stored.status == Status::Trialing {
                     outbox::enqueue(
                         c,
                         &subscription_event(&stored, "subscription.trialing", None, now),
@@ -138,7 +138,8 @@ pub async fn create_subscription(
     if !inserted {
         tracing::info!(subscription = %stored.id, "repeated create_subscription: answering the first");
     }
-    if stored.status == "incomplete" && stored.attempt_at.is_none() && stored.cycles_paid == 0 {
+    if stored.status == Status::Incomplete && stored.attempt_at.is_none() && stored.cycles_paid == 0
+    {
         stored = charge_period(state, p, &stored, None, now).await?;
     }
     let (location, txn) = (p.location_id.clone(), stored.transaction_id.clone());
@@ -146,17 +147,19 @@ pub async fn create_subscription(
         .db
         .run(move |c| payments::charge_by_transaction(c, &location, &txn))
         .await?;
-    let failed = stored.status == "incomplete"
+    let failed = stored.status == Status::Incomplete
         && charge
             .as_ref()
             .is_some_and(|c| c.status == payments::ChargeStatus::Failed);
-    let message = match (&charge, stored.status.as_str()) {
+    let message = match (&charge, stored.status) {
         (Some(c), _) => charge_answer(c)["message"].clone(),
-        (None, "trialing") => json!("Subscription created; the first charge follows the trial"),
+        (None, Status::Trialing) => {
+            json!("Subscription created; the first charge follows the trial")
+        }
         _ => json!("Subscription created; the first charge is scheduled"),
     };
     let mut answer = json!({
-        "success": !failed && stored.status != "incomplete",
+        "success": !failed && stored.status != Status::Incomplete,
         "failed": failed,
         "message": message,
         "subscription": {
@@ -231,7 +234,7 @@ pub async fn charge_period(
         let id = sub.id.clone();
         state
             .db
-            .run(move |c| subs::advance(c, &id, owner.as_deref(), &sub.status, &progress))
+            .run(move |c| subs::advance(c, &id, owner.as_deref(), sub.status, &progress))
             .await?;
         tracing::info!(charge = %charge_id, "subscription charge pending; looked at again later");
         let id = stored.subscription_id.clone().unwrap_or_default();
@@ -282,16 +285,16 @@ fn record_outcome(
         let mut kinds: Vec<&str> = Vec::new();
         if paid {
             p.cycles_paid += 1;
-            p.status = "active".into();
+            p.status = Status::Active;
             let next = add_interval(due, &sub.interval_unit, sub.interval_count);
             p.next_charge_at = Some(next);
             p.attempt_at = Some(next);
             p.failed_attempts = 0;
-            if sub.status != "active" {
+            if sub.status != Status::Active {
                 kinds.push("subscription.active");
             }
             kinds.push("subscription.charged");
-        } else if sub.status == "incomplete" {
+        } else if sub.status == Status::Incomplete {
             // The first charge, declined while HighLevel waits for the answer: it tells the customer.
             p.attempt_at = None;
         } else {
@@ -299,13 +302,13 @@ fn record_outcome(
             match delays.get(sub.failed_attempts as usize) {
                 Some(d) => p.attempt_at = Some(due + d),
                 None => {
-                    p.status = "unpaid".into();
+                    p.status = Status::Unpaid;
                     p.attempt_at = None;
                     kinds.push("subscription.updated");
                 }
             }
         }
-        if !subs::advance(c, &sub.id, owner, &sub.status, &p)? {
+        if !subs::advance(c, &sub.id, owner, sub.status, &p)? {
             tracing::warn!(subscription = %sub.id, "the subscription changed while its period was charged");
             kinds.retain(|k| *k == "subscription.charged");
         }
@@ -332,9 +335,11 @@ pub async fn verify(
     Ok(match found {
         None => json!({"success": false}),
         Some(s) if s.live_mode != live => json!({"failed": true}),
-        Some(s) => match s.status.as_str() {
-            "active" | "trialing" | "scheduled" | "expired" => json!({"success": true}),
-            "incomplete" if s.attempt_at.is_some() => json!({"success": false}),
+        Some(s) => match s.status {
+            Status::Active | Status::Trialing | Status::Scheduled | Status::Expired => {
+                json!({"success": true})
+            }
+            Status::Incomplete if s.attempt_at.is_some() => json!({"success": false}),
             _ => json!({"failed": true}),
         },
     })
@@ -371,7 +376,7 @@ pub async fn cancel_subscription(
         .await?
         .ok_or(ApiError::NotFound(missing))?;
     Ok(json!({
-        "success": after.status == "canceled",
+        "success": after.status == Status::Canceled,
         "status": after.status,
         "subscriptionSnapshot": subscription_snapshot(&after),
     }))

@@ -60,6 +60,14 @@ impl Caller {
         }
     }
 
+    /// The caller's role, as refusals name it: HighLevel's `role` of a user (`none` when absent), or `service`.
+    pub fn role_name(&self) -> &str {
+        match self {
+            Caller::User(s) => s.role.as_deref().unwrap_or("none"),
+            Caller::Service { .. } => "service",
+        }
+    }
+
     /// The installations a scoped service JWT limits this caller to.
     pub fn allowed_installations(&self) -> Option<&[String]> {
         match self {

@@ -1,7 +1,7 @@
 //! Charges, refunds and saved cards of the custom provider, each scoped to a location.
 
 use crate::db::schema::{payment_charges, payment_methods, payment_refunds};
-use crate::db::{DbConn, DbError};
+use crate::db::{unreadable_row, DbConn, DbError};
 use diesel::prelude::*;
 use service_common::with_conn;
 
@@ -270,6 +270,10 @@ pub struct Refund {
     pub updated_at: i64,
 }
 
+fn refund_row(id: &str) -> String {
+    format!("payment refund {id}")
+}
+
 /// What [`begin_refund`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundClaim {
@@ -313,7 +317,17 @@ pub fn begin_refund(
             .filter(payment_refunds::created_at.ge(since))
             .select(Refund::as_select())
             .first(conn)
-            .optional()?;
+            .optional()
+            .map_err(|e| {
+                DbError::naming(e, || {
+                    let rows = payment_refunds::table
+                        .filter(payment_refunds::charge_id.eq(charge_id))
+                        .filter(payment_refunds::request_key.eq(key))
+                        .select((payment_refunds::id, payment_refunds::status))
+                        .load(conn);
+                    unreadable_row("payment refund", rows, |v| RefundStatus::parse(v).is_some())
+                })
+            })?;
         if let Some(r) = repeat {
             return Ok(RefundClaim::Repeat(r));
         }
@@ -374,7 +388,8 @@ pub fn finish_refund(
             .filter(payment_refunds::status.eq(RefundStatus::Pending))
             .select(Refund::as_select())
             .first(conn)
-            .optional()?;
+            .optional()
+            .map_err(|e| DbError::naming(e, || refund_row(refund_id)))?;
         if let Some(r) = pending {
             let n = diesel::update(
                 payment_refunds::table
@@ -404,7 +419,7 @@ pub fn finish_refund(
             .select(Refund::as_select())
             .first(conn)
             .optional()
-            .map_err(|e| DbError::naming(e, || format!("payment refund {refund_id}")))
+            .map_err(|e| DbError::naming(e, || refund_row(refund_id)))
     })
 }
 
@@ -415,7 +430,15 @@ pub fn refunds_of(conn: &mut DbConn, charge_id: &str) -> Result<Vec<Refund>, DbE
         .order(payment_refunds::created_at.asc())
         .select(Refund::as_select())
         .load(conn)
-        .map_err(|e| DbError::naming(e, || format!("a payment refund of charge {charge_id}")))
+        .map_err(|e| {
+            DbError::naming(e, || {
+                let rows = payment_refunds::table
+                    .filter(payment_refunds::charge_id.eq(charge_id))
+                    .select((payment_refunds::id, payment_refunds::status))
+                    .load(conn);
+                unreadable_row("payment refund", rows, |v| RefundStatus::parse(v).is_some())
+            })
+        })
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]

@@ -121,7 +121,23 @@ pub fn by_api_key_hash(
         .select(ProviderRow::as_select())
         .first(conn)
         .optional()
-        .map_err(|e| DbError::naming(e, || "the payment provider of an api key".to_owned()))?;
+        .map_err(|e| {
+            DbError::naming(e, || {
+                // The row's key (its location), never the api key's hash.
+                let location = dsl::payment_providers
+                    .filter(
+                        dsl::test_api_key_hash
+                            .eq(hash)
+                            .or(dsl::live_api_key_hash.eq(hash)),
+                    )
+                    .select(dsl::location_id)
+                    .first::<String>(conn);
+                match location {
+                    Ok(l) => format!("payment provider of {l}"),
+                    Err(_) => "the payment provider of an api key".to_owned(),
+                }
+            })
+        })?;
     Ok(row.map(|r| {
         let live = r.live_api_key_hash == hash;
         (r, live)

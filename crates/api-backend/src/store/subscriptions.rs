@@ -2,12 +2,76 @@
 //! the renewal scheduler takes on them.
 
 use crate::db::schema::payment_subscriptions::dsl;
-use crate::db::{DbConn, DbError};
+use crate::db::{unreadable_row, DbConn, DbError};
 use diesel::prelude::*;
 use service_common::with_conn;
 
+/// Where a subscription stands (the `status` column), in HighLevel's words.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    /// Starts at a later `startDate`; nothing charged yet.
+    Scheduled,
+    Trialing,
+    Active,
+    /// The first period is not paid (being charged, pending, or declined while HighLevel waits).
+    Incomplete,
+    /// Every cycle paid and the last period over.
+    Expired,
+    Canceled,
+    /// Declined on every retry of a period.
+    Unpaid,
+}
+
+impl SubscriptionStatus {
+    const ALL: [SubscriptionStatus; 7] = [
+        SubscriptionStatus::Scheduled,
+        SubscriptionStatus::Trialing,
+        SubscriptionStatus::Active,
+        SubscriptionStatus::Incomplete,
+        SubscriptionStatus::Expired,
+        SubscriptionStatus::Canceled,
+        SubscriptionStatus::Unpaid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Scheduled => "scheduled",
+            SubscriptionStatus::Trialing => "trialing",
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::Incomplete => "incomplete",
+            SubscriptionStatus::Expired => "expired",
+            SubscriptionStatus::Canceled => "canceled",
+            SubscriptionStatus::Unpaid => "unpaid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SubscriptionStatus> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SubscriptionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+service_common::text_column!(
+    SubscriptionStatus,
+    "one of scheduled, trialing, active, incomplete, expired, canceled, unpaid"
+);
+
 /// The states a renewal pass looks at; the others (`expired`, `canceled`, `unpaid`) are final.
-pub const LIVE_STATUSES: &[&str] = &["scheduled", "trialing", "active", "incomplete"];
+pub const LIVE_STATUSES: &[SubscriptionStatus] = &[
+    SubscriptionStatus::Scheduled,
+    SubscriptionStatus::Trialing,
+    SubscriptionStatus::Active,
+    SubscriptionStatus::Incomplete,
+];
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq, Eq)]
 #[diesel(table_name = crate::db::schema::payment_subscriptions)]
@@ -26,8 +90,7 @@ pub struct Subscription {
     /// `day`, `week`, `month` or `year`.
     pub interval_unit: String,
     pub interval_count: i32,
-    /// HighLevel's: `scheduled`, `trialing`, `active`, `incomplete`, `expired`, `canceled` or `unpaid`.
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub created_at: i64,
     pub updated_at: i64,
     /// HighLevel's subscription id (absent only on rows made before it was read).
@@ -51,7 +114,7 @@ pub struct Subscription {
 #[derive(Debug, Clone, AsChangeset)]
 #[diesel(table_name = crate::db::schema::payment_subscriptions, treat_none_as_null = true)]
 pub struct Progress {
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub cycles_paid: i32,
     pub next_charge_at: Option<i64>,
     pub attempt_at: Option<i64>,
@@ -64,7 +127,7 @@ pub struct Progress {
 impl Subscription {
     pub fn progress(&self, now: i64) -> Progress {
         Progress {
-            status: self.status.clone(),
+            status: self.status,
             cycles_paid: self.cycles_paid,
             next_charge_at: self.next_charge_at,
             attempt_at: self.attempt_at,
@@ -74,6 +137,17 @@ impl Subscription {
             updated_at: now,
         }
     }
+}
+
+/// How errors name a row: `payment subscription <id>`.
+const SUBSCRIPTION: &str = "payment subscription";
+
+fn subscription_row(id: &str) -> String {
+    format!("{SUBSCRIPTION} {id}")
+}
+
+fn readable(status: &str) -> bool {
+    SubscriptionStatus::parse(status).is_some()
 }
 
 /// Records it once per (location, HighLevel subscription id); a repeat answers the first.
@@ -90,26 +164,51 @@ pub fn insert_once(conn: &mut DbConn, s: &Subscription) -> Result<(Subscription,
                 .or(dsl::transaction_id.eq(&s.transaction_id)),
         )
         .select(Subscription::as_select())
-        .first(conn)?;
+        .first(conn)
+        .map_err(|e| {
+            DbError::naming(e, || {
+                let rows = dsl::payment_subscriptions
+                    .filter(dsl::location_id.eq(&s.location_id))
+                    .filter(
+                        dsl::ghl_subscription_id
+                            .eq(&s.ghl_subscription_id)
+                            .or(dsl::transaction_id.eq(&s.transaction_id)),
+                    )
+                    .select((dsl::id, dsl::status))
+                    .load(conn);
+                unreadable_row(SUBSCRIPTION, rows, readable)
+            })
+        })?;
     Ok((stored, n == 1))
 }
 
 /// By HighLevel's id or ours.
 pub fn find(conn: &mut DbConn, location: &str, id: &str) -> Result<Option<Subscription>, DbError> {
-    Ok(dsl::payment_subscriptions
+    dsl::payment_subscriptions
         .filter(dsl::location_id.eq(location))
         .filter(dsl::ghl_subscription_id.eq(id).or(dsl::id.eq(id)))
         .select(Subscription::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| {
+            DbError::naming(e, || {
+                let rows = dsl::payment_subscriptions
+                    .filter(dsl::location_id.eq(location))
+                    .filter(dsl::ghl_subscription_id.eq(id).or(dsl::id.eq(id)))
+                    .select((dsl::id, dsl::status))
+                    .load(conn);
+                unreadable_row(SUBSCRIPTION, rows, readable)
+            })
+        })
 }
 
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<Subscription>, DbError> {
-    Ok(dsl::payment_subscriptions
+    dsl::payment_subscriptions
         .find(id)
         .select(Subscription::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| DbError::naming(e, || subscription_row(id)))
 }
 
 /// A location's subscriptions, the newest first (at most `limit`).
@@ -118,24 +217,34 @@ pub fn of_location(
     location: &str,
     limit: i64,
 ) -> Result<Vec<Subscription>, DbError> {
-    Ok(dsl::payment_subscriptions
+    dsl::payment_subscriptions
         .filter(dsl::location_id.eq(location))
         .order(dsl::created_at.desc())
         .limit(limit)
         .select(Subscription::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| {
+            DbError::naming(e, || {
+                let rows = dsl::payment_subscriptions
+                    .filter(dsl::location_id.eq(location))
+                    .select((dsl::id, dsl::status))
+                    .load(conn);
+                unreadable_row(SUBSCRIPTION, rows, readable)
+            })
+        })
 }
 
 /// Subscriptions a pass at `now` should look at, the longest due first, unclaimed (or whose claim lapsed).
 pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Subscription>, DbError> {
-    Ok(dsl::payment_subscriptions
+    dsl::payment_subscriptions
         .filter(dsl::status.eq_any(LIVE_STATUSES))
         .filter(dsl::attempt_at.le(now))
         .filter(dsl::claimed_until.is_null().or(dsl::claimed_until.le(now)))
         .order(dsl::attempt_at.asc())
         .limit(limit)
         .select(Subscription::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || "a due payment subscription".to_owned()))
 }
 
 /// Takes a due subscription for one renewal: one conditional update, so of two replicas (or two passes)
@@ -184,7 +293,7 @@ pub fn advance(
     conn: &mut DbConn,
     id: &str,
     owner: Option<&str>,
-    from: &str,
+    from: SubscriptionStatus,
     p: &Progress,
 ) -> Result<bool, DbError> {
     let q = dsl::payment_subscriptions
@@ -209,7 +318,7 @@ pub fn cancel(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
             .filter(dsl::status.eq_any(LIVE_STATUSES)),
     )
     .set((
-        dsl::status.eq("canceled"),
+        dsl::status.eq(SubscriptionStatus::Canceled),
         dsl::attempt_at.eq(None::<i64>),
         dsl::updated_at.eq(now),
     ))

@@ -49,6 +49,35 @@ pub fn api_settings(
         .unwrap()
 }
 
+/// The environment api-backend runs with as its own process (the binary, as a deployment runs it) on the
+/// stack's database and simulator; `extra` comes last and wins.
+pub fn replica_env<'a>(s: &Stack, extra: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+    let mut env = api_backend::Settings::simulator_env(
+        &s.sim.base_url,
+        &s.oauth.base_url,
+        &s.db.url,
+        SERVICE_SECRET,
+    );
+    env.extend([
+        ("HIGHLEVEL_SSO_KEY", SSO_KEY.to_owned()),
+        ("DB_POOL_SIZE", "8".to_owned()),
+        ("RUST_LOG", "error".to_owned()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
+}
+
+/// api-backend as its own process on the stack's database and simulator (see [`replica_env`]).
+pub async fn replica(s: &Stack, extra: &[(&str, &str)]) -> service_common::testing::ChildService {
+    service_common::testing::ChildService::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_api-backend")),
+        &replica_env(s, extra),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
 /// A stack whose simulator counts the rate limit as `sim` says (tests that do not test pacing get a limit
 /// high enough never to matter).
 pub async fn stack_with(backend: Backend, sim: SimConfig, api_extra: &[(&str, &str)]) -> Stack {

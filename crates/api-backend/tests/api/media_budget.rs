@@ -133,24 +133,7 @@ fn peak_rss(pid: u32) -> u64 {
 async fn uploads_are_not_held_in_memory(backend: Backend) {
     let s = stack(backend).await;
     let installation = install(&s, "Location", &["Loc1"]).await;
-    let mut env = api_backend::Settings::simulator_env(
-        &s.sim.base_url,
-        &s.oauth.base_url,
-        &s.db.url,
-        SERVICE_SECRET,
-    );
-    env.extend([
-        ("HIGHLEVEL_SSO_KEY", SSO_KEY.to_owned()),
-        ("RUST_LOG", "error".to_owned()),
-        ("HIGHLEVEL_TIMEOUT_MS", "60000".to_owned()),
-    ]);
-    let api = service_common::testing::ChildService::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_api-backend")),
-        &env,
-        None,
-    )
-    .await
-    .unwrap();
+    let api = replica(&s, &[("HIGHLEVEL_TIMEOUT_MS", "60000")]).await;
     // Warm up (connections, token cache) before the baseline is taken.
     let (status, _, body) = upload(&api.base_url, two_small("warm")).await;
     assert_eq!(status, 201, "{body}");

@@ -9,30 +9,19 @@ use std::time::{Duration, Instant};
 const MAX: usize = 20;
 const INTERVAL: Duration = Duration::from_millis(2000);
 
-async fn replica(s: &Stack) -> ChildService {
-    let mut env = api_backend::Settings::simulator_env(
-        &s.sim.base_url,
-        &s.oauth.base_url,
-        &s.db.url,
-        SERVICE_SECRET,
-    );
-    env.retain(|(k, _)| *k != "PORT");
-    env.extend([
-        ("HIGHLEVEL_SSO_KEY", SSO_KEY.to_owned()),
-        ("DB_POOL_SIZE", "8".to_owned()),
-        ("RUST_LOG", "error".to_owned()),
-        ("RATE_LIMIT_BURST", MAX.to_string()),
-        ("RATE_LIMIT_INTERVAL_MS", INTERVAL.as_millis().to_string()),
-        // A killed replica's claims lapse after the HighLevel timeout plus one interval.
-        ("HIGHLEVEL_TIMEOUT_MS", "3000".to_owned()),
-    ]);
-    ChildService::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_api-backend")),
-        &env,
-        None,
+/// api-backend as its own process, paced at the simulator's limit; a killed replica's claims lapse after the
+/// HighLevel timeout plus one interval.
+async fn paced_replica(s: &Stack) -> ChildService {
+    let (burst, interval) = (MAX.to_string(), INTERVAL.as_millis().to_string());
+    replica(
+        s,
+        &[
+            ("RATE_LIMIT_BURST", &burst),
+            ("RATE_LIMIT_INTERVAL_MS", &interval),
+            ("HIGHLEVEL_TIMEOUT_MS", "3000"),
+        ],
     )
     .await
-    .unwrap()
 }
 
 /// The least time `n` requests can take: each slot is held until one interval after its answer.
@@ -67,8 +56,8 @@ async fn ready_stack() -> Stack {
 #[tokio::test]
 async fn two_replicas_share_one_budget() {
     let s = ready_stack().await;
-    let a = replica(&s).await;
-    let b = replica(&s).await;
+    let a = paced_replica(&s).await;
+    let b = paced_replica(&s).await;
     let n = 3 * MAX;
     let started = Instant::now();
     let calls: Vec<_> = (0..n)
@@ -102,8 +91,8 @@ async fn two_replicas_share_one_budget() {
 #[tokio::test]
 async fn a_killed_replicas_slots_lapse() {
     let s = ready_stack().await;
-    let mut a = replica(&s).await;
-    let b = replica(&s).await;
+    let mut a = paced_replica(&s).await;
+    let b = paced_replica(&s).await;
     // HighLevel answers A's first window slowly: those calls are under way, their slots claimed, when A dies.
     sim_post(
         &s,

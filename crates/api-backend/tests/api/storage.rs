@@ -189,11 +189,127 @@ async fn an_unknown_charge_status_names_the_row(backend: Backend) {
     );
 }
 
+fn sandbox_charge(
+    id: &str,
+    status: api_backend::store::payments::ChargeStatus,
+) -> api_backend::store::payments::Charge {
+    api_backend::store::payments::Charge {
+        id: id.into(),
+        location_id: "L1".into(),
+        live_mode: false,
+        transaction_id: format!("txn_{id}"),
+        gateway: providers::Gateway::Sandbox,
+        gateway_ref: None,
+        status,
+        amount_minor: 1_000,
+        currency: "USD".into(),
+        refunded_minor: 0,
+        contact_id: None,
+        payment_method_id: None,
+        subscription_id: None,
+        description: None,
+        failure: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+/// A refund `status` this version does not know is an error naming the refund, on every read of it: the
+/// repeat check and the outcome inside their transactions, and the charge's list of refunds.
+async fn an_unknown_refund_status_names_the_row(backend: Backend) {
+    use api_backend::store::payments::{self, ChargeStatus, RefundClaim};
+    use diesel::RunQueryDsl;
+    let t = TestDb::new(backend);
+    let db = db(&t);
+    let errors = db
+        .run(move |c| {
+            payments::insert_charge_once(c, &sandbox_charge("ch_1", ChargeStatus::Succeeded))?;
+            let claim = payments::begin_refund(c, "L1", "ch_1", 100, "re_1", "k1", 0, 2_000)?;
+            assert!(matches!(claim, RefundClaim::New(_)), "{claim:?}");
+            diesel::sql_query("UPDATE payment_refunds SET status = 'disputed' WHERE id = 're_1'")
+                .execute(c)?;
+            Ok([
+                payments::begin_refund(c, "L1", "ch_1", 100, "re_2", "k1", 0, 3_000).map(|_| ()),
+                payments::finish_refund(c, "re_1", true, 3_000).map(|_| ()),
+                payments::refunds_of(c, "ch_1").map(|_| ()),
+            ])
+        })
+        .await
+        .unwrap();
+    for err in errors {
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("payment refund re_1") && err.contains("`disputed`"),
+            "{err}"
+        );
+    }
+}
+
+/// A subscription `status` this version does not know is an error naming the subscription, never read as
+/// live or final.
+async fn an_unknown_subscription_status_names_the_row(backend: Backend) {
+    use api_backend::store::subscriptions::{self as subs, Subscription, SubscriptionStatus};
+    use diesel::RunQueryDsl;
+    let t = TestDb::new(backend);
+    let db = db(&t);
+    let sub = Subscription {
+        id: "sub_1".into(),
+        location_id: "L1".into(),
+        live_mode: false,
+        transaction_id: "txn_1".into(),
+        contact_id: Some("contact1".into()),
+        payment_method_id: "pm_1".into(),
+        amount_minor: 1_000,
+        currency: "USD".into(),
+        interval_unit: "month".into(),
+        interval_count: 1,
+        status: SubscriptionStatus::Active,
+        created_at: 1_000,
+        updated_at: 1_000,
+        ghl_subscription_id: Some("ghl_sub_1".into()),
+        first_amount_minor: None,
+        trial_end: None,
+        total_cycles: None,
+        cycles_paid: 1,
+        next_charge_at: Some(2_000),
+        attempt_at: Some(2_000),
+        failed_attempts: 0,
+        claimed_by: None,
+        claimed_until: None,
+    };
+    let errors = db
+        .run(move |c| {
+            let (stored, inserted) = subs::insert_once(c, &sub)?;
+            assert!(inserted && stored == sub, "{stored:?}");
+            diesel::sql_query(
+                "UPDATE payment_subscriptions SET status = 'paused' WHERE id = 'sub_1'",
+            )
+            .execute(c)?;
+            Ok([
+                subs::get(c, "sub_1").map(|_| ()),
+                subs::find(c, "L1", "ghl_sub_1").map(|_| ()),
+                subs::of_location(c, "L1", 10).map(|_| ()),
+                subs::insert_once(c, &sub).map(|_| ()),
+            ])
+        })
+        .await
+        .unwrap();
+    for err in errors {
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("payment subscription sub_1") && err.contains("`paused`"),
+            "{err}"
+        );
+    }
+}
+
 both_backends!(
     idempotency_records,
     provider_rows,
     an_unknown_record_state_names_the_row,
-    an_unknown_charge_status_names_the_row
+    an_unknown_charge_status_names_the_row,
+    an_unknown_refund_status_names_the_row,
+    an_unknown_subscription_status_names_the_row
 );
 
 /// The shared rate budget (`hl_rate_slots`). PostgreSQL only: it exists for replicas, and a SQLite deployment

@@ -58,14 +58,14 @@ fn bin(s: &Stack, db_url: &str) -> Command {
             c.env_remove(k);
         }
     }
-    c.env("DATABASE_URL", db_url)
-        .env("HIGHLEVEL_API_URL", &s.sim.base_url)
-        .env("HIGHLEVEL_BACKEND_URL", &s.sim.base_url)
-        .env("OAUTH_BACKEND_URL", &s.oauth.base_url)
-        .env("SERVICE_JWT_SECRET", SERVICE_SECRET)
-        .env("HIGHLEVEL_SSO_KEY", SSO_KEY)
-        .env("RUST_LOG", "warn")
-        .env("LOG_FORMAT", "json");
+    c.envs(replica_env(
+        s,
+        &[
+            ("DATABASE_URL", db_url),
+            ("RUST_LOG", "warn"),
+            ("LOG_FORMAT", "json"),
+        ],
+    ));
     c
 }
 

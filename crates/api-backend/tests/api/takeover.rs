@@ -5,33 +5,9 @@
 use crate::common::*;
 use serde_json::{json, Value};
 use service_common::both_backends;
-use service_common::testing::{Backend, ChildService};
+use service_common::testing::Backend;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// api-backend as its own process on the stack's database and simulator.
-async fn replica(s: &Stack, extra: &[(&str, &str)]) -> ChildService {
-    let mut env = api_backend::Settings::simulator_env(
-        &s.sim.base_url,
-        &s.oauth.base_url,
-        &s.db.url,
-        SERVICE_SECRET,
-    );
-    env.retain(|(k, _)| *k != "PORT");
-    env.extend([
-        ("HIGHLEVEL_SSO_KEY", SSO_KEY.to_owned()),
-        ("DB_POOL_SIZE", "8".to_owned()),
-        ("RUST_LOG", "error".to_owned()),
-    ]);
-    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    ChildService::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_api-backend")),
-        &env,
-        None,
-    )
-    .await
-    .unwrap()
-}
 
 fn body(key: &str) -> Value {
     json!({"name": format!("takeover {key}"), "productType": "DIGITAL"})

@@ -11,6 +11,9 @@ use crate::endpoints::{Endpoint, Method, TABLE};
 use shared_types::AuthClass;
 use std::sync::LazyLock;
 
+mod admin;
+pub use admin::needs_admin;
+
 /// Where an operation's token classes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassSource {

@@ -2,8 +2,9 @@
 //! by triggers (see the migration); this module only reads and purges them.
 
 use crate::db::schema::installation_changes::dsl;
-use crate::db::{DbConn, DbError};
+use crate::db::{unreadable_row, DbConn, DbError};
 use diesel::prelude::*;
+use shared_types::InstallationState;
 
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = crate::db::schema::installation_changes)]
@@ -12,28 +13,61 @@ pub struct Change {
     pub installation_id: String,
     /// `None`: the installation's state changed (to `state`); else this token row changed.
     pub scope_key: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<InstallationState>,
     /// The token row's new version; `None` with a `scope_key`: the row was deleted.
     pub token_version: Option<i64>,
 }
 
 /// Changes after `seq`, oldest first.
 pub fn after(conn: &mut DbConn, seq: i64, limit: i64) -> Result<Vec<Change>, DbError> {
-    Ok(dsl::installation_changes
+    dsl::installation_changes
         .filter(dsl::seq.gt(seq))
         .order(dsl::seq.asc())
         .limit(limit)
         .select(Change::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || unreadable(conn, Box::new(dsl::seq.gt(seq)))))
 }
 
 /// These changes, if they are there now (late commits of a gap in the sequence).
 pub fn these(conn: &mut DbConn, seqs: &[i64]) -> Result<Vec<Change>, DbError> {
-    Ok(dsl::installation_changes
+    dsl::installation_changes
         .filter(dsl::seq.eq_any(seqs))
         .order(dsl::seq.asc())
         .select(Change::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| {
+            DbError::naming(e, || {
+                unreadable(conn, Box::new(dsl::seq.eq_any(seqs.to_vec())))
+            })
+        })
+}
+
+type Which = Box<
+    dyn diesel::expression::BoxableExpression<
+        dsl::installation_changes,
+        crate::db::MultiBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+>;
+
+/// The first change among `which` whose `state` this version cannot read. A change feed that cannot be read
+/// stops the cache from serving (see `tokens::sync`): fail closed, with the row to repair in the log.
+fn unreadable(conn: &mut DbConn, which: Which) -> String {
+    let rows = dsl::installation_changes
+        .filter(which)
+        .filter(dsl::state.is_not_null())
+        .order(dsl::seq.asc())
+        .select((dsl::seq, dsl::state.assume_not_null()))
+        .load::<(i64, String)>(conn)
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(seq, s)| (seq.to_string(), s))
+                .collect()
+        });
+    unreadable_row("installation change", rows, |s| {
+        InstallationState::parse(s).is_some()
+    })
 }
 
 /// Where a process starts reading: just before the changes of the last `lookback_ms` (changes still being

@@ -26,10 +26,21 @@ impl TokenService {
             }
         }
         let seen = row.map_or(-1, |r| r.token_version);
-        let _flight = self
-            .flights
-            .enter(&super::row_name(&inst.id, location))
-            .await;
+        let mint = self.mint_once(inst, location, seen, gen);
+        self.flights
+            .run(super::row_name(&inst.id, location), seen, mint)
+            .await
+    }
+
+    /// What one minting of a Location token does: takes the row's lease (or finds that another process minted
+    /// past `seen`), asks HighLevel, stores the token.
+    async fn mint_once(
+        &self,
+        inst: &Installation,
+        location: &str,
+        seen: i64,
+        gen: u64,
+    ) -> AppResult<TokenAccess> {
         if self
             .acquire_lease(&inst.id, location, seen)
             .await?

@@ -1,5 +1,6 @@
 //! Refreshing an installation's token exactly once, across threads and processes (docs/design.md, refresh):
-//! single-flight in the process, then a lease on the row, then HighLevel, then one guarded write.
+//! single-flight in the process (`single_flight`), then a lease on the row, then HighLevel, then one guarded
+//! write.
 
 use super::{row_name, TokenService};
 use crate::crypto::keyring::TokenKind;
@@ -61,10 +62,20 @@ impl TokenService {
                 });
             }
         }
-        let _flight = self
-            .flights
-            .enter(&row_name(&inst.id, INSTALLATION_SCOPE))
-            .await;
+        let renew = self.refresh_once(inst, seen_version, gen);
+        self.flights
+            .run(row_name(&inst.id, INSTALLATION_SCOPE), seen_version, renew)
+            .await
+    }
+
+    /// What one renewal of the installation's token does: takes the row's lease (or finds that another
+    /// process renewed it past `seen_version`), asks HighLevel, stores the pair.
+    async fn refresh_once(
+        &self,
+        inst: &Installation,
+        seen_version: i64,
+        gen: u64,
+    ) -> AppResult<TokenAccess> {
         // HighLevel unavailable: keep the old pair (HighLevel may not have used it) and try again after a
         // jittered backoff (400 ms, then 800 ms, each plus up to as much again).
         let backoff = backon::ExponentialBuilder::default()

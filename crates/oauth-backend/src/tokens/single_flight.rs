@@ -1,37 +1,41 @@
-//! One renewal per key inside a process: concurrent callers queue on the same async mutex, and whoever
-//! comes after the leader re-reads the row and finds the new token instead of refreshing again.
+//! One renewal per token row inside a process: concurrent callers that saw the same version of a row share
+//! one renewal and its answer (moka's `try_get_with`); across processes the row's lease still lets one through.
 
-use std::sync::Arc;
+use crate::error::{AppError, AppResult};
+use shared_types::TokenAccess;
+use std::future::Future;
 use std::time::Duration;
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-/// The locks of keys renewed recently, bounded (`moka`). A lock forgotten while held (idle for minutes, or
-/// pushed out by many others) only lets a second caller reach the row's lease, which still lets one through.
+/// Renewals in flight, by token row and the version its callers saw. An answer is kept only until the
+/// renewal's callers have it: a caller that comes later reads the renewed row (or its cache) instead.
 pub struct SingleFlight {
-    locks: moka::sync::Cache<String, Arc<AsyncMutex<()>>>,
+    flights: moka::future::Cache<(String, i64), TokenAccess>,
 }
 
 impl Default for SingleFlight {
     fn default() -> Self {
         SingleFlight {
-            locks: moka::sync::Cache::builder()
+            flights: moka::future::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_idle(Duration::from_secs(600))
+                // A bound only: each flight removes its answer as soon as it is given.
+                .time_to_live(Duration::from_secs(60))
                 .build(),
         }
     }
 }
 
-pub struct Flight {
-    _guard: OwnedMutexGuard<()>,
-}
-
 impl SingleFlight {
-    pub async fn enter(&self, key: &str) -> Flight {
-        // `get_with` makes one lock per key even when callers arrive together.
-        let lock = self.locks.get_with_by_ref(key, Default::default);
-        Flight {
-            _guard: lock.lock_owned().await,
-        }
+    /// `renew`'s answer, run once for every caller that asks for `row` at `seen_version` meanwhile: they all
+    /// get its token, or its error.
+    pub async fn run(
+        &self,
+        row: String,
+        seen_version: i64,
+        renew: impl Future<Output = AppResult<TokenAccess>>,
+    ) -> AppResult<TokenAccess> {
+        let key = (row, seen_version);
+        let answer = self.flights.try_get_with_by_ref(&key, renew).await;
+        self.flights.invalidate(&key).await;
+        answer.map_err(|shared| AppError::clone(&shared))
     }
 }

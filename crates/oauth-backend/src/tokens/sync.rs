@@ -107,10 +107,11 @@ pub const APPROVED_CHANGED: &str = "*";
 
 /// Drops what one change makes stale.
 fn apply_one(cache: &TokenCache, c: &Change) {
-    match (&c.scope_key, c.state.as_deref()) {
+    match (&c.scope_key, c.state) {
         // A revived installation: its new tokens arrive as token changes of their own.
-        (None, Some(s)) if InstallationState::parse(s) == Some(InstallationState::Active) => {}
-        // Uninstalled, needs_reauth, or a state this version does not know: serve nothing from memory.
+        (None, Some(InstallationState::Active)) => {}
+        // Uninstalled, suspended or needs_reauth: serve nothing from memory. (A state this version does not know
+        // is an error reading the feed, naming the change.)
         (None, _) => cache.remove_installation(&c.installation_id),
         // The installation's approved locations changed (a location was taken out): forget all of it.
         (Some(row), _) if row == APPROVED_CHANGED => cache.remove_installation(&c.installation_id),
@@ -303,7 +304,7 @@ mod tests {
             seq,
             installation_id: inst.into(),
             scope_key: None,
-            state: Some(s.into()),
+            state: Some(InstallationState::parse(s).unwrap()),
             token_version: None,
         }
     }
@@ -340,13 +341,13 @@ mod tests {
     }
 
     #[test]
-    fn active_keeps_the_cache_and_an_unknown_state_drops_it() {
+    fn active_keeps_the_cache_and_any_other_state_drops_it() {
         let cache = TokenCache::default();
         put(&cache, "a", "", 1);
         let mut feed = Feed::new(0);
         feed.apply(&cache, &[state(1, "a", "active")], &[], 0);
         assert!(cache.get("a", "").is_some());
-        feed.apply(&cache, &[state(2, "a", "paused")], &[], 0);
+        feed.apply(&cache, &[state(2, "a", "suspended")], &[], 0);
         assert!(cache.get("a", "").is_none(), "fail closed");
     }
 }

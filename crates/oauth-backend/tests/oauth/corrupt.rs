@@ -82,7 +82,52 @@ async fn an_unknown_auth_class_is_refused(backend: Backend) {
     assert_names_the_row(status, &body, &id, "auth_class");
 }
 
+/// A state in the change feed this version does not know (written by hand, or by a newer version) is an error
+/// naming the change, never read as some state: the process then stops serving from memory (see replicas.rs).
+async fn an_unknown_state_in_the_change_feed_names_the_change(backend: Backend) {
+    use oauth_backend::db::schema::installation_changes::dsl as feed;
+    use oauth_backend::store::changes;
+    let env = env(backend).await;
+    let errors = env
+        .app
+        .state
+        .tokens
+        .db
+        .run(move |c| {
+            diesel::insert_into(feed::installation_changes)
+                .values((
+                    feed::installation_id.eq("inst-x"),
+                    feed::state.eq("paused"),
+                    feed::changed_at.eq(1_000_i64),
+                ))
+                .execute(c)?;
+            let seq: i64 = feed::installation_changes
+                .filter(feed::installation_id.eq("inst-x"))
+                .select(feed::seq)
+                .first(c)?;
+            Ok((
+                seq,
+                [
+                    changes::after(c, seq - 1, 100).map(|_| ()),
+                    changes::after(c, 0, 100).map(|_| ()),
+                    changes::these(c, &[seq]).map(|_| ()),
+                ],
+            ))
+        })
+        .await
+        .unwrap();
+    let (seq, errors) = errors;
+    for err in errors {
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("installation change {seq}")) && err.contains("`paused`"),
+            "{err}"
+        );
+    }
+}
+
 both_backends!(
+    an_unknown_state_in_the_change_feed_names_the_change,
     an_unknown_state_is_not_active,
     unreadable_approved_locations_do_not_mean_every_location,
     an_unknown_auth_class_is_refused,

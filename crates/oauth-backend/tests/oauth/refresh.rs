@@ -254,6 +254,71 @@ async fn highlevel_5xx_keeps_the_old_refresh_token(backend: Backend) {
     );
 }
 
+/// Callers of one process that find the same token to renew share one renewal (docs/design.md, refresh):
+/// while HighLevel answers 503, ten at once cost HighLevel what one costs, and all hear 503; once HighLevel is
+/// slow but well, ten at once make one refresh call and all get its token.
+async fn concurrent_renewals_in_one_process_share_one_call(backend: Backend) {
+    const N: usize = 10;
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let old = current(&env.app, &id).await;
+    let token = service_token(&env.app, "jobs", None);
+    let token_calls = || env.sim.stats().count("POST /oauth/token");
+    let down = json!({"path_prefix": "/oauth/token", "status": 503, "times": 1000});
+
+    sim_post(&env.sim, "/_sim/faults", down.clone()).await;
+    let before = token_calls();
+    let (status, body) = refresh(&env.app, &id, None, &token, &old).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("highlevel_unavailable"))
+    );
+    let one_caller = token_calls() - before;
+    assert!(one_caller >= 1);
+
+    let before = token_calls();
+    let answers =
+        futures::future::join_all((0..N).map(|_| refresh(&env.app, &id, None, &token, &old))).await;
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body["code"].as_str()),
+            (503, Some("highlevel_unavailable")),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        token_calls() - before,
+        one_caller,
+        "{N} callers at once ask HighLevel as often as one"
+    );
+
+    client()
+        .delete(format!("{}/_sim/faults", env.sim.base_url))
+        .send()
+        .await
+        .unwrap();
+    let slow = json!({"path_prefix": "/oauth/token", "latency_ms": 300, "times": 1000});
+    sim_post(&env.sim, "/_sim/faults", slow).await;
+    let before = token_calls();
+    let answers =
+        futures::future::join_all((0..N).map(|_| refresh(&env.app, &id, None, &token, &old))).await;
+    let new = answers[0].1["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body["access_token"].as_str()),
+            (200, Some(new.as_str())),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        token_calls() - before,
+        1,
+        "one refresh call for {N} callers"
+    );
+    assert_eq!(env.sim.stats().refresh_grants, 1);
+}
+
 async fn the_background_refresher_renews_tokens_before_they_expire(backend: Backend) {
     let env = env(backend).await;
     let id = install(&env.app, "Location", &["Loc1"]).await;
@@ -362,6 +427,7 @@ both_backends!(
     a_lost_refresh_answer_is_recovered_through_reconnect,
     a_dead_refresh_token_and_refused_reconnect_mean_needs_reauth,
     highlevel_5xx_keeps_the_old_refresh_token,
+    concurrent_renewals_in_one_process_share_one_call,
     the_background_refresher_renews_tokens_before_they_expire,
     a_renewal_keeps_in_memory_only_tokens_read_here,
     an_expired_location_token_is_minted_again_from_a_refreshed_company_token,
