@@ -144,7 +144,9 @@ impl TokenCache {
     }
 
     /// Stores a token loaded after `generation` was taken, unless a change of the installation was applied
-    /// since, or the cache already holds a newer version of it.
+    /// since, or the cache already holds a newer version of it. When a change was applied since, the token is
+    /// not stored (the change may be an uninstall), but the entries of its row older than it go all the same:
+    /// they are stale for certain, and must not be served until the change feed reports this version.
     pub fn put(&self, installation: &str, scope_key: &str, cached: Cached, generation: u64) {
         if !self.enabled {
             return;
@@ -152,8 +154,28 @@ impl TokenCache {
         let _shared = self.clearing.read().unwrap_or_else(|p| p.into_inner());
         self.map.entry_by_ref(installation).and_compute_with(|old| {
             let old = old.map(|e| e.into_value());
-            if self.generation(installation) != generation
-                || old
+            if self.generation(installation) != generation {
+                let Some(old) = old else {
+                    return Op::Nop;
+                };
+                let stale = |c: &Cached| c.row == cached.row && c.version < cached.version;
+                if !old.values().any(|c| stale(c)) {
+                    return Op::Nop;
+                }
+                // Loads that raced this one must not put the stale entries back.
+                self.bump(installation);
+                let kept: Entries = old
+                    .iter()
+                    .filter(|(_, c)| !stale(c))
+                    .map(|(k, c)| (k.clone(), c.clone()))
+                    .collect();
+                return if kept.is_empty() {
+                    Op::Remove
+                } else {
+                    Op::Put(Arc::new(kept))
+                };
+            }
+            if old
                     .as_ref()
                     .and_then(|m| m.get(scope_key))
                     .is_some_and(|o| o.version > cached.version)
@@ -271,6 +293,20 @@ mod tests {
         );
         c.put("i", "", cached("fresh", 2), c.generation("i"));
         assert!(c.get("i", "").is_some());
+    }
+
+    #[test]
+    fn a_refresh_that_raced_a_change_still_drops_the_token_it_replaced() {
+        let c = TokenCache::default();
+        c.put("i", "", cached("old", 1), c.generation("i"));
+        let before = c.generation("i");
+        // Any change of the installation applied while the refresh ran (here, an older version's late report).
+        c.remove_row("i", "", Some(1));
+        c.put("i", "", cached("renewed", 2), before);
+        assert!(
+            c.get("i", "").is_none(),
+            "neither the replaced token nor the racing load is served"
+        );
     }
 
     #[test]

@@ -341,7 +341,9 @@ async fn the_background_refresher_renews_tokens_before_they_expire(backend: Back
 
 /// Renewing is not reading: a renewed token nobody read on this process is not kept in memory, under any of
 /// its keys (a Location installation's token is cached under '' and under its location id), so a mass renewal
-/// costs no memory per installation; a token that was read stays cached, renewed.
+/// costs no memory per installation; a token that was read is served renewed, never the token it replaced (it
+/// stays cached renewed, unless a change-feed report of the installation raced the renewal: then it is read
+/// again from the database).
 async fn a_renewal_keeps_in_memory_only_tokens_read_here(backend: Backend) {
     let env = env(backend).await;
     let unread = install(&env.app, "Location", &["Loc1"]).await;
@@ -349,6 +351,15 @@ async fn a_renewal_keeps_in_memory_only_tokens_read_here(backend: Backend) {
     let cache = &env.app.state.tokens.cache;
     cache.clear();
     let old = current(&env.app, &read).await;
+    // The installs' own change reports may still be on their way: a read they race is not cached (by design),
+    // so read until one is.
+    for _ in 0..100 {
+        if cache.holds(&read) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(current(&env.app, &read).await, old);
+    }
     assert_eq!(cache.installations(), 1);
     age_token(&env.app, &unread, 300).await;
     age_token(&env.app, &read, 300).await;
@@ -356,10 +367,12 @@ async fn a_renewal_keeps_in_memory_only_tokens_read_here(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    assert_eq!(cache.installations(), 1, "only the installation read here");
+    assert!(cache.installations() <= 1, "only the installation read here");
     assert!(cache.get(&unread, "").is_none() && cache.get(&unread, "Loc1").is_none());
-    let hit = cache.get(&read, "").expect("the read token stays cached");
-    assert_ne!(hit.answer.access_token, old, "renewed in the cache too");
+    if let Some(hit) = cache.get(&read, "") {
+        assert_ne!(hit.answer.access_token, old, "renewed in the cache too");
+    }
+    assert_ne!(current(&env.app, &read).await, old, "served renewed");
 }
 
 /// A token living shorter than the refresh margin is renewed once per lifetime (when half of it is left), not on
