@@ -431,6 +431,8 @@ pub struct Method {
     pub exp_year: i32,
     pub sandbox_outcome: Option<String>,
     pub created_at: i64,
+    /// The gateway's token of the card (PayTR's `ctoken`); `None` on the sandbox.
+    pub gateway_ref: Option<String>,
 }
 
 /// Cards a contact may keep on file at a location: saving is open to whoever holds the page's publishable
@@ -475,4 +477,47 @@ pub fn method(conn: &mut DbConn, location: &str, id: &str) -> Result<Option<Meth
         .select(Method::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Makes the contact's saved cards of a gateway the ones the gateway lists (PayTR's card storage is the
+/// truth for PayTR cards): a listed card not yet here is added (by its `gateway_ref`), a card here the gateway
+/// no longer lists is removed. Answers the contact's cards of that gateway afterwards, oldest first.
+pub fn sync_gateway_methods(
+    conn: &mut DbConn,
+    location: &str,
+    contact: &str,
+    live: bool,
+    listed: &[Method],
+) -> Result<Vec<Method>, DbError> {
+    conn.transaction(|conn| {
+        let held: Vec<Method> = payment_methods::table
+            .filter(payment_methods::location_id.eq(location))
+            .filter(payment_methods::contact_id.eq(contact))
+            .filter(payment_methods::live_mode.eq(live))
+            .filter(payment_methods::gateway_ref.is_not_null())
+            .select(Method::as_select())
+            .load(conn)?;
+        for gone in held
+            .iter()
+            .filter(|h| !listed.iter().any(|l| l.gateway_ref == h.gateway_ref))
+        {
+            diesel::delete(payment_methods::table.find(&gone.id)).execute(conn)?;
+        }
+        for new in listed
+            .iter()
+            .filter(|l| !held.iter().any(|h| h.gateway_ref == l.gateway_ref))
+        {
+            diesel::insert_into(payment_methods::table)
+                .values(new)
+                .execute(conn)?;
+        }
+        Ok(payment_methods::table
+            .filter(payment_methods::location_id.eq(location))
+            .filter(payment_methods::contact_id.eq(contact))
+            .filter(payment_methods::live_mode.eq(live))
+            .filter(payment_methods::gateway_ref.is_not_null())
+            .order(payment_methods::created_at.asc())
+            .select(Method::as_select())
+            .load(conn)?)
+    })
 }
