@@ -896,3 +896,87 @@ async fn wait_event(s: &Stack, txn: &str) {
 }
 
 both_backends!(paytr_without_direct_api_keeps_no_cards, paytr_cards_on_file);
+
+/// Card on file with PayTR in a real browser: HighLevel's checkout (the simulator, on `localhost`) sends
+/// `setup_initiate_props`; the page's form posts the card with our signed fields straight to a stand-in PayTR
+/// (the fake, which checks the hash, stores the card, notifies our callback signed as PayTR signs, and sends
+/// the browser to `merchant_ok_url`); the page ends with `custom_element_success_response` (no chargeId);
+/// HighLevel lists the card and charges it off-session, and hears of the capture. Our server never sees the
+/// card number.
+#[actix_web::test]
+async fn paytr_card_setup_in_a_real_browser() {
+    use fantoccini::Locator;
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let fake_url = fake_paytr(fake.clone()).await;
+    let api_port = crate::browser::free_port();
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let keys = service_common::KeyRing::generate_entry("k1");
+    let s = stack_with(
+        Backend::Sqlite,
+        Default::default(),
+        &[
+            ("PORT", &api_port.to_string()),
+            ("PUBLIC_BASE_URL", &api_url),
+            ("PAYTR_API_URL", &fake_url),
+            ("TOKEN_ENCRYPTION_KEYS", &keys),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    fake.lock().unwrap().notify_url = Some(format!("{api_url}/payments/paytr/callback"));
+    install(&s, "Location", &["Loc1"]).await;
+    paytr_provider(&s, Some(true)).await;
+    let Some((_driver, c)) = crate::browser::browser().await else {
+        return;
+    };
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=TRY&mode=setup"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#card-form:not([hidden]) #owner-row:not([hidden])"))
+        .await
+        .expect("the card form shows, with the name on the card");
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id)).await.unwrap().send_keys(v).await.unwrap();
+    }
+    c.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    c.enter_parent_frame().await.unwrap();
+    let mut result = Value::Null;
+    for _ in 0..150 {
+        let text = c.find(Locator::Css("#result")).await.unwrap().text().await.unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(result["message"]["type"], "custom_element_success_response", "{result}");
+    assert!(result["message"].get("chargeId").is_none(), "no charge id after a setup: {result}");
+    // The card went to PayTR, with our signed fields; PayTR stored it.
+    let (_, posted) = fake.lock().unwrap().requests.iter().find(|(op, _)| op == "odeme").cloned().expect("the browser posted to PayTR");
+    assert_eq!(
+        (posted["card_number"].as_str(), posted["expiry_year"].as_str(), posted["cc_owner"].as_str(), posted["store_card"].as_str()),
+        ("4355084355084358", "30", "Ada Lovelace", "1")
+    );
+    let listed = result["verify"].as_array().expect("list_payment_methods answers an array").clone();
+    assert_eq!(listed.len(), 1, "{result}");
+    assert_eq!(listed[0]["subTitle"], "•••• 4358");
+    // HighLevel charges the saved card off-session.
+    let answer = sim_post(&s, "/_sim/payments/query", json!({"locationId": "Loc1", "live": false, "payload": {
+        "type": "charge_payment", "paymentMethodId": listed[0]["id"], "contactId": "sim-contact",
+        "transactionId": "txn-paytr-off-1", "chargeDescription": "Invoice", "amount": 12.5, "currency": "TRY"}})).await;
+    assert_eq!(answer["body"]["success"], true, "{answer}");
+    wait_event(&s, "txn-paytr-off-1").await;
+    c.close().await.unwrap();
+}
