@@ -89,7 +89,10 @@ pub fn keeps_cards(provider: &ProviderRow) -> bool {
 
 /// [`keeps_cards`] by the gateway and its PayTR setting; it also says whether subscriptions can be renewed
 /// here.
-pub fn gateway_keeps_cards(gateway: crate::store::providers::Gateway, paytr_direct_api: bool) -> bool {
+pub fn gateway_keeps_cards(
+    gateway: crate::store::providers::Gateway,
+    paytr_direct_api: bool,
+) -> bool {
     match gateway {
         crate::store::providers::Gateway::Sandbox => true,
         crate::store::providers::Gateway::Paytr => paytr_direct_api,

@@ -231,7 +231,10 @@ impl Paytr {
 
     /// `/odeme/capi/list`: the cards PayTR keeps for a customer. Hash: `utoken` + salt (no merchant id).
     /// PayTR answers a JSON array of cards, an empty JSON when there are none, or `{status:"error", err_msg}`.
-    pub async fn stored_cards(&self, utoken: &SecretString) -> Result<Vec<StoredCard>, GatewayError> {
+    pub async fn stored_cards(
+        &self,
+        utoken: &SecretString,
+    ) -> Result<Vec<StoredCard>, GatewayError> {
         let token = sign(
             &self.creds.merchant_key,
             &self.creds.merchant_salt,
@@ -249,10 +252,14 @@ impl Paytr {
             .await?;
         let cards = match &answer {
             serde_json::Value::Array(cards) => cards,
-            serde_json::Value::Object(o) if o.get("status").and_then(|s| s.as_str()) == Some("error") => {
+            serde_json::Value::Object(o)
+                if o.get("status").and_then(|s| s.as_str()) == Some("error") =>
+            {
                 return Err(GatewayError::Refused(format!(
                     "PayTR refused to list the saved cards: {}",
-                    o.get("err_msg").and_then(|m| m.as_str()).unwrap_or("no message")
+                    o.get("err_msg")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("no message")
                 )))
             }
             // "No match gives an empty JSON".
@@ -485,7 +492,11 @@ impl Gateway for Paytr {
     /// `wait_callback` leaves the charge pending for PayTR's callback; a lost answer does too (the charge may
     /// have been made: the callback or the status query settles it). `failed` with `try_again` charged nothing
     /// and is `Unavailable` (try later); `failed` without it is a decline.
-    async fn charge_saved(&self, method: &Method, charge: &Charge) -> Result<Outcome, GatewayError> {
+    async fn charge_saved(
+        &self,
+        method: &Method,
+        charge: &Charge,
+    ) -> Result<Outcome, GatewayError> {
         let (Some(payer), Some(ctoken)) = (&self.payer, method.gateway_ref.as_deref()) else {
             return Err(GatewayError::Refused(
                 "the card is not in PayTR's card storage".into(),

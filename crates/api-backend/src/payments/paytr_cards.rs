@@ -62,7 +62,11 @@ async fn customer_token(
         return Ok(None);
     };
     let utoken = keys(state)?
-        .decrypt(sealed, &sealed_row(location, live, contact), TokenKind::Secret)
+        .decrypt(
+            sealed,
+            &sealed_row(location, live, contact),
+            TokenKind::Secret,
+        )
         .map_err(|e| ApiError::Internal(format!("a sealed PayTR utoken is unreadable: {e}")))?;
     Ok(Some((utoken, row)))
 }

@@ -118,9 +118,19 @@ fn direct_minor(amount: &str) -> String {
 
 /// PayTR's notification (Bildirim URL) of a Direct API payment, signed as PayTR signs it; `utoken` when the
 /// payment stored a card. Answers what our service said.
-async fn notify(url: &str, oid: &str, status: &str, minor: &str, currency: &str, utoken: Option<&str>) -> String {
+async fn notify(
+    url: &str,
+    oid: &str,
+    status: &str,
+    minor: &str,
+    currency: &str,
+    utoken: Option<&str>,
+) -> String {
     let total = if status == "success" { minor } else { "0" };
-    let hash = openssl_hmac(MERCHANT_KEY, &format!("{oid}{MERCHANT_SALT}{status}{total}"));
+    let hash = openssl_hmac(
+        MERCHANT_KEY,
+        &format!("{oid}{MERCHANT_SALT}{status}{total}"),
+    );
     let mut form = vec![
         ("merchant_oid", oid.to_owned()),
         ("status", status.to_owned()),
@@ -131,14 +141,28 @@ async fn notify(url: &str, oid: &str, status: &str, minor: &str, currency: &str,
         ("test_mode", "1".to_owned()),
     ];
     if status == "success" {
-        form.extend([("currency", currency.to_owned()), ("payment_amount", minor.to_owned())]);
+        form.extend([
+            ("currency", currency.to_owned()),
+            ("payment_amount", minor.to_owned()),
+        ]);
     } else {
-        form.extend([("failed_reason_code", "0".to_owned()), ("failed_reason_msg", "Declined".to_owned())]);
+        form.extend([
+            ("failed_reason_code", "0".to_owned()),
+            ("failed_reason_msg", "Declined".to_owned()),
+        ]);
     }
     if let Some(u) = utoken {
         form.push(("utoken", u.to_owned()));
     }
-    client().post(url).form(&form).send().await.unwrap().text().await.unwrap()
+    client()
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// PayTR's `POST /odeme` (Direct API): a customer's browser posting a card (`store_card=1` saves it under
@@ -149,18 +173,28 @@ async fn fake_direct(st: Arc<Mutex<Fake>>, f: HashMap<String, String>) -> HttpRe
     let g = |k: &str| f.get(k).cloned().unwrap_or_default();
     let fields: Vec<String> = DIRECT_HASHED.iter().map(|k| g(k)).collect();
     let expected = openssl_hmac(MERCHANT_KEY, &format!("{}{MERCHANT_SALT}", fields.concat()));
-    st.lock().unwrap().requests.push(("odeme".into(), f.clone()));
+    st.lock()
+        .unwrap()
+        .requests
+        .push(("odeme".into(), f.clone()));
     if g("paytr_token") != expected || g("merchant_id") != MERCHANT_ID {
-        return HttpResponse::Ok().json(json!({"status": "failed", "reason": "paytr_token mismatch"}));
+        return HttpResponse::Ok()
+            .json(json!({"status": "failed", "reason": "paytr_token mismatch"}));
     }
     let minor = direct_minor(&g("payment_amount"));
     if g("recurring_payment") == "1" {
         if g("non_3d") != "1" || f.contains_key("card_number") || f.contains_key("cvv") {
             return HttpResponse::Ok().json(json!({"status": "failed", "msg": "recurring_payment needs non_3d=1 and no card", "try_again": false}));
         }
-        let known = st.lock().unwrap().cards.get(&g("utoken")).is_some_and(|cards| cards.iter().any(|c| c["ctoken"] == g("ctoken")));
+        let known = st
+            .lock()
+            .unwrap()
+            .cards
+            .get(&g("utoken"))
+            .is_some_and(|cards| cards.iter().any(|c| c["ctoken"] == g("ctoken")));
         if !known {
-            return HttpResponse::Ok().json(json!({"status": "failed", "msg": "Kart bulunamadi", "try_again": false}));
+            return HttpResponse::Ok()
+                .json(json!({"status": "failed", "msg": "Kart bulunamadi", "try_again": false}));
         }
         let mode = st.lock().unwrap().recurring.unwrap_or("success");
         return match mode {
@@ -180,22 +214,39 @@ async fn fake_direct(st: Arc<Mutex<Fake>>, f: HashMap<String, String>) -> HttpRe
     }
     // A card from the customer's browser.
     let number = g("card_number");
-    if number.len() < 12 || g("cvv").is_empty() || g("expiry_month").is_empty() || g("expiry_year").is_empty() {
-        return HttpResponse::Ok().content_type("text/html").body("<p>Kart bilgileri eksik</p>");
+    if number.len() < 12
+        || g("cvv").is_empty()
+        || g("expiry_month").is_empty()
+        || g("expiry_year").is_empty()
+    {
+        return HttpResponse::Ok()
+            .content_type("text/html")
+            .body("<p>Kart bilgileri eksik</p>");
     }
     let mut utoken = None;
     if g("store_card") == "1" {
-        let u = f.get("utoken").cloned().unwrap_or_else(|| format!("ut{:016x}", rand::random::<u64>()));
+        let u = f
+            .get("utoken")
+            .cloned()
+            .unwrap_or_else(|| format!("ut{:016x}", rand::random::<u64>()));
         let card = json!({"ctoken": format!("ct{:016x}", rand::random::<u64>()), "last_4": &number[number.len() - 4..],
             "require_cvv": "0", "month": g("expiry_month"), "year": g("expiry_year"), "c_bank": "Test Bank",
             "c_name": g("cc_owner"), "c_brand": if number.starts_with('4') { "VISA" } else { "MASTERCARD" },
             "c_type": "credit", "businessCard": "n", "initial": &number[..1], "schema": "VISA"});
-        st.lock().unwrap().cards.entry(u.clone()).or_default().push(card);
+        st.lock()
+            .unwrap()
+            .cards
+            .entry(u.clone())
+            .or_default()
+            .push(card);
         utoken = Some(u);
     }
     let url = st.lock().unwrap().notify_url.clone().unwrap();
     let (oid, cur) = (g("merchant_oid"), g("currency"));
-    st.lock().unwrap().direct_paid.push((oid.clone(), minor.clone(), cur.clone(), g("test_mode")));
+    st.lock()
+        .unwrap()
+        .direct_paid
+        .push((oid.clone(), minor.clone(), cur.clone(), g("test_mode")));
     let answer = notify(&url, &oid, "success", &minor, &cur, utoken.as_deref()).await;
     assert_eq!(answer, "OK", "our notification URL must answer OK");
     // PayTR sends the customer's browser to the merchant's ok page.
@@ -724,7 +775,11 @@ async fn paytr_without_direct_api_keeps_no_cards(backend: Backend) {
     let fake = Arc::new(Mutex::new(Fake::default()));
     let s = paytr_stack(backend, &fake).await;
     let (p, pk, key) = paytr_provider(&s, None).await;
-    assert_eq!((p["paytrDirectApi"].as_bool(), p["cardOnFile"].as_bool()), (Some(false), Some(false)), "{p}");
+    assert_eq!(
+        (p["paytrDirectApi"].as_bool(), p["cardOnFile"].as_bool()),
+        (Some(false), Some(false)),
+        "{p}"
+    );
     assert_eq!(advertised(&s).await, (false, json!(false)));
     for body in [
         json!({"type": "list_payment_methods", "apiKey": key, "contactId": "contact-ada"}),
@@ -740,12 +795,28 @@ async fn paytr_without_direct_api_keeps_no_cards(backend: Backend) {
             (422, Some("card_on_file_unsupported")),
             "{problem}"
         );
-        assert!(problem["detail"].as_str().unwrap().contains("Direct API"), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("Direct API"),
+            "{problem}"
+        );
     }
-    let (status, problem) = post(&s, "/payments/page/paytr/setup", None, json!({"publishableKey": pk,
-        "locationId": "Loc1", "contactId": "contact-ada", "currency": "TRY"})).await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("card_on_file_unsupported")), "{problem}");
-    assert!(fake.lock().unwrap().requests.is_empty(), "PayTR was not asked");
+    let (status, problem) = post(
+        &s,
+        "/payments/page/paytr/setup",
+        None,
+        json!({"publishableKey": pk,
+        "locationId": "Loc1", "contactId": "contact-ada", "currency": "TRY"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("card_on_file_unsupported")),
+        "{problem}"
+    );
+    assert!(
+        fake.lock().unwrap().requests.is_empty(),
+        "PayTR was not asked"
+    );
     // Explicitly off is the same.
     let (p, _, _) = paytr_provider(&s, Some(false)).await;
     assert_eq!(p["cardOnFile"].as_bool(), Some(false));
@@ -763,7 +834,11 @@ async fn paytr_cards_on_file(backend: Backend) {
         "lastName": "Lovelace", "email": "ada@example.test", "phone": "+441234567890", "address1": "12 St James's Square",
         "city": "London", "postalCode": "SW1Y 4JH", "country": "GB"})).await;
     let (p, pk, key) = paytr_provider(&s, Some(true)).await;
-    assert_eq!((p["paytrDirectApi"].as_bool(), p["cardOnFile"].as_bool()), (Some(true), Some(true)), "{p}");
+    assert_eq!(
+        (p["paytrDirectApi"].as_bool(), p["cardOnFile"].as_bool()),
+        (Some(true), Some(true)),
+        "{p}"
+    );
     assert_eq!(advertised(&s).await, (true, json!(true)));
     let query = |body: Value| post(&s, "/payments/query", None, body);
     // Nothing saved yet: an empty list, without asking PayTR (no utoken).
@@ -775,59 +850,145 @@ async fn paytr_cards_on_file(backend: Backend) {
     let (status, form) = post(&s, "/payments/page/paytr/setup", None, setup.clone()).await;
     assert_eq!(status, 200, "{form}");
     let fake_url = fake.lock().unwrap().notify_url.clone().unwrap();
-    assert!(form["action"].as_str().unwrap().ends_with("/odeme"), "{form}");
+    assert!(
+        form["action"].as_str().unwrap().ends_with("/odeme"),
+        "{form}"
+    );
     assert_ne!(form["action"].as_str().unwrap(), fake_url);
     let f = &form["fields"];
     assert_eq!(
-        (f["store_card"].as_str(), f["payment_amount"].as_str(), f["currency"].as_str(), f["non_3d"].as_str(), f["email"].as_str()),
-        (Some("1"), Some("1.00"), Some("TL"), Some("0"), Some("ada@example.test")),
+        (
+            f["store_card"].as_str(),
+            f["payment_amount"].as_str(),
+            f["currency"].as_str(),
+            f["non_3d"].as_str(),
+            f["email"].as_str()
+        ),
+        (
+            Some("1"),
+            Some("1.00"),
+            Some("TL"),
+            Some("0"),
+            Some("ada@example.test")
+        ),
         "{form}"
     );
-    assert!(f.get("utoken").is_none() && f.get("card_number").is_none(), "{form}");
-    assert_eq!(f["user_basket"].as_str(), Some("[[&quot;Card verification&quot;,&quot;1.00&quot;,1]]"));
+    assert!(
+        f.get("utoken").is_none() && f.get("card_number").is_none(),
+        "{form}"
+    );
+    assert_eq!(
+        f["user_basket"].as_str(),
+        Some("[[&quot;Card verification&quot;,&quot;1.00&quot;,1]]")
+    );
     let page = browser_posts_card(form["action"].as_str().unwrap(), f, "4355084355084358").await;
-    assert!(page.contains("result=ok"), "PayTR accepted the hash and sent the browser on: {page}");
-    assert_eq!(charge_status(&s, &pk, form["chargeId"].as_str().unwrap()).await["status"], "succeeded");
+    assert!(
+        page.contains("result=ok"),
+        "PayTR accepted the hash and sent the browser on: {page}"
+    );
+    assert_eq!(
+        charge_status(&s, &pk, form["chargeId"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
 
     let (status, cards) = query(list.clone()).await;
     assert_eq!(status, 200, "{cards}");
     assert_eq!(cards.as_array().unwrap().len(), 1, "{cards}");
     let card = cards[0].clone();
     assert_eq!(
-        (card["type"].as_str(), card["title"].as_str(), card["subTitle"].as_str(), card["expiry"].as_str(), card["customerId"].as_str()),
-        (Some("card"), Some("VISA"), Some("•••• 4358"), Some("12/30"), Some("contact-ada")),
+        (
+            card["type"].as_str(),
+            card["title"].as_str(),
+            card["subTitle"].as_str(),
+            card["expiry"].as_str(),
+            card["customerId"].as_str()
+        ),
+        (
+            Some("card"),
+            Some("VISA"),
+            Some("•••• 4358"),
+            Some("12/30"),
+            Some("contact-ada")
+        ),
         "{card}"
     );
-    let listed = fake.lock().unwrap().requests.iter().filter(|(op, _)| op == "capi/list").count();
+    let listed = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(op, _)| op == "capi/list")
+        .count();
     assert!(listed >= 1, "the list came from PayTR");
     let utoken = fake.lock().unwrap().cards.keys().next().unwrap().clone();
 
     // A second card for the same contact is saved under the same utoken; the first keeps its id.
     let (_, form2) = post(&s, "/payments/page/paytr/setup", None, setup.clone()).await;
-    assert_eq!(form2["fields"]["utoken"].as_str(), Some(utoken.as_str()), "{form2}");
-    browser_posts_card(form2["action"].as_str().unwrap(), &form2["fields"], "5406675406675403").await;
+    assert_eq!(
+        form2["fields"]["utoken"].as_str(),
+        Some(utoken.as_str()),
+        "{form2}"
+    );
+    browser_posts_card(
+        form2["action"].as_str().unwrap(),
+        &form2["fields"],
+        "5406675406675403",
+    )
+    .await;
     let (_, cards) = query(list.clone()).await;
     assert_eq!(cards.as_array().unwrap().len(), 2, "{cards}");
     assert_eq!(cards[0]["id"], card["id"]);
     assert_eq!(fake.lock().unwrap().cards.len(), 1, "one utoken");
     // A card removed at PayTR is no longer listed.
-    fake.lock().unwrap().cards.get_mut(&utoken).unwrap().remove(1);
+    fake.lock()
+        .unwrap()
+        .cards
+        .get_mut(&utoken)
+        .unwrap()
+        .remove(1);
     assert_eq!(query(list.clone()).await.1.as_array().unwrap().len(), 1);
     // The setup payments are no transactions of HighLevel's: it hears nothing of them.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(s.sim.stats().payment_events_received, 0);
 
     // An off-session charge: recurring_payment with the utoken and ctoken, non_3d, no card; PayTR says success.
-    let charge = |txn: &str| json!({"type": "charge_payment", "apiKey": key, "paymentMethodId": card["id"], "contactId": "contact-ada",
-        "transactionId": txn, "chargeDescription": "Invoice 7", "amount": 49.99, "currency": "TRY"});
+    let charge = |txn: &str| {
+        json!({"type": "charge_payment", "apiKey": key, "paymentMethodId": card["id"], "contactId": "contact-ada",
+        "transactionId": txn, "chargeDescription": "Invoice 7", "amount": 49.99, "currency": "TRY"})
+    };
     let (status, paid) = query(charge("txn-c1")).await;
     assert_eq!(status, 200, "{paid}");
-    assert_eq!((paid["success"].as_bool(), paid["failed"].as_bool(), paid["chargeSnapshot"]["status"].as_str()),
-        (Some(true), Some(false), Some("succeeded")), "{paid}");
-    let (_, sent) = fake.lock().unwrap().requests.iter().rev().find(|(op, f)| op == "odeme" && f.contains_key("recurring_payment")).cloned().unwrap();
-    let ctoken = fake.lock().unwrap().cards[&utoken][0]["ctoken"].as_str().unwrap().to_owned();
     assert_eq!(
-        (sent["utoken"].as_str(), sent["ctoken"].as_str(), sent["non_3d"].as_str(), sent["recurring_payment"].as_str(), sent["payment_amount"].as_str(), sent["currency"].as_str()),
+        (
+            paid["success"].as_bool(),
+            paid["failed"].as_bool(),
+            paid["chargeSnapshot"]["status"].as_str()
+        ),
+        (Some(true), Some(false), Some("succeeded")),
+        "{paid}"
+    );
+    let (_, sent) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .rev()
+        .find(|(op, f)| op == "odeme" && f.contains_key("recurring_payment"))
+        .cloned()
+        .unwrap();
+    let ctoken = fake.lock().unwrap().cards[&utoken][0]["ctoken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        (
+            sent["utoken"].as_str(),
+            sent["ctoken"].as_str(),
+            sent["non_3d"].as_str(),
+            sent["recurring_payment"].as_str(),
+            sent["payment_amount"].as_str(),
+            sent["currency"].as_str()
+        ),
         (utoken.as_str(), ctoken.as_str(), "1", "1", "49.99", "TL")
     );
     assert!(!sent.contains_key("card_number") && !sent.contains_key("cvv"));
@@ -835,16 +996,29 @@ async fn paytr_cards_on_file(backend: Backend) {
     // HighLevel's repeat answers the first charge; PayTR is not asked again.
     let posts = |f: &Fake| f.requests.iter().filter(|(op, _)| op == "odeme").count();
     let before = posts(&fake.lock().unwrap());
-    assert_eq!(query(charge("txn-c1")).await.1["chargeId"], paid["chargeId"]);
+    assert_eq!(
+        query(charge("txn-c1")).await.1["chargeId"],
+        paid["chargeId"]
+    );
     assert_eq!(posts(&fake.lock().unwrap()), before);
 
     // wait_callback: pending until PayTR's notification settles it.
     fake.lock().unwrap().recurring = Some("wait_callback");
     let (_, waiting) = query(charge("txn-c2")).await;
-    assert_eq!((waiting["success"].as_bool(), waiting["failed"].as_bool(), waiting["chargeSnapshot"]["status"].as_str()),
-        (Some(false), Some(false), Some("pending")), "{waiting}");
+    assert_eq!(
+        (
+            waiting["success"].as_bool(),
+            waiting["failed"].as_bool(),
+            waiting["chargeSnapshot"]["status"].as_str()
+        ),
+        (Some(false), Some(false), Some("pending")),
+        "{waiting}"
+    );
     let oid = fake.lock().unwrap().requests.last().unwrap().1["merchant_oid"].clone();
-    assert_eq!(notify(&fake_url, &oid, "success", "4999", "TL", None).await, "OK");
+    assert_eq!(
+        notify(&fake_url, &oid, "success", "4999", "TL", None).await,
+        "OK"
+    );
     let verify = json!({"type": "verify", "apiKey": key, "chargeId": waiting["chargeId"]});
     assert_eq!(query(verify).await.1, json!({"success": true}));
     wait_event(&s, "txn-c2").await;
@@ -852,12 +1026,21 @@ async fn paytr_cards_on_file(backend: Backend) {
     fake.lock().unwrap().recurring = Some("try_again");
     let (_, later) = query(charge("txn-c3")).await;
     assert_eq!(later["failed"].as_bool(), Some(true), "{later}");
-    assert!(later["message"].as_str().unwrap().contains("try again later"), "{later}");
+    assert!(
+        later["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again later"),
+        "{later}"
+    );
     // failed: declined, with PayTR's reason.
     fake.lock().unwrap().recurring = Some("closed");
     let (_, declined) = query(charge("txn-c4")).await;
     assert_eq!(declined["failed"].as_bool(), Some(true), "{declined}");
-    assert!(declined["message"].as_str().unwrap().contains("Kart banka"), "{declined}");
+    assert!(
+        declined["message"].as_str().unwrap().contains("Kart banka"),
+        "{declined}"
+    );
     fake.lock().unwrap().recurring = None;
 
     // A subscription on the saved card: the first period at once, the renewal by the scheduler, both through
@@ -866,33 +1049,68 @@ async fn paytr_cards_on_file(backend: Backend) {
     let (status, sub) = query(json!({"type": "create_subscription", "apiKey": key, "locationId": "Loc1", "contactId": "contact-ada",
         "paymentMethodId": card["id"], "subscriptionId": "ghl-sub-p", "transactionId": "txn-s1", "currency": "TRY", "amount": 10,
         "productDetails": [{"prices": [{"recurring": {"interval": "day", "intervalCount": 1}}]}]})).await;
-    assert_eq!((status, sub["success"].as_bool()), (200, Some(true)), "{sub}");
-    let recurring = |f: &Fake| f.requests.iter().filter(|(op, f)| op == "odeme" && f.contains_key("recurring_payment")).count();
+    assert_eq!(
+        (status, sub["success"].as_bool()),
+        (200, Some(true)),
+        "{sub}"
+    );
+    let recurring = |f: &Fake| {
+        f.requests
+            .iter()
+            .filter(|(op, f)| op == "odeme" && f.contains_key("recurring_payment"))
+            .count()
+    };
     let before = recurring(&fake.lock().unwrap());
-    let report = api_backend::payments::renewals::run_due(&s.api.state, start + 86_400_000 + 60_000).await.unwrap();
+    let report =
+        api_backend::payments::renewals::run_due(&s.api.state, start + 86_400_000 + 60_000)
+            .await
+            .unwrap();
     assert_eq!(report.charged, 1, "{report:?}");
     assert_eq!(recurring(&fake.lock().unwrap()), before + 1);
     let (_, renewal) = fake.lock().unwrap().requests.last().cloned().unwrap();
-    assert_eq!((renewal["payment_amount"].as_str(), renewal["ctoken"].as_str()), ("10.00", ctoken.as_str()));
+    assert_eq!(
+        (
+            renewal["payment_amount"].as_str(),
+            renewal["ctoken"].as_str()
+        ),
+        ("10.00", ctoken.as_str())
+    );
     for _ in 0..100 {
-        let charged = s.sim.payment_events().iter().filter(|e| e["ghlSubscriptionId"] == "ghl-sub-p" && e["event"] == "subscription.charged").count();
+        let charged = s
+            .sim
+            .payment_events()
+            .iter()
+            .filter(|e| {
+                e["ghlSubscriptionId"] == "ghl-sub-p" && e["event"] == "subscription.charged"
+            })
+            .count();
         if charged == 2 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("HighLevel did not hear of both periods: {:?}", s.sim.payment_events());
+    panic!(
+        "HighLevel did not hear of both periods: {:?}",
+        s.sim.payment_events()
+    );
 }
 
 /// HighLevel received `payment.captured` for its transaction.
 async fn wait_event(s: &Stack, txn: &str) {
     for _ in 0..100 {
-        if s.sim.payment_events().iter().any(|e| e["ghlTransactionId"] == txn && e["event"] == "payment.captured") {
+        if s.sim
+            .payment_events()
+            .iter()
+            .any(|e| e["ghlTransactionId"] == txn && e["event"] == "payment.captured")
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no payment.captured for {txn}: {:?}", s.sim.payment_events());
+    panic!(
+        "no payment.captured for {txn}: {:?}",
+        s.sim.payment_events()
+    );
 }
 
 both_backends!(paytr_without_direct_api_keeps_no_cards, paytr_cards_on_file);
@@ -938,7 +1156,9 @@ async fn paytr_card_setup_in_a_real_browser() {
     c.enter_frame(0).await.unwrap();
     c.wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#card-form:not([hidden]) #owner-row:not([hidden])"))
+        .for_element(Locator::Css(
+            "#card-form:not([hidden]) #owner-row:not([hidden])",
+        ))
         .await
         .expect("the card form shows, with the name on the card");
     for (id, v) in [
@@ -948,28 +1168,65 @@ async fn paytr_card_setup_in_a_real_browser() {
         ("#exp-year", "2030"),
         ("#cvc", "000"),
     ] {
-        c.find(Locator::Css(id)).await.unwrap().send_keys(v).await.unwrap();
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
     }
-    c.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.enter_parent_frame().await.unwrap();
     let mut result = Value::Null;
     for _ in 0..150 {
-        let text = c.find(Locator::Css("#result")).await.unwrap().text().await.unwrap();
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if !text.is_empty() {
             result = serde_json::from_str(&text).unwrap();
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(result["message"]["type"], "custom_element_success_response", "{result}");
-    assert!(result["message"].get("chargeId").is_none(), "no charge id after a setup: {result}");
-    // The card went to PayTR, with our signed fields; PayTR stored it.
-    let (_, posted) = fake.lock().unwrap().requests.iter().find(|(op, _)| op == "odeme").cloned().expect("the browser posted to PayTR");
     assert_eq!(
-        (posted["card_number"].as_str(), posted["expiry_year"].as_str(), posted["cc_owner"].as_str(), posted["store_card"].as_str()),
+        result["message"]["type"], "custom_element_success_response",
+        "{result}"
+    );
+    assert!(
+        result["message"].get("chargeId").is_none(),
+        "no charge id after a setup: {result}"
+    );
+    // The card went to PayTR, with our signed fields; PayTR stored it.
+    let (_, posted) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .find(|(op, _)| op == "odeme")
+        .cloned()
+        .expect("the browser posted to PayTR");
+    assert_eq!(
+        (
+            posted["card_number"].as_str(),
+            posted["expiry_year"].as_str(),
+            posted["cc_owner"].as_str(),
+            posted["store_card"].as_str()
+        ),
         ("4355084355084358", "30", "Ada Lovelace", "1")
     );
-    let listed = result["verify"].as_array().expect("list_payment_methods answers an array").clone();
+    let listed = result["verify"]
+        .as_array()
+        .expect("list_payment_methods answers an array")
+        .clone();
     assert_eq!(listed.len(), 1, "{result}");
     assert_eq!(listed[0]["subTitle"], "•••• 4358");
     // HighLevel charges the saved card off-session.

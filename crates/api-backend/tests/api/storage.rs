@@ -108,7 +108,12 @@ async fn provider_rows(backend: Backend) {
         providers::upsert(c, &again)?;
         let got = providers::get(c, "L1")?.unwrap();
         assert_eq!(
-            (got.name.as_str(), got.created_at, got.updated_at, got.paytr_direct_api),
+            (
+                got.name.as_str(),
+                got.created_at,
+                got.updated_at,
+                got.paytr_direct_api
+            ),
             ("renamed", 1, 2, true)
         );
         let (found, live) = providers::by_api_key_hash(c, &"l".repeat(64))?.unwrap();
@@ -202,12 +207,24 @@ async fn paytr_customers_and_cards(backend: Backend) {
         assert!(paytr_customers::get(c, "L1", false, "ct1")?.is_none());
         let row = paytr_customers::begin(c, "L1", false, "ct1", "1.2.3.4", 10)?;
         assert_eq!((row.utoken_sealed, row.user_ip.as_str()), (None, "1.2.3.4"));
-        assert!(!paytr_customers::keep_token(c, "L1", true, "ct1", "sealed-live", 11)?, "no live row");
-        assert!(paytr_customers::keep_token(c, "L1", false, "ct1", "sealed-1", 12)?);
-        assert!(!paytr_customers::keep_token(c, "L1", false, "ct1", "sealed-2", 13)?, "the first token stays");
+        assert!(
+            !paytr_customers::keep_token(c, "L1", true, "ct1", "sealed-live", 11)?,
+            "no live row"
+        );
+        assert!(paytr_customers::keep_token(
+            c, "L1", false, "ct1", "sealed-1", 12
+        )?);
+        assert!(
+            !paytr_customers::keep_token(c, "L1", false, "ct1", "sealed-2", 13)?,
+            "the first token stays"
+        );
         let again = paytr_customers::begin(c, "L1", false, "ct1", "5.6.7.8", 14)?;
         assert_eq!(
-            (again.utoken_sealed.as_deref(), again.user_ip.as_str(), again.created_at),
+            (
+                again.utoken_sealed.as_deref(),
+                again.user_ip.as_str(),
+                again.created_at
+            ),
             (Some("sealed-1"), "5.6.7.8", 10)
         );
         let card = |id: &str, ctoken: &str, at: i64| Method {
@@ -223,13 +240,34 @@ async fn paytr_customers_and_cards(backend: Backend) {
             created_at: at,
             gateway_ref: Some(ctoken.into()),
         };
-        let first = payments::sync_gateway_methods(c, "L1", "ct1", false, &[card("pm_a", "ct-a", 1), card("pm_b", "ct-b", 2)])?;
-        assert_eq!(first.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["pm_a", "pm_b"]);
+        let first = payments::sync_gateway_methods(
+            c,
+            "L1",
+            "ct1",
+            false,
+            &[card("pm_a", "ct-a", 1), card("pm_b", "ct-b", 2)],
+        )?;
+        assert_eq!(
+            first.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["pm_a", "pm_b"]
+        );
         // PayTR no longer lists ct-a and lists a new ct-c; ct-b keeps its id whatever id the new list proposes.
-        let second = payments::sync_gateway_methods(c, "L1", "ct1", false, &[card("pm_x", "ct-b", 5), card("pm_c", "ct-c", 6)])?;
-        assert_eq!(second.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["pm_b", "pm_c"]);
+        let second = payments::sync_gateway_methods(
+            c,
+            "L1",
+            "ct1",
+            false,
+            &[card("pm_x", "ct-b", 5), card("pm_c", "ct-c", 6)],
+        )?;
+        assert_eq!(
+            second.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["pm_b", "pm_c"]
+        );
         assert!(payments::method(c, "L1", "pm_a")?.is_none());
-        assert!(payments::sync_gateway_methods(c, "L1", "ct1", true, &[])?.is_empty(), "live is apart");
+        assert!(
+            payments::sync_gateway_methods(c, "L1", "ct1", true, &[])?.is_empty(),
+            "live is apart"
+        );
         assert_eq!(payments::methods(c, "L1", "ct1", false)?.len(), 2);
         Ok(())
     })
