@@ -25,6 +25,9 @@ use service_common::TokenKind;
 /// `payment.captured` is reported for it.
 pub const CARD_SETUP_PREFIX: &str = "cardsetup_";
 
+/// Card setups a contact may have waiting for PayTR at once.
+pub const MAX_UNFINISHED_SETUPS: i64 = 5;
+
 /// Whether the charge is a card-setup verification payment.
 pub fn is_card_setup(c: &Charge) -> bool {
     c.transaction_id.starts_with(CARD_SETUP_PREFIX)
@@ -110,6 +113,20 @@ pub async fn begin_setup(
         )));
     }
     let gateway = super::paytr_for(state, provider, live)?;
+    // Anyone holding the page's publishable key may begin a setup: a contact has few unfinished ones at a time
+    // (an abandoned one stops counting once PayTR's checkout would have closed).
+    let (l, c) = (provider.location_id.clone(), contact.to_owned());
+    let since = now_ms() - super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60_000;
+    let unfinished = state
+        .db
+        .run(move |x| payments::pending_with_prefix(x, &l, &c, CARD_SETUP_PREFIX, since))
+        .await?;
+    if unfinished >= MAX_UNFINISHED_SETUPS {
+        return Err(ApiError::Validation(format!(
+            "this contact already has {MAX_UNFINISHED_SETUPS} card setups waiting for PayTR; finish one or try again in {} minutes",
+            super::paytr::CHECKOUT_TIMEOUT_MINUTES
+        )));
+    }
     let held = customer_token(state, &provider.location_id, live, contact).await?;
     let (l, c, ip) = (
         provider.location_id.clone(),

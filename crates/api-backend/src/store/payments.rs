@@ -238,6 +238,25 @@ pub fn has_pending(conn: &mut DbConn, location: &str) -> Result<bool, DbError> {
         .is_some())
 }
 
+/// How many charges of the contact at the location whose transactionId starts with `prefix` are still
+/// pending and were made since `since`.
+pub fn pending_with_prefix(
+    conn: &mut DbConn,
+    location: &str,
+    contact: &str,
+    prefix: &str,
+    since: i64,
+) -> Result<i64, DbError> {
+    Ok(payment_charges::table
+        .filter(payment_charges::location_id.eq(location))
+        .filter(payment_charges::contact_id.eq(contact))
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
+        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
+        .filter(payment_charges::created_at.ge(since))
+        .count()
+        .get_result(conn)?)
+}
+
 /// At most `limit` pending charges of `gateway` not touched since `before`, oldest first (the sandbox's "wait"
 /// cards; a charge reopened for a new attempt counts from the reopening).
 pub fn pending_before(

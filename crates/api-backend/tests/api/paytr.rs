@@ -947,6 +947,29 @@ async fn paytr_cards_on_file(backend: Backend) {
         .unwrap()
         .remove(1);
     assert_eq!(query(list.clone()).await.1.as_array().unwrap().len(), 1);
+    // Setups begun and never finished are bounded per contact.
+    let other = json!({"publishableKey": pk, "locationId": "Loc1", "contactId": "contact-bob", "currency": "TRY"});
+    for _ in 0..5 {
+        assert_eq!(
+            post(&s, "/payments/page/paytr/setup", None, other.clone())
+                .await
+                .0,
+            200
+        );
+    }
+    let (status, problem) = post(&s, "/payments/page/paytr/setup", None, other).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{problem}"
+    );
+    assert_eq!(
+        post(&s, "/payments/page/paytr/setup", None, setup.clone())
+            .await
+            .0,
+        200,
+        "another contact is not held up"
+    );
     // The setup payments are no transactions of HighLevel's: it hears nothing of them.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(s.sim.stats().payment_events_received, 0);
