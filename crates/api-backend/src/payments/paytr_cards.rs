@@ -7,9 +7,9 @@
 //! posted with `store_card=1`. So HighLevel's setup (`setup_initiate_props`, "save a card without charging")
 //! is a **verification payment** of one unit of the currency (e.g. 1.00 TRY): the page posts the card with
 //! the fields signed here straight from the customer's browser to PayTR (the card never reaches this
-//! service), PayTR's notification brings the `utoken`, and the card is then listed from PayTR. The
-//! verification payment is a real payment of the merchant's; HighLevel does not hear of it (it has no
-//! transaction for it) and it is not refunded automatically.
+//! service), PayTR's notification brings the `utoken`, and the card is then listed from PayTR. HighLevel does
+//! not hear of the verification payment (it has no transaction for it), and it is refunded in full once PayTR
+//! has our `OK` to its notification ([`refund_verifications`]; PayTR refuses a refund before that, `007`).
 
 use super::charges::new_charge;
 use super::paytr::{Direct, Payer, StoredCard};
@@ -24,6 +24,14 @@ use service_common::TokenKind;
 /// The transactionId of a card-setup verification payment starts with this: it is not HighLevel's, so no
 /// `payment.captured` is reported for it.
 pub const CARD_SETUP_PREFIX: &str = "cardsetup_";
+
+/// How long after its notification a verification payment is refunded: PayTR must have had our `OK` (before
+/// that it refuses the refund with `007`). A refund PayTR refuses is tried again as long after.
+pub const VERIFICATION_REFUND_AFTER_MS: i64 = 60_000;
+
+/// Verification payments are refunded for a day after they were made; one PayTR keeps refusing is then left
+/// for a person (the log says so each time).
+const VERIFICATION_REFUND_WINDOW_MS: i64 = 86_400_000;
 
 /// Card setups a contact may have waiting for PayTR at once.
 pub const MAX_UNFINISHED_SETUPS: i64 = 5;
@@ -280,4 +288,63 @@ pub async fn gateway_for_payer(
             fail_url,
         },
     )))
+}
+
+/// Refunds the verification payments of card setups (in full, once: the refund's id is derived from the
+/// charge, so replicas and repeats refund it once) whose notification is at least
+/// [`VERIFICATION_REFUND_AFTER_MS`] older than `now`. Answers how many were refunded.
+pub async fn refund_verifications(state: &AppState, now: i64) -> usize {
+    let before = now - VERIFICATION_REFUND_AFTER_MS;
+    let since = now - VERIFICATION_REFUND_WINDOW_MS;
+    let due = match state
+        .db
+        .run(move |c| {
+            payments::unrefunded_with_prefix(
+                c,
+                payments::Gateway::Paytr,
+                CARD_SETUP_PREFIX,
+                before,
+                since,
+                20,
+            )
+        })
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "card setups: cannot read the verification payments to refund");
+            return 0;
+        }
+    };
+    let mut refunded = 0;
+    for charge in due {
+        let location = charge.location_id.clone();
+        let Ok(Some(provider)) = state
+            .db
+            .run(move |c| crate::store::providers::get(c, &location))
+            .await
+        else {
+            continue;
+        };
+        let request = super::requests::Refund {
+            transaction_id: charge.transaction_id.clone(),
+            amount: super::money::major_of(charge.amount_minor, &charge.currency),
+            refund_id: Some(format!("verification-{}", charge.id)),
+        };
+        match super::refunds::refund(state, &provider, &request).await {
+            Ok(_) => {
+                tracing::info!(charge = %charge.id, "card setup: the verification payment was refunded");
+                refunded += 1;
+            }
+            Err(e) => {
+                tracing::warn!(charge = %charge.id, error = %e, "card setup: the verification payment could not be refunded yet; tried again later");
+                let id = charge.id.clone();
+                let _ = state
+                    .db
+                    .run(move |c| payments::touch_charge(c, &id, now_ms()))
+                    .await;
+            }
+        }
+    }
+    refunded
 }

@@ -257,6 +257,38 @@ pub fn pending_with_prefix(
         .get_result(conn)?)
 }
 
+/// At most `limit` succeeded, unrefunded charges of `gateway` whose transactionId starts with `prefix`, made
+/// since `created_since` and untouched since `before`, the longest untouched first.
+pub fn unrefunded_with_prefix(
+    conn: &mut DbConn,
+    gateway: Gateway,
+    prefix: &str,
+    before: i64,
+    created_since: i64,
+    limit: i64,
+) -> Result<Vec<Charge>, DbError> {
+    payment_charges::table
+        .filter(payment_charges::gateway.eq(gateway))
+        .filter(payment_charges::status.eq(ChargeStatus::Succeeded))
+        .filter(payment_charges::refunded_minor.eq(0))
+        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
+        .filter(payment_charges::updated_at.lt(before))
+        .filter(payment_charges::created_at.ge(created_since))
+        .order(payment_charges::updated_at.asc())
+        .limit(limit)
+        .select(Charge::as_select())
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("a succeeded {gateway} payment charge")))
+}
+
+/// Marks a charge as looked at `now` (its `updated_at`), e.g. after a refund the gateway refused for now.
+pub fn touch_charge(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(payment_charges::table.find(id))
+        .set(payment_charges::updated_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// At most `limit` pending charges of `gateway` not touched since `before`, oldest first (the sandbox's "wait"
 /// cards; a charge reopened for a new attempt counts from the reopening).
 pub fn pending_before(

@@ -947,6 +947,39 @@ async fn paytr_cards_on_file(backend: Backend) {
         .unwrap()
         .remove(1);
     assert_eq!(query(list.clone()).await.1.as_array().unwrap().len(), 1);
+    // The verification payments are refunded in full once PayTR has had our OK (a minute later), once.
+    let later = api_backend::store::now_ms() + 61_000;
+    let refunds = |f: &Fake| {
+        f.requests
+            .iter()
+            .filter(|(op, _)| op == "iade")
+            .map(|(_, r)| (r["merchant_oid"].clone(), r["return_amount"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        refunds(&fake.lock().unwrap()).is_empty(),
+        "not before PayTR had our OK"
+    );
+    assert_eq!(
+        api_backend::payments::paytr_cards::refund_verifications(&s.api.state, later).await,
+        2
+    );
+    let mut verified: Vec<(String, String)> = fake
+        .lock()
+        .unwrap()
+        .direct_paid
+        .iter()
+        .map(|(oid, _, _, _)| (oid.clone(), "1.00".to_owned()))
+        .collect();
+    let mut refunded = refunds(&fake.lock().unwrap());
+    verified.sort();
+    refunded.sort();
+    assert_eq!(refunded, verified);
+    assert_eq!(
+        api_backend::payments::paytr_cards::refund_verifications(&s.api.state, later).await,
+        0
+    );
+    assert_eq!(refunds(&fake.lock().unwrap()).len(), 2, "each once");
     // Setups begun and never finished are bounded per contact.
     let other = json!({"publishableKey": pk, "locationId": "Loc1", "contactId": "contact-bob", "currency": "TRY"});
     for _ in 0..5 {
