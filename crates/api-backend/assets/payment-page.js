@@ -12,6 +12,7 @@
   var READY_EVERY_MS = 500;
   var GIVE_UP_AFTER_MS = 15000;
   var props = null;
+  var gateway = null;
   var parentOrigin = null;
   var checking = false;
   var $ = function (id) { return document.getElementById(id); };
@@ -68,10 +69,14 @@
         return;
       }
       props = data;
+      gateway = answer.body.gateway;
       parentOrigin = event.origin;
       if (data.type === "setup_initiate_props") {
-        // Card on file: the card is saved, not charged.
-        $("amount").textContent = "nothing now (the card is saved)";
+        // Card on file: the card is saved, not charged (PayTR: a verification payment of one unit).
+        $("amount").textContent = gateway === "paytr" ?
+          "1.00 " + String(data.currency || "TRY").toUpperCase() + " (verification payment; the card is saved)" :
+          "nothing now (the card is saved)";
+        $("owner-row").hidden = gateway !== "paytr";
         $("save-row").hidden = true;
         $("pay").textContent = "Save card";
         $("card-form").hidden = false;
@@ -221,11 +226,80 @@
     }, failed);
   }
 
+  // Card on file with PayTR: our server signs the Direct API fields (a verification payment with store_card=1);
+  // the card goes from this browser straight to PayTR in a form posted into a frame of its own (PayTR's 3-D
+  // step shows there), never to our server. PayTR's notification settles the payment: poll it.
+  function paytrSaveCard() {
+    fetch("/payments/page/paytr/setup", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        publishableKey: props.publishableKey,
+        locationId: props.locationId,
+        contactId: props.contact && props.contact.id ? String(props.contact.id) : "",
+        currency: String(props.currency || "TRY")
+      })
+    }).then(function (r) { return r.json(); }).then(function (answer) {
+      if (!answer.action || !answer.fields) { finish({ status: "failed", detail: answer.detail }); return; }
+      var frame = document.createElement("iframe");
+      frame.name = "paytr-card";
+      frame.id = "paytr";
+      frame.width = "100%";
+      frame.height = "600";
+      $("gateway").appendChild(frame);
+      var form = document.createElement("form");
+      form.method = "POST";
+      form.action = answer.action;
+      form.target = "paytr-card";
+      var year = $("exp-year").value.replace(/\D/g, "");
+      var card = {
+        cc_owner: $("owner").value,
+        card_number: $("number").value.replace(/\D/g, ""),
+        expiry_month: $("exp-month").value.replace(/\D/g, ""),
+        expiry_year: year.slice(-2),
+        cvv: $("cvc").value
+      };
+      var all = Object.assign({}, answer.fields, card);
+      Object.keys(all).forEach(function (name) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = String(all[name]);
+        form.appendChild(input);
+      });
+      document.body.appendChild(form);
+      form.submit();
+      form.remove();
+      $("card-form").hidden = true;
+      show("Confirm the card with PayTR.", false);
+      pollSetup(answer.chargeId);
+    }, failed);
+  }
+
+  function pollSetup(chargeId) {
+    var url = "/payments/page/charges/" + encodeURIComponent(chargeId) +
+      "?publishableKey=" + encodeURIComponent(props.publishableKey) + "&locationId=" + encodeURIComponent(props.locationId);
+    fetch(url).then(function (r) { return r.json(); }).then(function (answer) {
+      if (answer.status === "pending") { setTimeout(function () { pollSetup(chargeId); }, 500); return; }
+      if (answer.status === "succeeded") {
+        show("Card saved.", false);
+        tell({ type: "custom_element_success_response" }); // no chargeId after a setup
+        return;
+      }
+      $("card-form").hidden = false;
+      finish(answer);
+    }, failed);
+  }
+
   $("card-form").addEventListener("submit", function (e) {
     e.preventDefault();
     if (!props) { return; }
     $("pay").disabled = true;
-    if (props.type === "setup_initiate_props") { show("Saving…", false); saveCard(); return; }
+    if (props.type === "setup_initiate_props") {
+      show("Saving…", false);
+      if (gateway === "paytr") { paytrSaveCard(); } else { saveCard(); }
+      return;
+    }
     if (props.mode === "subscription") { show("Subscribing…", false); subscribe(); return; }
     show("Paying…", false);
     var contact = props.contact && props.contact.id ? String(props.contact.id) : null;

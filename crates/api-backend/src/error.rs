@@ -35,6 +35,8 @@ pub enum ApiError {
     GatewayModeUnsupported(String),
     #[error("{0}")]
     GatewayFailed(String),
+    #[error("{0}")]
+    CardOnFileUnsupported(String),
     #[error("{detail}")]
     LocationNotInstalled { detail: String, fix: String },
     #[error("{}", .0.detail)]
@@ -114,6 +116,8 @@ impl ApiError {
                 .with_fix("Check the gateway credentials of this location's payments provider (PUT /api/locations/{locationId}/payments/provider); the server log has PayTR's answer."),
             GatewayModeUnsupported(_) => p(ProblemCode::GatewayModeUnsupported)
                 .with_fix("Register a real gateway (e.g. paytr) with PUT /api/locations/{locationId}/payments/provider before taking live payments; the sandbox serves test mode only."),
+            CardOnFileUnsupported(_) => p(ProblemCode::CardOnFileUnsupported)
+                .with_fix("Ask PayTR for the Direct API, Non3D and recurring-payment permissions, then register the provider again with `paytr.directApi: true` (PUT /api/locations/{locationId}/payments/provider)."),
             LocationNotInstalled { fix, .. } => p(ProblemCode::LocationNotInstalled).with_fix(fix.clone()),
             LocationCaseMismatch(d) => p(ProblemCode::LocationCaseMismatch)
                 .with_fix(d.fix.clone())

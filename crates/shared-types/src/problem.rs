@@ -86,6 +86,7 @@ problem_codes! {
     TransactionUnknown => "transaction_unknown", Some(422), "Transaction unknown to HighLevel";
     GatewayModeUnsupported => "gateway_mode_unsupported", Some(422), "Gateway cannot take live payments";
     GatewayFailed => "gateway_failed", Some(502), "Payment gateway error";
+    CardOnFileUnsupported => "card_on_file_unsupported", Some(422), "Cards on file not offered here";
     UploadCapacity => "upload_capacity", Some(503), "Upload capacity reached";
     UnknownEndpoint => "unknown_endpoint", Some(404), "Not a HighLevel endpoint";
     InvalidPath => "invalid_path", Some(400), "Path refused";

@@ -32,12 +32,18 @@ pub struct PaytrCredentials {
     pub merchant_id: String,
     pub merchant_key: String,
     pub merchant_salt: String,
+    /// The merchant holds PayTR's Direct API, Non3D and recurring-payment permissions (granted by PayTR on
+    /// request). Then cards are kept in PayTR's card storage and charged off-session: card on file and
+    /// subscriptions renewed here. Default `false`: one-time payments through PayTR's iFrame only.
+    #[serde(default)]
+    pub direct_api: bool,
 }
 
 impl std::fmt::Debug for PaytrCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PaytrCredentials")
             .field("merchant_id", &self.merchant_id)
+            .field("direct_api", &self.direct_api)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +119,11 @@ pub struct ProviderOut {
     pub query_url: Option<String>,
     pub payments_url: Option<String>,
     pub publishable_keys: PublishableKeys,
+    /// PayTR only: whether the merchant holds PayTR's Direct API, Non3D and recurring permissions.
+    pub paytr_direct_api: bool,
+    /// Whether cards are kept on file and subscriptions renewed for this location (what HighLevel is told:
+    /// `addCardOnFileSupported` on the payment page, `supportsSubscriptionSchedules` in the capabilities).
+    pub card_on_file: bool,
     pub updated_at: String,
 }
 
@@ -129,6 +140,8 @@ fn out(row: &ProviderRow, base: Option<&str>) -> ProviderOut {
             test: row.test_publishable_key.clone(),
             live: row.live_publishable_key.clone(),
         },
+        paytr_direct_api: row.paytr_direct_api,
+        card_on_file: crate::payments::checkout::keeps_cards(row),
         updated_at: chrono::DateTime::from_timestamp_millis(row.updated_at)
             .unwrap_or_default()
             .to_rfc3339(),
@@ -168,8 +181,9 @@ pub async fn put(
     let tokens = at.tokens(&state);
     let input = body.into_inner();
     // Subscriptions are renewed here from saved cards: only where the gateway keeps cards (the sandbox; PayTR
-    // needs its Direct API and recurring permission, which this service does not use yet).
-    let schedules = crate::payments::checkout::gateway_keeps_cards(input.gateway);
+    // where the merchant holds its Direct API, Non3D and recurring permissions).
+    let direct_api = input.paytr.as_ref().is_some_and(|p| p.direct_api);
+    let schedules = crate::payments::checkout::gateway_keeps_cards(input.gateway, direct_api);
     let provider = NewProvider {
         name: input.name.clone(),
         description: input.description.clone(),
@@ -221,6 +235,7 @@ pub async fn put(
         created_at: now,
         updated_at: now,
         marketplace_app_id: registered["marketplaceAppId"].as_str().map(str::to_owned),
+        paytr_direct_api: direct_api,
     };
     let stored = row.clone();
     state

@@ -30,6 +30,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         marketplace_app_id -> Nullable<Text>,
+        paytr_direct_api -> Bool,
     }
 }
 
@@ -108,6 +109,19 @@ diesel::table! {
         exp_year -> Integer,
         sandbox_outcome -> Nullable<Text>,
         created_at -> BigInt,
+        gateway_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    paytr_customers (location_id, live_mode, contact_id) {
+        location_id -> Text,
+        live_mode -> Bool,
+        contact_id -> Text,
+        utoken_sealed -> Nullable<Text>,
+        user_ip -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 

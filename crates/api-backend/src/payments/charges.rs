@@ -112,10 +112,15 @@ pub async fn list_methods(
     let contact = q.contact_id.clone();
     let location = p.location_id.clone();
     let c2 = contact.clone();
-    let list = state
-        .db
-        .run(move |c| payments::methods(c, &location, &c2, live))
-        .await?;
+    // PayTR keeps its cards itself: its list is the truth.
+    let list = if p.gateway == payments::Gateway::Paytr {
+        super::paytr_cards::list(state, p, live, &contact).await?
+    } else {
+        state
+            .db
+            .run(move |c| payments::methods(c, &location, &c2, live))
+            .await?
+    };
     Ok(Value::Array(
         list.into_iter()
             .map(|m| {
@@ -250,7 +255,7 @@ pub async fn charge_payment(
         Some(m) if m.live_mode == live => {
             let snapshot = new.clone();
             run_charge(state, new, false, async move {
-                gateway_charge_saved(&m, &snapshot).await
+                gateway_charge_saved(state, p, &m, &snapshot).await
             })
             .await?
         }
@@ -266,14 +271,36 @@ pub async fn charge_payment(
     Ok(charge_answer(&charged))
 }
 
+/// Charges a saved card off-session at the charge's gateway. PayTR: the contact's `utoken` and the card's
+/// `ctoken`; the charge's `merchant_oid` is recorded first, so PayTR's callback finds it.
 pub async fn gateway_charge_saved(
+    state: &AppState,
+    p: &ProviderRow,
     m: &payments::Method,
     c: &Charge,
 ) -> Result<Outcome, GatewayError> {
     match c.gateway {
         payments::Gateway::Sandbox => Sandbox.charge_saved(m, c).await,
-        other => Err(GatewayError::Refused(format!(
-            "the `{other}` gateway cannot charge saved cards"
-        ))),
+        payments::Gateway::Paytr => {
+            let gateway =
+                match super::paytr_cards::gateway_for_payer(state, p, c.live_mode, &m.contact_id)
+                    .await
+                {
+                    Ok(Some(g)) => g,
+                    Ok(None) => {
+                        return Ok(Outcome::Declined(
+                            "PayTR keeps no cards for this contact".into(),
+                        ))
+                    }
+                    Err(e) => return Err(GatewayError::Unavailable(e.to_string())),
+                };
+            let (id, oid) = (c.id.clone(), super::paytr::merchant_oid(&c.id));
+            state
+                .db
+                .run(move |x| payments::set_gateway_ref(x, &id, &oid))
+                .await
+                .map_err(|e| GatewayError::Unavailable(e.to_string()))?;
+            gateway.charge_saved(m, c).await
+        }
     }
 }

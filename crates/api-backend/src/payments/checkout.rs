@@ -80,15 +80,35 @@ pub async fn charge_card(
 }
 
 /// Whether the provider's gateway can keep a card for later off-session charges (card on file): the sandbox
-/// can; PayTR only through its Direct API and card storage, which need merchant permissions this service does
-/// not offer yet, so a PayTR provider takes one-time payments only.
+/// can; PayTR only through its Direct API and card storage, which need the merchant's Direct API, Non3D and
+/// recurring permissions (the provider's `paytr.directApi`). Without them a PayTR provider takes one-time
+/// payments only.
 pub fn keeps_cards(provider: &ProviderRow) -> bool {
-    gateway_keeps_cards(provider.gateway)
+    gateway_keeps_cards(provider.gateway, provider.paytr_direct_api)
 }
 
-/// [`keeps_cards`] by the gateway's name; it also says whether subscriptions can be renewed here.
-pub fn gateway_keeps_cards(gateway: crate::store::providers::Gateway) -> bool {
-    gateway == crate::store::providers::Gateway::Sandbox
+/// [`keeps_cards`] by the gateway and its PayTR setting; it also says whether subscriptions can be renewed
+/// here.
+pub fn gateway_keeps_cards(
+    gateway: crate::store::providers::Gateway,
+    paytr_direct_api: bool,
+) -> bool {
+    match gateway {
+        crate::store::providers::Gateway::Sandbox => true,
+        crate::store::providers::Gateway::Paytr => paytr_direct_api,
+    }
+}
+
+/// Card on file refused, with a clear problem, where the location's gateway cannot keep cards.
+pub fn require_card_on_file(provider: &ProviderRow) -> Result<(), ApiError> {
+    if keeps_cards(provider) {
+        return Ok(());
+    }
+    Err(ApiError::CardOnFileUnsupported(format!(
+        "location `{}` takes one-time payments through PayTR's iFrame only: cards on file and off-session \
+         charges need PayTR's Direct API, Non3D and recurring permissions (`paytr.directApi`)",
+        provider.location_id
+    )))
 }
 
 /// A saved card: brand, last four, expiry, and (sandbox) what charging it will do. Never the number.
@@ -117,6 +137,7 @@ fn method_of(
         exp_year: exp_year as i32,
         sandbox_outcome: super::gateway::sandbox_outcome(digits).map(str::to_owned),
         created_at: now_ms(),
+        gateway_ref: None,
     }
 }
 
@@ -128,9 +149,10 @@ pub async fn save_card(
     contact: &str,
     card: Card,
 ) -> Result<String, ApiError> {
-    if !keeps_cards(provider) {
+    require_card_on_file(provider)?;
+    if provider.gateway != crate::store::providers::Gateway::Sandbox {
         return Err(ApiError::Validation(format!(
-            "the `{}` gateway of this location does not keep cards on file",
+            "the `{}` gateway takes the card on its own: the page posts it straight to the gateway",
             provider.gateway
         )));
     }

@@ -110,7 +110,8 @@ const CLAIM_MS: i64 = 30_000;
 /// failure between the two leaves neither (the charge stays pending and is settled again later), never a
 /// captured payment HighLevel does not hear of. An outcome is final, so a charge already settled is left as
 /// it is and nothing is queued twice. A subscription's charge is reported by its subscription
-/// (`subscription.charged`, written with the subscription's progress). Answers the charge as stored
+/// (`subscription.charged`, written with the subscription's progress); a card-setup verification payment
+/// (PayTR) is not reported. Answers the charge as stored
 /// afterwards.
 pub fn settle_and_report(
     conn: &mut crate::db::DbConn,
@@ -125,7 +126,8 @@ pub fn settle_and_report(
             && status == payments::ChargeStatus::Succeeded
         {
             if let Some(ch) = payments::charge(conn, location, id)? {
-                if ch.subscription_id.is_none() {
+                // A card-setup verification payment is no transaction of HighLevel's.
+                if ch.subscription_id.is_none() && !super::paytr_cards::is_card_setup(&ch) {
                     outbox::enqueue(conn, &captured(&ch, now))?;
                 }
             }
@@ -141,10 +143,12 @@ fn backoff_ms(attempts: i32) -> i64 {
     base + (rand::random::<u64>() % (base as u64 / 5 + 1)) as i64
 }
 
-/// One pass: settle sandbox charges whose wait is over, then deliver what is due. Answers how many events
+/// One pass: settle sandbox charges whose wait is over, refund PayTR card setups' verification payments,
+/// then deliver what is due. Answers how many events
 /// were delivered.
 pub async fn run_once(state: &AppState) -> usize {
     settle_waiting(state).await;
+    super::paytr_cards::refund_verifications(state, now_ms()).await;
     let now = now_ms();
     let due = match state.db.run(move |c| outbox::due(c, now, 50)).await {
         Ok(d) => d,

@@ -11,6 +11,7 @@ pub mod installed;
 pub mod keys;
 pub mod money;
 pub mod paytr;
+pub mod paytr_cards;
 pub mod record;
 pub mod refunds;
 pub mod renewals;

@@ -1,6 +1,10 @@
 //! PayTR's iFrame API (docs/highlevel.md, PayTR): a signed token request opens PayTR's own card page; PayTR reports the
-//! outcome to our callback, whose hash we check; refunds and status queries are signed the same way. The
-//! merchant key and salt arrive sealed from the provider row and never leave this module.
+//! outcome to our callback, whose hash we check; refunds and status queries are signed the same way. Where the
+//! merchant holds PayTR's Direct API, Non3D and recurring permissions, cards are kept in PayTR's card storage
+//! (`utoken` per customer, `ctoken` per card): a first payment posted by the customer's browser straight to
+//! PayTR with `store_card=1` saves the card, `/odeme/capi/list` lists them, and a server-side Direct API post
+//! with `recurring_payment=1` and `non_3d=1` charges one off-session. The merchant key and salt arrive sealed
+//! from the provider row and never leave this module.
 
 use super::gateway::{Card, Gateway, GatewayError, Outcome};
 use crate::store::payments::{Charge, Method};
@@ -59,6 +63,60 @@ pub struct Paytr {
     base_url: String,
     creds: Credentials,
     test_mode: bool,
+    /// The customer whose saved cards [`Gateway::charge_saved`] charges (PayTR's card storage).
+    payer: Option<Payer>,
+}
+
+/// A customer of PayTR's card storage, as an off-session charge names them.
+pub struct Payer {
+    /// PayTR's customer token; it groups the customer's saved cards.
+    pub utoken: SecretString,
+    /// The address the customer saved a card from.
+    pub user_ip: String,
+    pub email: String,
+    pub customer: super::record::Customer,
+    /// PayTR's `merchant_ok_url` / `merchant_fail_url` (unused by an off-session charge, but part of the post).
+    pub ok_url: String,
+    pub fail_url: String,
+}
+
+/// A Direct API payment (`POST /odeme`): the same fields and hash whether the customer's browser posts it
+/// with the card, or this service posts it off-session for a saved card.
+pub struct Direct<'a> {
+    pub charge: &'a Charge,
+    pub user_ip: &'a str,
+    pub email: &'a str,
+    pub product_name: &'a str,
+    pub customer: &'a super::record::Customer,
+    pub ok_url: &'a str,
+    pub fail_url: &'a str,
+    /// `non_3d=1`: no 3-D Secure step (required for a customer-absent charge; needs PayTR's Non3D permission).
+    pub non_3d: bool,
+}
+
+/// A card in PayTR's card storage, as `/odeme/capi/list` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCard {
+    pub ctoken: String,
+    pub last4: String,
+    /// `c_brand` (e.g. `VISA`), else `c_bank`.
+    pub brand: String,
+    pub exp_month: i32,
+    pub exp_year: i32,
+    /// `require_cvv=1`: PayTR charges it only with the CVV from the customer, so never off-session.
+    pub require_cvv: bool,
+}
+
+/// What PayTR answered an off-session charge (`recurring_payment=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecurringAnswer {
+    Success,
+    /// "Ödeme Kontrol Ediliyor, Bildirimi Bekleyin": the callback settles it.
+    WaitCallback,
+    /// `failed` with `try_again=true`: another transaction of the card is in progress; nothing was charged.
+    TryAgain(String),
+    /// `failed` with `try_again=false`: declined.
+    Declined(String),
 }
 
 /// What the customer's checkout needs.
@@ -93,7 +151,152 @@ impl Paytr {
             base_url: base_url.trim_end_matches('/').to_owned(),
             creds,
             test_mode,
+            payer: None,
         }
+    }
+
+    /// This gateway, charging the saved cards of `payer`.
+    pub fn for_payer(mut self, payer: Payer) -> Paytr {
+        self.payer = Some(payer);
+        self
+    }
+
+    /// Where the customer's browser posts a Direct API payment (`POST {PAYTR_API_URL}/odeme`).
+    pub fn direct_url(&self) -> String {
+        format!("{}/odeme", self.base_url)
+    }
+
+    fn test_mode_text(&self) -> &'static str {
+        if self.test_mode {
+            "1"
+        } else {
+            "0"
+        }
+    }
+
+    /// The signed fields of a Direct API payment, without the card and without the card-storage fields
+    /// (`store_card`, `utoken`, `ctoken`, `recurring_payment`, which PayTR does not hash). `payment_amount` is a
+    /// decimal in major units here (`49.99`), not ×100 as in the iFrame API; `user_basket` is JSON, HTML-entity
+    /// encoded, not base64. Hash: `merchant_id user_ip merchant_oid email payment_amount payment_type
+    /// installment_count currency test_mode non_3d` + salt.
+    pub fn direct_fields(&self, d: &Direct<'_>) -> Vec<(&'static str, String)> {
+        let oid = merchant_oid(&d.charge.id);
+        let amount = refund_amount_text(d.charge.amount_minor, &d.charge.currency);
+        let (payment_type, installment_count) = ("card", "0");
+        let cur = currency(&d.charge.currency);
+        let test_mode = self.test_mode_text();
+        let non_3d = if d.non_3d { "1" } else { "0" };
+        let basket = html_escape::encode_double_quoted_attribute(
+            &serde_json::json!([[d.product_name, amount, 1]]).to_string(),
+        )
+        .into_owned();
+        let token = sign(
+            &self.creds.merchant_key,
+            &self.creds.merchant_salt,
+            &[
+                &self.creds.merchant_id,
+                d.user_ip,
+                &oid,
+                d.email,
+                &amount,
+                payment_type,
+                installment_count,
+                &cur,
+                test_mode,
+                non_3d,
+            ],
+        );
+        vec![
+            ("merchant_id", self.creds.merchant_id.clone()),
+            ("user_ip", d.user_ip.to_owned()),
+            ("merchant_oid", oid),
+            ("email", d.email.to_owned()),
+            ("payment_type", payment_type.into()),
+            ("payment_amount", amount),
+            ("currency", cur),
+            ("installment_count", installment_count.into()),
+            ("test_mode", test_mode.into()),
+            ("non_3d", non_3d.into()),
+            ("merchant_ok_url", d.ok_url.to_owned()),
+            ("merchant_fail_url", d.fail_url.to_owned()),
+            ("user_name", d.customer.name.clone()),
+            ("user_address", d.customer.address.clone()),
+            ("user_phone", d.customer.phone.clone()),
+            ("user_basket", basket),
+            ("debug_on", "0".into()),
+            ("client_lang", "en".into()),
+            ("paytr_token", token),
+        ]
+    }
+
+    /// `/odeme/capi/list`: the cards PayTR keeps for a customer. Hash: `utoken` + salt (no merchant id).
+    /// PayTR answers a JSON array of cards, an empty JSON when there are none, or `{status:"error", err_msg}`.
+    pub async fn stored_cards(
+        &self,
+        utoken: &SecretString,
+    ) -> Result<Vec<StoredCard>, GatewayError> {
+        let token = sign(
+            &self.creds.merchant_key,
+            &self.creds.merchant_salt,
+            &[utoken.expose_secret()],
+        );
+        let answer = self
+            .post(
+                "/odeme/capi/list",
+                &[
+                    ("merchant_id", self.creds.merchant_id.clone()),
+                    ("utoken", utoken.expose_secret().to_owned()),
+                    ("paytr_token", token),
+                ],
+            )
+            .await?;
+        let cards = match &answer {
+            serde_json::Value::Array(cards) => cards,
+            serde_json::Value::Object(o)
+                if o.get("status").and_then(|s| s.as_str()) == Some("error") =>
+            {
+                return Err(GatewayError::Refused(format!(
+                    "PayTR refused to list the saved cards: {}",
+                    o.get("err_msg")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("no message")
+                )))
+            }
+            // "No match gives an empty JSON".
+            _ => return Ok(Vec::new()),
+        };
+        Ok(cards.iter().filter_map(stored_card).collect())
+    }
+
+    /// An off-session charge of a saved card ("Tekrarlayan Ödeme"): this service posts the Direct API payment
+    /// with `utoken`, `ctoken`, `recurring_payment=1` and `non_3d=1`, no card fields; PayTR answers at once.
+    pub async fn charge_recurring(
+        &self,
+        d: &Direct<'_>,
+        utoken: &SecretString,
+        ctoken: &str,
+    ) -> Result<RecurringAnswer, GatewayError> {
+        let mut form = self.direct_fields(&Direct { non_3d: true, ..*d });
+        form.extend([
+            ("utoken", utoken.expose_secret().to_owned()),
+            ("ctoken", ctoken.to_owned()),
+            ("recurring_payment", "1".to_owned()),
+        ]);
+        let answer = self.post("/odeme", &form).await?;
+        let msg = answer["msg"]
+            .as_str()
+            .or(answer["reason"].as_str())
+            .unwrap_or("PayTR declined the payment")
+            .to_owned();
+        let try_again = answer["try_again"].as_bool().unwrap_or(false)
+            || matches!(answer["try_again"].as_str(), Some("true" | "1"))
+            || answer["try_again"].as_i64() == Some(1);
+        Ok(match answer["status"].as_str() {
+            Some("success") => RecurringAnswer::Success,
+            Some("wait_callback") => RecurringAnswer::WaitCallback,
+            _ if try_again => RecurringAnswer::TryAgain(msg),
+            _ => RecurringAnswer::Declined(msg),
+        })
     }
 
     async fn post(
@@ -285,14 +488,43 @@ impl Gateway for Paytr {
         ))
     }
 
+    /// An off-session charge of a card in PayTR's card storage (the method's `ctoken`, the payer's `utoken`).
+    /// `wait_callback` leaves the charge pending for PayTR's callback; a lost answer does too (the charge may
+    /// have been made: the callback or the status query settles it). `failed` with `try_again` charged nothing
+    /// and is `Unavailable` (try later); `failed` without it is a decline.
     async fn charge_saved(
         &self,
-        _method: &Method,
-        _charge: &Charge,
+        method: &Method,
+        charge: &Charge,
     ) -> Result<Outcome, GatewayError> {
-        Err(GatewayError::Refused(
-            "saved cards are not supported with PayTR's iFrame API".into(),
-        ))
+        let (Some(payer), Some(ctoken)) = (&self.payer, method.gateway_ref.as_deref()) else {
+            return Err(GatewayError::Refused(
+                "the card is not in PayTR's card storage".into(),
+            ));
+        };
+        let direct = Direct {
+            charge,
+            user_ip: &payer.user_ip,
+            email: &payer.email,
+            product_name: charge.description.as_deref().unwrap_or("Payment"),
+            customer: &payer.customer,
+            ok_url: &payer.ok_url,
+            fail_url: &payer.fail_url,
+            non_3d: true,
+        };
+        match self.charge_recurring(&direct, &payer.utoken, ctoken).await {
+            Ok(RecurringAnswer::Success) => Ok(Outcome::Succeeded),
+            Ok(RecurringAnswer::WaitCallback) => Ok(Outcome::Pending),
+            Ok(RecurringAnswer::Declined(why)) => Ok(Outcome::Declined(why)),
+            Ok(RecurringAnswer::TryAgain(why)) => Err(GatewayError::Unavailable(format!(
+                "PayTR: {why} (nothing was charged; try again later)"
+            ))),
+            Err(GatewayError::Unavailable(why)) => {
+                tracing::warn!(charge = %charge.id, error = %why, "PayTR's answer to an off-session charge was lost; the callback settles it");
+                Ok(Outcome::Pending)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `/odeme/iade`, `return_amount` in major units, with our refund id as `reference_no` (not in the hash)
@@ -336,6 +568,28 @@ impl Gateway for Paytr {
             ))),
         }
     }
+}
+
+/// A card of `/odeme/capi/list` (fields may come as strings or numbers).
+fn stored_card(v: &serde_json::Value) -> Option<StoredCard> {
+    let text = |k: &str| match &v[k] {
+        serde_json::Value::String(s) => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let number = |k: &str| text(k).and_then(|t| t.parse::<i32>().ok());
+    let year = number("year")?;
+    Some(StoredCard {
+        ctoken: text("ctoken").filter(|c| !c.is_empty())?,
+        last4: text("last_4").unwrap_or_default().chars().take(4).collect(),
+        brand: text("c_brand")
+            .or_else(|| text("c_bank"))
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| "Card".into()),
+        exp_month: number("month").unwrap_or(0),
+        exp_year: if year < 100 { 2000 + year } else { year },
+        require_cvv: text("require_cvv").as_deref() == Some("1"),
+    })
 }
 
 /// How long PayTR's checkout stays open (`timeout_limit`, minutes): a charge with no payment after it failed.

@@ -119,6 +119,8 @@ pub struct Customer {
     pub name: String,
     pub address: String,
     pub phone: String,
+    /// HighLevel's email of the contact, if it has one (PayTR's Direct API wants an `email`).
+    pub email: Option<String>,
 }
 
 impl Default for Customer {
@@ -127,7 +129,17 @@ impl Default for Customer {
             name: "HighLevel customer".into(),
             address: "-".into(),
             phone: "-".into(),
+            email: None,
         }
+    }
+}
+
+impl Customer {
+    /// The email PayTR is given: HighLevel's, else a placeholder in a reserved domain.
+    pub fn email_or_placeholder(&self) -> String {
+        self.email
+            .clone()
+            .unwrap_or_else(|| "customer@example.invalid".into())
     }
 }
 
@@ -166,6 +178,10 @@ pub async fn customer(
                         .unwrap_or(fallback.phone),
                     20,
                 ),
+                email: c
+                    .email
+                    .filter(|e| e.contains('@') && e.len() <= 100)
+                    .map(|e| clip(e, 100)),
             }
         }
         Err(e) => {

@@ -209,7 +209,9 @@ pub async fn charge_period(
     let outcome = if inserted {
         let method = saved_method(state, p, &sub.payment_method_id).await?;
         let tried = match method {
-            Some(m) if m.live_mode == sub.live_mode => gateway_charge_saved(&m, &stored).await,
+            Some(m) if m.live_mode == sub.live_mode => {
+                gateway_charge_saved(state, p, &m, &stored).await
+            }
             _ => Ok(Outcome::Declined(
                 "the saved card is no longer on file".into(),
             )),

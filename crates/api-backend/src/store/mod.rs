@@ -3,6 +3,7 @@
 pub mod events;
 pub mod idempotency;
 pub mod payments;
+pub mod paytr_customers;
 pub mod providers;
 pub mod rate_budget;
 pub mod subscriptions;

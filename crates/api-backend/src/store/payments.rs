@@ -238,6 +238,57 @@ pub fn has_pending(conn: &mut DbConn, location: &str) -> Result<bool, DbError> {
         .is_some())
 }
 
+/// How many charges of the contact at the location whose transactionId starts with `prefix` are still
+/// pending and were made since `since`.
+pub fn pending_with_prefix(
+    conn: &mut DbConn,
+    location: &str,
+    contact: &str,
+    prefix: &str,
+    since: i64,
+) -> Result<i64, DbError> {
+    Ok(payment_charges::table
+        .filter(payment_charges::location_id.eq(location))
+        .filter(payment_charges::contact_id.eq(contact))
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
+        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
+        .filter(payment_charges::created_at.ge(since))
+        .count()
+        .get_result(conn)?)
+}
+
+/// At most `limit` succeeded, unrefunded charges of `gateway` whose transactionId starts with `prefix`, made
+/// since `created_since` and untouched since `before`, the longest untouched first.
+pub fn unrefunded_with_prefix(
+    conn: &mut DbConn,
+    gateway: Gateway,
+    prefix: &str,
+    before: i64,
+    created_since: i64,
+    limit: i64,
+) -> Result<Vec<Charge>, DbError> {
+    payment_charges::table
+        .filter(payment_charges::gateway.eq(gateway))
+        .filter(payment_charges::status.eq(ChargeStatus::Succeeded))
+        .filter(payment_charges::refunded_minor.eq(0))
+        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
+        .filter(payment_charges::updated_at.lt(before))
+        .filter(payment_charges::created_at.ge(created_since))
+        .order(payment_charges::updated_at.asc())
+        .limit(limit)
+        .select(Charge::as_select())
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("a succeeded {gateway} payment charge")))
+}
+
+/// Marks a charge as looked at `now` (its `updated_at`), e.g. after a refund the gateway refused for now.
+pub fn touch_charge(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(payment_charges::table.find(id))
+        .set(payment_charges::updated_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// At most `limit` pending charges of `gateway` not touched since `before`, oldest first (the sandbox's "wait"
 /// cards; a charge reopened for a new attempt counts from the reopening).
 pub fn pending_before(
@@ -454,6 +505,8 @@ pub struct Method {
     pub exp_year: i32,
     pub sandbox_outcome: Option<String>,
     pub created_at: i64,
+    /// The gateway's token of the card (PayTR's `ctoken`); `None` on the sandbox.
+    pub gateway_ref: Option<String>,
 }
 
 /// Cards a contact may keep on file at a location: saving is open to whoever holds the page's publishable
@@ -498,4 +551,47 @@ pub fn method(conn: &mut DbConn, location: &str, id: &str) -> Result<Option<Meth
         .select(Method::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Makes the contact's saved cards of a gateway the ones the gateway lists (PayTR's card storage is the
+/// truth for PayTR cards): a listed card not yet here is added (by its `gateway_ref`), a card here the gateway
+/// no longer lists is removed. Answers the contact's cards of that gateway afterwards, oldest first.
+pub fn sync_gateway_methods(
+    conn: &mut DbConn,
+    location: &str,
+    contact: &str,
+    live: bool,
+    listed: &[Method],
+) -> Result<Vec<Method>, DbError> {
+    conn.transaction(|conn| {
+        let held: Vec<Method> = payment_methods::table
+            .filter(payment_methods::location_id.eq(location))
+            .filter(payment_methods::contact_id.eq(contact))
+            .filter(payment_methods::live_mode.eq(live))
+            .filter(payment_methods::gateway_ref.is_not_null())
+            .select(Method::as_select())
+            .load(conn)?;
+        for gone in held
+            .iter()
+            .filter(|h| !listed.iter().any(|l| l.gateway_ref == h.gateway_ref))
+        {
+            diesel::delete(payment_methods::table.find(&gone.id)).execute(conn)?;
+        }
+        for new in listed
+            .iter()
+            .filter(|l| !held.iter().any(|h| h.gateway_ref == l.gateway_ref))
+        {
+            diesel::insert_into(payment_methods::table)
+                .values(new)
+                .execute(conn)?;
+        }
+        Ok(payment_methods::table
+            .filter(payment_methods::location_id.eq(location))
+            .filter(payment_methods::contact_id.eq(contact))
+            .filter(payment_methods::live_mode.eq(live))
+            .filter(payment_methods::gateway_ref.is_not_null())
+            .order(payment_methods::created_at.asc())
+            .select(Method::as_select())
+            .load(conn)?)
+    })
 }

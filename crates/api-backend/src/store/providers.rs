@@ -68,6 +68,9 @@ pub struct ProviderRow {
     pub updated_at: i64,
     /// What HighLevel answered as `marketplaceAppId` when the provider was registered.
     pub marketplace_app_id: Option<String>,
+    /// PayTR only: the merchant holds PayTR's Direct API, Non3D and recurring permissions, so cards can be
+    /// kept (PayTR's card storage) and charged off-session. Without them PayTR takes one-time iFrame payments.
+    pub paytr_direct_api: bool,
 }
 
 pub fn get(conn: &mut DbConn, location: &str) -> Result<Option<ProviderRow>, DbError> {
@@ -98,6 +101,7 @@ pub fn upsert(conn: &mut DbConn, row: &ProviderRow) -> Result<(), DbError> {
             dsl::test_publishable_key.eq(&row.test_publishable_key),
             dsl::live_publishable_key.eq(&row.live_publishable_key),
             dsl::updated_at.eq(row.updated_at),
+            dsl::paytr_direct_api.eq(row.paytr_direct_api),
         ))
         .execute(c))?;
     Ok(())

@@ -86,6 +86,178 @@ pub(crate) struct Fake {
     pub(crate) notification_base: Option<String>,
     /// What our callback answered each callback the stand-in checkout sent (PayTR wants the plain text `OK`).
     pub(crate) callback_answers: Vec<(u16, String)>,
+    /// PayTR's card storage: each `utoken`'s cards, as `/odeme/capi/list` answers them.
+    cards: HashMap<String, Vec<Value>>,
+    /// How the next off-session charges are answered: `success` (the default), `wait_callback`, `try_again`
+    /// or `closed` (a declined card).
+    recurring: Option<&'static str>,
+    /// Our notification URL (PayTR's Bildirim URL, set once per store in PayTR's panel).
+    notify_url: Option<String>,
+    /// Direct API payments PayTR accepted: (merchant_oid, payment_amount ×100, currency, test_mode).
+    direct_paid: Vec<(String, String, String, String)>,
+}
+
+/// `/odeme`'s hash (PAYTR.md §3): `merchant_id user_ip merchant_oid email payment_amount payment_type
+/// installment_count currency test_mode non_3d` + salt, the same for a new card, a saved card or a recurring
+/// charge; `utoken`, `ctoken`, `store_card` and `recurring_payment` are not hashed.
+const DIRECT_HASHED: [&str; 10] = [
+    "merchant_id",
+    "user_ip",
+    "merchant_oid",
+    "email",
+    "payment_amount",
+    "payment_type",
+    "installment_count",
+    "currency",
+    "test_mode",
+    "non_3d",
+];
+
+/// A Direct API amount (`49.99`, `150`: major units) in PayTR's callback unit (×100).
+fn direct_minor(amount: &str) -> String {
+    let (whole, frac) = amount.split_once('.').unwrap_or((amount, ""));
+    let frac = format!("{frac:0<2}");
+    (whole.parse::<i64>().unwrap() * 100 + frac[..2].parse::<i64>().unwrap()).to_string()
+}
+
+/// PayTR's notification (Bildirim URL) of a Direct API payment, signed as PayTR signs it; `utoken` when the
+/// payment stored a card. Answers what our service said.
+async fn notify(
+    url: &str,
+    oid: &str,
+    status: &str,
+    minor: &str,
+    currency: &str,
+    utoken: Option<&str>,
+) -> String {
+    let total = if status == "success" { minor } else { "0" };
+    let hash = openssl_hmac(
+        MERCHANT_KEY,
+        &format!("{oid}{MERCHANT_SALT}{status}{total}"),
+    );
+    let mut form = vec![
+        ("merchant_oid", oid.to_owned()),
+        ("status", status.to_owned()),
+        ("total_amount", total.to_owned()),
+        ("hash", hash),
+        ("payment_type", "card".to_owned()),
+        ("installment_count", "1".to_owned()),
+        ("test_mode", "1".to_owned()),
+    ];
+    if status == "success" {
+        form.extend([
+            ("currency", currency.to_owned()),
+            ("payment_amount", minor.to_owned()),
+        ]);
+    } else {
+        form.extend([
+            ("failed_reason_code", "0".to_owned()),
+            ("failed_reason_msg", "Declined".to_owned()),
+        ]);
+    }
+    if let Some(u) = utoken {
+        form.push(("utoken", u.to_owned()));
+    }
+    client()
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// PayTR's `POST /odeme` (Direct API): a customer's browser posting a card (`store_card=1` saves it under
+/// the given or a new `utoken`, then PayTR notifies us and sends the browser to `merchant_ok_url`), or a
+/// merchant's server charging a saved card off-session (`utoken`, `ctoken`, `recurring_payment=1`, which
+/// needs `non_3d=1`), answered at once with `success`, `wait_callback` or `failed` (+`try_again`).
+async fn fake_direct(st: Arc<Mutex<Fake>>, f: HashMap<String, String>) -> HttpResponse {
+    let g = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let fields: Vec<String> = DIRECT_HASHED.iter().map(|k| g(k)).collect();
+    let expected = openssl_hmac(MERCHANT_KEY, &format!("{}{MERCHANT_SALT}", fields.concat()));
+    st.lock()
+        .unwrap()
+        .requests
+        .push(("odeme".into(), f.clone()));
+    if g("paytr_token") != expected || g("merchant_id") != MERCHANT_ID {
+        return HttpResponse::Ok()
+            .json(json!({"status": "failed", "reason": "paytr_token mismatch"}));
+    }
+    let minor = direct_minor(&g("payment_amount"));
+    if g("recurring_payment") == "1" {
+        if g("non_3d") != "1" || f.contains_key("card_number") || f.contains_key("cvv") {
+            return HttpResponse::Ok().json(json!({"status": "failed", "msg": "recurring_payment needs non_3d=1 and no card", "try_again": false}));
+        }
+        let known = st
+            .lock()
+            .unwrap()
+            .cards
+            .get(&g("utoken"))
+            .is_some_and(|cards| cards.iter().any(|c| c["ctoken"] == g("ctoken")));
+        if !known {
+            return HttpResponse::Ok()
+                .json(json!({"status": "failed", "msg": "Kart bulunamadi", "try_again": false}));
+        }
+        let mode = st.lock().unwrap().recurring.unwrap_or("success");
+        return match mode {
+            "wait_callback" => HttpResponse::Ok().json(json!({"status": "wait_callback", "msg": "Ödeme Kontrol Ediliyor, Bildirimi Bekleyin"})),
+            "try_again" => HttpResponse::Ok().json(json!({"status": "failed", "msg": "Henüz devam eden bir işleminiz bulunmaktadır", "try_again": true})),
+            "closed" => HttpResponse::Ok().json(json!({"status": "failed", "msg": "Kart banka tarafından kapatılmış. Bu kart ile tekrar işlem göndermeyin", "try_again": false})),
+            _ => {
+                // The details are also posted to the Bildirim URL.
+                let url = st.lock().unwrap().notify_url.clone().unwrap();
+                let (oid, cur) = (g("merchant_oid"), g("currency"));
+                st.lock().unwrap().direct_paid.push((oid.clone(), minor.clone(), cur.clone(), g("test_mode")));
+                let answer = HttpResponse::Ok().json(json!({"status": "success", "msg": "Odeme basarili"}));
+                tokio::spawn(async move { notify(&url, &oid, "success", &minor, &cur, None).await });
+                answer
+            }
+        };
+    }
+    // A card from the customer's browser.
+    let number = g("card_number");
+    if number.len() < 12
+        || g("cvv").is_empty()
+        || g("expiry_month").is_empty()
+        || g("expiry_year").is_empty()
+    {
+        return HttpResponse::Ok()
+            .content_type("text/html")
+            .body("<p>Kart bilgileri eksik</p>");
+    }
+    let mut utoken = None;
+    if g("store_card") == "1" {
+        let u = f
+            .get("utoken")
+            .cloned()
+            .unwrap_or_else(|| format!("ut{:016x}", rand::random::<u64>()));
+        let card = json!({"ctoken": format!("ct{:016x}", rand::random::<u64>()), "last_4": &number[number.len() - 4..],
+            "require_cvv": "0", "month": g("expiry_month"), "year": g("expiry_year"), "c_bank": "Test Bank",
+            "c_name": g("cc_owner"), "c_brand": if number.starts_with('4') { "VISA" } else { "MASTERCARD" },
+            "c_type": "credit", "businessCard": "n", "initial": &number[..1], "schema": "VISA"});
+        st.lock()
+            .unwrap()
+            .cards
+            .entry(u.clone())
+            .or_default()
+            .push(card);
+        utoken = Some(u);
+    }
+    let url = st.lock().unwrap().notify_url.clone().unwrap();
+    let (oid, cur) = (g("merchant_oid"), g("currency"));
+    st.lock()
+        .unwrap()
+        .direct_paid
+        .push((oid.clone(), minor.clone(), cur.clone(), g("test_mode")));
+    let answer = notify(&url, &oid, "success", &minor, &cur, utoken.as_deref()).await;
+    assert_eq!(answer, "OK", "our notification URL must answer OK");
+    // PayTR sends the customer's browser to the merchant's ok page.
+    HttpResponse::Ok().content_type("text/html").body(format!(
+        "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={}\"><p>Odeme tamamlandi</p>",
+        html_escape::encode_double_quoted_attribute(&g("merchant_ok_url"))
+    ))
 }
 
 /// PayTR's get-token, refund and status endpoints; each refuses a `paytr_token` openssl does not agree with.
@@ -100,7 +272,11 @@ pub(crate) async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
         let st = state.clone();
         let page = state.clone();
         let pay = state.clone();
+        let direct = state.clone();
         App::new()
+            .route("/odeme", web::post().to(move |form: web::Form<HashMap<String, String>>| {
+                fake_direct(direct.clone(), form.into_inner())
+            }))
             .route("/odeme/guvenli/{token}", web::get().to(move |token: web::Path<String>| {
                 let st = page.clone();
                 async move { checkout_page(&st, &token) }
@@ -119,14 +295,24 @@ pub(crate) async fn fake_paytr(state: Arc<Mutex<Fake>>) -> String {
                     "api/get-token" => ["merchant_id", "user_ip", "merchant_oid", "email", "payment_amount", "user_basket", "no_installment", "max_installment", "currency", "test_mode"].iter().map(|k| g(k)).collect(),
                     "iade" => ["merchant_id", "merchant_oid", "return_amount"].iter().map(|k| g(k)).collect(),
                     "durum-sorgu" => ["merchant_id", "merchant_oid"].iter().map(|k| g(k)).collect(),
+                    // Card listing hashes the utoken alone (no merchant_id).
+                    "capi/list" => vec![g("utoken")],
                     _ => return HttpResponse::NotFound().finish(),
                 };
                 let expected = openssl_hmac(MERCHANT_KEY, &format!("{}{MERCHANT_SALT}", fields.concat()));
                 st.lock().unwrap().requests.push((op.clone(), f.clone()));
+                if op == "capi/list" && (g("paytr_token") != expected || g("merchant_id") != MERCHANT_ID) {
+                    return HttpResponse::Ok().json(json!({"status": "error", "err_msg": "paytr_token gecersiz"}));
+                }
                 if g("paytr_token") != expected || g("merchant_id") != MERCHANT_ID {
                     return HttpResponse::Ok().json(json!({"status": "failed", "reason": "paytr_token mismatch", "err_msg": "paytr_token mismatch"}));
                 }
                 match op.as_str() {
+                    // A JSON array of cards; an empty JSON when the utoken has none.
+                    "capi/list" => match st.lock().unwrap().cards.get(&g("utoken")) {
+                        Some(cards) => HttpResponse::Ok().json(cards),
+                        None => HttpResponse::Ok().json(json!({})),
+                    },
                     "api/get-token" => HttpResponse::Ok().json(json!({"status": "success", "token": format!("tok{}", g("merchant_oid"))})),
                     "iade" => {
                         let mut fake = st.lock().unwrap();
@@ -584,3 +770,638 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 both_backends!(paytr_end_to_end);
+
+/// Registers the PayTR provider of Loc1 (`directApi`: the merchant's Direct API, Non3D and recurring
+/// permissions); answers the provider as answered, its test publishable key and test api key.
+async fn paytr_provider(s: &Stack, direct_api: Option<bool>) -> (Value, String, String) {
+    let mut paytr = json!({"merchantId": MERCHANT_ID, "merchantKey": MERCHANT_KEY, "merchantSalt": MERCHANT_SALT});
+    if let Some(d) = direct_api {
+        paytr["directApi"] = json!(d);
+    }
+    let (status, p) = put(s, "/api/locations/Loc1/payments/provider", &service_token(), json!({
+        "name": "PayTR", "description": "Cards via PayTR", "imageUrl": "https://x.test/paytr.png", "gateway": "paytr",
+        "paytr": paytr})).await;
+    assert_eq!(status, 200, "{p}");
+    let row = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::providers::get(c, "Loc1"))
+        .await
+        .unwrap()
+        .unwrap();
+    let key = api_backend::payments::keys::api_key(
+        &SERVICE_SECRET.to_owned().into(),
+        "Loc1",
+        api_backend::payments::keys::Mode::Test,
+        &row.api_key_salt,
+    );
+    let pk = p["publishableKeys"]["test"].as_str().unwrap().to_owned();
+    (p, pk, key)
+}
+
+/// What the page tells HighLevel in `custom_provider_ready` (its `data-card-on-file`), and what HighLevel
+/// holds about subscription scheduling (capabilities).
+async fn advertised(s: &Stack) -> (bool, Value) {
+    let html = client()
+        .get(format!("{}/payments/page?locationId=Loc1", s.api.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let connected = send(client().get(format!(
+        "{}/_sim/payments/connect?locationId=Loc1",
+        s.sim.base_url
+    )))
+    .await
+    .1;
+    (
+        html.contains(r#"data-card-on-file="true""#),
+        connected["supportsSubscriptionSchedule"].clone(),
+    )
+}
+
+async fn paytr_stack(backend: Backend, fake: &Arc<Mutex<Fake>>) -> Stack {
+    let fake_url = fake_paytr(fake.clone()).await;
+    let keys = service_common::KeyRing::generate_entry("k1");
+    let s = stack_with(
+        backend,
+        Default::default(),
+        &[
+            ("PAYTR_API_URL", &fake_url),
+            ("TOKEN_ENCRYPTION_KEYS", &keys),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+            ("SUBSCRIPTIONS_INTERVAL", "0s"),
+            ("SUBSCRIPTION_RETRY_DELAYS", "1d,2d"),
+        ],
+    )
+    .await;
+    fake.lock().unwrap().notify_url = Some(format!("{}/payments/paytr/callback", s.api.base_url));
+    install(&s, "Location", &["Loc1"]).await;
+    s
+}
+
+/// The customer's browser posting the signed fields and the card straight to PayTR, as the page's form
+/// does; answers PayTR's page.
+async fn browser_posts_card(action: &str, fields: &Value, number: &str) -> String {
+    let mut form: Vec<(String, String)> = fields
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    for (k, v) in [
+        ("cc_owner", "Ada Lovelace"),
+        ("card_number", number),
+        ("expiry_month", "12"),
+        ("expiry_year", "30"),
+        ("cvv", "000"),
+    ] {
+        form.push((k.into(), v.into()));
+    }
+    client()
+        .post(action)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn charge_status(s: &Stack, pk: &str, charge: &str) -> Value {
+    send(client().get(format!(
+        "{}/payments/page/charges/{charge}?publishableKey={pk}&locationId=Loc1",
+        s.api.base_url
+    )))
+    .await
+    .1
+}
+
+/// Without `paytr.directApi` a PayTR location offers one-time payments only: card on file and subscription
+/// scheduling are not advertised, and every card-on-file call is refused with a clear problem.
+async fn paytr_without_direct_api_keeps_no_cards(backend: Backend) {
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let s = paytr_stack(backend, &fake).await;
+    let (p, pk, key) = paytr_provider(&s, None).await;
+    assert_eq!(
+        (p["paytrDirectApi"].as_bool(), p["cardOnFile"].as_bool()),
+        (Some(false), Some(false)),
+        "{p}"
+    );
+    assert_eq!(advertised(&s).await, (false, json!(false)));
+    for body in [
+        json!({"type": "list_payment_methods", "apiKey": key, "contactId": "contact-ada"}),
+        json!({"type": "charge_payment", "apiKey": key, "paymentMethodId": "pm_x", "transactionId": "txn-x",
+            "amount": 10, "currency": "TRY", "contactId": "contact-ada"}),
+        json!({"type": "create_subscription", "apiKey": key, "subscriptionId": "ghl-sub", "transactionId": "txn-y",
+            "paymentMethodId": "pm_x", "amount": 10, "currency": "TRY",
+            "productDetails": [{"prices": [{"recurring": {"interval": "day", "intervalCount": 1}}]}]}),
+    ] {
+        let (status, problem) = post(&s, "/payments/query", None, body).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("card_on_file_unsupported")),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("Direct API"),
+            "{problem}"
+        );
+    }
+    let (status, problem) = post(
+        &s,
+        "/payments/page/paytr/setup",
+        None,
+        json!({"publishableKey": pk,
+        "locationId": "Loc1", "contactId": "contact-ada", "currency": "TRY"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("card_on_file_unsupported")),
+        "{problem}"
+    );
+    assert!(
+        fake.lock().unwrap().requests.is_empty(),
+        "PayTR was not asked"
+    );
+    // Explicitly off is the same.
+    let (p, _, _) = paytr_provider(&s, Some(false)).await;
+    assert_eq!(p["cardOnFile"].as_bool(), Some(false));
+    assert_eq!(advertised(&s).await, (false, json!(false)));
+}
+
+/// With `paytr.directApi`: advertised; a card saved through a verification payment the browser posts straight
+/// to PayTR with `store_card=1`; PayTR's notification brings the utoken; `list_payment_methods` reads PayTR's
+/// card storage; `charge_payment` charges a card off-session (`recurring_payment=1`, `non_3d=1`) with each of
+/// PayTR's answers mapped; HighLevel hears of the charges; a subscription's renewal goes the same way.
+async fn paytr_cards_on_file(backend: Backend) {
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let s = paytr_stack(backend, &fake).await;
+    sim_post(&s, "/_sim/contacts", json!({"locationId": "Loc1", "id": "contact-ada", "firstName": "Ada",
+        "lastName": "Lovelace", "email": "ada@example.test", "phone": "+441234567890", "address1": "12 St James's Square",
+        "city": "London", "postalCode": "SW1Y 4JH", "country": "GB"})).await;
+    let (p, pk, key) = paytr_provider(&s, Some(true)).await;
+    assert_eq!(
+        (p["paytrDirectApi"].as_bool(), p["cardOnFile"].as_bool()),
+        (Some(true), Some(true)),
+        "{p}"
+    );
+    assert_eq!(advertised(&s).await, (true, json!(true)));
+    let query = |body: Value| post(&s, "/payments/query", None, body);
+    // Nothing saved yet: an empty list, without asking PayTR (no utoken).
+    let list = json!({"type": "list_payment_methods", "apiKey": key, "locationId": "Loc1", "contactId": "contact-ada"});
+    assert_eq!(query(list.clone()).await, (200, json!([])));
+
+    // Setup: the fields our server signs; the card is not among them and never sent to us.
+    let setup = json!({"publishableKey": pk, "locationId": "Loc1", "contactId": "contact-ada", "currency": "TRY"});
+    let (status, form) = post(&s, "/payments/page/paytr/setup", None, setup.clone()).await;
+    assert_eq!(status, 200, "{form}");
+    let fake_url = fake.lock().unwrap().notify_url.clone().unwrap();
+    assert!(
+        form["action"].as_str().unwrap().ends_with("/odeme"),
+        "{form}"
+    );
+    assert_ne!(form["action"].as_str().unwrap(), fake_url);
+    let f = &form["fields"];
+    assert_eq!(
+        (
+            f["store_card"].as_str(),
+            f["payment_amount"].as_str(),
+            f["currency"].as_str(),
+            f["non_3d"].as_str(),
+            f["email"].as_str()
+        ),
+        (
+            Some("1"),
+            Some("1.00"),
+            Some("TL"),
+            Some("0"),
+            Some("ada@example.test")
+        ),
+        "{form}"
+    );
+    assert!(
+        f.get("utoken").is_none() && f.get("card_number").is_none(),
+        "{form}"
+    );
+    assert_eq!(
+        f["user_basket"].as_str(),
+        Some("[[&quot;Card verification&quot;,&quot;1.00&quot;,1]]")
+    );
+    let page = browser_posts_card(form["action"].as_str().unwrap(), f, "4355084355084358").await;
+    assert!(
+        page.contains("result=ok"),
+        "PayTR accepted the hash and sent the browser on: {page}"
+    );
+    assert_eq!(
+        charge_status(&s, &pk, form["chargeId"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
+
+    let (status, cards) = query(list.clone()).await;
+    assert_eq!(status, 200, "{cards}");
+    assert_eq!(cards.as_array().unwrap().len(), 1, "{cards}");
+    let card = cards[0].clone();
+    assert_eq!(
+        (
+            card["type"].as_str(),
+            card["title"].as_str(),
+            card["subTitle"].as_str(),
+            card["expiry"].as_str(),
+            card["customerId"].as_str()
+        ),
+        (
+            Some("card"),
+            Some("VISA"),
+            Some("•••• 4358"),
+            Some("12/30"),
+            Some("contact-ada")
+        ),
+        "{card}"
+    );
+    let listed = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(op, _)| op == "capi/list")
+        .count();
+    assert!(listed >= 1, "the list came from PayTR");
+    let utoken = fake.lock().unwrap().cards.keys().next().unwrap().clone();
+
+    // A second card for the same contact is saved under the same utoken; the first keeps its id.
+    let (_, form2) = post(&s, "/payments/page/paytr/setup", None, setup.clone()).await;
+    assert_eq!(
+        form2["fields"]["utoken"].as_str(),
+        Some(utoken.as_str()),
+        "{form2}"
+    );
+    browser_posts_card(
+        form2["action"].as_str().unwrap(),
+        &form2["fields"],
+        "5406675406675403",
+    )
+    .await;
+    let (_, cards) = query(list.clone()).await;
+    assert_eq!(cards.as_array().unwrap().len(), 2, "{cards}");
+    assert_eq!(cards[0]["id"], card["id"]);
+    assert_eq!(fake.lock().unwrap().cards.len(), 1, "one utoken");
+    // A card removed at PayTR is no longer listed.
+    fake.lock()
+        .unwrap()
+        .cards
+        .get_mut(&utoken)
+        .unwrap()
+        .remove(1);
+    assert_eq!(query(list.clone()).await.1.as_array().unwrap().len(), 1);
+    // The verification payments are refunded in full once PayTR has had our OK (a minute later), once.
+    let later = api_backend::store::now_ms() + 61_000;
+    let refunds = |f: &Fake| {
+        f.requests
+            .iter()
+            .filter(|(op, _)| op == "iade")
+            .map(|(_, r)| (r["merchant_oid"].clone(), r["return_amount"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        refunds(&fake.lock().unwrap()).is_empty(),
+        "not before PayTR had our OK"
+    );
+    assert_eq!(
+        api_backend::payments::paytr_cards::refund_verifications(&s.api.state, later).await,
+        2
+    );
+    let mut verified: Vec<(String, String)> = fake
+        .lock()
+        .unwrap()
+        .direct_paid
+        .iter()
+        .map(|(oid, _, _, _)| (oid.clone(), "1.00".to_owned()))
+        .collect();
+    let mut refunded = refunds(&fake.lock().unwrap());
+    verified.sort();
+    refunded.sort();
+    assert_eq!(refunded, verified);
+    assert_eq!(
+        api_backend::payments::paytr_cards::refund_verifications(&s.api.state, later).await,
+        0
+    );
+    assert_eq!(refunds(&fake.lock().unwrap()).len(), 2, "each once");
+    // Setups begun and never finished are bounded per contact.
+    let other = json!({"publishableKey": pk, "locationId": "Loc1", "contactId": "contact-bob", "currency": "TRY"});
+    for _ in 0..5 {
+        assert_eq!(
+            post(&s, "/payments/page/paytr/setup", None, other.clone())
+                .await
+                .0,
+            200
+        );
+    }
+    let (status, problem) = post(&s, "/payments/page/paytr/setup", None, other).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{problem}"
+    );
+    assert_eq!(
+        post(&s, "/payments/page/paytr/setup", None, setup.clone())
+            .await
+            .0,
+        200,
+        "another contact is not held up"
+    );
+    // The setup payments are no transactions of HighLevel's: it hears nothing of them.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.sim.stats().payment_events_received, 0);
+
+    // An off-session charge: recurring_payment with the utoken and ctoken, non_3d, no card; PayTR says success.
+    let charge = |txn: &str| {
+        json!({"type": "charge_payment", "apiKey": key, "paymentMethodId": card["id"], "contactId": "contact-ada",
+        "transactionId": txn, "chargeDescription": "Invoice 7", "amount": 49.99, "currency": "TRY"})
+    };
+    let (status, paid) = query(charge("txn-c1")).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(
+        (
+            paid["success"].as_bool(),
+            paid["failed"].as_bool(),
+            paid["chargeSnapshot"]["status"].as_str()
+        ),
+        (Some(true), Some(false), Some("succeeded")),
+        "{paid}"
+    );
+    let (_, sent) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .rev()
+        .find(|(op, f)| op == "odeme" && f.contains_key("recurring_payment"))
+        .cloned()
+        .unwrap();
+    let ctoken = fake.lock().unwrap().cards[&utoken][0]["ctoken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        (
+            sent["utoken"].as_str(),
+            sent["ctoken"].as_str(),
+            sent["non_3d"].as_str(),
+            sent["recurring_payment"].as_str(),
+            sent["payment_amount"].as_str(),
+            sent["currency"].as_str()
+        ),
+        (utoken.as_str(), ctoken.as_str(), "1", "1", "49.99", "TL")
+    );
+    assert!(!sent.contains_key("card_number") && !sent.contains_key("cvv"));
+    wait_event(&s, "txn-c1").await;
+    // HighLevel's repeat answers the first charge; PayTR is not asked again.
+    let posts = |f: &Fake| f.requests.iter().filter(|(op, _)| op == "odeme").count();
+    let before = posts(&fake.lock().unwrap());
+    assert_eq!(
+        query(charge("txn-c1")).await.1["chargeId"],
+        paid["chargeId"]
+    );
+    assert_eq!(posts(&fake.lock().unwrap()), before);
+
+    // wait_callback: pending until PayTR's notification settles it.
+    fake.lock().unwrap().recurring = Some("wait_callback");
+    let (_, waiting) = query(charge("txn-c2")).await;
+    assert_eq!(
+        (
+            waiting["success"].as_bool(),
+            waiting["failed"].as_bool(),
+            waiting["chargeSnapshot"]["status"].as_str()
+        ),
+        (Some(false), Some(false), Some("pending")),
+        "{waiting}"
+    );
+    let oid = fake.lock().unwrap().requests.last().unwrap().1["merchant_oid"].clone();
+    assert_eq!(
+        notify(&fake_url, &oid, "success", "4999", "TL", None).await,
+        "OK"
+    );
+    let verify = json!({"type": "verify", "apiKey": key, "chargeId": waiting["chargeId"]});
+    assert_eq!(query(verify).await.1, json!({"success": true}));
+    wait_event(&s, "txn-c2").await;
+    // failed + try_again: nothing charged, try later.
+    fake.lock().unwrap().recurring = Some("try_again");
+    let (_, later) = query(charge("txn-c3")).await;
+    assert_eq!(later["failed"].as_bool(), Some(true), "{later}");
+    assert!(
+        later["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again later"),
+        "{later}"
+    );
+    // failed: declined, with PayTR's reason.
+    fake.lock().unwrap().recurring = Some("closed");
+    let (_, declined) = query(charge("txn-c4")).await;
+    assert_eq!(declined["failed"].as_bool(), Some(true), "{declined}");
+    assert!(
+        declined["message"].as_str().unwrap().contains("Kart banka"),
+        "{declined}"
+    );
+    fake.lock().unwrap().recurring = None;
+
+    // A subscription on the saved card: the first period at once, the renewal by the scheduler, both through
+    // recurring_payment; HighLevel hears subscription.charged for each.
+    let start = api_backend::store::now_ms();
+    let (status, sub) = query(json!({"type": "create_subscription", "apiKey": key, "locationId": "Loc1", "contactId": "contact-ada",
+        "paymentMethodId": card["id"], "subscriptionId": "ghl-sub-p", "transactionId": "txn-s1", "currency": "TRY", "amount": 10,
+        "productDetails": [{"prices": [{"recurring": {"interval": "day", "intervalCount": 1}}]}]})).await;
+    assert_eq!(
+        (status, sub["success"].as_bool()),
+        (200, Some(true)),
+        "{sub}"
+    );
+    let recurring = |f: &Fake| {
+        f.requests
+            .iter()
+            .filter(|(op, f)| op == "odeme" && f.contains_key("recurring_payment"))
+            .count()
+    };
+    let before = recurring(&fake.lock().unwrap());
+    let report =
+        api_backend::payments::renewals::run_due(&s.api.state, start + 86_400_000 + 60_000)
+            .await
+            .unwrap();
+    assert_eq!(report.charged, 1, "{report:?}");
+    assert_eq!(recurring(&fake.lock().unwrap()), before + 1);
+    let (_, renewal) = fake.lock().unwrap().requests.last().cloned().unwrap();
+    assert_eq!(
+        (
+            renewal["payment_amount"].as_str(),
+            renewal["ctoken"].as_str()
+        ),
+        ("10.00", ctoken.as_str())
+    );
+    for _ in 0..100 {
+        let charged = s
+            .sim
+            .payment_events()
+            .iter()
+            .filter(|e| {
+                e["ghlSubscriptionId"] == "ghl-sub-p" && e["event"] == "subscription.charged"
+            })
+            .count();
+        if charged == 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "HighLevel did not hear of both periods: {:?}",
+        s.sim.payment_events()
+    );
+}
+
+/// HighLevel received `payment.captured` for its transaction.
+async fn wait_event(s: &Stack, txn: &str) {
+    for _ in 0..100 {
+        if s.sim
+            .payment_events()
+            .iter()
+            .any(|e| e["ghlTransactionId"] == txn && e["event"] == "payment.captured")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no payment.captured for {txn}: {:?}",
+        s.sim.payment_events()
+    );
+}
+
+both_backends!(paytr_without_direct_api_keeps_no_cards, paytr_cards_on_file);
+
+/// Card on file with PayTR in a real browser: HighLevel's checkout (the simulator, on `localhost`) sends
+/// `setup_initiate_props`; the page's form posts the card with our signed fields straight to a stand-in PayTR
+/// (the fake, which checks the hash, stores the card, notifies our callback signed as PayTR signs, and sends
+/// the browser to `merchant_ok_url`); the page ends with `custom_element_success_response` (no chargeId);
+/// HighLevel lists the card and charges it off-session, and hears of the capture. Our server never sees the
+/// card number.
+#[actix_web::test]
+async fn paytr_card_setup_in_a_real_browser() {
+    use fantoccini::Locator;
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let fake_url = fake_paytr(fake.clone()).await;
+    let api_port = crate::browser::free_port();
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let keys = service_common::KeyRing::generate_entry("k1");
+    let s = stack_with(
+        Backend::Sqlite,
+        Default::default(),
+        &[
+            ("PORT", &api_port.to_string()),
+            ("PUBLIC_BASE_URL", &api_url),
+            ("PAYTR_API_URL", &fake_url),
+            ("TOKEN_ENCRYPTION_KEYS", &keys),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    fake.lock().unwrap().notify_url = Some(format!("{api_url}/payments/paytr/callback"));
+    install(&s, "Location", &["Loc1"]).await;
+    paytr_provider(&s, Some(true)).await;
+    let Some((_driver, c)) = crate::browser::browser().await else {
+        return;
+    };
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=TRY&mode=setup"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "#card-form:not([hidden]) #owner-row:not([hidden])",
+        ))
+        .await
+        .expect("the card form shows, with the name on the card");
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.enter_parent_frame().await.unwrap();
+    let mut result = Value::Null;
+    for _ in 0..150 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_success_response",
+        "{result}"
+    );
+    assert!(
+        result["message"].get("chargeId").is_none(),
+        "no charge id after a setup: {result}"
+    );
+    // The card went to PayTR, with our signed fields; PayTR stored it.
+    let (_, posted) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .find(|(op, _)| op == "odeme")
+        .cloned()
+        .expect("the browser posted to PayTR");
+    assert_eq!(
+        (
+            posted["card_number"].as_str(),
+            posted["expiry_year"].as_str(),
+            posted["cc_owner"].as_str(),
+            posted["store_card"].as_str()
+        ),
+        ("4355084355084358", "30", "Ada Lovelace", "1")
+    );
+    let listed = result["verify"]
+        .as_array()
+        .expect("list_payment_methods answers an array")
+        .clone();
+    assert_eq!(listed.len(), 1, "{result}");
+    assert_eq!(listed[0]["subTitle"], "•••• 4358");
+    // HighLevel charges the saved card off-session.
+    let answer = sim_post(&s, "/_sim/payments/query", json!({"locationId": "Loc1", "live": false, "payload": {
+        "type": "charge_payment", "paymentMethodId": listed[0]["id"], "contactId": "sim-contact",
+        "transactionId": "txn-paytr-off-1", "chargeDescription": "Invoice", "amount": 12.5, "currency": "TRY"}})).await;
+    assert_eq!(answer["body"]["success"], true, "{answer}");
+    wait_event(&s, "txn-paytr-off-1").await;
+    c.close().await.unwrap();
+}

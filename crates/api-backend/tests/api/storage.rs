@@ -94,6 +94,7 @@ async fn provider_rows(backend: Backend) {
         created_at: 1,
         updated_at: 1,
         marketplace_app_id: Some("app1".into()),
+        paytr_direct_api: false,
     };
     let r = row.clone();
     db.run(move |c| {
@@ -101,13 +102,19 @@ async fn provider_rows(backend: Backend) {
         let again = ProviderRow {
             name: "renamed".into(),
             updated_at: 2,
+            paytr_direct_api: true,
             ..r.clone()
         };
         providers::upsert(c, &again)?;
         let got = providers::get(c, "L1")?.unwrap();
         assert_eq!(
-            (got.name.as_str(), got.created_at, got.updated_at),
-            ("renamed", 1, 2)
+            (
+                got.name.as_str(),
+                got.created_at,
+                got.updated_at,
+                got.paytr_direct_api
+            ),
+            ("renamed", 1, 2, true)
         );
         let (found, live) = providers::by_api_key_hash(c, &"l".repeat(64))?.unwrap();
         assert!(live && found.location_id == "L1");
@@ -301,11 +308,89 @@ async fn an_unknown_subscription_status_names_the_row(backend: Backend) {
             "{err}"
         );
     }
+/// PayTR's customer tokens: a row begins with the address, the first token PayTR gives stays; the contact's
+/// PayTR cards follow PayTR's list (added by ctoken, removed when no longer listed, ids stable).
+async fn paytr_customers_and_cards(backend: Backend) {
+    use api_backend::store::payments::{self, Method};
+    use api_backend::store::paytr_customers;
+    let t = TestDb::new(backend);
+    let db = db(&t);
+    db.run(|c| {
+        assert!(paytr_customers::get(c, "L1", false, "ct1")?.is_none());
+        let row = paytr_customers::begin(c, "L1", false, "ct1", "1.2.3.4", 10)?;
+        assert_eq!((row.utoken_sealed, row.user_ip.as_str()), (None, "1.2.3.4"));
+        assert!(
+            !paytr_customers::keep_token(c, "L1", true, "ct1", "sealed-live", 11)?,
+            "no live row"
+        );
+        assert!(paytr_customers::keep_token(
+            c, "L1", false, "ct1", "sealed-1", 12
+        )?);
+        assert!(
+            !paytr_customers::keep_token(c, "L1", false, "ct1", "sealed-2", 13)?,
+            "the first token stays"
+        );
+        let again = paytr_customers::begin(c, "L1", false, "ct1", "5.6.7.8", 14)?;
+        assert_eq!(
+            (
+                again.utoken_sealed.as_deref(),
+                again.user_ip.as_str(),
+                again.created_at
+            ),
+            (Some("sealed-1"), "5.6.7.8", 10)
+        );
+        let card = |id: &str, ctoken: &str, at: i64| Method {
+            id: id.into(),
+            location_id: "L1".into(),
+            live_mode: false,
+            contact_id: "ct1".into(),
+            brand: "VISA".into(),
+            last4: "4358".into(),
+            exp_month: 12,
+            exp_year: 2030,
+            sandbox_outcome: None,
+            created_at: at,
+            gateway_ref: Some(ctoken.into()),
+        };
+        let first = payments::sync_gateway_methods(
+            c,
+            "L1",
+            "ct1",
+            false,
+            &[card("pm_a", "ct-a", 1), card("pm_b", "ct-b", 2)],
+        )?;
+        assert_eq!(
+            first.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["pm_a", "pm_b"]
+        );
+        // PayTR no longer lists ct-a and lists a new ct-c; ct-b keeps its id whatever id the new list proposes.
+        let second = payments::sync_gateway_methods(
+            c,
+            "L1",
+            "ct1",
+            false,
+            &[card("pm_x", "ct-b", 5), card("pm_c", "ct-c", 6)],
+        )?;
+        assert_eq!(
+            second.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["pm_b", "pm_c"]
+        );
+        assert!(payments::method(c, "L1", "pm_a")?.is_none());
+        assert!(
+            payments::sync_gateway_methods(c, "L1", "ct1", true, &[])?.is_empty(),
+            "live is apart"
+        );
+        assert_eq!(payments::methods(c, "L1", "ct1", false)?.len(), 2);
+        Ok(())
+    })
+    .await
+    .unwrap();
 }
 
 both_backends!(
     idempotency_records,
     provider_rows,
+    paytr_customers_and_cards,
     an_unknown_record_state_names_the_row,
     an_unknown_charge_status_names_the_row,
     an_unknown_refund_status_names_the_row,

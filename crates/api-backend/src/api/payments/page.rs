@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, route) in [
         ("/payments/page/check", web::post().to(check)),
         ("/payments/page/paytr", web::post().to(paytr_checkout)),
+        ("/payments/page/paytr/setup", web::post().to(paytr_setup)),
         ("/payments/page/setup", web::post().to(setup)),
         ("/payments/page/charge", web::post().to(charge)),
         ("/payments/page/subscribe", web::post().to(subscribe)),
@@ -74,7 +75,7 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     responses((status = 200, description = "The HTML page", content_type = "text/html")))]
 pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
     // Card on file is advertised only where the location's gateway can keep a card (the sandbox; PayTR only
-    // through its Direct API, which this service does not offer yet).
+    // where the merchant holds its Direct API, Non3D and recurring permissions: `paytr.directApi`).
     let card_on_file = match q.location_id.as_deref() {
         Some(l) if shared_types::check_id("location id", l).is_ok() => {
             let l = l.to_owned();
@@ -94,9 +95,10 @@ pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
     // `frame-src` too.
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
-         frame-src 'self' {}; form-action 'none'; base-uri 'none'; frame-ancestors {}",
-        origin_of(&state.settings.paytr_api_url),
-        frame_ancestors(&state.settings)
+         frame-src 'self' {paytr}; form-action {paytr}; base-uri 'none'; frame-ancestors {ancestors}",
+        // The only form the page submits is a PayTR card setup, straight from the browser to PayTR.
+        paytr = origin_of(&state.settings.paytr_api_url),
+        ancestors = frame_ancestors(&state.settings),
     );
     let html = format!(
         r#"<!doctype html>
@@ -113,6 +115,7 @@ pub async fn page(state: State, q: web::Query<PageQuery>) -> HttpResponse {
 <p id="status">Waiting for the payment details…</p>
 <form id="card-form" hidden>
 <p>Amount: <strong id="amount"></strong></p>
+<label id="owner-row" hidden>Name on card <input id="owner" autocomplete="cc-name"></label>
 <label>Card number <input id="number" inputmode="numeric" autocomplete="cc-number" required></label>
 <div class="row">
 <label>Month <input id="exp-month" inputmode="numeric" autocomplete="cc-exp-month" placeholder="MM" required></label>
@@ -472,5 +475,69 @@ pub async fn subscribe(
         "subscriptionId": answer["subscription"]["subscriptionId"],
         "subscriptionStatus": answer["subscription"]["subscriptionSnapshot"]["status"],
         "paymentMethodId": answer["paymentMethodId"],
+    })))
+}
+
+fn client_ip(req: &actix_web::HttpRequest) -> String {
+    req.connection_info()
+        .realip_remote_addr()
+        .and_then(|a| {
+            a.parse::<std::net::SocketAddr>()
+                .map(|s| s.ip().to_string())
+                .ok()
+                .or_else(|| Some(a.to_owned()))
+        })
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaytrSetupInput {
+    pub publishable_key: String,
+    pub location_id: String,
+    pub contact_id: String,
+    /// The currency of HighLevel's `setup_initiate_props` (one PayTR takes).
+    pub currency: String,
+}
+
+/// Card on file with PayTR (a provider with `paytr.directApi`): PayTR saves a card only during a payment, so
+/// this records a verification payment of one unit of the currency and answers the Direct API fields signed
+/// for it (`store_card=1`, the contact's `utoken` when PayTR gave one). The page adds the card and posts the
+/// form from the browser straight to PayTR (`action`); the card never reaches this service. PayTR's
+/// notification settles the payment and brings the contact's `utoken`; the page polls the charge.
+#[utoipa::path(post, path = "/payments/page/paytr/setup", tag = "payment page", request_body = PaytrSetupInput,
+    responses((status = 200, description = "`{chargeId, status, action, fields}`: post `fields` and the card to `action`", body = Object), (status = "4XX", body = Problem)))]
+pub async fn paytr_setup(
+    state: State,
+    req: actix_web::HttpRequest,
+    body: web::Json<PaytrSetupInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let (provider, live) =
+        provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
+    if provider.gateway != crate::store::providers::Gateway::Paytr {
+        return Err(ApiError::Validation(
+            "this location's gateway is not PayTR".into(),
+        ));
+    }
+    let form = crate::payments::paytr_cards::begin_setup(
+        &state,
+        &provider,
+        live,
+        &input.contact_id,
+        &input.currency,
+        &client_ip(&req),
+    )
+    .await?;
+    let fields: serde_json::Map<String, serde_json::Value> = form
+        .fields
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "chargeId": form.charge.id,
+        "status": form.charge.status,
+        "action": form.action,
+        "fields": fields,
     })))
 }

@@ -1,6 +1,7 @@
 //! PayTR's notification URL (`PUBLIC_BASE_URL/payments/paytr/callback`): form-encoded, answered with the plain
 //! text `OK` once handled. A repeat of a handled callback is answered `OK` again and changes nothing; a callback
-//! whose hash does not verify is refused and changes nothing.
+//! whose hash does not verify is refused and changes nothing. A notification of a payment that stored a card
+//! (PayTR's card storage) also carries the customer's `utoken`, which is kept.
 
 use crate::api::State;
 use crate::error::ApiError;
@@ -81,6 +82,11 @@ pub async fn receive(
                 "PayTR callback reports a payment that does not match the charge: not settled");
             return Ok(HttpResponse::Ok().content_type("text/plain").body("OK"));
         }
+    }
+    // A payment that stored a card (card setup, `store_card=1`) brings the contact's `utoken` (not in the
+    // hash, but only a genuine notification of this charge gets here).
+    if let (Some(utoken), "success") = (field("utoken"), status) {
+        crate::payments::paytr_cards::remember_token(&state, &provider, &charge, utoken).await?;
     }
     let (outcome, failure) = match status {
         "success" => (store::ChargeStatus::Succeeded, None),

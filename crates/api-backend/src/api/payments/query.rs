@@ -63,6 +63,13 @@ pub async fn query(state: State, body: web::Bytes) -> Result<HttpResponse, ApiEr
     if q.charges() {
         gateway_serves(&provider, live)?;
     }
+    // Cards on file only where the location's gateway keeps them (PayTR: with its Direct API permissions).
+    if matches!(
+        q,
+        Query::ListPaymentMethods(_) | Query::ChargePayment(_) | Query::CreateSubscription(_)
+    ) {
+        crate::payments::checkout::require_card_on_file(&provider)?;
+    }
     let answer = match &q {
         Query::Verify(v) => charges::verify(&state, &provider, live, v).await?,
         Query::ListPaymentMethods(v) => charges::list_methods(&state, &provider, live, v).await?,

@@ -1,0 +1,350 @@
+//! Cards on file with PayTR, for a provider whose merchant holds PayTR's Direct API, Non3D and recurring
+//! permissions (`paytr.directApi`). PayTR keeps the cards ("Kart Saklama API"): each contact has a customer
+//! token (`utoken`, kept sealed per location, mode and contact) and each card a card token (`ctoken`, the
+//! saved method's `gateway_ref`).
+//!
+//! PayTR cannot save a card without a payment: a card is stored during a customer-present Direct API payment
+//! posted with `store_card=1`. So HighLevel's setup (`setup_initiate_props`, "save a card without charging")
+//! is a **verification payment** of one unit of the currency (e.g. 1.00 TRY): the page posts the card with
+//! the fields signed here straight from the customer's browser to PayTR (the card never reaches this
+//! service), PayTR's notification brings the `utoken`, and the card is then listed from PayTR. HighLevel does
+//! not hear of the verification payment (it has no transaction for it), and it is refunded in full once PayTR
+//! has our `OK` to its notification ([`refund_verifications`]; PayTR refuses a refund before that, `007`).
+
+use super::charges::new_charge;
+use super::paytr::{Direct, Payer, StoredCard};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::payments::{self, Charge, Method};
+use crate::store::providers::ProviderRow;
+use crate::store::{now_ms, paytr_customers};
+use secrecy::{ExposeSecret, SecretString};
+use service_common::TokenKind;
+
+/// The transactionId of a card-setup verification payment starts with this: it is not HighLevel's, so no
+/// `payment.captured` is reported for it.
+pub const CARD_SETUP_PREFIX: &str = "cardsetup_";
+
+/// How long after its notification a verification payment is refunded: PayTR must have had our `OK` (before
+/// that it refuses the refund with `007`). A refund PayTR refuses is tried again as long after.
+pub const VERIFICATION_REFUND_AFTER_MS: i64 = 60_000;
+
+/// Verification payments are refunded for a day after they were made; one PayTR keeps refusing is then left
+/// for a person (the log says so each time).
+const VERIFICATION_REFUND_WINDOW_MS: i64 = 86_400_000;
+
+/// Card setups a contact may have waiting for PayTR at once.
+pub const MAX_UNFINISHED_SETUPS: i64 = 5;
+
+/// Whether the charge is a card-setup verification payment.
+pub fn is_card_setup(c: &Charge) -> bool {
+    c.transaction_id.starts_with(CARD_SETUP_PREFIX)
+}
+
+fn sealed_row(location: &str, live: bool, contact: &str) -> String {
+    format!(
+        "paytr-customer/{location}/{}/{contact}",
+        if live { "live" } else { "test" }
+    )
+}
+
+fn keys(state: &AppState) -> Result<&service_common::KeyRing, ApiError> {
+    state.keys.as_ref().ok_or_else(|| {
+        ApiError::Internal("TOKEN_ENCRYPTION_KEYS is not set: PayTR tokens cannot be sealed".into())
+    })
+}
+
+/// The contact's PayTR customer row and its unsealed `utoken`, if PayTR gave one.
+async fn customer_token(
+    state: &AppState,
+    location: &str,
+    live: bool,
+    contact: &str,
+) -> Result<Option<(SecretString, paytr_customers::PaytrCustomer)>, ApiError> {
+    let (l, c) = (location.to_owned(), contact.to_owned());
+    let Some(row) = state
+        .db
+        .run(move |x| paytr_customers::get(x, &l, live, &c))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(sealed) = row.utoken_sealed.as_deref() else {
+        return Ok(None);
+    };
+    let utoken = keys(state)?
+        .decrypt(
+            sealed,
+            &sealed_row(location, live, contact),
+            TokenKind::Secret,
+        )
+        .map_err(|e| ApiError::Internal(format!("a sealed PayTR utoken is unreadable: {e}")))?;
+    Ok(Some((utoken, row)))
+}
+
+/// PayTR's result pages for this service (`merchant_ok_url`, `merchant_fail_url`).
+fn result_urls(state: &AppState) -> (String, String) {
+    let back = state.settings.public_base_url.clone().unwrap_or_default();
+    (
+        format!("{back}/payments/page?result=ok"),
+        format!("{back}/payments/page?result=fail"),
+    )
+}
+
+/// What the page posts to PayTR for a card setup: the URL and the signed fields, to which the browser adds
+/// the card (`cc_owner`, `card_number`, `expiry_month`, `expiry_year`, `cvv`).
+pub struct SetupForm {
+    pub charge: Charge,
+    pub action: String,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+/// Begins saving a card for `contact`: records the verification payment (pending until PayTR's
+/// notification) and signs the Direct API fields with `store_card=1` (and the contact's `utoken` when PayTR
+/// gave one before, so the contact's cards stay grouped).
+pub async fn begin_setup(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    contact: &str,
+    currency: &str,
+    user_ip: &str,
+) -> Result<SetupForm, ApiError> {
+    super::checkout::require_card_on_file(provider)?;
+    shared_types::check_id("contactId", contact).map_err(ApiError::Validation)?;
+    let cur = super::money::currency(currency)?;
+    if !super::paytr::CURRENCIES.contains(&cur.code()) {
+        return Err(ApiError::Validation(format!(
+            "PayTR takes {} only; the card setup is in {}",
+            super::paytr::CURRENCIES.join(", "),
+            cur.code()
+        )));
+    }
+    let gateway = super::paytr_for(state, provider, live)?;
+    // Anyone holding the page's publishable key may begin a setup: a contact has few unfinished ones at a time
+    // (an abandoned one stops counting once PayTR's checkout would have closed).
+    let (l, c) = (provider.location_id.clone(), contact.to_owned());
+    let since = now_ms() - super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60_000;
+    let unfinished = state
+        .db
+        .run(move |x| payments::pending_with_prefix(x, &l, &c, CARD_SETUP_PREFIX, since))
+        .await?;
+    if unfinished >= MAX_UNFINISHED_SETUPS {
+        return Err(ApiError::Validation(format!(
+            "this contact already has {MAX_UNFINISHED_SETUPS} card setups waiting for PayTR; finish one or try again in {} minutes",
+            super::paytr::CHECKOUT_TIMEOUT_MINUTES
+        )));
+    }
+    let held = customer_token(state, &provider.location_id, live, contact).await?;
+    let (l, c, ip) = (
+        provider.location_id.clone(),
+        contact.to_owned(),
+        user_ip.to_owned(),
+    );
+    state
+        .db
+        .run(move |x| paytr_customers::begin(x, &l, live, &c, &ip, now_ms()))
+        .await?;
+    let txn = format!("{CARD_SETUP_PREFIX}{:032x}", rand::random::<u128>());
+    let mut new = new_charge(
+        provider,
+        live,
+        &txn,
+        10i64.pow(cur.exponent),
+        cur.code().to_owned(),
+    );
+    new.contact_id = Some(contact.to_owned());
+    new.description = Some("Card verification (card on file)".into());
+    new.gateway_ref = Some(super::paytr::merchant_oid(&new.id));
+    let stored = new.clone();
+    state
+        .db
+        .run(move |x| payments::insert_charge_once(x, &stored))
+        .await?;
+    let customer = super::record::customer(state, provider, Some(contact)).await;
+    let email = customer.email_or_placeholder();
+    let (ok_url, fail_url) = result_urls(state);
+    let mut fields = gateway.direct_fields(&Direct {
+        charge: &new,
+        user_ip,
+        email: &email,
+        product_name: "Card verification",
+        customer: &customer,
+        ok_url: &ok_url,
+        fail_url: &fail_url,
+        non_3d: false,
+    });
+    fields.push(("store_card", "1".into()));
+    if let Some((utoken, _)) = held {
+        fields.push(("utoken", utoken.expose_secret().to_owned()));
+    }
+    tracing::info!(location = %provider.location_id, charge = %new.id, "PayTR card setup begun");
+    Ok(SetupForm {
+        charge: new,
+        action: gateway.direct_url(),
+        fields,
+    })
+}
+
+/// PayTR's notification of a payment that stored a card brought the contact's `utoken`: it is kept (sealed;
+/// the first one stays) and the contact's cards are read from PayTR. Reading the cards may fail; they are
+/// read again when HighLevel lists them.
+pub async fn remember_token(
+    state: &AppState,
+    provider: &ProviderRow,
+    charge: &Charge,
+    utoken: &str,
+) -> Result<(), ApiError> {
+    let Some(contact) = charge.contact_id.clone() else {
+        return Ok(());
+    };
+    let (location, live) = (charge.location_id.clone(), charge.live_mode);
+    let sealed = keys(state)?.encrypt(
+        utoken,
+        &sealed_row(&location, live, &contact),
+        TokenKind::Secret,
+    );
+    let (l, c) = (location.clone(), contact.clone());
+    let kept = state
+        .db
+        .run(move |x| paytr_customers::keep_token(x, &l, live, &c, &sealed, now_ms()))
+        .await?;
+    if !kept {
+        tracing::info!(%location, "PayTR notification for a contact whose utoken is kept already");
+    }
+    if let Err(e) = list(state, provider, live, &contact).await {
+        tracing::warn!(%location, error = %e, "the saved cards could not be read from PayTR yet");
+    }
+    Ok(())
+}
+
+/// The contact's cards in PayTR's card storage (`/odeme/capi/list`), kept in step with the saved methods
+/// here (which give HighLevel stable ids). A card PayTR charges only with the customer's CVV
+/// (`require_cvv=1`) cannot be charged off-session and is left out.
+pub async fn list(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    contact: &str,
+) -> Result<Vec<Method>, ApiError> {
+    super::checkout::require_card_on_file(provider)?;
+    let Some((utoken, _)) = customer_token(state, &provider.location_id, live, contact).await?
+    else {
+        return Ok(Vec::new());
+    };
+    let cards = super::paytr_for(state, provider, live)?
+        .stored_cards(&utoken)
+        .await
+        .map_err(|e| ApiError::GatewayFailed(format!("PayTR: {e}")))?;
+    let listed: Vec<Method> = cards
+        .iter()
+        .filter(|c| !c.require_cvv)
+        .map(|c| method_of(provider, live, contact, c))
+        .collect();
+    let (l, c) = (provider.location_id.clone(), contact.to_owned());
+    Ok(state
+        .db
+        .run(move |x| payments::sync_gateway_methods(x, &l, &c, live, &listed))
+        .await?)
+}
+
+fn method_of(provider: &ProviderRow, live: bool, contact: &str, card: &StoredCard) -> Method {
+    Method {
+        id: format!("pm_{:032x}", rand::random::<u128>()),
+        location_id: provider.location_id.clone(),
+        live_mode: live,
+        contact_id: contact.to_owned(),
+        brand: card.brand.chars().take(20).collect(),
+        last4: card.last4.clone(),
+        exp_month: card.exp_month,
+        exp_year: card.exp_year,
+        sandbox_outcome: None,
+        created_at: now_ms(),
+        gateway_ref: Some(card.ctoken.clone()),
+    }
+}
+
+/// The PayTR gateway of the provider, charging the saved cards of the method's contact; `None` when PayTR
+/// never gave the contact a `utoken`.
+pub async fn gateway_for_payer(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    contact: &str,
+) -> Result<Option<super::paytr::Paytr>, ApiError> {
+    let Some((utoken, row)) = customer_token(state, &provider.location_id, live, contact).await?
+    else {
+        return Ok(None);
+    };
+    let customer = super::record::customer(state, provider, Some(contact)).await;
+    let (ok_url, fail_url) = result_urls(state);
+    Ok(Some(super::paytr_for(state, provider, live)?.for_payer(
+        Payer {
+            utoken,
+            user_ip: row.user_ip,
+            email: customer.email_or_placeholder(),
+            customer,
+            ok_url,
+            fail_url,
+        },
+    )))
+}
+
+/// Refunds the verification payments of card setups (in full, once: the refund's id is derived from the
+/// charge, so replicas and repeats refund it once) whose notification is at least
+/// [`VERIFICATION_REFUND_AFTER_MS`] older than `now`. Answers how many were refunded.
+pub async fn refund_verifications(state: &AppState, now: i64) -> usize {
+    let before = now - VERIFICATION_REFUND_AFTER_MS;
+    let since = now - VERIFICATION_REFUND_WINDOW_MS;
+    let due = match state
+        .db
+        .run(move |c| {
+            payments::unrefunded_with_prefix(
+                c,
+                payments::Gateway::Paytr,
+                CARD_SETUP_PREFIX,
+                before,
+                since,
+                20,
+            )
+        })
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "card setups: cannot read the verification payments to refund");
+            return 0;
+        }
+    };
+    let mut refunded = 0;
+    for charge in due {
+        let location = charge.location_id.clone();
+        let Ok(Some(provider)) = state
+            .db
+            .run(move |c| crate::store::providers::get(c, &location))
+            .await
+        else {
+            continue;
+        };
+        let request = super::requests::Refund {
+            transaction_id: charge.transaction_id.clone(),
+            amount: super::money::major_of(charge.amount_minor, &charge.currency),
+            refund_id: Some(format!("verification-{}", charge.id)),
+        };
+        match super::refunds::refund(state, &provider, &request).await {
+            Ok(_) => {
+                tracing::info!(charge = %charge.id, "card setup: the verification payment was refunded");
+                refunded += 1;
+            }
+            Err(e) => {
+                tracing::warn!(charge = %charge.id, error = %e, "card setup: the verification payment could not be refunded yet; tried again later");
+                let id = charge.id.clone();
+                let _ = state
+                    .db
+                    .run(move |c| payments::touch_charge(c, &id, now_ms()))
+                    .await;
+            }
+        }
+    }
+    refunded
+}
