@@ -97,8 +97,9 @@ pub(crate) struct Fake {
     direct_paid: Vec<(String, String, String, String)>,
 }
 
-/// `/odeme`'s hash (PAYTR.md §3): `merchant_id user_ip merchant_oid email payment_amount payment_type
-/// installment_count currency test_mode non_3d` + salt, the same for a new card, a saved card or a recurring
+/// `/odeme`'s hash (PayTR's Direct API docs, `dev.paytr.com/direkt-api/direkt-api-1-adim`, and its Postman
+/// collection): `merchant_id user_ip merchant_oid email payment_amount payment_type installment_count currency
+/// test_mode non_3d` + salt, the same for a new card, a saved card or a recurring
 /// charge; `utoken`, `ctoken`, `store_card` and `recurring_payment` are not hashed.
 const DIRECT_HASHED: [&str; 10] = [
     "merchant_id",
