@@ -308,6 +308,8 @@ async fn an_unknown_subscription_status_names_the_row(backend: Backend) {
             "{err}"
         );
     }
+}
+
 /// PayTR's customer tokens: a row begins with the address, the first token PayTR gives stays; the contact's
 /// PayTR cards follow PayTR's list (added by ctoken, removed when no longer listed, ids stable).
 async fn paytr_customers_and_cards(backend: Backend) {
