@@ -376,16 +376,7 @@ pub async fn paytr_checkout(
             "a customer `email` is required".into(),
         ));
     }
-    let ip = req
-        .connection_info()
-        .realip_remote_addr()
-        .and_then(|a| {
-            a.parse::<std::net::SocketAddr>()
-                .map(|s| s.ip().to_string())
-                .ok()
-                .or_else(|| Some(a.to_owned()))
-        })
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let ip = client_ip(&req);
     let opened = checkout::open_paytr(
         &state,
         &provider,
@@ -478,6 +469,7 @@ pub async fn subscribe(
     })))
 }
 
+/// The customer's address as PayTR wants it (`user_ip`): the proxy's forwarded address when behind one.
 fn client_ip(req: &actix_web::HttpRequest) -> String {
     req.connection_info()
         .realip_remote_addr()
