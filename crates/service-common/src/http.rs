@@ -334,12 +334,11 @@ mod tests {
         let app = actix_test::init_service(
             App::new()
                 .wrap(RequestContext)
-                .route(
-                    "/id",
-                    web::get().to(|| async {
-                        HttpResponse::Ok().body(current_request_id().unwrap_or_default())
-                    }),
-                )
+                // A resource (not `App::route`, whose method guard would make another method a 404): another
+                // method is the framework's 405.
+                .service(web::resource("/id").route(web::get().to(|| async {
+                    HttpResponse::Ok().body(current_request_id().unwrap_or_default())
+                })))
                 .route(
                     "/fail",
                     web::get().to(|| async { HttpResponse::BadGateway().finish() }),
