@@ -75,18 +75,21 @@ pub async fn wrk_async(
     tokio::task::spawn_blocking(move || wrk(&url, connections, seconds, &headers)).await?
 }
 
-/// A handler that does nothing: the baseline every throughput figure is a ratio to.
+/// A handler that does nothing: the baseline every throughput figure is a ratio to. Served as the services
+/// serve (`service_common::server`): the same listener, HTTP/1.1 and h2c, and actix's default worker count
+/// (one per core), so a ratio measures the service's own work per request.
 pub fn trivial_server() -> anyhow::Result<(String, actix_web::dev::Server)> {
+    let listener = service_common::http::listen("127.0.0.1", 0)?;
+    let port = listener.local_addr()?.port();
     let server = actix_web::HttpServer::new(|| {
         actix_web::App::new().route(
             "/",
             actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("ok") }),
         )
     })
-    .workers(2)
-    .bind("127.0.0.1:0")?;
-    let port = server.addrs()[0].port();
-    Ok((format!("http://127.0.0.1:{port}/"), server.run()))
+    .listen_auto_h2c(listener)?
+    .run();
+    Ok((format!("http://127.0.0.1:{port}/"), server))
 }
 
 #[cfg(test)]

@@ -1,33 +1,74 @@
-//! Buffered audit of token reads: the hot path hands an entry to a channel and never waits on the database;
-//! a writer task inserts what has accumulated in batches. Identical reads in one batch (same caller,
-//! installation, location and outcome) become one row with a `count`, so a busy caller costs a row per batch,
-//! not per read.
+//! Buffered audit of token reads: the hot path never waits on the database. Each server thread counts its
+//! reads in a map of its own (under a lock only the writer also takes, every 100 ms): identical reads (same
+//! caller, installation, location and outcome) add to one entry's `count`, so a busy caller costs a counter
+//! increment per read and a row per batch, with no string copied, no channel and no memory shared between
+//! cores on the way. A writer task takes every thread's map each 100 ms and inserts the rows.
 
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::store::audit::AuditEntry;
 use shared_types::ServiceClaims;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// Distinct entries (caller, installation, location, outcome) one thread holds between two batches at most;
+/// past it a new entry is dropped and counted (`oauth_audit_dropped_total`).
 const BUFFER: usize = 65_536;
-/// How often the writer drains the buffer. The writer sleeps instead of waiting on the channel, so a read
-/// never has to wake it: handing over an entry stays a few atomic operations.
+/// How often the writer takes the threads' entries. The writer sleeps instead of being woken, so a read
+/// never has to wake it.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-/// One token read, as the hot path hands it over: no string is copied for the caller or the outcome.
-struct Read {
+/// Reads of one installation by one caller, with one location and outcome, since the last batch.
+struct Pending {
     claims: Arc<ServiceClaims>,
-    installation: String,
     location: Option<String>,
     outcome: &'static str,
+    /// When the first of them happened (epoch ms, the row's `at`).
     at: i64,
+    /// The same, on the monotonic clock: rows of one batch are written in the order reads first happened,
+    /// whichever thread served them.
+    first: Instant,
+    count: i64,
+}
+
+impl Pending {
+    fn is(&self, claims: &Arc<ServiceClaims>, location: Option<&str>, outcome: &str) -> bool {
+        self.outcome == outcome
+            && self.location.as_deref() == location
+            && (Arc::ptr_eq(&self.claims, claims) || self.claims.iss == claims.iss)
+    }
+}
+
+/// One thread's reads since the last batch, by installation.
+#[derive(Default)]
+struct Shard {
+    by_installation: HashMap<String, Vec<Pending>, foldhash::fast::RandomState>,
+    distinct: usize,
+}
+
+#[derive(Default)]
+struct Shards(thread_local::ThreadLocal<Mutex<Shard>>);
+
+impl Shards {
+    /// Every thread's entries, taken (the maps are left empty).
+    fn take(&self) -> Vec<(String, Pending)> {
+        let mut out = Vec::new();
+        for shard in self.0.iter() {
+            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
+            for (installation, list) in taken.by_installation {
+                out.extend(list.into_iter().map(|p| (installation.clone(), p)));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<Read>,
+    /// The writer holds the other reference: when only it is left, every sink is gone and it stops.
+    shards: Arc<Shards>,
     flushes: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
     metrics: Arc<Metrics>,
 }
@@ -35,11 +76,11 @@ pub struct AuditSink {
 impl AuditSink {
     /// Starts the writer on the current runtime.
     pub fn start(db: Db, metrics: Arc<Metrics>) -> AuditSink {
-        let (tx, rx) = mpsc::channel(BUFFER);
+        let shards = Arc::new(Shards::default());
         let (flushes, flush_rx) = mpsc::channel(16);
-        tokio::spawn(write_batches(db, rx, flush_rx));
+        tokio::spawn(write_batches(db, shards.clone(), flush_rx));
         AuditSink {
-            tx,
+            shards,
             flushes,
             metrics,
         }
@@ -60,41 +101,57 @@ impl AuditSink {
         location: Option<&str>,
         outcome: &'static str,
     ) {
-        let read = Read {
-            claims: claims.clone(),
-            installation: installation.to_owned(),
-            location: location.map(str::to_owned),
-            outcome,
-            at: crate::store::now_ms(),
-        };
-        if self.tx.try_send(read).is_err() {
+        let mut shard = self
+            .shards
+            .0
+            .get_or_default()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = shard
+            .by_installation
+            .get_mut(installation)
+            .and_then(|list| list.iter_mut().find(|p| p.is(claims, location, outcome)))
+        {
+            p.count += 1;
+            return;
+        }
+        if shard.distinct >= BUFFER {
+            drop(shard);
             self.metrics.audit_dropped.inc();
             tracing::warn!(installation, caller = %claims.iss, "audit buffer full: entry dropped");
+            return;
         }
+        shard.distinct += 1;
+        shard
+            .by_installation
+            .entry(installation.to_owned())
+            .or_default()
+            .push(Pending {
+                claims: claims.clone(),
+                location: location.map(str::to_owned),
+                outcome,
+                at: crate::store::now_ms(),
+                first: Instant::now(),
+                count: 1,
+            });
     }
 }
 
 async fn write_batches(
     db: Db,
-    mut rx: mpsc::Receiver<Read>,
+    shards: Arc<Shards>,
     mut flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
 ) {
-    let mut reads = Vec::new();
     loop {
         let waiting = tokio::select! {
             _ = tokio::time::sleep(FLUSH_EVERY) => None,
             Some(done) = flushes.recv() => Some(done),
         };
-        let closed = loop {
-            match rx.try_recv() {
-                Ok(r) => reads.push(r),
-                Err(mpsc::error::TryRecvError::Empty) => break false,
-                Err(mpsc::error::TryRecvError::Disconnected) => break true,
-            }
-        };
+        // Read before taking: a sink dropped after this leaves nothing behind that the take below misses.
+        let closed = Arc::strong_count(&shards) == 1;
+        let reads = shards.take();
         if !reads.is_empty() {
-            let batch = coalesce(std::mem::take(&mut reads));
-            write(&db, batch).await;
+            write(&db, coalesce(reads)).await;
         }
         if let Some(done) = waiting {
             let _ = done.send(());
@@ -106,7 +163,7 @@ async fn write_batches(
 }
 
 /// Writes a batch, retried for a minute while the database is away (a restart or a failover), so an outage
-/// loses no audit rows; reads meanwhile wait in the bounded channel.
+/// loses no audit rows; reads meanwhile add up in the threads' maps (bounded, [`BUFFER`]).
 async fn write(db: &Db, batch: Vec<AuditEntry>) {
     let n = batch.len();
     let result = db
@@ -119,26 +176,25 @@ async fn write(db: &Db, batch: Vec<AuditEntry>) {
     }
 }
 
-/// Merges identical reads into rows, keeping the first time and the order of first appearance. Linear in the
-/// batch (a full buffer is 65 536 reads).
-fn coalesce(reads: Vec<Read>) -> Vec<AuditEntry> {
-    let mut out: Vec<AuditEntry> = Vec::with_capacity(reads.len().min(16));
-    let mut index: std::collections::HashMap<
-        (String, String, Option<String>, &'static str),
-        usize,
-    > = std::collections::HashMap::new();
-    for r in reads {
-        let key = (r.installation, r.claims.iss.clone(), r.location, r.outcome);
+/// Merges the threads' entries into rows (identical reads served by different threads become one), in the
+/// order reads first happened, each row with the first time and the sum of the counts.
+fn coalesce(mut reads: Vec<(String, Pending)>) -> Vec<AuditEntry> {
+    reads.sort_by_key(|(_, p)| p.first);
+    let mut out: Vec<AuditEntry> = Vec::with_capacity(reads.len());
+    let mut index: HashMap<(String, String, Option<String>, &'static str), usize> =
+        HashMap::with_capacity(reads.len());
+    for (installation, p) in reads {
+        let key = (installation, p.claims.iss.clone(), p.location, p.outcome);
         match index.get(&key) {
-            Some(&i) => out[i].count += 1,
+            Some(&i) => out[i].count += p.count,
             None => {
                 out.push(AuditEntry {
                     caller: key.1.clone(),
                     installation_id: key.0.clone(),
                     location_id: key.2.clone(),
-                    outcome: r.outcome.to_owned(),
-                    at: r.at,
-                    count: 1,
+                    outcome: p.outcome.to_owned(),
+                    at: p.at,
+                    count: p.count,
                 });
                 index.insert(key, out.len() - 1);
             }
@@ -151,43 +207,93 @@ fn coalesce(reads: Vec<Read>) -> Vec<AuditEntry> {
 mod tests {
     use super::*;
 
-    fn entry(caller: &str, outcome: &'static str, at: i64) -> Read {
-        let claims = ServiceClaims {
+    fn claims(caller: &str) -> Arc<ServiceClaims> {
+        Arc::new(ServiceClaims {
             iss: caller.into(),
             aud: "oauth-backend".into(),
             exp: 0,
             iat: None,
             installations: None,
-        };
-        Read {
-            claims: Arc::new(claims),
-            installation: "i".into(),
-            location: None,
-            outcome,
-            at,
+        })
+    }
+
+    fn sink() -> AuditSink {
+        AuditSink {
+            shards: Arc::default(),
+            flushes: mpsc::channel(1).0,
+            metrics: Arc::default(),
         }
+    }
+
+    fn summary(rows: &[AuditEntry]) -> Vec<(&str, &str, Option<&str>, i64)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r.caller.as_str(),
+                    r.outcome.as_str(),
+                    r.location_id.as_deref(),
+                    r.count,
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn identical_reads_share_a_row_and_nothing_is_lost() {
-        let rows = coalesce(vec![
-            entry("a", "served", 1),
-            entry("b", "served", 2),
-            entry("a", "served", 3),
-            entry("a", "caller_not_allowed", 4),
-        ]);
-        let summary: Vec<(&str, &str, i64, i64)> = rows
-            .iter()
-            .map(|r| (r.caller.as_str(), r.outcome.as_str(), r.at, r.count))
-            .collect();
+        let sink = sink();
+        let (a, a_again, b) = (claims("a"), claims("a"), claims("b"));
+        sink.record(&a, "i", None, "served");
+        sink.record(&b, "i", None, "served");
+        // Another token of the same caller: the same row.
+        sink.record(&a_again, "i", None, "served");
+        sink.record(&a, "i", None, "caller_not_allowed");
+        sink.record(&a, "i", Some("L1"), "served");
+        let rows = coalesce(sink.shards.take());
         assert_eq!(
-            summary,
+            summary(&rows),
             vec![
-                ("a", "served", 1, 2),
-                ("b", "served", 2, 1),
-                ("a", "caller_not_allowed", 4, 1)
+                ("a", "served", None, 2),
+                ("b", "served", None, 1),
+                ("a", "caller_not_allowed", None, 1),
+                ("a", "served", Some("L1"), 1),
             ]
         );
-        assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
+        assert!(sink.shards.take().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn reads_served_by_different_threads_merge_in_the_order_they_happened() {
+        let sink = sink();
+        let a = claims("a");
+        sink.record(&a, "i", None, "served");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                sink.record(&a, "i", None, "served");
+                sink.record(&a, "j", None, "served");
+            });
+        });
+        sink.record(&a, "k", None, "served");
+        let rows = coalesce(sink.shards.take());
+        let seen: Vec<(&str, i64)> = rows
+            .iter()
+            .map(|r| (r.installation_id.as_str(), r.count))
+            .collect();
+        assert_eq!(seen, vec![("i", 2), ("j", 1), ("k", 1)]);
+    }
+
+    #[test]
+    fn a_full_buffer_drops_new_entries_and_counts_them() {
+        let sink = sink();
+        let a = claims("a");
+        for i in 0..BUFFER {
+            sink.record(&a, &format!("i{i}"), None, "served");
+        }
+        sink.record(&a, "one-too-many", None, "served");
+        // An entry already held still counts.
+        sink.record(&a, "i0", None, "served");
+        assert_eq!(sink.metrics.audit_dropped.get(), 1);
+        let rows = coalesce(sink.shards.take());
+        assert_eq!(rows.len(), BUFFER);
+        assert_eq!(rows[0].count, 2);
     }
 }

@@ -1,39 +1,48 @@
-//! What both HTTP services wrap every request in.
+//! What both HTTP services wrap every request in: [`RequestContext`] (the request id, the request's span and its
+//! access line, problem bodies for the framework's own refusals), and helpers both use.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::HttpMessage;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static REQUEST_ID: HeaderValue;
 }
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the request being served on this task, if any (passed on to oauth-backend and HighLevel).
 pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST_ID
+        .try_with(|id| id.to_str().ok().map(str::to_owned))
+        .ok()
+        .flatten()
 }
 
-/// A caller's `X-Request-Id` is kept if it is a sane token; otherwise a new one is made.
-fn request_id_of(req: &ServiceRequest) -> String {
+/// A caller's `X-Request-Id` is kept if it is a sane token (the header's own bytes, not copied); otherwise a
+/// new one is made.
+fn request_id_of(req: &ServiceRequest) -> HeaderValue {
     req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
+        .get(X_REQUEST_ID)
         .filter(|v| {
+            let v = v.as_bytes();
             !v.is_empty()
                 && v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                && v.iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || b"-_.:".contains(&c))
         })
-        .map(str::to_owned)
+        .cloned()
         .unwrap_or_else(new_request_id)
 }
 
 /// 32 hex digits: a random prefix drawn once per thread and the thread's counter. Unique like a random one
 /// (threads and processes differ by prefix), without a random draw, a formatter or a shared atomic on every
-/// request (together 2 % of a cached token read).
-fn new_request_id() -> String {
+/// request.
+fn new_request_id() -> HeaderValue {
     use std::cell::Cell;
     thread_local! {
         static NEXT: Cell<(u64, u64)> = Cell::new((rand::random::<u64>(), 0));
@@ -54,85 +63,117 @@ fn new_request_id() -> String {
         out[2 * i] = HEX[usize::from(byte >> 4)];
         out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// The id [`request_id`] gave the request, in its extensions (read by the request span).
-#[derive(Clone)]
-struct RequestId(String);
+/// What every request of both services passes through, in one layer (one future, nothing boxed):
+/// - an id (the caller's `X-Request-Id`, or a new one): the request's span carries it (so every log line of
+///   the request does), calls made for the request pass it on ([`current_request_id`]), and the answer
+///   returns it;
+/// - the request's span: the request id, method and path (never the query: it can carry OAuth codes), and
+///   one access line when the answer is ready (server errors at `error`, the rest at `debug`; health and
+///   metrics scrapes are not logged);
+/// - every refusal as an RFC 9457 problem body, the framework's own included ([`problem_body`]).
+pub struct RequestContext;
 
-/// Gives every request an id (the caller's `X-Request-Id`, or a new one): the request's span carries it (so
-/// every log line of the request does), calls made for the request pass it on, and the answer returns it.
-pub async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = request_id_of(&req);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    req.extensions_mut().insert(Started(Instant::now()));
-    let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-request-id"),
-            v,
+impl<S, B> Transform<S, ServiceRequest> for RequestContext
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequestContextService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestContextService { service }))
+    }
+}
+
+pub struct RequestContextService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestContextService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = RequestContextFuture<S::Future>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let id = request_id_of(&req);
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or_default(),
+            method = %req.method(),
+            path = req.path()
         );
-    }
-    Ok(res)
-}
-
-#[derive(Clone, Copy)]
-struct Started(Instant);
-
-/// The span of each request (`tracing-actix-web`): the request id, method and path (never the query: it can
-/// carry OAuth codes), and one access line when the answer is ready.
-pub struct RequestSpan;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpan {
-    fn on_request_start(req: &ServiceRequest) -> tracing::Span {
-        let id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path())
-    }
-
-    /// Server errors at `error`, the rest at `debug`; health and metrics scrapes are not logged.
-    fn on_request_end<B: MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
-    ) {
-        let _entered = span.enter();
-        match outcome {
-            Ok(res) => {
-                let ms = res
-                    .request()
-                    .extensions()
-                    .get::<Started>()
-                    .map(|s| s.0.elapsed().as_secs_f64() * 1000.0)
-                    .unwrap_or_default();
-                let (status, method, path) = (
-                    res.status().as_u16(),
-                    res.request().method(),
-                    res.request().path(),
-                );
-                if status >= 500 {
-                    tracing::error!(%method, %path, status, ms, "request");
-                } else if path != "/healthz" && path != "/metrics" {
-                    tracing::debug!(%method, %path, status, ms, "request");
-                }
-            }
-            Err(e) => {
-                let status = e.as_response_error().status_code().as_u16();
-                tracing::error!(status, "request failed before an answer");
-            }
+        let inner = span.in_scope(|| self.service.call(req));
+        RequestContextFuture {
+            // The id lives in the task-local while the request is served and is taken back for the answer.
+            inner: REQUEST_ID.scope(id, inner),
+            span,
+            started,
         }
     }
 }
 
-/// The request-span middleware; inside [`request_id`], which names the request first.
-pub fn request_span() -> tracing_actix_web::TracingLogger<RequestSpan> {
-    tracing_actix_web::TracingLogger::<RequestSpan>::new()
+pin_project_lite::pin_project! {
+    pub struct RequestContextFuture<F: Future> {
+        #[pin]
+        inner: tokio::task::futures::TaskLocalFuture<HeaderValue, F>,
+        span: tracing::Span,
+        started: Instant,
+    }
+}
+
+impl<F, B> Future for RequestContextFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let res = match this.inner.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => {
+                let status = e.as_response_error().status_code().as_u16();
+                tracing::error!(status, "request failed before an answer");
+                return Poll::Ready(Err(e));
+            }
+            Poll::Ready(Ok(res)) => res,
+        };
+        let status = res.status().as_u16();
+        let path = res.request().path();
+        if status >= 500 {
+            let ms = this.started.elapsed().as_secs_f64() * 1000.0;
+            tracing::error!(method = %res.request().method(), path, status, ms, "request");
+        } else if path != "/healthz" && path != "/metrics" {
+            tracing::debug!(
+                method = %res.request().method(),
+                path,
+                status,
+                ms = this.started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }
+        let mut res = problem_body(res);
+        if let Some(id) = this.inner.take_value() {
+            res.headers_mut().insert(X_REQUEST_ID, id);
+        }
+        Poll::Ready(Ok(res))
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header value, if it is one.
@@ -145,11 +186,18 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The `Authorization` header of a request, if it is text.
+/// The `Authorization` header of a request, if it is text (visible ASCII, as `HeaderValue::to_str` wants).
+/// Checked without stopping at the first byte, so the check runs several bytes at a time: a service JWT is a
+/// few hundred bytes on every token read.
 pub fn authorization(req: &actix_web::HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let bytes = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .as_bytes();
+    let visible = bytes.iter().fold(true, |ok, &b| {
+        ok & ((0x20..0x7f).contains(&b) | (b == b'\t'))
+    });
+    visible.then(|| std::str::from_utf8(bytes).ok()).flatten()
 }
 
 /// Binds a listening socket with a deep accept queue. `std`'s `TcpListener::bind` asks for 128, too few when
@@ -173,21 +221,20 @@ pub fn listen(host: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
 
 /// Every refusal as an RFC 9457 problem body, the framework's own included: a wrong method (405), a body over
 /// a size limit (413), an unreadable payload. Answers our handlers already shaped pass untouched.
-pub async fn problem_errors(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+fn problem_body<B: MessageBody>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     use actix_web::http::{header, StatusCode};
     use shared_types::{Problem, ProblemCode};
-    let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res.map_into_left_body();
+    }
     let shaped = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.contains("json"));
-    if !(status.is_client_error() || status.is_server_error()) || shaped {
-        return Ok(res);
+    if shaped {
+        return res.map_into_left_body();
     }
     let (code, title) = match status {
         StatusCode::NOT_FOUND => (ProblemCode::NotFound, "Not found"),
@@ -212,10 +259,10 @@ pub async fn problem_errors(
     let problem = Problem::new(status.as_u16(), code, title, detail);
     let body = serde_json::to_string(&problem).unwrap_or_default();
     let (request, _) = res.into_parts();
-    let response = actix_web::HttpResponse::build(status)
+    let response: actix_web::HttpResponse<BoxBody> = actix_web::HttpResponse::build(status)
         .content_type(Problem::CONTENT_TYPE)
         .body(body);
-    Ok(ServiceResponse::new(request, response))
+    ServiceResponse::new(request, response).map_into_right_body()
 }
 
 /// The address tests and clients reach a server bound to `host` at: `0.0.0.0` is reached on loopback.
@@ -251,5 +298,112 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         async {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::AUTHORIZATION;
+    use actix_web::test as actix_test;
+    use actix_web::{web, App, HttpResponse};
+
+    #[test]
+    fn authorization_is_text_exactly_when_the_header_value_is() {
+        for raw in [
+            b"Bearer abc.def-ghi_jkl".as_slice(),
+            b"Bearer \tx",
+            b"Bearer caf\xc3\xa9",
+            b"\xff",
+            b"",
+        ] {
+            let value = HeaderValue::from_bytes(raw).unwrap();
+            let req = actix_test::TestRequest::default()
+                .insert_header((AUTHORIZATION, value.clone()))
+                .to_http_request();
+            assert_eq!(authorization(&req), value.to_str().ok(), "{raw:?}");
+        }
+        assert_eq!(
+            authorization(&actix_test::TestRequest::default().to_http_request()),
+            None
+        );
+    }
+
+    #[actix_web::test]
+    async fn every_answer_carries_the_request_id_and_refusals_are_problems() {
+        let app = actix_test::init_service(
+            App::new()
+                .wrap(RequestContext)
+                // A resource (not `App::route`, whose method guard would make another method a 404): another
+                // method is the framework's 405.
+                .service(web::resource("/id").route(web::get().to(|| async {
+                    HttpResponse::Ok().body(current_request_id().unwrap_or_default())
+                })))
+                .route(
+                    "/fail",
+                    web::get().to(|| async { HttpResponse::BadGateway().finish() }),
+                ),
+        )
+        .await;
+        // A caller's sane id is kept, seen by the handler and returned.
+        let req = actix_test::TestRequest::get()
+            .uri("/id")
+            .insert_header(("x-request-id", "trace-abc:1.2_3"))
+            .to_request();
+        let res = actix_test::call_service(&app, req).await;
+        assert_eq!(
+            res.headers().get("x-request-id").unwrap(),
+            "trace-abc:1.2_3"
+        );
+        assert_eq!(actix_test::read_body(res).await, "trace-abc:1.2_3");
+        // Anything else is replaced by a new id, different on every request.
+        let mut seen = Vec::new();
+        let long = "x".repeat(129);
+        for bad in ["has space", "", long.as_str()] {
+            let req = actix_test::TestRequest::get()
+                .uri("/id")
+                .insert_header(("x-request-id", bad))
+                .to_request();
+            let res = actix_test::call_service(&app, req).await;
+            let id = res
+                .headers()
+                .get("x-request-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}"
+            );
+            assert_eq!(actix_test::read_body(res).await, id.as_str());
+            seen.push(id);
+        }
+        seen.dedup();
+        assert_eq!(seen.len(), 3);
+        // The framework's and the handlers' bare refusals become problem bodies, with the id.
+        for (uri, status, code) in [("/nowhere", 404, "not_found"), ("/fail", 502, "internal")] {
+            let res = actix_test::call_service(
+                &app,
+                actix_test::TestRequest::get().uri(uri).to_request(),
+            )
+            .await;
+            assert_eq!(res.status().as_u16(), status);
+            assert!(res.headers().contains_key("x-request-id"));
+            assert_eq!(
+                res.headers().get("content-type").unwrap(),
+                "application/problem+json"
+            );
+            let body: serde_json::Value = actix_test::read_body_json(res).await;
+            assert_eq!(body["code"], code, "{body}");
+        }
+        let res = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::post().uri("/id").to_request(),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 405);
+        let body: serde_json::Value = actix_test::read_body_json(res).await;
+        assert_eq!(body["code"], "method_not_allowed");
     }
 }

@@ -49,7 +49,7 @@ pub fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Starts the server on the current runtime (it runs when the returned `Server` is awaited or spawned).
-/// `app` builds one worker's `App`; every request passes through [`crate::http::request_span`] first.
+/// `app` builds one worker's `App`; every request passes through [`crate::http::RequestContext`] first.
 pub fn serve<S, F, T, B>(parts: Parts<S>, app: F) -> std::io::Result<(RunningApp<S>, Server)>
 where
     S: Send + Sync + 'static,
@@ -73,19 +73,14 @@ where
     let port = listener.local_addr()?.port();
     // Before the server can answer anything: a SIGTERM from then on is ours to handle.
     let signalled = crate::http::shutdown_signal();
-    let server = HttpServer::new(move || {
-        app()
-            .wrap(actix_web::middleware::from_fn(crate::http::problem_errors))
-            .wrap(crate::http::request_span())
-            .wrap(actix_web::middleware::from_fn(crate::http::request_id))
-    })
-    // HTTP/1.1, and HTTP/2 without TLS for callers that multiplex many waiting requests on one connection.
-    .listen_auto_h2c(listener)?
-    // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
-    .shutdown_timeout(4)
-    // Signals are ours (below): a stop first runs the service's `before_stop`.
-    .disable_signals()
-    .run();
+    let server = HttpServer::new(move || app().wrap(crate::http::RequestContext))
+        // HTTP/1.1, and HTTP/2 without TLS for callers that multiplex many waiting requests on one connection.
+        .listen_auto_h2c(listener)?
+        // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.
+        .shutdown_timeout(4)
+        // Signals are ours (below): a stop first runs the service's `before_stop`.
+        .disable_signals()
+        .run();
     let handle = server.handle();
     let stopping = (state.clone(), handle.clone());
     tokio::spawn(async move {

@@ -6,8 +6,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use shared_types::service_auth::MAX_SERVICE_TOKEN_TTL_SECS;
 use shared_types::{ServiceClaims, SERVICE_AUDIENCE};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why a service JWT was refused (each service maps these to its own problem codes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,12 +31,16 @@ pub struct ServiceAuth {
     validation: Validation,
     audience: String,
     /// Tokens already verified, by their exact text: a caller reusing its token for many reads is checked
-    /// once, and only its expiry afterwards. Bounded, and nothing outlives the longest token lifetime.
-    verified: moka::sync::Cache<String, Arc<ServiceClaims>>,
+    /// once per thread, and only its expiry afterwards. Each server thread keeps its own map, so a hit hashes
+    /// the token once and touches no memory another core writes (a shared cache cost each read its
+    /// bookkeeping). Only verified tokens are inserted; the hasher is seeded at random.
+    verified: thread_local::ThreadLocal<RefCell<Verified>>,
 }
 
-/// Verified tokens remembered at most.
-const VERIFIED_CAPACITY: u64 = 10_000;
+type Verified = HashMap<Box<str>, Arc<ServiceClaims>, foldhash::fast::RandomState>;
+
+/// Verified tokens remembered at most per thread; when full, the expired ones go, and if none has, all do.
+const VERIFIED_PER_THREAD: usize = 4_096;
 
 /// Clock skew tolerated between callers and us.
 const LEEWAY_SECS: u64 = 30;
@@ -62,20 +67,19 @@ impl ServiceAuth {
                 .copied()
                 .unwrap_or(SERVICE_AUDIENCE)
                 .to_owned(),
-            verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
-                .time_to_live(Duration::from_secs(
-                    MAX_SERVICE_TOKEN_TTL_SECS as u64 + LEEWAY_SECS,
-                ))
-                .build(),
+            verified: thread_local::ThreadLocal::new(),
         }
     }
 
     /// Verifies an `Authorization` header value.
     pub fn verify(&self, authorization: Option<&str>) -> AuthResult<Arc<ServiceClaims>> {
         let token = crate::http::bearer(authorization).ok_or(ServiceAuthError::Required)?;
-        let now = chrono::Utc::now().timestamp();
-        if let Some(claims) = self.verified.get(token) {
+        // Seconds since the epoch without a calendar conversion (this runs on every read).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let verified = self.verified.get_or_default();
+        if let Some(claims) = verified.borrow().get(token) {
             if claims.exp + LEEWAY_SECS as i64 >= now {
                 return Ok(claims.clone());
             }
@@ -108,7 +112,14 @@ impl ServiceAuth {
             ));
         }
         let claims = Arc::new(claims);
-        self.verified.insert(token.to_owned(), claims.clone());
+        let mut verified = verified.borrow_mut();
+        if verified.len() >= VERIFIED_PER_THREAD {
+            verified.retain(|_, c| c.exp + LEEWAY_SECS as i64 >= now);
+            if verified.len() >= VERIFIED_PER_THREAD {
+                verified.clear();
+            }
+        }
+        verified.insert(token.into(), claims.clone());
         Ok(claims)
     }
 
@@ -143,4 +154,73 @@ pub fn allows(claims: &ServiceClaims, installation: &str) -> bool {
         .installations
         .as_ref()
         .is_none_or(|list| list.iter().any(|i| i == installation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> ServiceAuth {
+        ServiceAuth::new(&SecretString::from("a-test-secret-of-enough-length-0123"))
+    }
+
+    fn claims(exp: i64) -> Arc<ServiceClaims> {
+        Arc::new(ServiceClaims {
+            iss: "jobs".into(),
+            aud: SERVICE_AUDIENCE.into(),
+            exp,
+            iat: None,
+            installations: None,
+        })
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_refused_once_expired() {
+        let auth = auth();
+        let token = auth.issue("jobs", 60, None).unwrap();
+        let header = format!("Bearer {token}");
+        assert_eq!(auth.verify(Some(&header)).unwrap().iss, "jobs");
+        // Another server thread verifies it on its own.
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(auth.verify(Some(&header)).unwrap().iss, "jobs"));
+        });
+        // What this thread remembers is checked for expiry on every hit.
+        auth.verified.get_or_default().borrow_mut().insert(
+            token.as_str().into(),
+            claims(now() - LEEWAY_SECS as i64 - 1),
+        );
+        assert_eq!(
+            auth.verify(Some(&header)).err(),
+            Some(ServiceAuthError::Invalid("it has expired".into()))
+        );
+        // A token never verified is checked in full, whatever else is remembered.
+        let forged = format!("Bearer {}x", token);
+        assert!(matches!(
+            auth.verify(Some(&forged)),
+            Err(ServiceAuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn remembered_tokens_are_bounded_per_thread() {
+        let auth = auth();
+        {
+            let mut map = auth.verified.get_or_default().borrow_mut();
+            for i in 0..VERIFIED_PER_THREAD {
+                let exp = if i % 2 == 0 { now() - 3600 } else { now() + 60 };
+                map.insert(format!("t{i}").into(), claims(exp));
+            }
+        }
+        let token = auth.issue("jobs", 60, None).unwrap();
+        assert!(auth.verify(Some(&format!("Bearer {token}"))).is_ok());
+        // Full: the expired half went, the new token came in.
+        assert_eq!(
+            auth.verified.get_or_default().borrow().len(),
+            VERIFIED_PER_THREAD / 2 + 1
+        );
+    }
 }

@@ -12,7 +12,7 @@ pub mod service_auth;
 pub mod token_access;
 
 pub use diagnosis::{Cause, Diagnosis};
-pub use id::check_id;
+pub use id::{check_id, is_id};
 pub use installation::{InstallationState, InstallationStatus};
 pub use problem::{Problem, ProblemCode};
 pub use service_auth::{ServiceClaims, SERVICE_AUDIENCE};

@@ -3,20 +3,48 @@
 use super::{check_id, service_claims, State};
 use crate::error::AppError;
 use crate::service_auth::allows;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::state::AppState;
+use actix_web::http::Method;
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shared_types::RefreshRequest;
 use std::time::Instant;
 
+/// The read's route.
+const TOKEN_ACCESS: &str = "/api/token-access/{installation_id}";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/api/token-access/{installation_id}",
-        web::get().to(get_token),
+    // The hot path first, routed without a regex: a GET whose last segment is a well-formed id is matched by
+    // the route's static prefix and a byte check (actix matches `{installation_id}` with a regex and its
+    // captures: 4 % of a cached read's time). Anything else (another method, a malformed id, a longer path)
+    // falls through to the regular routes below, which answer it as they always did.
+    cfg.service(
+        web::scope(static_prefix())
+            .guard(guard::fn_guard(|ctx| {
+                ctx.head().method == Method::GET && id_in_path(ctx.head().uri.path()).is_some()
+            }))
+            .default_service(web::to(get_token_by_prefix)),
     )
+    .route(TOKEN_ACCESS, web::get().to(get_token))
     .route(
         "/api/token-access/{installation_id}/refresh",
         web::post().to(refresh),
     );
+}
+
+/// `/api/token-access`: the route before its id.
+fn static_prefix() -> &'static str {
+    TOKEN_ACCESS
+        .split_once("/{")
+        .map_or(TOKEN_ACCESS, |(prefix, _)| prefix)
+}
+
+/// The id of a path `/api/token-access/<id>` whose id is well formed (1-64 letters, digits, `-`, `_`: nothing
+/// to decode, nothing after it).
+fn id_in_path(path: &str) -> Option<&str> {
+    path.strip_prefix(static_prefix())?
+        .strip_prefix('/')
+        .filter(|id| shared_types::is_id(id))
 }
 
 fn json_body(answer: shared_types::TokenAccess) -> bytes::Bytes {
@@ -33,7 +61,7 @@ pub struct LocationQuery {
 /// Verifies the caller and audits the outcome, whatever it is.
 async fn audited<F, Fut>(
     req: &HttpRequest,
-    state: &State,
+    state: &AppState,
     id: &str,
     location: Option<&str>,
     serve: F,
@@ -61,11 +89,13 @@ where
     state
         .metrics
         .token_access_seconds
+        .mine()
         .observe(started.elapsed().as_secs_f64());
     result.map(|body| {
+        use actix_web::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
         HttpResponse::Ok()
-            .content_type("application/json")
-            .insert_header(("cache-control", "no-store"))
+            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+            .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .body(body)
     })
 }
@@ -77,20 +107,40 @@ where
     security(("service_jwt" = [])))]
 pub async fn get_token(
     req: HttpRequest,
-    state: State,
     path: web::Path<String>,
     query: web::Query<LocationQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let location = query.location_id.as_deref();
-    audited(&req, &state, &path, location, || async {
-        match state.tokens.cached(&path, location) {
+    serve_token(&req, &path, query.location_id.as_deref()).await
+}
+
+/// [`get_token`] for the paths the prefix route takes (the guard checked the id).
+async fn get_token_by_prefix(
+    req: HttpRequest,
+    query: web::Query<LocationQuery>,
+) -> Result<HttpResponse, AppError> {
+    let id = id_in_path(req.path()).unwrap_or_default();
+    serve_token(&req, id, query.location_id.as_deref()).await
+}
+
+async fn serve_token(
+    req: &HttpRequest,
+    id: &str,
+    location: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    // The state by reference: extracting `web::Data` clones it, writing a reference count every server
+    // thread shares on every read.
+    let state: &AppState = req
+        .app_data::<State>()
+        .ok_or_else(|| AppError::Internal("the application state is not registered".into()))?;
+    audited(req, state, id, location, || async {
+        match state.tokens.cached(id, location) {
             Some(hit) => {
-                state.metrics.cache_hits.inc();
-                Ok(hit.body.clone())
+                state.metrics.cache_hits.mine().inc();
+                Ok(hit.body)
             }
             None => {
-                state.metrics.cache_misses.inc();
-                state.tokens.access(&path, location).await.map(json_body)
+                state.metrics.cache_misses.mine().inc();
+                state.tokens.access(id, location).await.map(json_body)
             }
         }
     })
@@ -125,4 +175,30 @@ pub async fn refresh(
             .map(json_body)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_route_takes_only_well_formed_ids() {
+        let prefix = static_prefix();
+        assert_eq!(format!("{prefix}/{{installation_id}}"), TOKEN_ACCESS);
+        let path = |rest: &str| format!("{prefix}{rest}");
+        assert_eq!(id_in_path(&path("/inst_1-A")), Some("inst_1-A"));
+        for rest in [
+            "",
+            "/",
+            "/a/refresh",
+            "/a/",
+            "/a.b",
+            "/a%2Fb",
+            "x/a",
+            "//a",
+            &format!("/{}", "a".repeat(65)),
+        ] {
+            assert_eq!(id_in_path(&path(rest)), None, "{rest}");
+        }
+    }
 }

@@ -7,9 +7,16 @@
 //! A read that loads a token from the database takes the installation's generation first and caches what it
 //! loaded only if no change of that installation was applied meanwhile: a change that lands between the load
 //! and the put is never undone by the put.
+//!
+//! In front of the shared cache, each server thread keeps copies of what it served ([`TokenCache::hit`]): a
+//! repeated read is a lookup in memory no other core writes, answered with the thread's own copy of the
+//! body (a shared cache costs every read its bookkeeping and reference counts that both cores write). Every
+//! change of the shared cache bumps one counter after it is applied; a thread drops all its copies as soon
+//! as it sees the counter move, so a copy never outlives the entry it was taken from.
 
 use moka::ops::compute::Op;
 use shared_types::TokenAccess;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -56,6 +63,29 @@ impl Cached {
     }
 }
 
+/// What a hit sends: the body, and when the token expires.
+#[derive(Clone)]
+pub struct Hit {
+    /// `Cached::body`, copied once per thread: sending it touches no reference count another core writes.
+    pub body: bytes::Bytes,
+    pub expires_at_ms: i64,
+}
+
+/// One installation's copies, by scope key.
+type ScopeHits = Vec<(Box<str>, Hit)>;
+
+/// One thread's copies of entries it served, valid while the change counter reads `seen`.
+#[derive(Default)]
+struct Front {
+    seen: u64,
+    /// By installation, then scope key (an installation has one or two keys in use).
+    hits: HashMap<Box<str>, ScopeHits, foldhash::fast::RandomState>,
+    len: usize,
+}
+
+/// Copies one thread keeps at most; when full it starts over.
+const FRONT_CAPACITY: usize = 1024;
+
 /// The tokens of one installation, by scope key. Replaced whole on a change (copy on write), so a read holds
 /// no lock once it has the `Arc`.
 type Entries = HashMap<String, Arc<Cached>>;
@@ -79,6 +109,10 @@ pub struct TokenCache {
     /// Off (`TOKEN_CACHE=false`): every read decrypts from the database, as the first read after another
     /// replica's refresh does. For measuring that path and for ruling the cache out while debugging.
     enabled: bool,
+    /// Bumped after every change of `map` is applied (put, removal, clear): the threads' copies are stale.
+    changes: AtomicU64,
+    /// Each thread's copies of entries it served.
+    front: thread_local::ThreadLocal<RefCell<Front>>,
 }
 
 impl Default for TokenCache {
@@ -99,7 +133,54 @@ impl TokenCache {
             clearing: RwLock::default(),
             synced_until_ms: AtomicI64::new(i64::MAX),
             enabled,
+            changes: AtomicU64::new(0),
+            front: thread_local::ThreadLocal::new(),
         }
+    }
+
+    /// A change of `map` was applied: no thread serves a copy taken before it.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The hot path's read: this thread's copy if the cache has not changed since it was taken, else the entry
+    /// (copied for next time).
+    pub fn hit(&self, installation: &str, scope_key: &str) -> Option<Hit> {
+        if !self.enabled {
+            return None;
+        }
+        // Read before the shared cache: a change applied after this is seen by the next read.
+        let changes = self.changes.load(Ordering::Acquire);
+        let mut front = self.front.get_or_default().borrow_mut();
+        if front.seen != changes {
+            front.hits.clear();
+            front.len = 0;
+            front.seen = changes;
+        }
+        if let Some(hit) = front.hits.get(installation).and_then(|scopes| {
+            scopes
+                .iter()
+                .find(|(scope, _)| &**scope == scope_key)
+                .map(|(_, hit)| hit.clone())
+        }) {
+            return Some(hit);
+        }
+        let cached = self.get(installation, scope_key)?;
+        let hit = Hit {
+            body: bytes::Bytes::copy_from_slice(&cached.body),
+            expires_at_ms: cached.expires_at_ms,
+        };
+        if front.len >= FRONT_CAPACITY {
+            front.hits.clear();
+            front.len = 0;
+        }
+        front.len += 1;
+        front
+            .hits
+            .entry(installation.into())
+            .or_default()
+            .push((scope_key.into(), hit.clone()));
+        Some(hit)
     }
 
     fn stripe(&self, installation: &str) -> &AtomicU64 {
@@ -186,6 +267,7 @@ impl TokenCache {
             entries.insert(scope_key.to_owned(), Arc::new(cached));
             Op::Put(Arc::new(entries))
         });
+        self.changed();
     }
 
     /// Changes the installation's entries with `keep` (what stays), bumping its generation first.
@@ -206,6 +288,7 @@ impl TokenCache {
                 Op::Put(Arc::new(entries))
             }
         });
+        self.changed();
     }
 
     /// Forgets one entry.
@@ -234,6 +317,7 @@ impl TokenCache {
             g.fetch_add(1, Ordering::AcqRel);
         }
         self.map.invalidate_all();
+        self.changed();
     }
 }
 
@@ -278,6 +362,38 @@ mod tests {
         c.put("i", "L1", cached("loc", 1), c.generation("i"));
         c.remove_installation("i");
         assert!(c.get("i", "").is_none() && c.get("i", "L1").is_none());
+    }
+
+    #[test]
+    fn a_threads_copy_never_outlives_a_change() {
+        let c = TokenCache::default();
+        let body = |h: Option<Hit>| h.map(|h| String::from_utf8(h.body.to_vec()).unwrap());
+        c.put("i", "", cached("first", 1), c.generation("i"));
+        std::thread::scope(|s| {
+            // A server thread serves the token (and keeps its copy)...
+            let reader = s.spawn(|| {
+                assert!(body(c.hit("i", "")).unwrap().contains("first"));
+                assert!(body(c.hit("i", "")).unwrap().contains("first"));
+            });
+            reader.join().unwrap();
+        });
+        assert!(body(c.hit("i", "")).unwrap().contains("first"));
+        // ...a refresh elsewhere replaces it: every thread answers the new one at once.
+        c.put("i", "", cached("second", 2), c.generation("i"));
+        assert!(body(c.hit("i", "")).unwrap().contains("second"));
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(body(c.hit("i", "")).unwrap().contains("second")));
+        });
+        c.put("i", "L1", cached("loc", 1), c.generation("i"));
+        assert!(body(c.hit("i", "L1")).unwrap().contains("loc"));
+        // An uninstall, and the change feed's loss of contact, leave no copy behind.
+        c.remove_installation("i");
+        assert!(c.hit("i", "").is_none() && c.hit("i", "L1").is_none());
+        c.put("i", "", cached("third", 3), c.generation("i"));
+        assert!(c.hit("i", "").is_some());
+        c.clear();
+        assert!(c.hit("i", "").is_none());
+        assert!(TokenCache::new(false).hit("i", "").is_none());
     }
 
     #[test]

@@ -91,15 +91,15 @@ impl TokenService {
     /// The hot path: a cached token with enough life left, or `None`. Memory only: an uninstall or a
     /// `needs_reauth` anywhere removes the entry through the change feed (`sync`); while the feed cannot be
     /// read for longer than its staleness bound, nothing is served from memory.
-    pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<Arc<Cached>> {
+    pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<cache::Hit> {
         let now = now_ms();
         if !self.cache.is_fresh(now) {
             return None;
         }
-        let c = self
+        let hit = self
             .cache
-            .get(installation, location.unwrap_or(INSTALLATION_SCOPE))?;
-        (c.expires_at_ms - now >= MIN_LIFE_MS).then_some(c)
+            .hit(installation, location.unwrap_or(INSTALLATION_SCOPE))?;
+        (hit.expires_at_ms - now >= MIN_LIFE_MS).then_some(hit)
     }
 
     /// A token for the installation (and location): from the database, refreshed or minted when needed.

@@ -142,7 +142,73 @@ async fn installations_api_needs_a_service_jwt_and_never_shows_tokens(backend: B
     );
 }
 
+/// The read is routed two ways (well-formed ids by the route's static prefix, everything else by the regular
+/// route): whichever way a path goes, it answers as the contract says, with a problem body for every refusal.
+async fn token_access_paths_answer_alike_whichever_route_takes_them(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let token = service_token(&env.app, "jobs", None);
+    let base = format!("{}/api/token-access", env.app.base_url);
+    let call = |method: reqwest::Method, path: String| {
+        let req = client()
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let problem = res
+                .headers()
+                .get("content-type")
+                .is_some_and(|c| c == "application/problem+json");
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            (status, problem, body)
+        }
+    };
+    use reqwest::Method;
+    let (status, _, body) = call(Method::GET, format!("/{id}")).await;
+    assert_eq!(status, 200, "{}", body["code"]);
+    assert_eq!(body["installation_id"], id.as_str());
+    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    let (status, _, body) = call(Method::GET, format!("/{id}?location_id=Loc1")).await;
+    assert_eq!((status, body["location_id"].as_str()), (200, Some("Loc1")));
+    for (method, path, want, code) in [
+        (
+            Method::GET,
+            "/inst_none".to_owned(),
+            404,
+            "installation_not_found",
+        ),
+        (Method::GET, "/not.an.id".to_owned(), 400, "invalid_request"),
+        (
+            Method::GET,
+            format!("/{}", "a".repeat(65)),
+            400,
+            "invalid_request",
+        ),
+        (
+            Method::GET,
+            format!("/{id}?location_id=bad.loc"),
+            400,
+            "invalid_request",
+        ),
+        // The routes carry their method: another method finds no route.
+        (Method::POST, format!("/{id}"), 404, "not_found"),
+        (Method::DELETE, format!("/{id}"), 404, "not_found"),
+        (Method::GET, format!("/{id}/refresh"), 404, "not_found"),
+        (Method::GET, format!("/{id}/other"), 404, "not_found"),
+        (Method::GET, String::new(), 404, "not_found"),
+    ] {
+        let (status, problem, body) = call(method.clone(), path.clone()).await;
+        assert_eq!(
+            (status, problem, body["code"].as_str()),
+            (want, true, Some(code)),
+            "{method} {path}"
+        );
+    }
+}
+
 both_backends!(
     token_access_refuses_bad_service_jwts_and_audits_reads,
-    installations_api_needs_a_service_jwt_and_never_shows_tokens
+    installations_api_needs_a_service_jwt_and_never_shows_tokens,
+    token_access_paths_answer_alike_whichever_route_takes_them
 );
