@@ -257,9 +257,9 @@ impl TokenCache {
                 };
             }
             if old
-                    .as_ref()
-                    .and_then(|m| m.get(scope_key))
-                    .is_some_and(|o| o.version > cached.version)
+                .as_ref()
+                .and_then(|m| m.get(scope_key))
+                .is_some_and(|o| o.version > cached.version)
             {
                 return Op::Nop;
             }

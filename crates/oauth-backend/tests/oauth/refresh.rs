@@ -367,7 +367,10 @@ async fn a_renewal_keeps_in_memory_only_tokens_read_here(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    assert!(cache.installations() <= 1, "only the installation read here");
+    assert!(
+        cache.installations() <= 1,
+        "only the installation read here"
+    );
     assert!(cache.get(&unread, "").is_none() && cache.get(&unread, "Loc1").is_none());
     if let Some(hit) = cache.get(&read, "") {
         assert_ne!(hit.answer.access_token, old, "renewed in the cache too");
