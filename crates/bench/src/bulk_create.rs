@@ -4,7 +4,8 @@
 //! product is created with one price through api-backend: two HighLevel calls. The floor for N calls to one
 //! location from a standing start is (ceil(N / 100) - 1) × 10 s: 300 products ⇒ 600 calls ⇒ 50 s. Scenarios:
 //! N concurrent creates for one location; the same for 10 locations at once; 2 and 4 api-backend replicas on one
-//! PostgreSQL database sharing one location (they share its budget there); 10 locations through 4 replicas.
+//! PostgreSQL database sharing one location (they share its budget there); 10 locations through 4 replicas; and
+//! N concurrent `POST /contacts/` through the whole-API proxy (one call each: N calls, floor 20 s for 300).
 
 use crate::report::Report;
 use crate::stack::{self, Scratch};
@@ -40,6 +41,14 @@ async fn stack(name: &str, locations: usize) -> anyhow::Result<Stack> {
                 "http://127.0.0.1:9/done".into(),
             ),
             ("REFRESHER_INTERVAL_SECS", "0".into()),
+            // The proxied scenario creates contacts.
+            (
+                "HIGHLEVEL_SCOPES",
+                format!(
+                    "{} contacts.write contacts.readonly",
+                    oauth_backend::settings::DEV_SCOPES
+                ),
+            ),
         ],
     )?)
     .await?;
@@ -93,6 +102,41 @@ struct Run {
 
 /// `n` concurrent creates per location, spread over the given api-backends.
 async fn create_all(apis: &[String], locations: usize, n: usize) -> anyhow::Result<Run> {
+    send_all(apis, locations, n, |l, i| {
+        (
+            format!("/api/locations/L{l}/products"),
+            serde_json::json!({
+                "name": format!("Product {i}"),
+                "productType": "DIGITAL",
+                "prices": [{"name": "Standard", "type": "one_time", "currency": "USD", "amount": 10 + i}]
+            }),
+        )
+    })
+    .await
+}
+
+/// `n` concurrent `POST /contacts/` per location through the proxy (one HighLevel call each).
+async fn proxy_all(apis: &[String], locations: usize, n: usize) -> anyhow::Result<Run> {
+    send_all(apis, locations, n, |l, i| {
+        (
+            format!("/api/locations/L{l}/highlevel/contacts/"),
+            serde_json::json!({
+                "locationId": format!("L{l}"),
+                "firstName": format!("Contact {i}"),
+                "email": format!("contact{i}@example.test"),
+            }),
+        )
+    })
+    .await
+}
+
+/// `n` concurrent POSTs per location (`request(location, i)`: path and body), spread over the api-backends.
+async fn send_all(
+    apis: &[String],
+    locations: usize,
+    n: usize,
+    request: impl Fn(usize, usize) -> (String, serde_json::Value),
+) -> anyhow::Result<Run> {
     let token = stack::service_token("api-backend");
     // HTTP/2 (h2c): thousands of requests waiting at once share a few connections, as a real job runner's
     // would; thousands of simultaneous HTTP/1.1 connections time out in this sandbox's network stack.
@@ -101,12 +145,8 @@ async fn create_all(apis: &[String], locations: usize, n: usize) -> anyhow::Resu
     let mut calls = Vec::new();
     for l in 1..=locations {
         for i in 0..n {
-            let url = format!("{}/api/locations/L{l}/products", apis[i % apis.len()]);
-            let body = serde_json::json!({
-                "name": format!("Product {i}"),
-                "productType": "DIGITAL",
-                "prices": [{"name": "Standard", "type": "one_time", "currency": "USD", "amount": 10 + i}]
-            });
+            let (path, body) = request(l, i);
+            let url = format!("{}{path}", apis[i % apis.len()]);
             let (http, token, key) = (http.clone(), token.clone(), format!("bench-{l}-{i}"));
             calls.push(tokio::spawn(async move {
                 // As a job runner would: an Idempotency-Key per product, and a retry when the request never got
@@ -120,7 +160,7 @@ async fn create_all(apis: &[String], locations: usize, n: usize) -> anyhow::Resu
                         .send()
                         .await;
                     match sent {
-                        Ok(r) if r.status().as_u16() == 201 => return (true, attempt - 1),
+                        Ok(r) if r.status().is_success() => return (true, attempt - 1),
                         Ok(r) => {
                             eprintln!(
                                 "create failed: {} {}",
@@ -203,11 +243,21 @@ pub async fn run(report: &mut Report, n: usize) -> anyhow::Result<()> {
         };
         shared_rows.push(row(&label, &r, 2 * n, &s.sim));
     }
+    // The whole-API proxy: one HighLevel call per request, so the floor is that of `n` calls.
+    let proxied = stack("bulk-proxy", 1).await?;
+    let a = api(&proxied, "api").await?;
+    let rp = proxy_all(std::slice::from_ref(&a.base_url), 1, n).await?;
+    shared_rows.push(row(
+        &format!("1 location, {n} concurrent proxied `POST /contacts/`"),
+        &rp,
+        n,
+        &proxied.sim,
+    ));
     report.add(
         "Bulk product creation against the rate-limit floor",
         format!(
             "| scenario | created | failed | client retries | time | floor | ratio to floor | HighLevel 429s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n{}\n{}\n{}\n\n\
-             Each product has one price: two HighLevel calls, {calls} per location. Ten locations took {:.3}× one \
+             Each product has one price: two HighLevel calls, {calls} per location; a proxied contact is one call. Ten locations took {:.3}× one \
              location's time: each location's limit is its own. Replicas run on one PostgreSQL database and share \
              each location's budget there (docs/design.md, replicas share one budget). Every create \
              carries an Idempotency-Key; client retries are requests that got no answer at all (the HTTP/2 server \
