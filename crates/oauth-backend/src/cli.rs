@@ -260,10 +260,9 @@ fn deliveries(conn: &mut crate::db::DbConn, action: DeliveriesAction) -> anyhow:
         } => {
             let state = match state.as_deref() {
                 None => None,
-                Some(s) => Some(
-                    outbox::DeliveryState::parse(s)
-                        .ok_or_else(|| anyhow::anyhow!("--state must be pending, delivered or dead"))?,
-                ),
+                Some(s) => Some(outbox::DeliveryState::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--state must be pending, delivered or dead")
+                })?),
             };
             anyhow::ensure!(limit > 0 && offset >= 0, "--limit must be positive");
             let rows = outbox::list(conn, state, limit, offset)?;

@@ -71,7 +71,12 @@ pub fn purge_once(conn: &mut DbConn, now: i64, r: &Retention) -> Result<Purged, 
             store::webhook_events::purge(c, now - r.webhook_ms, BATCH)
         })?,
         webhook_deliveries: drain(conn, |c| {
-            store::webhook_deliveries::purge(c, DeliveryState::Delivered, now - r.delivered_ms, BATCH)
+            store::webhook_deliveries::purge(
+                c,
+                DeliveryState::Delivered,
+                now - r.delivered_ms,
+                BATCH,
+            )
         })? + drain(conn, |c| {
             store::webhook_deliveries::purge(c, DeliveryState::Dead, now - r.dead_ms, BATCH)
         })?,

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 /// Where a delivery stands (the `state` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
@@ -122,14 +124,11 @@ pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Delivery>, DbE
             .order(dsl::next_attempt_at.asc())
             .limit(limit)
     };
-    due()
-        .select(Delivery::as_select())
-        .load(conn)
-        .map_err(|e| {
-            DbError::naming(e, || {
-                unreadable(due().select((dsl::id, dsl::state)).load(conn))
-            })
+    due().select(Delivery::as_select()).load(conn).map_err(|e| {
+        DbError::naming(e, || {
+            unreadable(due().select((dsl::id, dsl::state)).load(conn))
         })
+    })
 }
 
 /// Takes a due delivery for one attempt: one conditional update, so of the replicas sharing the outbox exactly
@@ -256,7 +255,9 @@ pub fn replay(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
 pub fn purge(
     conn: &mut DbConn,
     state: DeliveryState,
-    before: i64, batch: i64) -> Result<usize, DbError> {
+    before: i64,
+    batch: i64,
+) -> Result<usize, DbError> {
     let old: Vec<String> = dsl::webhook_deliveries
         .filter(dsl::state.eq(state))
         .filter(dsl::updated_at.lt(before))

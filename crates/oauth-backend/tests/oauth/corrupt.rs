@@ -161,8 +161,10 @@ async fn an_unknown_delivery_state_names_the_row(backend: Backend) {
         .db
         .run(move |c| {
             outbox::enqueue(c, &[row("whd_good", 1_000), row("whd_bad", 2_000)])?;
-            diesel::sql_query("UPDATE webhook_deliveries SET state = 'paused' WHERE id = 'whd_bad'")
-                .execute(c)?;
+            diesel::sql_query(
+                "UPDATE webhook_deliveries SET state = 'paused' WHERE id = 'whd_bad'",
+            )
+            .execute(c)?;
             let errors = [
                 outbox::get(c, "whd_bad").map(|_| ()),
                 outbox::list(c, None, 50, 0).map(|_| ()),
@@ -185,7 +187,10 @@ async fn an_unknown_delivery_state_names_the_row(backend: Backend) {
         );
     }
     assert!(!replayed.unwrap(), "an unreadable state is not replayed");
-    assert_eq!(stored, "paused", "the row is left for the operator to repair");
+    assert_eq!(
+        stored, "paused",
+        "the row is left for the operator to repair"
+    );
 
     let token = service_token(&env.app, "ops", None);
     let get = |query: &'static str| {

@@ -209,7 +209,9 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
                     ))
                     .execute(c)?;
             }
-            use oauth_backend::store::webhook_deliveries::DeliveryState::{Dead, Delivered, Pending};
+            use oauth_backend::store::webhook_deliveries::DeliveryState::{
+                Dead, Delivered, Pending,
+            };
             for (id, state, at) in [
                 ("delivered-old", Delivered, now - 8 * DAY),
                 ("delivered-new", Delivered, now - 6 * DAY),
