@@ -249,7 +249,12 @@ mod tests {
         sink.record(&b, "i", None, SERVED);
         // Another token of the same caller: the same row.
         sink.record(&a_again, "i", None, SERVED);
-        sink.record(&a, "i", None, Outcome::Refused(ProblemCode::CallerNotAllowed));
+        sink.record(
+            &a,
+            "i",
+            None,
+            Outcome::Refused(ProblemCode::CallerNotAllowed),
+        );
         sink.record(&a, "i", Some("L1"), SERVED);
         let rows = coalesce(sink.shards.take());
         assert_eq!(
