@@ -6,7 +6,7 @@
 
 use crate::db::Db;
 use crate::metrics::Metrics;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, Outcome};
 use shared_types::ServiceClaims;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,7 +24,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 struct Pending {
     claims: Arc<ServiceClaims>,
     location: Option<String>,
-    outcome: &'static str,
+    outcome: Outcome,
     /// When the first of them happened (epoch ms, the row's `at`).
     at: i64,
     /// The same, on the monotonic clock: rows of one batch are written in the order reads first happened,
@@ -34,7 +34,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn is(&self, claims: &Arc<ServiceClaims>, location: Option<&str>, outcome: &str) -> bool {
+    fn is(&self, claims: &Arc<ServiceClaims>, location: Option<&str>, outcome: Outcome) -> bool {
         self.outcome == outcome
             && self.location.as_deref() == location
             && (Arc::ptr_eq(&self.claims, claims) || self.claims.iss == claims.iss)
@@ -99,7 +99,7 @@ impl AuditSink {
         claims: &Arc<ServiceClaims>,
         installation: &str,
         location: Option<&str>,
-        outcome: &'static str,
+        outcome: Outcome,
     ) {
         let mut shard = self
             .shards
@@ -181,7 +181,7 @@ async fn write(db: &Db, batch: Vec<AuditEntry>) {
 fn coalesce(mut reads: Vec<(String, Pending)>) -> Vec<AuditEntry> {
     reads.sort_by_key(|(_, p)| p.first);
     let mut out: Vec<AuditEntry> = Vec::with_capacity(reads.len());
-    let mut index: HashMap<(String, String, Option<String>, &'static str), usize> =
+    let mut index: HashMap<(String, String, Option<String>, Outcome), usize> =
         HashMap::with_capacity(reads.len());
     for (installation, p) in reads {
         let key = (installation, p.claims.iss.clone(), p.location, p.outcome);
@@ -192,7 +192,7 @@ fn coalesce(mut reads: Vec<(String, Pending)>) -> Vec<AuditEntry> {
                     caller: key.1.clone(),
                     installation_id: key.0.clone(),
                     location_id: key.2.clone(),
-                    outcome: p.outcome.to_owned(),
+                    outcome: p.outcome,
                     at: p.at,
                     count: p.count,
                 });
@@ -206,6 +206,9 @@ fn coalesce(mut reads: Vec<(String, Pending)>) -> Vec<AuditEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared_types::ProblemCode;
+
+    const SERVED: Outcome = Outcome::Served;
 
     fn claims(caller: &str) -> Arc<ServiceClaims> {
         Arc::new(ServiceClaims {
@@ -242,12 +245,17 @@ mod tests {
     fn identical_reads_share_a_row_and_nothing_is_lost() {
         let sink = sink();
         let (a, a_again, b) = (claims("a"), claims("a"), claims("b"));
-        sink.record(&a, "i", None, "served");
-        sink.record(&b, "i", None, "served");
+        sink.record(&a, "i", None, SERVED);
+        sink.record(&b, "i", None, SERVED);
         // Another token of the same caller: the same row.
-        sink.record(&a_again, "i", None, "served");
-        sink.record(&a, "i", None, "caller_not_allowed");
-        sink.record(&a, "i", Some("L1"), "served");
+        sink.record(&a_again, "i", None, SERVED);
+        sink.record(
+            &a,
+            "i",
+            None,
+            Outcome::Refused(ProblemCode::CallerNotAllowed),
+        );
+        sink.record(&a, "i", Some("L1"), SERVED);
         let rows = coalesce(sink.shards.take());
         assert_eq!(
             summary(&rows),
@@ -265,14 +273,14 @@ mod tests {
     fn reads_served_by_different_threads_merge_in_the_order_they_happened() {
         let sink = sink();
         let a = claims("a");
-        sink.record(&a, "i", None, "served");
+        sink.record(&a, "i", None, SERVED);
         std::thread::scope(|s| {
             s.spawn(|| {
-                sink.record(&a, "i", None, "served");
-                sink.record(&a, "j", None, "served");
+                sink.record(&a, "i", None, SERVED);
+                sink.record(&a, "j", None, SERVED);
             });
         });
-        sink.record(&a, "k", None, "served");
+        sink.record(&a, "k", None, SERVED);
         let rows = coalesce(sink.shards.take());
         let seen: Vec<(&str, i64)> = rows
             .iter()
@@ -286,11 +294,11 @@ mod tests {
         let sink = sink();
         let a = claims("a");
         for i in 0..BUFFER {
-            sink.record(&a, &format!("i{i}"), None, "served");
+            sink.record(&a, &format!("i{i}"), None, SERVED);
         }
-        sink.record(&a, "one-too-many", None, "served");
+        sink.record(&a, "one-too-many", None, SERVED);
         // An entry already held still counts.
-        sink.record(&a, "i0", None, "served");
+        sink.record(&a, "i0", None, SERVED);
         assert_eq!(sink.metrics.audit_dropped.get(), 1);
         let rows = coalesce(sink.shards.take());
         assert_eq!(rows.len(), BUFFER);

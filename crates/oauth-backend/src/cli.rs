@@ -258,14 +258,14 @@ fn deliveries(conn: &mut crate::db::DbConn, action: DeliveriesAction) -> anyhow:
             offset,
             json,
         } => {
-            if let Some(s) = &state {
-                anyhow::ensure!(
-                    outbox::STATES.contains(&s.as_str()),
-                    "--state must be pending, delivered or dead"
-                );
-            }
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(outbox::DeliveryState::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--state must be pending, delivered or dead")
+                })?),
+            };
             anyhow::ensure!(limit > 0 && offset >= 0, "--limit must be positive");
-            let rows = outbox::list(conn, state.as_deref(), limit, offset)?;
+            let rows = outbox::list(conn, state, limit, offset)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(());
@@ -281,7 +281,7 @@ fn deliveries(conn: &mut crate::db::DbConn, action: DeliveriesAction) -> anyhow:
                 println!(
                     "{:<36} {:<9} {:<8} {:<26} {:<38} {:<24} {}",
                     d.id,
-                    d.state,
+                    d.state.as_str(),
                     d.attempts,
                     d.event_type,
                     d.installation_id.unwrap_or_default(),

@@ -106,8 +106,8 @@ impl AppError {
     }
 
     /// The stable `code` of this error.
-    pub fn problem_code(&self) -> &'static str {
-        self.parts().0.as_str()
+    pub fn code(&self) -> ProblemCode {
+        self.parts().0
     }
 
     pub fn problem(&self) -> Problem {

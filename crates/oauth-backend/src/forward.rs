@@ -11,7 +11,7 @@
 use crate::db::{Db, DbConn, DbError};
 use crate::settings::{ForwardTarget, RetrySchedule, Settings};
 use crate::store::installations::install_key;
-use crate::store::webhook_deliveries::{self as outbox, Delivery, PENDING};
+use crate::store::webhook_deliveries::{self as outbox, Delivery, DeliveryState};
 use crate::store::{self, now_ms};
 use futures::StreamExt as _;
 use secrecy::ExposeSecret as _;
@@ -175,7 +175,7 @@ impl Forwarder {
                 location_id: owner.location_id.clone(),
                 company_id: owner.company_id.clone(),
                 payload: body.clone(),
-                state: PENDING.to_owned(),
+                state: DeliveryState::Pending,
                 attempts: 0,
                 next_attempt_at: now,
                 retry_from: now,

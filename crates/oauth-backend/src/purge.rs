@@ -6,7 +6,7 @@
 
 use crate::db::{Db, DbConn, DbError};
 use crate::settings::Settings;
-use crate::store::webhook_deliveries::{DEAD, DELIVERED};
+use crate::store::webhook_deliveries::DeliveryState;
 use crate::store::{self, now_ms};
 use std::time::Duration;
 
@@ -71,9 +71,14 @@ pub fn purge_once(conn: &mut DbConn, now: i64, r: &Retention) -> Result<Purged, 
             store::webhook_events::purge(c, now - r.webhook_ms, BATCH)
         })?,
         webhook_deliveries: drain(conn, |c| {
-            store::webhook_deliveries::purge(c, DELIVERED, now - r.delivered_ms, BATCH)
+            store::webhook_deliveries::purge(
+                c,
+                DeliveryState::Delivered,
+                now - r.delivered_ms,
+                BATCH,
+            )
         })? + drain(conn, |c| {
-            store::webhook_deliveries::purge(c, DEAD, now - r.dead_ms, BATCH)
+            store::webhook_deliveries::purge(c, DeliveryState::Dead, now - r.dead_ms, BATCH)
         })?,
         audit: drain(conn, |c| store::audit::purge(c, now - r.audit_ms, BATCH))?,
         changes: drain(conn, |c| {

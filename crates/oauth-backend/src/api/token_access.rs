@@ -4,6 +4,7 @@ use super::{check_id, service_claims, State};
 use crate::error::AppError;
 use crate::service_auth::allows;
 use crate::state::AppState;
+use crate::store::audit::Outcome;
 use actix_web::http::Method;
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -82,8 +83,8 @@ where
         Err(AppError::CallerNotAllowed(claims.iss.clone()))
     };
     let outcome = match &result {
-        Ok(_) => "served",
-        Err(e) => e.problem_code(),
+        Ok(_) => Outcome::Served,
+        Err(e) => Outcome::Refused(e.code()),
     };
     state.audit.record(&claims, id, location, outcome);
     state

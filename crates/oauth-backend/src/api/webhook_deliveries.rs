@@ -5,7 +5,7 @@
 use super::{check_id, service_claims, State};
 use crate::error::AppError;
 use crate::store::now_ms;
-use crate::store::webhook_deliveries::{self as outbox, STATES};
+use crate::store::webhook_deliveries::{self as outbox, DeliveryState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -60,13 +60,12 @@ pub async fn list(
         limit,
         offset,
     } = page.into_inner();
-    if let Some(s) = &filter {
-        if !STATES.contains(&s.as_str()) {
-            return Err(AppError::InvalidRequest(
-                "`state` must be pending, delivered or dead".into(),
-            ));
-        }
-    }
+    let filter = match filter.as_deref() {
+        None => None,
+        Some(s) => Some(DeliveryState::parse(s).ok_or_else(|| {
+            AppError::InvalidRequest("`state` must be pending, delivered or dead".into())
+        })?),
+    };
     let limit = limit.unwrap_or(50);
     let offset = offset.unwrap_or(0);
     if !(1..=MAX_LIMIT).contains(&limit) || offset < 0 {
@@ -77,7 +76,7 @@ pub async fn list(
     let rows = state
         .tokens
         .db
-        .run(move |c| outbox::list(c, filter.as_deref(), limit + 1, offset))
+        .run(move |c| outbox::list(c, filter, limit + 1, offset))
         .await?;
     let more = rows.len() as i64 > limit;
     let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();

@@ -1,9 +1,45 @@
 //! The audit log of token reads: who, which installation, when, and the outcome. Never the token.
 
 use crate::db::schema::token_audit::{self, dsl};
-use crate::db::{DbConn, DbError};
+use crate::db::{unreadable_row, DbConn, DbError};
 use crate::with_conn;
 use diesel::prelude::*;
+use shared_types::ProblemCode;
+
+/// How a token read ended (the `outcome` column): `served`, or the stable problem code it was refused with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum Outcome {
+    Served,
+    Refused(ProblemCode),
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Served => "served",
+            Outcome::Refused(code) => code.as_str(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        if s == "served" {
+            return Some(Outcome::Served);
+        }
+        ProblemCode::ALL
+            .iter()
+            .find(|c| c.as_str() == s)
+            .map(|c| Outcome::Refused(*c))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+service_common::text_column!(Outcome, "served or a problem code");
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = token_audit)]
@@ -11,7 +47,7 @@ pub struct AuditEntry {
     pub caller: String,
     pub installation_id: String,
     pub location_id: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     /// When the first of these reads happened.
     pub at: i64,
     /// How many identical reads this row stands for.
@@ -52,9 +88,25 @@ pub fn count(conn: &mut DbConn) -> Result<i64, DbError> {
 }
 
 pub fn for_installation(conn: &mut DbConn, installation: &str) -> Result<Vec<AuditEntry>, DbError> {
-    Ok(dsl::token_audit
-        .filter(dsl::installation_id.eq(installation))
-        .order(dsl::id.asc())
+    let rows = || {
+        dsl::token_audit
+            .filter(dsl::installation_id.eq(installation))
+            .order(dsl::id.asc())
+    };
+    rows()
         .select(AuditEntry::as_select())
-        .load(conn)?)
+        .load(conn)
+        .map_err(|e| {
+            DbError::naming(e, || {
+                let outcomes = rows()
+                    .select((dsl::id, dsl::outcome))
+                    .load::<(i64, String)>(conn)
+                    .map(|rows| {
+                        rows.into_iter()
+                            .map(|(id, outcome)| (id.to_string(), outcome))
+                            .collect()
+                    });
+                unreadable_row("token audit row", outcomes, |s| Outcome::parse(s).is_some())
+            })
+        })
 }

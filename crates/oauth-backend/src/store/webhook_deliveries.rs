@@ -2,14 +2,63 @@
 //! time, `delivered` or, once its retry window is spent, `dead` until replayed.
 
 use crate::db::schema::webhook_deliveries::dsl;
-use crate::db::{DbConn, DbError};
+use crate::db::{unreadable_row, DbConn, DbError, MultiBackend};
 use diesel::prelude::*;
 use serde::Serialize;
 
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const DEAD: &str = "dead";
-pub const STATES: [&str; 3] = [PENDING, DELIVERED, DEAD];
+/// Where a delivery stands (the `state` column).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Queued: sent when `next_attempt_at` comes.
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// The retry window ran out; kept until replayed or purged.
+    Dead,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 3] = [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+service_common::text_column!(DeliveryState, "pending, delivered or dead");
+
+fn delivery_row(id: &str) -> String {
+    format!("webhook delivery {id}")
+}
+
+/// The first delivery of `rows` (id and state, read again as text) whose state this version cannot read.
+fn unreadable(rows: Result<Vec<(String, String)>, diesel::result::Error>) -> String {
+    unreadable_row("webhook delivery", rows, |s| {
+        DeliveryState::parse(s).is_some()
+    })
+}
 
 #[derive(Clone, Queryable, Selectable, Insertable, PartialEq, Eq, Serialize)]
 #[diesel(table_name = crate::db::schema::webhook_deliveries)]
@@ -28,7 +77,7 @@ pub struct Delivery {
     /// The exact bytes sent; not listed (it can be large and is the app's business).
     #[serde(skip_serializing)]
     pub payload: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub retry_from: i64,
@@ -68,13 +117,18 @@ pub fn enqueue(conn: &mut DbConn, rows: &[Delivery]) -> Result<(), DbError> {
 
 /// Pending deliveries whose time has come, the most overdue first.
 pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
-    Ok(dsl::webhook_deliveries
-        .filter(dsl::state.eq(PENDING))
-        .filter(dsl::next_attempt_at.le(now))
-        .order(dsl::next_attempt_at.asc())
-        .limit(limit)
-        .select(Delivery::as_select())
-        .load(conn)?)
+    let due = || {
+        dsl::webhook_deliveries
+            .filter(dsl::state.eq(DeliveryState::Pending))
+            .filter(dsl::next_attempt_at.le(now))
+            .order(dsl::next_attempt_at.asc())
+            .limit(limit)
+    };
+    due().select(Delivery::as_select()).load(conn).map_err(|e| {
+        DbError::naming(e, || {
+            unreadable(due().select((dsl::id, dsl::state)).load(conn))
+        })
+    })
 }
 
 /// Takes a due delivery for one attempt: one conditional update, so of the replicas sharing the outbox exactly
@@ -83,7 +137,7 @@ pub fn claim(conn: &mut DbConn, id: &str, now: i64, lease_ms: i64) -> Result<boo
     Ok(diesel::update(
         dsl::webhook_deliveries
             .find(id)
-            .filter(dsl::state.eq(PENDING))
+            .filter(dsl::state.eq(DeliveryState::Pending))
             .filter(dsl::next_attempt_at.le(now)),
     )
     .set(dsl::next_attempt_at.eq(now + lease_ms))
@@ -95,10 +149,10 @@ pub fn delivered(conn: &mut DbConn, id: &str, status: i32, now: i64) -> Result<(
     diesel::update(
         dsl::webhook_deliveries
             .find(id)
-            .filter(dsl::state.eq(PENDING)),
+            .filter(dsl::state.eq(DeliveryState::Pending)),
     )
     .set((
-        dsl::state.eq(DELIVERED),
+        dsl::state.eq(DeliveryState::Delivered),
         dsl::attempts.eq(dsl::attempts + 1),
         dsl::last_status.eq(Some(status)),
         dsl::last_error.eq(None::<String>),
@@ -121,10 +175,14 @@ pub fn failed(
     diesel::update(
         dsl::webhook_deliveries
             .find(id)
-            .filter(dsl::state.eq(PENDING)),
+            .filter(dsl::state.eq(DeliveryState::Pending)),
     )
     .set((
-        dsl::state.eq(if retry_at.is_some() { PENDING } else { DEAD }),
+        dsl::state.eq(if retry_at.is_some() {
+            DeliveryState::Pending
+        } else {
+            DeliveryState::Dead
+        }),
         dsl::attempts.eq(dsl::attempts + 1),
         dsl::next_attempt_at.eq(retry_at.unwrap_or(now)),
         dsl::last_status.eq(status),
@@ -136,42 +194,53 @@ pub fn failed(
 }
 
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<Delivery>, DbError> {
-    Ok(dsl::webhook_deliveries
+    dsl::webhook_deliveries
         .find(id)
         .select(Delivery::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
+        .map_err(|e| DbError::naming(e, || delivery_row(id)))
 }
 
 /// Deliveries, newest first, optionally in one state.
 pub fn list(
     conn: &mut DbConn,
-    state: Option<&str>,
+    state: Option<DeliveryState>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Delivery>, DbError> {
-    let mut q = dsl::webhook_deliveries
+    let page = || {
+        let q = dsl::webhook_deliveries
+            .order((dsl::created_at.desc(), dsl::id.desc()))
+            .limit(limit)
+            .offset(offset)
+            .into_boxed::<MultiBackend>();
+        match state {
+            Some(s) => q.filter(dsl::state.eq(s)),
+            None => q,
+        }
+    };
+    page()
         .select(Delivery::as_select())
-        .order((dsl::created_at.desc(), dsl::id.desc()))
-        .limit(limit)
-        .offset(offset)
-        .into_boxed();
-    if let Some(s) = state {
-        q = q.filter(dsl::state.eq(s.to_owned()));
-    }
-    Ok(q.load(conn)?)
+        .load(conn)
+        .map_err(|e| {
+            DbError::naming(e, || {
+                unreadable(page().select((dsl::id, dsl::state)).load(conn))
+            })
+        })
 }
 
 /// Queues a dead or delivered delivery again, with a fresh retry window; `false` if there is none such. A
-/// pending one is left alone: it is queued already, and an attempt may be under way.
+/// pending one is left alone: it is queued already, and an attempt may be under way. (A state this version
+/// cannot read is left as it is too: `get` then names the row.)
 pub fn replay(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
     Ok(diesel::update(
         dsl::webhook_deliveries
             .find(id)
-            .filter(dsl::state.ne(PENDING)),
+            .filter(dsl::state.eq_any([DeliveryState::Delivered, DeliveryState::Dead])),
     )
     .set((
-        dsl::state.eq(PENDING),
+        dsl::state.eq(DeliveryState::Pending),
         dsl::attempts.eq(0),
         dsl::next_attempt_at.eq(now),
         dsl::retry_from.eq(now),
@@ -183,7 +252,12 @@ pub fn replay(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, DbError> {
 }
 
 /// Deletes rows in `state` last changed before `before` (epoch ms), at most `batch` of them.
-pub fn purge(conn: &mut DbConn, state: &str, before: i64, batch: i64) -> Result<usize, DbError> {
+pub fn purge(
+    conn: &mut DbConn,
+    state: DeliveryState,
+    before: i64,
+    batch: i64,
+) -> Result<usize, DbError> {
     let old: Vec<String> = dsl::webhook_deliveries
         .filter(dsl::state.eq(state))
         .filter(dsl::updated_at.lt(before))

@@ -209,12 +209,15 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
                     ))
                     .execute(c)?;
             }
+            use oauth_backend::store::webhook_deliveries::DeliveryState::{
+                Dead, Delivered, Pending,
+            };
             for (id, state, at) in [
-                ("delivered-old", "delivered", now - 8 * DAY),
-                ("delivered-new", "delivered", now - 6 * DAY),
-                ("dead-old", "dead", now - 31 * DAY),
-                ("dead-new", "dead", now - 29 * DAY),
-                ("pending-old", "pending", now - 90 * DAY),
+                ("delivered-old", Delivered, now - 8 * DAY),
+                ("delivered-new", Delivered, now - 6 * DAY),
+                ("dead-old", Dead, now - 31 * DAY),
+                ("dead-new", Dead, now - 29 * DAY),
+                ("pending-old", Pending, now - 90 * DAY),
             ] {
                 let row = oauth_backend::store::webhook_deliveries::Delivery {
                     id: id.into(),
@@ -226,7 +229,7 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
                     location_id: Some("Loc1".into()),
                     company_id: None,
                     payload: "{}".into(),
-                    state: state.into(),
+                    state,
                     attempts: 1,
                     next_attempt_at: at,
                     retry_from: at,
@@ -234,7 +237,7 @@ async fn old_rows_are_purged_and_recent_ones_stay(backend: Backend) {
                     last_error: None,
                     occurred_at: at,
                     created_at: at,
-                    delivered_at: (state == "delivered").then_some(at),
+                    delivered_at: (state == Delivered).then_some(at),
                     updated_at: at,
                 };
                 oauth_backend::store::webhook_deliveries::enqueue(c, &[row])?;
@@ -349,7 +352,7 @@ async fn an_audit_batch_past_the_bind_limits_loses_no_row(backend: Backend) {
             &claims,
             &format!("inst_{i}"),
             Some(&format!("loc_{i}")),
-            "served",
+            oauth_backend::store::audit::Outcome::Served,
         );
     }
     env.app.state.audit.flush().await;
