@@ -161,7 +161,9 @@ pub async fn begin_setup(
         .db
         .run(move |x| payments::insert_charge_once(x, &stored))
         .await?;
-    let customer = super::record::customer(state, provider, Some(contact)).await;
+    // These fields go to the browser, and anyone holding the page's public key may ask for them: they carry
+    // none of the contact's details (PayTR wants the fields present; a verification payment needs no more).
+    let customer = super::record::Customer::default();
     let email = customer.email_or_placeholder();
     let (ok_url, fail_url) = result_urls(state);
     let mut fields = gateway.direct_fields(&Direct {

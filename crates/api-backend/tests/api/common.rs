@@ -167,8 +167,13 @@ pub async fn stack_scoped(
 }
 
 thread_local! {
-    static CLIENT: reqwest::Client =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Idle connections are dropped before the services' keep-alive (actix: 5 s) would close them: a request
+    // sent on a connection the server is closing at that moment fails with no answer (hyper's IncompleteMessage).
+    static CLIENT: reqwest::Client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
 }
 
 pub fn client() -> reqwest::Client {

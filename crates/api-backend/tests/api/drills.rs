@@ -136,6 +136,12 @@ async fn postgres_restarted_under_load() {
                         )
                     }
                 };
+                // A request sent before the outage that was still under way when the server stopped belongs
+                // to the outage: it may rightly fail.
+                let at = match (at, *phase.lock().unwrap()) {
+                    (Phase::Before, now) => now,
+                    (at, _) => at,
+                };
                 log.lock().unwrap().push(Outcome {
                     op,
                     key: ok.map_or(key.clone(), |v| format!("{key}|{v}")),

@@ -982,8 +982,13 @@ async fn paytr_cards_on_file(backend: Backend) {
             Some("1.00"),
             Some("TL"),
             Some("0"),
-            Some("ada@example.test")
+            Some("customer@example.invalid")
         ),
+        "{form}"
+    );
+    // The page's key is public: the answer carries nothing of HighLevel's contact.
+    assert!(
+        !form.to_string().contains("Ada") && !form.to_string().contains("ada@"),
         "{form}"
     );
     assert!(

@@ -469,17 +469,18 @@ pub async fn subscribe(
     })))
 }
 
-/// The customer's address as PayTR wants it (`user_ip`): the proxy's forwarded address when behind one.
+/// The customer's address as PayTR wants it (`user_ip`): the proxy's forwarded address when behind one. A
+/// forwarded value that is not an address (the header is the client's to write) gives way to the peer's.
 fn client_ip(req: &actix_web::HttpRequest) -> String {
-    req.connection_info()
-        .realip_remote_addr()
-        .and_then(|a| {
-            a.parse::<std::net::SocketAddr>()
-                .map(|s| s.ip().to_string())
-                .ok()
-                .or_else(|| Some(a.to_owned()))
-        })
-        .unwrap_or_else(|| "127.0.0.1".into())
+    let forwarded = req.connection_info().realip_remote_addr().and_then(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| a.parse::<std::net::IpAddr>())
+            .ok()
+    });
+    forwarded
+        .or_else(|| req.peer_addr().map(|s| s.ip()))
+        .map_or_else(|| "127.0.0.1".into(), |ip| ip.to_string())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -532,4 +533,27 @@ pub async fn paytr_setup(
         "action": form.action,
         "fields": fields,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_customers_address_is_an_address_or_the_peers() {
+        let peer = "203.0.113.9:5000".parse().unwrap();
+        let ip = |h: Option<&str>| {
+            let mut r = TestRequest::default().peer_addr(peer);
+            if let Some(v) = h {
+                r = r.insert_header(("x-forwarded-for", v));
+            }
+            client_ip(&r.to_http_request())
+        };
+        assert_eq!(ip(None), "203.0.113.9");
+        assert_eq!(ip(Some("198.51.100.7")), "198.51.100.7");
+        assert_eq!(ip(Some("198.51.100.7, 10.0.0.1")), "198.51.100.7");
+        assert_eq!(ip(Some("not-an-address")), "203.0.113.9");
+        assert_eq!(ip(Some("2001:db8::1")), "2001:db8::1");
+    }
 }
