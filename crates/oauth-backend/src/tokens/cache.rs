@@ -233,29 +233,14 @@ impl TokenCache {
             return;
         }
         let _shared = self.clearing.read().unwrap_or_else(|p| p.into_inner());
+        // The row and version the token replaces, when a change raced the load.
+        let mut raced = None;
         self.map.entry_by_ref(installation).and_compute_with(|old| {
-            let old = old.map(|e| e.into_value());
             if self.generation(installation) != generation {
-                let Some(old) = old else {
-                    return Op::Nop;
-                };
-                let stale = |c: &Cached| c.row == cached.row && c.version < cached.version;
-                if !old.values().any(|c| stale(c)) {
-                    return Op::Nop;
-                }
-                // Loads that raced this one must not put the stale entries back.
-                self.bump(installation);
-                let kept: Entries = old
-                    .iter()
-                    .filter(|(_, c)| !stale(c))
-                    .map(|(k, c)| (k.clone(), c.clone()))
-                    .collect();
-                return if kept.is_empty() {
-                    Op::Remove
-                } else {
-                    Op::Put(Arc::new(kept))
-                };
+                raced = Some((cached.row.clone(), cached.version));
+                return Op::Nop;
             }
+            let old = old.map(|e| e.into_value());
             if old
                 .as_ref()
                 .and_then(|m| m.get(scope_key))
@@ -267,7 +252,11 @@ impl TokenCache {
             entries.insert(scope_key.to_owned(), Arc::new(cached));
             Op::Put(Arc::new(entries))
         });
-        self.changed();
+        match raced {
+            // Bumps the generation too: loads that raced this one do not put the stale entries back.
+            Some((row, version)) => self.remove_row(installation, &row, Some(version)),
+            None => self.changed(),
+        }
     }
 
     /// Changes the installation's entries with `keep` (what stays), bumping its generation first.
