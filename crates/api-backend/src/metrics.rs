@@ -28,7 +28,7 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
         let pacing = IntCounterVec::new(
-            Opts::new("api_highlevel_pacing_total", "HighLevel calls under the rate limit: sent, waited, waited_ms, throttled (429), wait_bound_exceeded, daily_limit_refusals, shared_unreachable (sent on this replica's own window: the shared budget was unreachable)"),
+            Opts::new("api_highlevel_pacing_total", "HighLevel calls under the rate limit: sent, waited, waited_ms, throttled (429), wait_bound_exceeded, daily_limit_refusals, shared_unreachable (sent on this replica's own window: the shared budget was unreachable), held_for_others (slots held because HighLevel counted more requests than were sent through this budget: another client's share)"),
             &["counter"],
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
@@ -82,6 +82,7 @@ impl Metrics {
             ("wait_bound_exceeded", &p.wait_bound_exceeded),
             ("daily_limit_refusals", &p.daily_limit_refusals),
             ("shared_unreachable", &p.shared_unreachable),
+            ("held_for_others", &p.held_for_others),
         ] {
             catch_up(
                 self.pacing.with_label_values(&[name]),

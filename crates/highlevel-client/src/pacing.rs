@@ -17,8 +17,9 @@
 //! batches by a background task, off the request's path. Within one process only one request per resource
 //! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), and it sleeps
 //! until the time the budget says the next slot frees, so a burst costs each replica about one query per slot
-//! that frees, not one per waiting request. When the shared budget cannot be
-//! reached, requests fall back to the local window and a warning is logged.
+//! that frees, not one per waiting request. The headers' correction is compared there with the slots taken
+//! since the request's claim, on the budget's own clock (HighLevel counted after the claim). When the shared
+//! budget cannot be reached, requests fall back to the local window and a warning is logged.
 
 use crate::error::HlError;
 use std::future::Future;
@@ -32,12 +33,14 @@ use tokio_util::sync::CancellationToken;
 /// A boxed future, as the [`SharedBudget`] trait returns (it is used as a trait object).
 pub type BudgetFuture<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 
-/// One claimed slot of a shared window: which slot, and the claim's own mark (a slot whose lease lapsed and
-/// was claimed again is not released by the late first holder).
+/// One claimed slot of a shared window: which slot, the claim's own mark (a slot whose lease lapsed and
+/// was claimed again is not released by the late first holder), and when it was claimed by the budget's own
+/// clock (microseconds since the Unix epoch): the request reached HighLevel after that moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
     pub slot: i32,
     pub holder: i64,
+    pub at_us: i64,
 }
 
 /// What [`SharedBudget::take`] found.
@@ -72,18 +75,20 @@ pub trait SharedBudget: Send + Sync + 'static {
     ) -> BudgetFuture<Take>;
     /// Ends claims; each slot stays taken for its `hold` from now.
     fn release(&self, releases: Vec<Release>) -> BudgetFuture<()>;
-    /// HighLevel had counted `used` requests of the window `counted_ago` before now: take free slots until
-    /// at least `used` of the first `max` are taken, each for `hold` from now. Slots taken `counted_ago` before
-    /// now count as taken (they are the ones HighLevel counted, even if they have come free since), so a
-    /// count that is a few milliseconds old never holds slots that merely came free meanwhile.
+    /// HighLevel had counted `used` requests of the window when it received a request claimed at `since` (the
+    /// claim's [`Claim::at_us`]; `None`: now). Every request HighLevel counted then holds, or held, a slot still
+    /// taken at `since`; so take free slots until at least `used` of the first `max` slots are taken or were
+    /// taken at any time after `since`, each until `hold` after `since`. Answers how many it took. (Measured
+    /// from the claim on the budget's clock, not from a moment this process computes: slots that merely came
+    /// free between the claim and this statement are never held again as if another client had spent them.)
     fn hold_used(
         &self,
         resource: &str,
         max: u32,
         used: u32,
+        since: Option<i64>,
         hold: Duration,
-        counted_ago: Duration,
-    ) -> BudgetFuture<()>;
+    ) -> BudgetFuture<usize>;
 }
 
 /// The longest a request waiting for a shared slot sleeps before asking again (a lease may lapse, or another
@@ -96,10 +101,10 @@ enum BudgetNote {
         resource: String,
         max: u32,
         used: u32,
-        /// Held until this much after `counted_at`.
+        /// The claim of the request whose answer carried the count (`None`: now).
+        since: Option<i64>,
+        /// Held until this much after `since`.
         hold: Duration,
-        /// When HighLevel counted `used` (at the latest).
-        counted_at: Instant,
     },
 }
 
@@ -146,6 +151,9 @@ pub struct PacingStats {
     pub daily_limit_refusals: AtomicU64,
     /// Requests that went out on the local window only because the shared budget could not be reached.
     pub shared_unreachable: AtomicU64,
+    /// Slots held because HighLevel counted more requests in the window than this pacer (or, shared, every
+    /// replica) had sent: another client's share. Steadily rising with no other client means a wrong model.
+    pub held_for_others: AtomicU64,
 }
 
 struct Bucket {
@@ -168,8 +176,6 @@ pub struct Slot {
     interval: Duration,
     /// The shared slot, and where to send its release.
     shared: Option<(Release, mpsc::Sender<BudgetNote>)>,
-    /// When the request could first have reached HighLevel.
-    sent: Instant,
 }
 
 impl Drop for Slot {
@@ -226,7 +232,7 @@ pub struct Pacer {
     /// One bucket per resource (location or company) called lately: bounded, and forgotten after an idle hour
     /// (HighLevel's headers teach a new bucket its window again).
     buckets: moka::sync::Cache<String, Arc<Bucket>>,
-    pub stats: PacingStats,
+    pub stats: Arc<PacingStats>,
     /// Cancelled when the process is stopping: requests still waiting for room are refused at once (with a
     /// short retry time: another replica, or this one restarted, can serve them), so they can be answered and
     /// their work released before the process exits.
@@ -245,7 +251,7 @@ impl Pacer {
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
-            stats: PacingStats::default(),
+            stats: Arc::new(PacingStats::default()),
             stopping: CancellationToken::new(),
             shared: None,
         }
@@ -256,7 +262,8 @@ impl Pacer {
     /// releases: call it inside a tokio runtime.
     pub fn shared(cfg: PacingConfig, budget: Arc<dyn SharedBudget>, lease: Duration) -> Pacer {
         let (notes, rx) = mpsc::channel(16_384);
-        tokio::spawn(write_notes(budget.clone(), rx));
+        let pacer = Pacer::new(cfg);
+        tokio::spawn(write_notes(budget.clone(), rx, pacer.stats.clone()));
         Pacer {
             shared: Some(Shared {
                 budget,
@@ -264,7 +271,7 @@ impl Pacer {
                 notes,
                 warned: AtomicBool::new(false),
             }),
-            ..Pacer::new(cfg)
+            ..pacer
         }
     }
 
@@ -363,7 +370,6 @@ impl Pacer {
             permit: Some(permit),
             interval,
             shared,
-            sent: Instant::now(),
         })
     }
 
@@ -485,16 +491,19 @@ impl Pacer {
         let max = st.max;
         drop(st);
         // Another client's share of the window: hold it too, so our next requests do not overrun it. With a
-        // shared budget the other replicas' share is already held there: the correction goes there too.
-        if let (Some(remaining), Some(shared)) = (h.remaining, &self.shared) {
-            // The count is as of when HighLevel received the request (after `sent`), and reaches the shared
-            // budget a little later: compared with what was taken then, not with what is taken by the time.
-            let _ = shared.notes.try_send(BudgetNote::HoldUsed {
+        // shared budget the other replicas' share is already held there: the correction goes there too,
+        // compared with what was taken when this request was claimed (HighLevel counted it after that).
+        let claimed = slot
+            .shared
+            .as_ref()
+            .map(|(r, notes)| (r.claim.at_us, notes));
+        if let (Some(remaining), Some((since, notes))) = (h.remaining, claimed) {
+            let _ = notes.try_send(BudgetNote::HoldUsed {
                 resource: resource.to_owned(),
                 max,
                 used: max.saturating_sub(remaining),
+                since: Some(since),
                 hold: interval,
-                counted_at: slot.sent,
             });
         } else if let Some(remaining) = h.remaining {
             let ours = max as usize - bucket.slots.available_permits().min(max as usize);
@@ -502,6 +511,9 @@ impl Pacer {
             if used > ours {
                 let others = (used - ours).min(bucket.slots.available_permits()) as u32;
                 if let Ok(p) = bucket.slots.clone().try_acquire_many_owned(others) {
+                    self.stats
+                        .held_for_others
+                        .fetch_add(u64::from(others), Ordering::Relaxed);
                     hold_for(vec![p], interval);
                 }
             }
@@ -534,8 +546,8 @@ impl Pacer {
                 resource: resource.to_owned(),
                 max,
                 used: max,
+                since: None,
                 hold: interval,
-                counted_at: Instant::now(),
             });
         }
         tracing::warn!(
@@ -547,11 +559,18 @@ impl Pacer {
     }
 }
 
-/// Writes releases and corrections to the shared budget in batches, until every sender is gone.
-async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<BudgetNote>) {
+/// Writes releases and corrections to the shared budget in batches, until every sender is gone. Releases
+/// first, in one statement: a correction (one statement per resource) must never make a release late. Of a
+/// batch's corrections only the newest per resource is written: it is HighLevel's latest count.
+async fn write_notes(
+    budget: Arc<dyn SharedBudget>,
+    mut rx: mpsc::Receiver<BudgetNote>,
+    stats: Arc<PacingStats>,
+) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut releases = Vec::new();
+        let mut holds: Vec<(String, u32, u32, Option<i64>, Duration)> = Vec::new();
         for note in batch.drain(..) {
             match note {
                 BudgetNote::Release(r) => releases.push(r),
@@ -559,13 +578,18 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
                     resource,
                     max,
                     used,
+                    since,
                     hold,
-                    counted_at,
                 } => {
-                    let ago = counted_at.elapsed();
-                    let hold = hold.saturating_sub(ago);
-                    if let Err(why) = budget.hold_used(&resource, max, used, hold, ago).await {
-                        tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
+                    let newer = |old: Option<i64>| match (old, since) {
+                        (None, _) => false,
+                        (Some(_), None) => true,
+                        (Some(a), Some(b)) => b >= a,
+                    };
+                    match holds.iter_mut().find(|h| h.0 == resource) {
+                        Some(h) if newer(h.3) => *h = (resource, max, used, since, hold),
+                        Some(_) => {}
+                        None => holds.push((resource, max, used, since, hold)),
                     }
                 }
             }
@@ -574,6 +598,18 @@ async fn write_notes(budget: Arc<dyn SharedBudget>, mut rx: mpsc::Receiver<Budge
             if let Err(why) = budget.release(releases).await {
                 // The claims run to their leases instead: later than needed, never too early.
                 tracing::warn!(error = %why, "could not release slots of the shared rate budget");
+            }
+        }
+        for (resource, max, used, since, hold) in holds {
+            match budget.hold_used(&resource, max, used, since, hold).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    stats.held_for_others.fetch_add(n as u64, Ordering::Relaxed);
+                    tracing::debug!(resource, held = n, used, max, "HighLevel counted more requests than the shared budget sent: holding another client's share");
+                }
+                Err(why) => {
+                    tracing::debug!(resource, error = %why, "could not hold another client's share in the shared rate budget");
+                }
             }
         }
     }

@@ -27,6 +27,9 @@ impl PgRateBudget {
 struct Taken {
     #[diesel(sql_type = Nullable<Integer>)]
     slot: Option<i32>,
+    /// The database's clock, microseconds since the Unix epoch.
+    #[diesel(sql_type = BigInt)]
+    now_us: i64,
     #[diesel(sql_type = BigInt)]
     known: i64,
     #[diesel(sql_type = Nullable<Double>)]
@@ -71,6 +74,7 @@ pub fn take(
                  RETURNING s.slot
              )
              SELECT (SELECT slot FROM took) AS slot,
+                    (extract(epoch FROM now()) * 1000000)::bigint AS now_us,
                     (SELECT count(*) FROM hl_rate_slots WHERE resource = $1 AND slot < $2) AS known,
                     (SELECT (extract(epoch FROM min(CASE WHEN claimed
                                 THEN least(busy_until, now() + $5 * interval '1 millisecond')
@@ -84,7 +88,11 @@ pub fn take(
         .bind::<BigInt, _>(ms(interval))
         .get_result(c)?;
         if let Some(slot) = t.slot {
-            return Ok(Take::Got(Claim { slot, holder }));
+            return Ok(Take::Got(Claim {
+                slot,
+                holder,
+                at_us: t.now_us,
+            }));
         }
         if t.known < i64::from(max) {
             // First call for this resource (or a larger window learnt from the headers): make its slots.
@@ -127,38 +135,43 @@ pub fn release(conn: &mut DbConn, releases: &[Release]) -> Result<usize, DbError
     .execute(c)?)
 }
 
-/// HighLevel had counted `used` requests `counted_ago` before now: takes free slots until at least `used` of
-/// the first `max` are taken, each for `hold` from now. A slot still taken `counted_ago` before now counts as
-/// taken: without that, slots that came free between HighLevel's count and this statement (a busy window frees
-/// many a millisecond) were held again for a whole interval, as if another client had spent them.
+/// HighLevel counted `used` requests of the window when it received a request claimed at `since_us` (the
+/// database's clock, microseconds since the Unix epoch; `None`: now). Every request HighLevel counted then took
+/// a slot that was still taken at `since_us` (its slot stays taken until an interval after its answer), so a
+/// slot whose `busy_until` is later than `since_us` counts as taken even if it has come free since. Takes free
+/// slots until at least `used` of the first `max` count as taken, each until `hold` after `since_us`; a count
+/// older than `hold` holds nothing. Answers how many slots it took.
 pub fn hold_used(
     conn: &mut DbConn,
     resource: &str,
     max: u32,
     used: u32,
+    since_us: Option<i64>,
     hold: Duration,
-    counted_ago: Duration,
 ) -> Result<usize, DbError> {
     let c = pg(conn)?;
     Ok(diesel::sql_query(
-        "WITH free AS (
+        "WITH since AS (
+             SELECT coalesce(timestamptz 'epoch' + $5 * interval '1 microsecond', now()) AS t
+         ), free AS (
              SELECT slot FROM hl_rate_slots
              WHERE resource = $1 AND slot < $2 AND busy_until <= now()
+               AND (SELECT t FROM since) + $4 * interval '1 millisecond' > now()
              ORDER BY slot
              LIMIT greatest(0, $3 - (SELECT count(*) FROM hl_rate_slots
                                      WHERE resource = $1 AND slot < $2
-                                       AND busy_until > now() - $5 * interval '1 millisecond'))
+                                       AND busy_until > (SELECT t FROM since)))
              FOR UPDATE SKIP LOCKED
          )
          UPDATE hl_rate_slots s
-         SET busy_until = now() + $4 * interval '1 millisecond', holder = 0, claimed = false
+         SET busy_until = (SELECT t FROM since) + $4 * interval '1 millisecond', holder = 0, claimed = false
          FROM free WHERE s.resource = $1 AND s.slot = free.slot",
     )
     .bind::<Text, _>(resource)
     .bind::<Integer, _>(max as i32)
     .bind::<Integer, _>(used as i32)
     .bind::<BigInt, _>(ms(hold))
-    .bind::<BigInt, _>(ms(counted_ago))
+    .bind::<Nullable<BigInt>, _>(since_us)
     .execute(c)?)
 }
 
@@ -220,15 +233,14 @@ impl SharedBudget for PgRateBudget {
         resource: &str,
         max: u32,
         used: u32,
+        since: Option<i64>,
         hold: Duration,
-        counted_ago: Duration,
-    ) -> BudgetFuture<()> {
+    ) -> BudgetFuture<usize> {
         let db = self.db.clone();
         let resource = resource.to_owned();
         Box::pin(async move {
-            db.run(move |c| hold_used(c, &resource, max, used, hold, counted_ago))
+            db.run(move |c| hold_used(c, &resource, max, used, since, hold))
                 .await
-                .map(drop)
                 .map_err(|e| e.to_string())
         })
     }

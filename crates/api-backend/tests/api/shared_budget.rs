@@ -40,6 +40,23 @@ async fn list(base: String) -> u16 {
         .unwrap_or(0)
 }
 
+/// A replica's `held_for_others` pacing counter, from its `/metrics`.
+async fn held_for_others(base: &str) -> u64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("api_highlevel_pacing_total{counter=\"held_for_others\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no held_for_others counter in /metrics:\n{text}"))
+}
+
 async fn ready_stack() -> Stack {
     let s = stack_with(
         Backend::Postgres,
@@ -78,6 +95,11 @@ async fn two_replicas_share_one_budget() {
         0,
         "HighLevel never answered 429"
     );
+    // Nobody else spends this budget: HighLevel's `X-RateLimit-Remaining` never counts more than the replicas
+    // sent, so neither holds a slot for "another client" (each such slot is a request pushed a window later).
+    for r in [&a, &b] {
+        assert_eq!(held_for_others(&r.base_url).await, 0);
+    }
     let ratio = took.as_secs_f64() / floor(n).as_secs_f64();
     eprintln!("two replicas, {n} calls: {took:?}, {ratio:.3} × the floor");
     // Without a shared budget each replica would send its 20 at once: 40 in the first window, throttled.

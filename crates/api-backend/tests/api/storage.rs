@@ -487,32 +487,40 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    db.run(move |c| {
-        got(take(c, "D", 1, lease, interval, 11)?);
-        // Another client spent 4 of 5: with our one, hold 3 more; one is left.
-        got(take(c, "N", 5, lease, interval, 12)?);
-        assert_eq!(hold_used(c, "N", 5, 4, lease, Duration::ZERO)?, 3);
-        got(take(c, "N", 5, lease, interval, 13)?);
-        busy(take(c, "N", 5, lease, interval, 14)?);
-        // A wider window learnt from the headers gets its new slots.
-        got(take(c, "N", 7, lease, interval, 15)?);
-        got(take(c, "N", 7, lease, interval, 16)?);
-        busy(take(c, "N", 7, lease, interval, 17)?);
-        // HighLevel's count of 1 was made while our claim was under way; the claim has come free since. The
-        // count is ours, not another client's: nothing is held.
-        got(take(c, "S", 2, Duration::from_millis(50), interval, 18)?);
-        Ok(())
-    })
-    .await
-    .unwrap();
+    let claims_s_t = db
+        .run(move |c| {
+            got(take(c, "D", 1, lease, interval, 11)?);
+            // Another client spent 4 of 5: with our one, hold 3 more; one is left.
+            got(take(c, "N", 5, lease, interval, 12)?);
+            assert_eq!(hold_used(c, "N", 5, 4, None, lease)?, 3);
+            got(take(c, "N", 5, lease, interval, 13)?);
+            busy(take(c, "N", 5, lease, interval, 14)?);
+            // A wider window learnt from the headers gets its new slots.
+            got(take(c, "N", 7, lease, interval, 15)?);
+            got(take(c, "N", 7, lease, interval, 16)?);
+            busy(take(c, "N", 7, lease, interval, 17)?);
+            // HighLevel's count of 1 was made after our claim; the claim has come free since (here its lease
+            // lapsed; an answer's release does the same). The count is ours, not another client's: nothing is held.
+            let s = got(take(c, "S", 2, Duration::from_millis(50), interval, 18)?);
+            // A count as old as its hold holds nothing.
+            let t = got(take(c, "T", 2, lease, interval, 21)?);
+            Ok((s, t))
+        })
+        .await
+        .unwrap();
+    let (s_claim, t_claim) = claims_s_t;
     tokio::time::sleep(Duration::from_millis(100)).await;
     db.run(move |c| {
-        let ago = Duration::from_millis(500);
-        assert_eq!(hold_used(c, "S", 2, 1, lease, ago)?, 0);
+        assert_eq!(hold_used(c, "S", 2, 1, Some(s_claim.at_us), lease)?, 0);
         // Counted now, the same 1 is another client's: one slot is held.
-        assert_eq!(hold_used(c, "S", 2, 1, lease, Duration::ZERO)?, 1);
+        assert_eq!(hold_used(c, "S", 2, 1, None, lease)?, 1);
         got(take(c, "S", 2, lease, interval, 19)?);
         busy(take(c, "S", 2, lease, interval, 20)?);
+        let hold = Duration::from_millis(50);
+        assert_eq!(hold_used(c, "T", 2, 2, Some(t_claim.at_us), hold)?, 0);
+        // The same count, fresh: the other slot is held, until `hold` after the claim.
+        assert_eq!(hold_used(c, "T", 2, 2, Some(t_claim.at_us), lease)?, 1);
+        busy(take(c, "T", 2, lease, interval, 22)?);
         Ok(())
     })
     .await
