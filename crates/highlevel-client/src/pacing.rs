@@ -15,9 +15,11 @@
 //! (the HighLevel timeout plus an interval, so a replica that dies mid-call frees its slots on its own) and,
 //! once the answer is in, kept for one interval from then, like a local one; those releases are written in
 //! batches by a background task, off the request's path. Within one process only one request per resource
-//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate), and it sleeps
-//! until the time the budget says the next slot frees, so a burst costs each replica about one query per slot
-//! that frees, not one per waiting request. The headers' correction is compared there with the slots taken
+//! asks the shared budget at a time (the others queue on the local, fair semaphore and gate); it claims, in
+//! the same query, a slot for each request of the process waiting at the gate (up to 32), which take them in
+//! turn without a query, and when none is free it sleeps until the time the budget says the next slot frees.
+//! So a window's turn costs each replica a few queries, not one per slot, and no slot waits behind a queue of
+//! round trips. The headers' correction is compared there with the slots taken
 //! since the request's claim, on the budget's own clock (HighLevel counted after the claim). When the shared
 //! budget cannot be reached, requests fall back to the local window and a warning is logged.
 
@@ -44,13 +46,12 @@ pub struct Claim {
 }
 
 /// What [`SharedBudget::take`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Take {
-    Got(Claim),
+    /// At least one claim, at most as many as were asked for.
+    Got(Vec<Claim>),
     /// Every slot is taken; the earliest frees in about `retry_in` (a claim under way may free sooner).
-    Busy {
-        retry_in: Duration,
-    },
+    Busy { retry_in: Duration },
 }
 
 /// A claim ended by an answer: its slot stays taken for `hold` from now.
@@ -64,12 +65,13 @@ pub struct Release {
 /// A rate budget every replica shares. Errors are strings for the log: the pacer falls back to its local
 /// window on any of them.
 pub trait SharedBudget: Send + Sync + 'static {
-    /// Claims one of the first `max` slots of `resource` until `lease` from now. When none is free, says
-    /// when the next frees: a claim whose answer is not in yet holds its slot for at least `interval` more.
+    /// Claims up to `want` of the first `max` slots of `resource` until `lease` from now. When none is free,
+    /// says when the next frees: a claim whose answer is not in yet holds its slot for at least `interval` more.
     fn take(
         &self,
         resource: &str,
         max: u32,
+        want: u32,
         lease: Duration,
         interval: Duration,
     ) -> BudgetFuture<Take>;
@@ -94,6 +96,13 @@ pub trait SharedBudget: Send + Sync + 'static {
 /// The longest a request waiting for a shared slot sleeps before asking again (a lease may lapse, or another
 /// client's correction be lifted, before the time the budget gave).
 const SHARED_NAP_MAX: Duration = Duration::from_millis(1000);
+
+/// The most slots one query claims at once (for the requests of this process waiting on the resource).
+const CLAIM_BATCH: u32 = 32;
+
+/// How long a slot claimed for a waiting request may wait for it: one that waited longer (its request gave up)
+/// is handed back rather than sent on a lease partly spent.
+const SPARE_FRESH: Duration = Duration::from_millis(1000);
 
 enum BudgetNote {
     Release(Release),
@@ -159,8 +168,28 @@ pub struct PacingStats {
 struct Bucket {
     slots: Arc<Semaphore>,
     state: Mutex<BucketState>,
-    /// One request per resource asks the shared budget at a time (tokio's mutex is fair).
-    gate: tokio::sync::Mutex<()>,
+    /// One request per resource asks the shared budget at a time (tokio's mutex is fair). It claims a slot
+    /// for every request of this process waiting for the gate too (up to [`CLAIM_BATCH`]) and leaves the
+    /// others here, with when they were claimed; each later holder of the gate takes one before asking.
+    gate: tokio::sync::Mutex<Vec<(Claim, Instant)>>,
+    /// Requests of this process wanting a shared slot of the resource (holding the gate or waiting for it).
+    asking: AtomicU64,
+}
+
+/// Counts a request in [`Bucket::asking`] while it lives.
+struct Asking<'a>(&'a AtomicU64);
+
+impl<'a> Asking<'a> {
+    fn new(n: &'a AtomicU64) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Asking(n)
+    }
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct BucketState {
@@ -299,7 +328,8 @@ impl Pacer {
                     interval: self.cfg.interval,
                     daily_spent_until: None,
                 }),
-                gate: tokio::sync::Mutex::new(()),
+                gate: tokio::sync::Mutex::new(Vec::new()),
+                asking: AtomicU64::new(0),
             })
         })
     }
@@ -383,6 +413,7 @@ impl Pacer {
     ) -> Result<Option<(Release, mpsc::Sender<BudgetNote>)>, HlError> {
         let started = Instant::now();
         let mut waited = false;
+        let asking = Asking::new(&bucket.asking);
         let gate = tokio::select! {
             g = tokio::time::timeout(deadline.saturating_duration_since(started), bucket.gate.lock()) => g.ok(),
             () = self.stopping.cancelled() => return Err(HlError::RateLimited {
@@ -390,29 +421,49 @@ impl Pacer {
                 retry_after: RETRY_AFTER_STOP,
             }),
         };
+        let mut gate = gate;
         let result = loop {
             let (max, interval) = {
                 let st = bucket.state.lock().unwrap_or_else(|p| p.into_inner());
                 (st.max, st.interval)
             };
-            if gate.is_none() {
+            let Some(spare) = gate.as_mut() else {
                 break Err(interval);
+            };
+            let release = |claim, hold| Release {
+                resource: resource.to_owned(),
+                claim,
+                hold,
+            };
+            // A slot claimed for this request by an earlier holder of the gate.
+            let mut fresh = None;
+            while let Some((claim, at)) = spare.pop() {
+                if at.elapsed() < SPARE_FRESH {
+                    fresh = Some(claim);
+                    break;
+                }
+                // Its request gave up waiting: never sent, so free at once.
+                let _ = shared
+                    .notes
+                    .try_send(BudgetNote::Release(release(claim, Duration::ZERO)));
             }
+            if let Some(claim) = fresh {
+                break Ok(Some((release(claim, interval), shared.notes.clone())));
+            }
+            let want = (asking.0.load(Ordering::Relaxed) as u32).clamp(1, CLAIM_BATCH.min(max));
             match shared
                 .budget
-                .take(resource, max, shared.lease, interval)
+                .take(resource, max, want, shared.lease, interval)
                 .await
             {
-                Ok(Take::Got(claim)) => {
+                Ok(Take::Got(mut claims)) => {
                     shared.warned.store(false, Ordering::Relaxed);
-                    break Ok(Some((
-                        Release {
-                            resource: resource.to_owned(),
-                            claim,
-                            hold: interval,
-                        },
-                        shared.notes.clone(),
-                    )));
+                    let Some(claim) = claims.pop() else {
+                        continue;
+                    };
+                    let now = Instant::now();
+                    spare.extend(claims.into_iter().map(|c| (c, now)));
+                    break Ok(Some((release(claim, interval), shared.notes.clone())));
                 }
                 Ok(Take::Busy { retry_in }) => {
                     let now = Instant::now();
@@ -704,6 +755,137 @@ mod tests {
         );
         let b = p.bucket("L");
         assert_eq!(b.slots.available_permits(), 1);
+    }
+
+    /// A shared budget in memory: `max` slots, free or taken; counts its queries.
+    #[derive(Default)]
+    struct InMemory {
+        taken: Mutex<Vec<bool>>,
+        takes: AtomicU64,
+        released: Mutex<Vec<Release>>,
+    }
+
+    impl SharedBudget for Arc<InMemory> {
+        fn take(
+            &self,
+            _resource: &str,
+            max: u32,
+            want: u32,
+            _lease: Duration,
+            _interval: Duration,
+        ) -> BudgetFuture<Take> {
+            self.takes.fetch_add(1, Ordering::Relaxed);
+            let mut taken = self.taken.lock().unwrap();
+            taken.resize(max as usize, false);
+            let claims: Vec<Claim> = (0..max as i32)
+                .filter(|&slot| !taken[slot as usize])
+                .take(want as usize)
+                .map(|slot| Claim {
+                    slot,
+                    holder: 1,
+                    at_us: 0,
+                })
+                .collect();
+            for c in &claims {
+                taken[c.slot as usize] = true;
+            }
+            let answer = if claims.is_empty() {
+                Take::Busy {
+                    retry_in: Duration::from_millis(10),
+                }
+            } else {
+                Take::Got(claims)
+            };
+            // A round trip's time: requests arriving meanwhile wait for the gate.
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(answer)
+            })
+        }
+        fn release(&self, releases: Vec<Release>) -> BudgetFuture<()> {
+            self.released.lock().unwrap().extend(releases);
+            Box::pin(async { Ok(()) })
+        }
+        fn hold_used(
+            &self,
+            _: &str,
+            _: u32,
+            _: u32,
+            _: Option<i64>,
+            _: Duration,
+        ) -> BudgetFuture<usize> {
+            Box::pin(async { Ok(0) })
+        }
+    }
+
+    /// Requests of one process waiting for a resource's shared slots are served by a few queries, each
+    /// claiming for the requests waiting then, and every request gets a slot of its own.
+    #[tokio::test]
+    async fn one_query_claims_for_every_waiting_request() {
+        let budget = Arc::new(InMemory::default());
+        let cfg = PacingConfig {
+            max: 50,
+            ..PacingConfig::default()
+        };
+        let p = Arc::new(Pacer::shared(
+            cfg,
+            Arc::new(budget.clone()),
+            Duration::from_secs(30),
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let calls: Vec<_> = (0..40)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.acquire("L", deadline).await })
+            })
+            .collect();
+        let mut slots = std::collections::BTreeSet::new();
+        let mut held = Vec::new();
+        for c in calls {
+            let slot = c.await.unwrap().unwrap();
+            let (release, _) = slot.shared.as_ref().expect("a shared claim");
+            slots.insert(release.claim.slot);
+            held.push(slot);
+        }
+        assert_eq!(slots.len(), 40, "a slot of its own for each request");
+        let takes = budget.takes.load(Ordering::Relaxed);
+        assert!(takes <= 5, "{takes} queries for 40 requests");
+    }
+
+    /// A slot claimed for a request that gave up waiting is handed back free (hold zero), not sent on.
+    #[tokio::test]
+    async fn a_stale_spare_claim_is_handed_back() {
+        let budget = Arc::new(InMemory::default());
+        let p = Pacer::shared(
+            PacingConfig::default(),
+            Arc::new(budget.clone()),
+            Duration::from_secs(30),
+        );
+        let bucket = p.bucket("L");
+        let stale = Claim {
+            slot: 7,
+            holder: 9,
+            at_us: 0,
+        };
+        bucket
+            .gate
+            .lock()
+            .await
+            .push((stale, Instant::now() - SPARE_FRESH));
+        let slot = p
+            .acquire("L", Instant::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        let (release, _) = slot.shared.as_ref().unwrap();
+        assert_ne!(release.claim, stale, "the stale claim is not used");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let released = budget.released.lock().unwrap().clone();
+        assert!(
+            released
+                .iter()
+                .any(|r| r.claim == stale && r.hold == Duration::ZERO),
+            "{released:?}"
+        );
     }
 
     #[tokio::test]

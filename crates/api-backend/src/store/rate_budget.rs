@@ -25,8 +25,8 @@ impl PgRateBudget {
 
 #[derive(QueryableByName)]
 struct Taken {
-    #[diesel(sql_type = Nullable<Integer>)]
-    slot: Option<i32>,
+    #[diesel(sql_type = Nullable<Array<Integer>>)]
+    slots: Option<Vec<i32>>,
     /// The database's clock, microseconds since the Unix epoch.
     #[diesel(sql_type = BigInt)]
     now_us: i64,
@@ -49,13 +49,14 @@ fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
 
-/// Claims the free slot that has been free longest, and says how many slots exist and when the next frees:
-/// a released slot at its `busy_until`; a claimed one (its answer not in yet) no sooner than `interval` from
-/// now, or when its lease lapses.
+/// Claims up to `want` of the free slots, those free longest first, and says how many slots exist and when
+/// the next frees: a released slot at its `busy_until`; a claimed one (its answer not in yet) no sooner than
+/// `interval` from now, or when its lease lapses.
 pub fn take(
     conn: &mut DbConn,
     resource: &str,
     max: u32,
+    want: u32,
     lease: Duration,
     interval: Duration,
     holder: i64,
@@ -66,14 +67,14 @@ pub fn take(
             "WITH pick AS (
                  SELECT slot FROM hl_rate_slots
                  WHERE resource = $1 AND slot < $2 AND busy_until <= now()
-                 ORDER BY busy_until, slot LIMIT 1 FOR UPDATE SKIP LOCKED
+                 ORDER BY busy_until, slot LIMIT $6 FOR UPDATE SKIP LOCKED
              ), took AS (
                  UPDATE hl_rate_slots s
                  SET busy_until = now() + $3 * interval '1 millisecond', holder = $4, claimed = true
                  FROM pick WHERE s.resource = $1 AND s.slot = pick.slot
                  RETURNING s.slot
              )
-             SELECT (SELECT slot FROM took) AS slot,
+             SELECT (SELECT array_agg(slot) FROM took) AS slots,
                     (extract(epoch FROM now()) * 1000000)::bigint AS now_us,
                     (SELECT count(*) FROM hl_rate_slots WHERE resource = $1 AND slot < $2) AS known,
                     (SELECT (extract(epoch FROM min(CASE WHEN claimed
@@ -86,13 +87,19 @@ pub fn take(
         .bind::<BigInt, _>(ms(lease))
         .bind::<BigInt, _>(holder)
         .bind::<BigInt, _>(ms(interval))
+        .bind::<BigInt, _>(i64::from(want.max(1)))
         .get_result(c)?;
-        if let Some(slot) = t.slot {
-            return Ok(Take::Got(Claim {
-                slot,
-                holder,
-                at_us: t.now_us,
-            }));
+        if let Some(slots) = t.slots.filter(|s| !s.is_empty()) {
+            return Ok(Take::Got(
+                slots
+                    .into_iter()
+                    .map(|slot| Claim {
+                        slot,
+                        holder,
+                        at_us: t.now_us,
+                    })
+                    .collect(),
+            ));
         }
         if t.known < i64::from(max) {
             // First call for this resource (or a larger window learnt from the headers): make its slots.
@@ -205,6 +212,7 @@ impl SharedBudget for PgRateBudget {
         &self,
         resource: &str,
         max: u32,
+        want: u32,
         lease: Duration,
         interval: Duration,
     ) -> BudgetFuture<Take> {
@@ -212,7 +220,7 @@ impl SharedBudget for PgRateBudget {
         let resource = resource.to_owned();
         let holder = rand::random::<i64>();
         Box::pin(async move {
-            db.run(move |c| take(c, &resource, max, lease, interval, holder))
+            db.run(move |c| take(c, &resource, max, want, lease, interval, holder))
                 .await
                 .map_err(|e| e.to_string())
         })

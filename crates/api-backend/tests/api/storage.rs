@@ -412,8 +412,8 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
     let lease = Duration::from_secs(30);
     let interval = Duration::from_secs(10);
     let got = |t: Take| match t {
-        Take::Got(c) => c,
-        busy => panic!("expected a slot, got {busy:?}"),
+        Take::Got(c) if c.len() == 1 => c[0],
+        other => panic!("expected one slot, got {other:?}"),
     };
     let busy = |t: Take| match t {
         Take::Busy { retry_in } => retry_in,
@@ -422,16 +422,16 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
     let claims = db
         .run(move |c| {
             let claims: Vec<Claim> = (1..=3)
-                .map(|h| take(c, "L", 3, lease, interval, h).map(got))
+                .map(|h| take(c, "L", 3, 1, lease, interval, h).map(got))
                 .collect::<Result<_, _>>()?;
             // The fourth waits: a claim under way holds its slot for at least an interval more (its lease is
             // longer); another resource has a window of its own.
-            let wait = busy(take(c, "L", 3, lease, interval, 4)?);
+            let wait = busy(take(c, "L", 3, 1, lease, interval, 4)?);
             assert!(
                 wait > Duration::from_secs(9) && wait <= interval,
                 "{wait:?}"
             );
-            got(take(c, "M", 3, lease, interval, 5)?);
+            got(take(c, "M", 3, 1, lease, interval, 5)?);
             Ok(claims)
         })
         .await
@@ -454,14 +454,14 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
             hold: Duration::from_millis(200),
         };
         assert_eq!(release(c, &[r])?, 1);
-        assert!(busy(take(c, "L", 3, lease, interval, 6)?) <= Duration::from_millis(200));
+        assert!(busy(take(c, "L", 3, 1, lease, interval, 6)?) <= Duration::from_millis(200));
         Ok(())
     })
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     let again = db
-        .run(move |c| take(c, "L", 3, lease, interval, 7).map(got))
+        .run(move |c| take(c, "L", 3, 1, lease, interval, 7).map(got))
         .await
         .unwrap();
     assert_eq!(again.slot, first.slot);
@@ -473,15 +473,15 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
             hold: Duration::ZERO,
         };
         assert_eq!(release(c, &[late])?, 0, "holder 1 no longer holds the slot");
-        busy(take(c, "L", 3, lease, interval, 8)?);
+        busy(take(c, "L", 3, 1, lease, interval, 8)?);
         Ok(())
     })
     .await
     .unwrap();
     // A claim whose replica died lapses with its lease.
     db.run(move |c| {
-        got(take(c, "D", 1, Duration::from_millis(100), interval, 9)?);
-        busy(take(c, "D", 1, lease, interval, 10)?);
+        got(take(c, "D", 1, 1, Duration::from_millis(100), interval, 9)?);
+        busy(take(c, "D", 1, 1, lease, interval, 10)?);
         Ok(())
     })
     .await
@@ -489,21 +489,21 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let claims_s_t = db
         .run(move |c| {
-            got(take(c, "D", 1, lease, interval, 11)?);
+            got(take(c, "D", 1, 1, lease, interval, 11)?);
             // Another client spent 4 of 5: with our one, hold 3 more; one is left.
-            got(take(c, "N", 5, lease, interval, 12)?);
+            got(take(c, "N", 5, 1, lease, interval, 12)?);
             assert_eq!(hold_used(c, "N", 5, 4, None, lease)?, 3);
-            got(take(c, "N", 5, lease, interval, 13)?);
-            busy(take(c, "N", 5, lease, interval, 14)?);
+            got(take(c, "N", 5, 1, lease, interval, 13)?);
+            busy(take(c, "N", 5, 1, lease, interval, 14)?);
             // A wider window learnt from the headers gets its new slots.
-            got(take(c, "N", 7, lease, interval, 15)?);
-            got(take(c, "N", 7, lease, interval, 16)?);
-            busy(take(c, "N", 7, lease, interval, 17)?);
+            got(take(c, "N", 7, 1, lease, interval, 15)?);
+            got(take(c, "N", 7, 1, lease, interval, 16)?);
+            busy(take(c, "N", 7, 1, lease, interval, 17)?);
             // HighLevel's count of 1 was made after our claim; the claim has come free since (here its lease
             // lapsed; an answer's release does the same). The count is ours, not another client's: nothing is held.
-            let s = got(take(c, "S", 2, Duration::from_millis(50), interval, 18)?);
+            let s = got(take(c, "S", 2, 1, Duration::from_millis(50), interval, 18)?);
             // A count as old as its hold holds nothing.
-            let t = got(take(c, "T", 2, lease, interval, 21)?);
+            let t = got(take(c, "T", 2, 1, lease, interval, 21)?);
             Ok((s, t))
         })
         .await
@@ -514,13 +514,26 @@ async fn the_shared_rate_budget_hands_out_at_most_max_slots() {
         assert_eq!(hold_used(c, "S", 2, 1, Some(s_claim.at_us), lease)?, 0);
         // Counted now, the same 1 is another client's: one slot is held.
         assert_eq!(hold_used(c, "S", 2, 1, None, lease)?, 1);
-        got(take(c, "S", 2, lease, interval, 19)?);
-        busy(take(c, "S", 2, lease, interval, 20)?);
+        got(take(c, "S", 2, 1, lease, interval, 19)?);
+        busy(take(c, "S", 2, 1, lease, interval, 20)?);
         let hold = Duration::from_millis(50);
         assert_eq!(hold_used(c, "T", 2, 2, Some(t_claim.at_us), hold)?, 0);
         // The same count, fresh: the other slot is held, until `hold` after the claim.
         assert_eq!(hold_used(c, "T", 2, 2, Some(t_claim.at_us), lease)?, 1);
-        busy(take(c, "T", 2, lease, interval, 22)?);
+        busy(take(c, "T", 2, 1, lease, interval, 22)?);
+        // One query claims several slots (for the requests a replica has waiting), never past `max`.
+        let slots = |t: Take| match t {
+            Take::Got(c) => c
+                .iter()
+                .map(|c| c.slot)
+                .collect::<std::collections::BTreeSet<_>>(),
+            busy => panic!("expected slots, got {busy:?}"),
+        };
+        let first = slots(take(c, "B", 5, 3, lease, interval, 23)?);
+        let rest = slots(take(c, "B", 5, 5, lease, interval, 24)?);
+        assert_eq!((first.len(), rest.len()), (3, 2));
+        assert!(first.is_disjoint(&rest));
+        busy(take(c, "B", 5, 1, lease, interval, 25)?);
         Ok(())
     })
     .await
