@@ -105,7 +105,8 @@ const CLAIM_BATCH: u32 = 32;
 const SPARE_FRESH: Duration = Duration::from_millis(1000);
 
 enum BudgetNote {
-    Release(Release),
+    /// A claim ended at the instant given: its hold counts from then, however late the note is written.
+    Release(Release, Instant),
     HoldUsed {
         resource: String,
         max: u32,
@@ -215,7 +216,7 @@ impl Drop for Slot {
         if let Some((mut release, notes)) = self.shared.take() {
             release.hold = self.interval;
             // A full queue only means the claim runs to its lease: later than needed, never too early.
-            let _ = notes.try_send(BudgetNote::Release(release));
+            let _ = notes.try_send(BudgetNote::Release(release, Instant::now()));
         }
     }
 }
@@ -443,9 +444,10 @@ impl Pacer {
                     break;
                 }
                 // Its request gave up waiting: never sent, so free at once.
-                let _ = shared
-                    .notes
-                    .try_send(BudgetNote::Release(release(claim, Duration::ZERO)));
+                let _ = shared.notes.try_send(BudgetNote::Release(
+                    release(claim, Duration::ZERO),
+                    Instant::now(),
+                ));
             }
             if let Some(claim) = fresh {
                 break Ok(Some((release(claim, interval), shared.notes.clone())));
@@ -611,7 +613,7 @@ impl Pacer {
 }
 
 /// Writes releases and corrections to the shared budget in batches, until every sender is gone. Releases
-/// first, in one statement: a correction (one statement per resource) must never make a release late. Of a
+/// first, in one statement, each held from its answer rather than from when it is written. Of a
 /// batch's corrections only the newest per resource is written: it is HighLevel's latest count.
 async fn write_notes(
     budget: Arc<dyn SharedBudget>,
@@ -624,7 +626,7 @@ async fn write_notes(
         let mut holds: Vec<(String, u32, u32, Option<i64>, Duration)> = Vec::new();
         for note in batch.drain(..) {
             match note {
-                BudgetNote::Release(r) => releases.push(r),
+                BudgetNote::Release(r, ended) => releases.push((r, ended)),
                 BudgetNote::HoldUsed {
                     resource,
                     max,
@@ -646,6 +648,17 @@ async fn write_notes(
             }
         }
         if !releases.is_empty() {
+            // The hold is written as "until `hold` from the database's now": less the time the note waited
+            // here, so a busy writer never keeps a slot past one interval after its answer. The statement runs
+            // after this subtraction, so the database's now is never earlier than the note's instant plus the
+            // time subtracted: the slot is never freed sooner than one interval after its answer.
+            let releases = releases
+                .into_iter()
+                .map(|(mut r, ended)| {
+                    r.hold = r.hold.saturating_sub(ended.elapsed());
+                    r
+                })
+                .collect();
             if let Err(why) = budget.release(releases).await {
                 // The claims run to their leases instead: later than needed, never too early.
                 tracing::warn!(error = %why, "could not release slots of the shared rate budget");
@@ -885,6 +898,39 @@ mod tests {
                 .iter()
                 .any(|r| r.claim == stale && r.hold == Duration::ZERO),
             "{released:?}"
+        );
+    }
+
+    /// A release written late is held from its answer, not from when it is written.
+    #[tokio::test]
+    async fn a_late_release_is_held_from_its_answer() {
+        let budget = Arc::new(InMemory::default());
+        let (tx, rx) = mpsc::channel(8);
+        let writer = tokio::spawn(write_notes(
+            Arc::new(budget.clone()),
+            rx,
+            Arc::new(PacingStats::default()),
+        ));
+        let claim = Claim {
+            slot: 0,
+            holder: 1,
+            at_us: 0,
+        };
+        let release = Release {
+            resource: "L".into(),
+            claim,
+            hold: Duration::from_secs(10),
+        };
+        let answered = Instant::now() - Duration::from_millis(300);
+        tx.send(BudgetNote::Release(release, answered))
+            .await
+            .unwrap();
+        drop(tx);
+        writer.await.unwrap();
+        let hold = budget.released.lock().unwrap()[0].hold;
+        assert!(
+            hold <= Duration::from_millis(9_700) && hold > Duration::from_millis(9_000),
+            "{hold:?}"
         );
     }
 
