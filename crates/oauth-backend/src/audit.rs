@@ -132,12 +132,12 @@ impl AuditSink {
         }
         // A place in the global bound, reserved only for a new entry (the common read adds to one already held
         // and writes nothing shared).
-        let reserved = self
-            .shards
-            .buffered
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < BUFFER).then_some(n + 1)
-            });
+        let reserved =
+            self.shards
+                .buffered
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < BUFFER).then_some(n + 1)
+                });
         if reserved.is_err() {
             drop(shard);
             self.metrics.audit_dropped.inc();
