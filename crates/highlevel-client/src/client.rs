@@ -35,8 +35,9 @@ pub struct ClientConfig {
     pub backend_url: String,
     /// The bound on one exchange: for a call whose answer is read whole ([`HighLevelClient::call`]), from
     /// connecting to the answer's last byte; for a streamed one ([`HighLevelClient::call_streamed`]), from
-    /// connecting to the answer's head only (its body is bounded by `idle_timeout`, not by a total: a large
-    /// answer passed on to a slow reader takes as long as the reader takes).
+    /// connecting to the answer's head only (a successful answer's body is bounded by `idle_timeout`, not by a
+    /// total: a large answer passed on to a slow reader takes as long as the reader takes; a refusal, read whole
+    /// for its diagnosis, is still bounded by `timeout` to its last byte).
     pub timeout: Duration,
     /// A streamed answer's body: the longest HighLevel may leave it without a next piece while it is being
     /// waited for. Time the caller spends between two reads does not count.
@@ -502,10 +503,23 @@ impl HighLevelClient {
                 }));
             }
             let read = if success {
-                res.bytes().await
+                res.bytes().await.map_err(|e| without_url(&e))
             } else {
-                // Enough for HighLevel's message and the diagnosis, however large the refusal.
-                read_bounded(res, REFUSAL_BODY_LIMIT).await
+                // Enough for HighLevel's message and the diagnosis, however large the refusal. A streamed
+                // call's request has no total bound: its refusal, read whole, gets what is left of `timeout`.
+                let refusal = read_bounded(res, REFUSAL_BODY_LIMIT);
+                if stream {
+                    let left = self.cfg.timeout.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(left, refusal).await {
+                        Ok(read) => read.map_err(|e| without_url(&e)),
+                        Err(_) => Err(format!(
+                            "timeout: the refusal was not read within {} ms",
+                            self.cfg.timeout.as_millis()
+                        )),
+                    }
+                } else {
+                    refusal.await.map_err(|e| without_url(&e))
+                }
             };
             let body = match read {
                 Ok(b) => b,
@@ -518,10 +532,9 @@ impl HighLevelClient {
                     }
                     return Err(HlError::Unavailable {
                         reason: format!(
-                            "{} {}: the answer was lost ({})",
+                            "{} {}: the answer was lost ({e})",
                             ep.method.as_str(),
                             ep.path,
-                            without_url(&e)
                         ),
                         maybe_applied: true,
                     });

@@ -828,6 +828,30 @@ async fn a_slow_reader_gets_a_large_answer_whole(backend: Backend) {
         waited < Duration::from_millis(4000),
         "cut off after the idle timeout, not after the stall: {waited:?}"
     );
+
+    // A refusal stalling mid-body is read whole for its diagnosis: bounded by the call's timeout (the GET is
+    // then sent again, and answered).
+    let added = sim_post(
+        &s,
+        "/_sim/faults",
+        json!({"path_prefix": "/calendars/", "method": "GET", "answer_bytes": 40 * 1024,
+            "status": 422, "answer_pause_ms": 5000, "after_handler": true}),
+    )
+    .await;
+    assert_eq!(added["status"], 422, "{added}");
+    let started = Instant::now();
+    let (status, body) = get(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+        &user,
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        waited < Duration::from_millis(4000),
+        "the stalled refusal was not waited out: {waited:?}"
+    );
 }
 
 both_backends!(
