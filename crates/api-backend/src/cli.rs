@@ -10,8 +10,8 @@ use service_common::logging::{init_logging, LogFormat};
 /// Settings come from the environment (and the optional file named by CONFIG_FILE): PORT (8082), DATABASE_URL,
 /// HIGHLEVEL_API_URL, OAUTH_BACKEND_URL, SERVICE_JWT_SECRET, HIGHLEVEL_SSO_KEY, CORS_ALLOWED_ORIGINS,
 /// PUBLIC_BASE_URL, HIGHLEVEL_CLIENT_ID (optional: spots tokens of another app), TOKEN_ENCRYPTION_KEYS
-/// (optional: seals PayTR credentials), LOG_FORMAT, RUST_LOG, DB_POOL_SIZE (10), HIGHLEVEL_TIMEOUT_MS (15000),
-/// RATE_LIMIT_BURST (100), RATE_LIMIT_INTERVAL_MS (10000), RATE_LIMIT_MAX_WAIT_MS (30000), SESSION_TTL_SECS (3600),
+/// (optional: seals PayTR credentials), LOG_FORMAT, RUST_LOG, DB_POOL_SIZE (10), HIGHLEVEL_TIMEOUT_MS (15000: one
+/// call, or a proxied answer's head), HIGHLEVEL_IDLE_TIMEOUT_MS (15000: a proxied answer's longest pause), RATE_LIMIT_BURST (100), RATE_LIMIT_INTERVAL_MS (10000), RATE_LIMIT_MAX_WAIT_MS (30000), SESSION_TTL_SECS (3600),
 /// MEDIA_BUFFER_BUDGET (256MiB: media uploads held at once, spooled to MEDIA_SPOOL_DIR, default the system's
 /// temporary folder; past it an upload gets 503 with Retry-After), IDEMPOTENCY_RETENTION (24h: how long a
 /// finished Idempotency-Key answer is kept for replays before it is purged), IDEMPOTENCY_LEASE (6s: a crashed

@@ -29,6 +29,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("CORS_ALLOWED_ORIGINS", HIGHLEVEL_APP_ORIGINS),
     ("DB_POOL_SIZE", "10"),
     ("HIGHLEVEL_TIMEOUT_MS", "15000"),
+    ("HIGHLEVEL_IDLE_TIMEOUT_MS", "15000"),
     ("RATE_LIMIT_BURST", "100"),
     ("RATE_LIMIT_INTERVAL_MS", "10000"),
     ("RATE_LIMIT_MAX_WAIT_MS", "30000"),
@@ -75,8 +76,17 @@ pub struct Settings {
     #[serde(default = "LogFormat::detect")]
     pub log_format: LogFormat,
     pub db_pool_size: u32,
+    /// The bound on one HighLevel call (HIGHLEVEL_TIMEOUT_MS, 15000): a call whose answer is read whole, to
+    /// its last byte; one the proxy streams, to the answer's head.
     #[serde(rename = "highlevel_timeout_ms", deserialize_with = "read::millis")]
     pub highlevel_timeout: Duration,
+    /// A streamed answer's body (the proxy): the longest HighLevel may leave it without a next piece
+    /// (HIGHLEVEL_IDLE_TIMEOUT_MS, 15000); the transfer as a whole has no bound.
+    #[serde(
+        rename = "highlevel_idle_timeout_ms",
+        deserialize_with = "read::millis"
+    )]
+    pub highlevel_idle_timeout: Duration,
     pub rate_limit_burst: u32,
     #[serde(rename = "rate_limit_interval_ms", deserialize_with = "read::millis")]
     pub rate_limit_interval: Duration,
@@ -254,6 +264,13 @@ impl Settings {
                 "use at least 64KiB",
             ));
         }
+        // No pause at all would cut off every proxied answer that arrives in more than one piece.
+        if s.highlevel_idle_timeout < Duration::from_millis(100) {
+            return Err(SettingsError::invalid(
+                "HIGHLEVEL_IDLE_TIMEOUT_MS",
+                "use at least 100",
+            ));
+        }
         if s.idempotency_lease < Duration::from_secs(1)
             || s.idempotency_lease > Duration::from_secs(300)
         {
@@ -310,7 +327,20 @@ mod tests {
         assert_eq!(s.media_buffer_budget, 256 * 1024 * 1024);
         assert_eq!(s.idempotency_retention, Duration::from_secs(24 * 3600));
         assert_eq!(s.idempotency_lease, Duration::from_secs(6));
+        assert_eq!(s.highlevel_timeout, Duration::from_secs(15));
+        assert_eq!(s.highlevel_idle_timeout, Duration::from_secs(15));
         assert!(!format!("{s:?}").contains("very-secret-sso-key"));
+    }
+
+    #[test]
+    fn a_proxied_answer_may_pause_at_least_100_ms() {
+        let mut env = base();
+        env.insert("HIGHLEVEL_IDLE_TIMEOUT_MS", "0".into());
+        let err = Settings::from_vars(env.clone()).unwrap_err().to_string();
+        assert!(err.contains("HIGHLEVEL_IDLE_TIMEOUT_MS"), "{err}");
+        env.insert("HIGHLEVEL_IDLE_TIMEOUT_MS", "250".into());
+        let s = Settings::from_vars(env).unwrap();
+        assert_eq!(s.highlevel_idle_timeout, Duration::from_millis(250));
     }
 
     #[test]

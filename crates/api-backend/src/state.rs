@@ -41,6 +41,7 @@ pub fn highlevel_client(
         api_url: settings.highlevel_api_url.clone(),
         backend_url: settings.highlevel_backend_url.clone(),
         timeout: settings.highlevel_timeout,
+        idle_timeout: settings.highlevel_idle_timeout,
         app_client_id: settings.highlevel_client_id.clone(),
         pacing: PacingConfig {
             max: settings.rate_limit_burst,

@@ -1,7 +1,7 @@
 //! A whole flow with every log line of both services captured at debug level: the request id runs through
 //! api-backend and oauth-backend, and no secret appears anywhere (tokens, client secret, encryption keys,
-//! service JWTs, api keys, SSO payloads, merchant credentials). Its own test binary: it owns the global
-//! log subscriber.
+//! service JWTs, api keys, SSO payloads, merchant credentials); a proxied answer cut off while it streams is
+//! logged with the request's id. Its own test binary: it owns the global log subscriber.
 #![allow(clippy::unwrap_used)]
 
 #[path = "api/common.rs"]
@@ -24,15 +24,25 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Every line the tests of this binary logged (one global subscriber, installed by the first test to ask).
+fn captured() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("debug")
+            .with_writer(move || sink.clone())
+            .init();
+        logs
+    })
+    .clone()
+}
+
 #[actix_web::test]
 async fn a_whole_flow_logs_no_secret() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("debug")
-        .with_writer(move || sink.clone())
-        .init();
+    let logs = captured();
 
     let keys = service_common::KeyRing::generate_entry("logk");
     let s = stack_with(
@@ -150,4 +160,72 @@ async fn a_whole_flow_logs_no_secret() {
         );
     }
     let _ = inst;
+}
+
+/// The proxy streams HighLevel's answer after its handler has returned; when it cuts one off (grown past
+/// PROXY_ANSWER_LIMIT, or HighLevel stalled past HIGHLEVEL_IDLE_TIMEOUT_MS) the warning still carries the
+/// request's id.
+#[actix_web::test]
+async fn a_cut_off_proxied_answer_is_logged_with_the_request_id() {
+    let logs = captured();
+    let scopes = format!("{} calendars.readonly", oauth_backend::settings::DEV_SCOPES);
+    let s = stack_scoped(
+        service_common::testing::TestDb::new(service_common::testing::Backend::Sqlite),
+        service_common::testing::TestDb::new(service_common::testing::Backend::Sqlite),
+        Default::default(),
+        &[
+            ("PROXY_ANSWER_LIMIT", "1MiB"),
+            ("HIGHLEVEL_IDLE_TIMEOUT_MS", "300"),
+        ],
+        Some(&scopes),
+    )
+    .await;
+    install(&s, "Company", &["Loc1"]).await;
+    let user = session(&s, Some("Loc1")).await;
+    let calendars = format!(
+        "{}/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+        s.api.base_url
+    );
+    let cases = [
+        (
+            "proxy-cut-limit-1",
+            json!({"answer_bytes": 3 * 1024 * 1024, "undeclared_length": true}),
+            "grew past the proxy's limit",
+        ),
+        (
+            "proxy-cut-stall-2",
+            json!({"answer_bytes": 512 * 1024, "answer_pause_ms": 3000}),
+            "broke off while streaming",
+        ),
+    ];
+    for (id, fault, _) in &cases {
+        let mut fault = fault.clone();
+        fault["path_prefix"] = json!("/calendars/");
+        fault["method"] = json!("GET");
+        fault["after_handler"] = json!(true);
+        sim_post(&s, "/_sim/faults", fault).await;
+        let res = client()
+            .get(&calendars)
+            .bearer_auth(&user)
+            .header("X-Request-Id", *id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{id}");
+        assert!(res.bytes().await.is_err(), "{id}: the answer is cut off");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for (id, _, warning) in &cases {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(warning)).collect();
+        assert!(
+            !lines.is_empty(),
+            "{id}: the warning {warning:?} was logged"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(id)),
+            "{id}: the warning carries the request id: {lines:?}"
+        );
+    }
 }

@@ -33,7 +33,15 @@ pub struct ClientConfig {
     /// Where a custom payment provider reports its events (`/payments/custom-provider/webhook`): HighLevel's
     /// `backend.` host, not the API host.
     pub backend_url: String,
+    /// The bound on one exchange: for a call whose answer is read whole ([`HighLevelClient::call`]), from
+    /// connecting to the answer's last byte; for a streamed one ([`HighLevelClient::call_streamed`]), from
+    /// connecting to the answer's head only (a successful answer's body is bounded by `idle_timeout`, not by a
+    /// total: a large answer passed on to a slow reader takes as long as the reader takes; a refusal, read whole
+    /// for its diagnosis, is still bounded by `timeout` to its last byte).
     pub timeout: Duration,
+    /// A streamed answer's body: the longest HighLevel may leave it without a next piece while it is being
+    /// waited for. Time the caller spends between two reads does not count.
+    pub idle_timeout: Duration,
     /// This app's client id, when known: lets diagnosis spot a token of another app.
     pub app_client_id: Option<String>,
     pub pacing: PacingConfig,
@@ -50,6 +58,7 @@ impl Default for ClientConfig {
             api_url: "https://services.leadconnectorhq.com".into(),
             backend_url: "https://backend.leadconnectorhq.com".into(),
             timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(15),
             app_client_id: None,
             pacing: PacingConfig::default(),
             retries: 3,
@@ -188,22 +197,26 @@ pub struct Streamed {
     response: reqwest::Response,
     endpoint: &'static str,
     path: &'static str,
+    idle_timeout: Duration,
 }
 
 impl Streamed {
-    /// The next piece of the body; `None` once it is complete.
+    /// The next piece of the body; `None` once it is complete. HighLevel has [`ClientConfig::idle_timeout`] to
+    /// send it, counted from this call (not from the previous piece: a caller that reads slowly is not cut
+    /// off for its own pace).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, HlError> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| HlError::Unavailable {
-                reason: format!(
-                    "{}: the answer was cut off ({})",
-                    self.path,
-                    without_url(&e)
-                ),
-                maybe_applied: true,
-            })
+        let cut = |why: String| HlError::Unavailable {
+            reason: format!("{}: the answer was cut off ({why})", self.path),
+            maybe_applied: true,
+        };
+        match tokio::time::timeout(self.idle_timeout, self.response.chunk()).await {
+            Ok(Ok(chunk)) => Ok(chunk),
+            Ok(Err(e)) => Err(cut(without_url(&e))),
+            Err(_) => Err(cut(format!(
+                "timeout: nothing more arrived for {} ms",
+                self.idle_timeout.as_millis()
+            ))),
+        }
     }
 
     /// The endpoint's name (metrics, logs).
@@ -255,8 +268,8 @@ pub fn pace_key(token: &TokenAccess) -> String {
 impl HighLevelClient {
     /// Fails only if the HTTP client cannot be built; there is no fallback to a client without timeouts.
     pub fn new(cfg: ClientConfig) -> Result<HighLevelClient, crate::ClientBuildError> {
+        // No total timeout on the client: each call sets its own bound (see `ClientConfig::timeout`).
         let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(64)
             .build()?;
@@ -432,24 +445,42 @@ impl HighLevelClient {
                     });
                 }
             };
-            let sent = builder.send().await;
+            // A body read whole is bounded with the rest of the exchange; a streamed one only up to its head,
+            // its body then by `idle_timeout` between pieces (`Streamed::chunk`).
+            let sent = if stream {
+                match tokio::time::timeout(self.cfg.timeout, builder.send()).await {
+                    Ok(sent) => sent.map_err(|e| (e.is_connect(), without_url(&e))),
+                    Err(_) => Err((
+                        false,
+                        format!(
+                            "timeout: no answer within {} ms",
+                            self.cfg.timeout.as_millis()
+                        ),
+                    )),
+                }
+            } else {
+                builder
+                    .timeout(self.cfg.timeout)
+                    .send()
+                    .await
+                    .map_err(|e| (e.is_connect(), without_url(&e)))
+            };
             let res = match sent {
                 Ok(res) => res,
-                Err(e) => {
+                // A connection that never opened carried nothing: safe to send again, even a create.
+                Err((never_sent, error)) => {
                     self.count(ep.name, 0);
                     drop(slot);
-                    // A connection that never opened carried nothing: safe to send again, even a create.
-                    let never_sent = e.is_connect();
                     if (ep.method.is_idempotent() || ep.upsert || never_sent)
                         && attempt < self.cfg.retries
                     {
                         attempt += 1;
-                        tracing::warn!(endpoint = ep.name, attempt, error = %without_url(&e), "HighLevel call failed; retrying");
+                        tracing::warn!(endpoint = ep.name, attempt, %error, "HighLevel call failed; retrying");
                         tokio::time::sleep(delays.next().unwrap_or(self.cfg.backoff)).await;
                         continue;
                     }
                     return Err(HlError::Unavailable {
-                        reason: format!("{} {}: {}", ep.method.as_str(), ep.path, without_url(&e)),
+                        reason: format!("{} {}: {error}", ep.method.as_str(), ep.path),
                         maybe_applied: !never_sent,
                     });
                 }
@@ -468,13 +499,27 @@ impl HighLevelClient {
                     response: res,
                     endpoint: ep.name,
                     path: ep.path,
+                    idle_timeout: self.cfg.idle_timeout,
                 }));
             }
             let read = if success {
-                res.bytes().await
+                res.bytes().await.map_err(|e| without_url(&e))
             } else {
-                // Enough for HighLevel's message and the diagnosis, however large the refusal.
-                read_bounded(res, REFUSAL_BODY_LIMIT).await
+                // Enough for HighLevel's message and the diagnosis, however large the refusal. A streamed
+                // call's request has no total bound: its refusal, read whole, gets what is left of `timeout`.
+                let refusal = read_bounded(res, REFUSAL_BODY_LIMIT);
+                if stream {
+                    let left = self.cfg.timeout.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(left, refusal).await {
+                        Ok(read) => read.map_err(|e| without_url(&e)),
+                        Err(_) => Err(format!(
+                            "timeout: the refusal was not read within {} ms",
+                            self.cfg.timeout.as_millis()
+                        )),
+                    }
+                } else {
+                    refusal.await.map_err(|e| without_url(&e))
+                }
             };
             let body = match read {
                 Ok(b) => b,
@@ -487,10 +532,9 @@ impl HighLevelClient {
                     }
                     return Err(HlError::Unavailable {
                         reason: format!(
-                            "{} {}: the answer was lost ({})",
+                            "{} {}: the answer was lost ({e})",
                             ep.method.as_str(),
                             ep.path,
-                            without_url(&e)
                         ),
                         maybe_applied: true,
                     });
@@ -587,6 +631,7 @@ impl HighLevelClient {
         let mut b = self
             .http
             .post(format!("{}{path}", self.cfg.backend_url))
+            .timeout(self.cfg.timeout)
             .header("Version", API_VERSION)
             .json(body);
         if let Some(id) = self.cfg.request_id.and_then(|f| f()) {

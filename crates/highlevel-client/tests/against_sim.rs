@@ -202,3 +202,115 @@ async fn installed_locations_are_read_page_by_page_until_count() {
         "two pages of 100"
     );
 }
+
+/// A Location pair for Loc1, straight from the simulator's consent.
+async fn location_pair(sim: &highlevel_sim::RunningSim) -> Pair {
+    let c = code(
+        sim,
+        &[("sim_user_type", "Location"), ("sim_location_id", "Loc1")],
+    )
+    .await;
+    let oauth = oauth(sim);
+    let g = oauth
+        .exchange_code(&c, Some("Location"), REDIRECT)
+        .await
+        .unwrap();
+    Pair {
+        oauth,
+        tokens: Mutex::new((
+            g.access_token.expose_secret().to_owned(),
+            g.refresh_token.unwrap(),
+        )),
+        refreshes: AtomicU32::new(0),
+    }
+}
+
+async fn fault(sim: &highlevel_sim::RunningSim, spec: serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/_sim/faults", sim.base_url))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+/// A streamed call ([`HighLevelClient::call_streamed`]) is bounded by `timeout` up to the answer's head only:
+/// its body, read by a caller slower than the timeout, arrives whole. Its pacing slot is given back once the
+/// head is in (with one slot, a second call goes through while the first answer is still unread). HighLevel
+/// stalling mid-body for longer than `idle_timeout` ends the body with an error, without waiting out the stall.
+#[tokio::test]
+async fn a_streamed_answer_is_bounded_by_its_head_and_its_pauses_not_by_its_length() {
+    const SIZE: u64 = 8 * 1024 * 1024;
+    let sim = sim(86_399).await;
+    sim.add_location("comp1", "Loc1", "First");
+    let pair = location_pair(&sim).await;
+    let client = HighLevelClient::new(ClientConfig {
+        api_url: sim.base_url.clone(),
+        timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_millis(300),
+        pacing: highlevel_client::PacingConfig {
+            max: 1,
+            interval: Duration::from_millis(20),
+            max_wait: Duration::from_secs(2),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let req = Request {
+        endpoint: &PRODUCTS_LIST,
+        path: "/products/".into(),
+        query: vec![("locationId".into(), "Loc1".into())],
+        body: Body::Empty,
+        location: Some("Loc1".into()),
+    };
+
+    fault(
+        &sim,
+        serde_json::json!({"path_prefix": "/products/", "answer_bytes": SIZE, "after_handler": true}),
+    )
+    .await;
+    let mut streamed = client.call_streamed(&pair, &req).await.unwrap();
+    assert_eq!(streamed.declared_len, Some(SIZE));
+    // The only slot was given back with the head: another call is not held up by the unread body.
+    let other = tokio::time::timeout(Duration::from_secs(3), client.call(&pair, &req)).await;
+    assert!(
+        matches!(other, Ok(Ok(_))),
+        "a second call while the first answer is unread: {other:?}"
+    );
+    // A reader slower than the timeout.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut len = 0u64;
+    while let Some(chunk) = streamed.chunk().await.unwrap() {
+        len += chunk.len() as u64;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(len, SIZE);
+
+    // HighLevel stops sending halfway for 5 s: the body ends in an error after the idle timeout.
+    fault(
+        &sim,
+        serde_json::json!({"path_prefix": "/products/", "answer_bytes": 1024 * 1024,
+            "answer_pause_ms": 5000, "after_handler": true}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut streamed = client.call_streamed(&pair, &req).await.unwrap();
+    let err = loop {
+        match streamed.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a stalled answer arrived complete"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, HlError::Unavailable { reason, maybe_applied: true } if reason.contains("timeout")),
+        "{err:?}"
+    );
+}

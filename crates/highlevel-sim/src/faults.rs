@@ -39,6 +39,9 @@ pub struct FaultSpec {
     /// With `answer_bytes`: send no `Content-Length` (a chunked answer whose size is learnt only by reading it).
     #[serde(default)]
     pub undeclared_length: bool,
+    /// With `answer_bytes`: stall this long halfway through the body (HighLevel stops sending mid-answer).
+    #[serde(default)]
+    pub answer_pause_ms: Option<u64>,
     /// Matching requests seen so far (for `one_in`).
     #[serde(default, skip_serializing)]
     pub seen: u32,
@@ -130,6 +133,7 @@ mod tests {
             one_in: 1,
             answer_bytes: None,
             undeclared_length: false,
+            answer_pause_ms: None,
             seen: 0,
         });
         assert!(f.take("GET", "/medias/files").is_none());
@@ -154,6 +158,7 @@ mod tests {
             one_in: 1,
             answer_bytes: None,
             undeclared_length: false,
+            answer_pause_ms: None,
             seen: 0,
         });
         assert!(f.take("POST", "/products/").is_none());
@@ -180,6 +185,7 @@ mod tests {
             one_in: 10,
             answer_bytes: None,
             undeclared_length: false,
+            answer_pause_ms: None,
             seen: 0,
         });
         let failed = (0..100)
@@ -204,6 +210,7 @@ mod tests {
                 one_in,
                 answer_bytes: None,
                 undeclared_length: false,
+                answer_pause_ms: None,
                 seen: 0,
             });
         }

@@ -117,20 +117,31 @@ fn fault_response(f: &FaultSpec) -> HttpResponse {
     HlError::injected(f.status.unwrap_or(500)).error_response()
 }
 
-/// `{"padding":"aaa…"}` of exactly `answer_bytes` bytes (at least the braces), made as it is sent.
+/// `{"padding":"aaa…"}` of exactly `answer_bytes` bytes (at least the braces), made as it is sent; with
+/// `answer_pause_ms`, stalled that long halfway.
 fn large_answer(f: &FaultSpec, status: u16) -> HttpResponse {
+    use futures::StreamExt;
     const CHUNK: u64 = 64 * 1024;
     let total = f.answer_bytes.unwrap_or_default().max(14);
     let (head, tail) = (&b"{\"padding\":\""[..], &b"\"}"[..]);
     let filler = total - (head.len() + tail.len()) as u64;
+    let fillers = filler.div_ceil(CHUNK);
     let pieces = std::iter::once(bytes::Bytes::from_static(head))
-        .chain((0..filler.div_ceil(CHUNK)).map(move |i| {
+        .chain((0..fillers).map(move |i| {
             let n = CHUNK.min(filler - i * CHUNK) as usize;
             bytes::Bytes::from(vec![b'a'; n])
         }))
-        .chain(std::iter::once(bytes::Bytes::from_static(tail)))
-        .map(Ok::<_, std::io::Error>);
-    let stream = futures::stream::iter(pieces);
+        .chain(std::iter::once(bytes::Bytes::from_static(tail)));
+    // Before the piece halfway through (the head is piece 0).
+    let pause = f
+        .answer_pause_ms
+        .map(|ms| (1 + fillers / 2, Duration::from_millis(ms)));
+    let stream = futures::stream::iter(pieces.enumerate()).then(move |(i, piece)| async move {
+        if let Some((_, pause)) = pause.filter(|(at, _)| *at == i as u64) {
+            tokio::time::sleep(pause).await;
+        }
+        Ok::<_, std::io::Error>(piece)
+    });
     let mut res = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
     );

@@ -2,19 +2,22 @@
 //! reads in a map of its own (under a lock only the writer also takes, every 100 ms): identical reads (same
 //! caller, installation, location and outcome) add to one entry's `count`, so a busy caller costs a counter
 //! increment per read and a row per batch, with no string copied, no channel and no memory shared between
-//! cores on the way. A writer task takes every thread's map each 100 ms and inserts the rows.
+//! cores on the way. A writer task takes every thread's map each 100 ms and inserts the rows. The bound on what
+//! is buffered is global: one atomic count of distinct entries across every thread, written only when a new
+//! entry is added (and when the writer takes them), never for a read that adds to an entry already held.
 
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::store::audit::{AuditEntry, Outcome};
 use shared_types::ServiceClaims;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Distinct entries (caller, installation, location, outcome) one thread holds between two batches at most;
-/// past it a new entry is dropped and counted (`oauth_audit_dropped_total`).
+/// Distinct entries (caller, installation, location, outcome) all threads together hold between two batches at
+/// most; past it a new entry is dropped and counted (`oauth_audit_dropped_total`).
 const BUFFER: usize = 65_536;
 /// How often the writer takes the threads' entries. The writer sleeps instead of being woken, so a read
 /// never has to wake it.
@@ -45,18 +48,30 @@ impl Pending {
 #[derive(Default)]
 struct Shard {
     by_installation: HashMap<String, Vec<Pending>, foldhash::fast::RandomState>,
+    /// Entries this shard holds (each also counted in [`Shards::buffered`]).
     distinct: usize,
 }
 
 #[derive(Default)]
-struct Shards(thread_local::ThreadLocal<Mutex<Shard>>);
+struct Shards {
+    threads: thread_local::ThreadLocal<Mutex<Shard>>,
+    /// Distinct entries held by every shard together, bounded by [`BUFFER`]. A shard adds to it under its own
+    /// lock before it adds an entry, and the writer takes a shard's count off under the same lock as it takes
+    /// the shard's entries, so it never counts less than is held.
+    buffered: AtomicUsize,
+}
 
 impl Shards {
     /// Every thread's entries, taken (the maps are left empty).
     fn take(&self) -> Vec<(String, Pending)> {
         let mut out = Vec::new();
-        for shard in self.0.iter() {
-            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
+        for shard in self.threads.iter() {
+            let taken = {
+                let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                let taken = std::mem::take(&mut *shard);
+                self.buffered.fetch_sub(taken.distinct, Ordering::Relaxed);
+                taken
+            };
             for (installation, list) in taken.by_installation {
                 out.extend(list.into_iter().map(|p| (installation.clone(), p)));
             }
@@ -103,7 +118,7 @@ impl AuditSink {
     ) {
         let mut shard = self
             .shards
-            .0
+            .threads
             .get_or_default()
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -115,7 +130,15 @@ impl AuditSink {
             p.count += 1;
             return;
         }
-        if shard.distinct >= BUFFER {
+        // A place in the global bound, reserved only for a new entry (the common read adds to one already held
+        // and writes nothing shared).
+        let reserved =
+            self.shards
+                .buffered
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < BUFFER).then_some(n + 1)
+                });
+        if reserved.is_err() {
             drop(shard);
             self.metrics.audit_dropped.inc();
             tracing::warn!(installation, caller = %claims.iss, "audit buffer full: entry dropped");
@@ -163,7 +186,7 @@ async fn write_batches(
 }
 
 /// Writes a batch, retried for a minute while the database is away (a restart or a failover), so an outage
-/// loses no audit rows; reads meanwhile add up in the threads' maps (bounded, [`BUFFER`]).
+/// loses no audit rows; reads meanwhile add up in the threads' maps (bounded together, [`BUFFER`]).
 async fn write(db: &Db, batch: Vec<AuditEntry>) {
     let n = batch.len();
     let result = db
@@ -303,5 +326,39 @@ mod tests {
         let rows = coalesce(sink.shards.take());
         assert_eq!(rows.len(), BUFFER);
         assert_eq!(rows[0].count, 2);
+    }
+
+    /// The bound holds for all server threads together: four threads each offering half the buffer's worth of
+    /// new entries end with exactly `BUFFER` held, the rest dropped and counted; reads of entries already held
+    /// still count; once the writer has taken the entries there is room again.
+    #[test]
+    fn the_bound_is_shared_by_every_thread() {
+        const THREADS: usize = 4;
+        let sink = sink();
+        let a = claims("a");
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (sink, a) = (&sink, &a);
+                s.spawn(move || {
+                    for i in 0..BUFFER / 2 {
+                        sink.record(a, &format!("t{t}-i{i}"), None, SERVED);
+                    }
+                    // Held or dropped, a repeat never adds an entry.
+                    sink.record(a, &format!("t{t}-i0"), None, SERVED);
+                });
+            }
+        });
+        let rows = coalesce(sink.shards.take());
+        assert_eq!(rows.len(), BUFFER, "entries held by all threads together");
+        // Every read is either in a row's count or counted as dropped.
+        let reads = (THREADS * (BUFFER / 2 + 1)) as u64;
+        let kept: i64 = rows.iter().map(|r| r.count).sum();
+        assert_eq!(kept as u64 + sink.metrics.audit_dropped.get(), reads);
+        assert!(sink.metrics.audit_dropped.get() >= (THREADS * (BUFFER / 2) - BUFFER) as u64);
+        // Taken: the whole bound is free again.
+        for i in 0..BUFFER {
+            sink.record(&a, &format!("again-{i}"), None, SERVED);
+        }
+        assert_eq!(coalesce(sink.shards.take()).len(), BUFFER);
     }
 }

@@ -448,36 +448,48 @@ async fn send<S: TokenSource>(
 }
 
 /// The body of a streamed answer, ending in an error (which closes the connection mid-body) once it has grown
-/// past `limit` bytes or HighLevel's side of it broke off.
+/// past `limit` bytes or HighLevel's side of it broke off. It is read after the handler has returned, outside
+/// the request's span: each read runs in the span current when it is made (the request's), so what it logs
+/// carries the request id.
 fn capped(
     answer: Streamed,
     limit: u64,
 ) -> impl futures::Stream<Item = Result<web::Bytes, ApiError>> + 'static {
-    futures::stream::unfold(Some((answer, 0u64)), move |at| async move {
-        let (mut answer, sent) = at?;
-        match answer.chunk().await {
-            Ok(Some(chunk)) => {
-                let sent = sent + chunk.len() as u64;
-                if sent > limit {
-                    tracing::warn!(
-                        endpoint = answer.endpoint(),
-                        limit,
-                        "HighLevel's answer grew past the proxy's limit; cut off"
-                    );
-                    let e = ApiError::HighlevelAnswerTooLarge(format!(
-                        "HighLevel's answer grew past the proxy's limit of {limit} bytes (PROXY_ANSWER_LIMIT)"
-                    ));
-                    return Some((Err(e), None));
-                }
-                Some((Ok(chunk), Some((answer, sent))))
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(endpoint = answer.endpoint(), error = %e, "HighLevel's answer broke off while streaming");
-                Some((Err(e.into()), None))
-            }
-        }
+    use tracing::Instrument;
+    let span = tracing::Span::current();
+    futures::stream::unfold(Some((answer, 0u64)), move |at| {
+        next_capped(at, limit).instrument(span.clone())
     })
+}
+
+/// One step of [`capped`].
+async fn next_capped(
+    at: Option<(Streamed, u64)>,
+    limit: u64,
+) -> Option<(Result<web::Bytes, ApiError>, Option<(Streamed, u64)>)> {
+    let (mut answer, sent) = at?;
+    match answer.chunk().await {
+        Ok(Some(chunk)) => {
+            let sent = sent + chunk.len() as u64;
+            if sent > limit {
+                tracing::warn!(
+                    endpoint = answer.endpoint(),
+                    limit,
+                    "HighLevel's answer grew past the proxy's limit; cut off"
+                );
+                let e = ApiError::HighlevelAnswerTooLarge(format!(
+                    "HighLevel's answer grew past the proxy's limit of {limit} bytes (PROXY_ANSWER_LIMIT)"
+                ));
+                return Some((Err(e), None));
+            }
+            Some((Ok(chunk), Some((answer, sent))))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(endpoint = answer.endpoint(), error = %e, "HighLevel's answer broke off while streaming");
+            Some((Err(e.into()), None))
+        }
+    }
 }
 
 /// A POST with `Idempotency-Key`: run once per (location or company, key) and request; a repeat gets the first

@@ -751,9 +751,113 @@ async fn a_refusal_on_an_assumed_class_says_it_was_assumed(backend: Backend) {
     assert_eq!(sent_beyond_oauth(&s), Vec::<String>::new());
 }
 
+/// The call's timeout (HIGHLEVEL_TIMEOUT_MS, here 1 s) bounds a proxied call up to the answer's head, not the
+/// whole transfer: a large answer whose reader takes longer than the timeout to read it still arrives whole
+/// (declared or not). HighLevel stalling mid-answer for longer than HIGHLEVEL_IDLE_TIMEOUT_MS (here 500 ms)
+/// cuts it off: the caller sees an incomplete body, well before the stall would have ended.
+async fn a_slow_reader_gets_a_large_answer_whole(backend: Backend) {
+    const MIB: u64 = 1024 * 1024;
+    // Larger than every buffer between the simulator and the reader together, so the proxy is still reading
+    // HighLevel's answer when the timeout has passed.
+    const SIZE: u64 = 48 * MIB;
+    let s = proxy_stack(
+        backend,
+        highlevel_sim::SimConfig::default(),
+        &[
+            ("PROXY_ANSWER_LIMIT", "64MiB"),
+            ("HIGHLEVEL_TIMEOUT_MS", "1000"),
+            ("HIGHLEVEL_IDLE_TIMEOUT_MS", "500"),
+        ],
+    )
+    .await;
+    install(&s, "Company", &["Loc1"]).await;
+    let user = session(&s, Some("Loc1")).await;
+    let c = client();
+    let calendars = url(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+    );
+
+    for declared in [true, false] {
+        large_answer(&s, "GET", "/calendars/", SIZE, declared, None).await;
+        let started = Instant::now();
+        let mut res = c.get(&calendars).bearer_auth(&user).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        // A reader that takes its time: nothing read for twice the timeout, then the rest.
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let (mut len, mut last) = (0u64, Vec::new());
+        loop {
+            match res.chunk().await {
+                Ok(Some(chunk)) => {
+                    len += chunk.len() as u64;
+                    last = chunk.to_vec();
+                }
+                Ok(None) => break,
+                Err(e) => panic!(
+                    "declared {declared}: the answer was cut off after {len} bytes, {:?} in: {e}",
+                    started.elapsed()
+                ),
+            }
+        }
+        assert_eq!(len, SIZE, "declared {declared}");
+        assert!(
+            last.ends_with(b"\"}"),
+            "declared {declared}: the answer's end"
+        );
+        assert!(started.elapsed() > Duration::from_millis(2000));
+    }
+
+    // HighLevel stalls halfway for 5 s: cut off after the idle timeout, not waited for.
+    let added = sim_post(
+        &s,
+        "/_sim/faults",
+        json!({"path_prefix": "/calendars/", "method": "GET", "answer_bytes": 2 * MIB,
+            "answer_pause_ms": 5000, "after_handler": true}),
+    )
+    .await;
+    assert_eq!(added["answer_pause_ms"], 5000, "{added}");
+    let started = Instant::now();
+    let res = c.get(&calendars).bearer_auth(&user).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the head went out before the stall");
+    match res.bytes().await {
+        Err(_) => {}
+        Ok(b) => panic!("a stalled answer of {} bytes arrived complete", b.len()),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(4000),
+        "cut off after the idle timeout, not after the stall: {waited:?}"
+    );
+
+    // A refusal stalling mid-body is read whole for its diagnosis: bounded by the call's timeout (the GET is
+    // then sent again, and answered).
+    let added = sim_post(
+        &s,
+        "/_sim/faults",
+        json!({"path_prefix": "/calendars/", "method": "GET", "answer_bytes": 40 * 1024,
+            "status": 422, "answer_pause_ms": 5000, "after_handler": true}),
+    )
+    .await;
+    assert_eq!(added["status"], 422, "{added}");
+    let started = Instant::now();
+    let (status, body) = get(
+        &s,
+        "/api/locations/Loc1/highlevel/calendars/?locationId=Loc1",
+        &user,
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        waited < Duration::from_millis(4000),
+        "the stalled refusal was not waited out: {waited:?}"
+    );
+}
+
 both_backends!(
     administering_the_location_needs_an_admin,
     answers_stream_through_up_to_the_limit,
+    a_slow_reader_gets_a_large_answer_whole,
     a_refusal_on_an_assumed_class_says_it_was_assumed,
     a_repeated_post_with_an_idempotency_key_is_made_once,
     proxied_calls_reach_highlevel_with_the_right_token,
