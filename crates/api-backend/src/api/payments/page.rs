@@ -502,9 +502,12 @@ pub struct PaytrSetupInput {
 /// this records a verification payment of one unit of the currency and answers the Direct API fields signed
 /// for it (`store_card=1`, the contact's `utoken` when PayTR gave one). The page adds the card and posts the
 /// form from the browser straight to PayTR (`action`); the card never reaches this service. PayTR's
-/// notification settles the payment and brings the contact's `utoken`; the page polls the charge.
+/// notification settles the payment and brings the contact's `utoken`; the page polls the charge, for at
+/// most `pollForMs`. A setup PayTR's checkout closed on without a notification is marked failed (the
+/// background pass asks PayTR's status query). Unfinished setups are bounded: 5 per contact and 50 per
+/// location and mode (429 `card_setups_pending`).
 #[utoipa::path(post, path = "/payments/page/paytr/setup", tag = "payment page", request_body = PaytrSetupInput,
-    responses((status = 200, description = "`{chargeId, status, action, fields}`: post `fields` and the card to `action`", body = Object), (status = "4XX", body = Problem)))]
+    responses((status = 200, description = "`{chargeId, status, action, fields, pollForMs}`: post `fields` and the card to `action`; poll the charge for at most `pollForMs`", body = Object), (status = 429, description = "`card_setups_pending`", body = Problem), (status = "4XX", body = Problem)))]
 pub async fn paytr_setup(
     state: State,
     req: actix_web::HttpRequest,
@@ -537,6 +540,9 @@ pub async fn paytr_setup(
         "status": form.charge.status,
         "action": form.action,
         "fields": fields,
+        // How long the page waits for PayTR's word before it gives up (PayTR's checkout has closed by then,
+        // and the setup is marked failed).
+        "pollForMs": crate::payments::paytr_cards::PAGE_WAITS_MS,
     })))
 }
 
