@@ -156,12 +156,14 @@ pub async fn begin_setup(
             ))
         })
         .await?;
-    let busy = |who: String| ApiError::SetupsPending {
+    let busy = |who: String| {
+        ApiError::SetupsPending {
         detail: format!(
             "{who} waiting for PayTR; finish one, or try again once PayTR's checkout has closed on the oldest (at most {} minutes): nothing was started",
             super::paytr::CHECKOUT_TIMEOUT_MINUTES
         ),
         retry_after_secs: (SETUP_EXPIRES_AFTER_MS / 1000) as u64,
+    }
     };
     if of_contact >= MAX_UNFINISHED_SETUPS {
         return Err(busy(format!(

@@ -214,7 +214,10 @@ async fn subscription_at_sim(
     )
     .await;
     assert_eq!(
-        (out["transactionId"].as_str(), out["subscriptionId"].as_str()),
+        (
+            out["transactionId"].as_str(),
+            out["subscriptionId"].as_str()
+        ),
         (Some(txn), Some(sub)),
         "{out}"
     );
@@ -245,23 +248,54 @@ async fn subscribe_takes_highlevel_terms_only(backend: service_common::testing::
     install(&s, "Location", &["Loc2"]).await;
     let (pk, api_key) = provider(&s, "Loc1").await;
     let product = sim_product(&s, &inst).await;
-    let once = sim_price(&s, &inst, &product, json!({"type": "one_time", "amount": 49.99})).await;
-    let daily = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}}))
+    let once = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "one_time", "amount": 49.99}),
+    )
+    .await;
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
     .await;
     // HighLevel's checkouts for contact1 (whose card the subscription keeps): one of a one-time price (no
     // subscription's), one of the daily price.
-    subscription_at_sim(&s, "txn-sub-0", "ghl-sub-once", &product, &once, 49.99, "contact1").await;
-    subscription_at_sim(&s, "txn-sub-1", "ghl-sub-page-1", &product, &daily, 49.99, "contact1").await;
+    subscription_at_sim(
+        &s,
+        "txn-sub-0",
+        "ghl-sub-once",
+        &product,
+        &once,
+        49.99,
+        "contact1",
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-sub-1",
+        "ghl-sub-page-1",
+        &product,
+        &daily,
+        49.99,
+        "contact1",
+    )
+    .await;
     let subscribe = |body: Value| post(&s, "/payments/page/subscribe", None, body);
-    let (status, body) = subscribe(subscribe_body(&pk, "txn-sub-0", "ghl-sub-once", json!({}))).await;
+    let (status, body) =
+        subscribe(subscribe_body(&pk, "txn-sub-0", "ghl-sub-once", json!({}))).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("validation_failed")),
         "{body}"
     );
     assert!(body["detail"].as_str().unwrap().contains("not recurring"));
-    let (status, body) = subscribe(subscribe_body(&pk, "txn-sub-1", "no-such-sub", json!({}))).await;
+    let (status, body) =
+        subscribe(subscribe_body(&pk, "txn-sub-1", "no-such-sub", json!({}))).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("transaction_unknown")),
@@ -370,16 +404,40 @@ async fn subscribe_follows_highlevels_subscription(backend: service_common::test
     let inst = install(&s, "Location", &["Loc1"]).await;
     let (pk, api_key) = provider(&s, "Loc1").await;
     let product = sim_product(&s, &inst).await;
-    let weekly = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "week", "intervalCount": 1}, "totalCycles": 4}))
+    let weekly = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "week", "intervalCount": 1}, "totalCycles": 4}),
+    )
     .await;
-    let trial = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "week", "intervalCount": 1}, "trialPeriod": 30}))
+    let trial = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "week", "intervalCount": 1}, "trialPeriod": 30}),
+    )
     .await;
-    let cheap = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 1.0,
-        "recurring": {"interval": "year", "intervalCount": 1}}))
+    let cheap = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 1.0,
+        "recurring": {"interval": "year", "intervalCount": 1}}),
+    )
     .await;
-    subscription_at_sim(&s, "txn-w-1", "ghl-sub-w", &product, &weekly, 49.99, "contact1").await;
+    subscription_at_sim(
+        &s,
+        "txn-w-1",
+        "ghl-sub-w",
+        &product,
+        &weekly,
+        49.99,
+        "contact1",
+    )
+    .await;
     let subscribe = |extra: Value| {
         post(
             &s,
@@ -402,7 +460,10 @@ async fn subscribe_follows_highlevels_subscription(backend: service_common::test
             "{extra}: {body}"
         );
         assert!(
-            body["detail"].as_str().unwrap().contains("nothing was charged"),
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was charged"),
             "{body}"
         );
     }
@@ -471,21 +532,41 @@ async fn subscribe_refuses_a_used_transaction(backend: service_common::testing::
     let inst = install(&s, "Location", &["Loc1"]).await;
     let (pk, api_key) = provider(&s, "Loc1").await;
     let product = sim_product(&s, &inst).await;
-    let daily = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}}))
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
     .await;
-    subscription_at_sim(&s, "txn-paid", "ghl-sub-reuse", &product, &daily, 49.99, "contact1").await;
+    subscription_at_sim(
+        &s,
+        "txn-paid",
+        "ghl-sub-reuse",
+        &product,
+        &daily,
+        49.99,
+        "contact1",
+    )
+    .await;
+    // What the page's props name (HighLevel's own ids, so only the transaction's history can refuse it).
+    let named = json!({"productId": product, "priceId": daily, "contactId": "contact1"});
     // The transaction is paid first as a one-time payment.
     let (status, paid) = post(&s, "/payments/page/charge", None, json!({
         "publishableKey": pk, "locationId": "Loc1", "transactionId": "txn-paid", "amount": 49.99, "currency": "USD",
         "contactId": "contact1", "card": {"number": "4242424242424242", "expMonth": 12, "expYear": 2099, "cvc": "123"}}))
     .await;
-    assert_eq!((status, paid["status"].as_str()), (200, Some("succeeded")), "{paid}");
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("succeeded")),
+        "{paid}"
+    );
     let (status, body) = post(
         &s,
         "/payments/page/subscribe",
         None,
-        subscribe_body(&pk, "txn-paid", "ghl-sub-reuse", json!({})),
+        subscribe_body(&pk, "txn-paid", "ghl-sub-reuse", named.clone()),
     )
     .await;
     assert_eq!(
@@ -528,15 +609,19 @@ async fn subscribe_refuses_a_used_transaction(backend: service_common::testing::
         &s,
         "/payments/page/subscribe",
         None,
-        subscribe_body(&pk, "txn-first", "ghl-sub-first", json!({})),
+        subscribe_body(&pk, "txn-first", "ghl-sub-first", named.clone()),
     )
     .await;
-    assert_eq!((status, first["subscriptionStatus"].as_str()), (200, Some("active")), "{first}");
+    assert_eq!(
+        (status, first["subscriptionStatus"].as_str()),
+        (200, Some("active")),
+        "{first}"
+    );
     let (status, body) = post(
         &s,
         "/payments/page/subscribe",
         None,
-        subscribe_body(&pk, "txn-first", "ghl-sub-second", json!({})),
+        subscribe_body(&pk, "txn-first", "ghl-sub-second", named.clone()),
     )
     .await;
     assert_eq!(

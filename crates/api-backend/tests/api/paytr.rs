@@ -1306,10 +1306,14 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     let fake = Arc::new(Mutex::new(Fake::default()));
     let s = paytr_stack(backend, &fake).await;
     let (_, pk, _) = paytr_provider(&s, Some(true)).await;
-    let setup = |contact: String| {
-        json!({"publishableKey": pk, "locationId": "Loc1", "contactId": contact, "currency": "TRY"})
-    };
-    let (status, form) = post(&s, "/payments/page/paytr/setup", None, setup("contact-0".into())).await;
+    let setup = |contact: String| json!({"publishableKey": pk, "locationId": "Loc1", "contactId": contact, "currency": "TRY"});
+    let (status, form) = post(
+        &s,
+        "/payments/page/paytr/setup",
+        None,
+        setup("contact-0".into()),
+    )
+    .await;
     assert_eq!(status, 200, "{form}");
     assert_eq!(
         form["pollForMs"].as_i64(),
@@ -1327,7 +1331,10 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     let after = charge_status(&s, &pk, &charge).await;
     assert_eq!(after["status"], "failed", "{after}");
     assert!(
-        after["message"].as_str().unwrap().contains("checkout closed"),
+        after["message"]
+            .as_str()
+            .unwrap()
+            .contains("checkout closed"),
         "{after}"
     );
     let oid = api_backend::payments::paytr::merchant_oid(&charge);
@@ -1343,8 +1350,13 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
 
     // A location's unfinished setups are bounded whatever contact the browser names.
     for n in 1..=MAX_UNFINISHED_SETUPS_PER_LOCATION {
-        let (status, body) =
-            post(&s, "/payments/page/paytr/setup", None, setup(format!("contact-{n}"))).await;
+        let (status, body) = post(
+            &s,
+            "/payments/page/paytr/setup",
+            None,
+            setup(format!("contact-{n}")),
+        )
+        .await;
         assert_eq!(status, 200, "{n}: {body}");
     }
     let res = client()
@@ -1364,7 +1376,10 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["code"], "card_setups_pending", "{problem}");
     assert!(
-        problem["detail"].as_str().unwrap().contains("this location"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this location"),
         "{problem}"
     );
     let pending = s
@@ -1386,9 +1401,14 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     // Once PayTR's checkout has closed on them, they stop counting.
     while expire_setups(&s.api.state, closed + 120_000).await > 0 {}
     assert_eq!(
-        post(&s, "/payments/page/paytr/setup", None, setup("contact-new".into()))
-            .await
-            .0,
+        post(
+            &s,
+            "/payments/page/paytr/setup",
+            None,
+            setup("contact-new".into())
+        )
+        .await
+        .0,
         200
     );
 }
@@ -1590,12 +1610,23 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
         .unwrap();
     // The card reached PayTR, which waits on the bank's step; the page waits on PayTR.
     for _ in 0..100 {
-        if fake.lock().unwrap().requests.iter().any(|(op, _)| op == "odeme") {
+        if fake
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(op, _)| op == "odeme")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(fake.lock().unwrap().requests.iter().any(|(op, _)| op == "odeme"));
+    assert!(fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .any(|(op, _)| op == "odeme"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     c.enter_parent_frame().await.unwrap();
     let text = c
@@ -1638,7 +1669,8 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
         .unwrap()
         .to_owned();
     assert!(
-        description.contains("checkout closed") && description.contains("Check that the card was confirmed"),
+        description.contains("checkout closed")
+            && description.contains("Check that the card was confirmed"),
         "{description}"
     );
     // HighLevel lists no card.
@@ -1652,6 +1684,9 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
         .text()
         .await
         .unwrap();
-    assert!(shown.contains("Check that the card was confirmed"), "{shown}");
+    assert!(
+        shown.contains("Check that the card was confirmed"),
+        "{shown}"
+    );
     c.close().await.unwrap();
 }

@@ -135,7 +135,8 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
     // location (as HighLevel keeps them; the provider reads the price's terms with the Products API).
     let (subscription, product, price) = if mode == "subscription" {
         let (product, price) = recurring_product(&sim, location, amount, currency, &q);
-        let sub = crate::routes::payments::record_subscription(&sim, &order, &product, &price, None);
+        let sub =
+            crate::routes::payments::record_subscription(&sim, &order, &product, &price, None);
         (sub, product, price)
     } else {
         (None, "sim-product".to_owned(), "sim-price".to_owned())
