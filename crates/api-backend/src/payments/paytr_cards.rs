@@ -142,9 +142,9 @@ pub async fn begin_setup(
         )));
     }
     let gateway = super::paytr_for(state, provider, live)?;
-    // Anyone holding the page's publishable key may begin a setup: a contact has few unfinished ones at a time
-    // (an abandoned one stops counting once PayTR's checkout would have closed).
-    // Bounded per contact and, since the browser names the contact, per location and mode too.
+    // Anyone holding the page's publishable key may begin a setup, for any contact it names: the unfinished
+    // ones are bounded per contact and per location and mode (an abandoned one stops counting once PayTR's
+    // checkout has closed).
     let (l, c) = (provider.location_id.clone(), contact.to_owned());
     let since = now_ms() - SETUP_EXPIRES_AFTER_MS;
     let (of_contact, of_location) = state
@@ -157,13 +157,14 @@ pub async fn begin_setup(
         })
         .await?;
     let busy = |who: String| {
+        let minutes = super::paytr::CHECKOUT_TIMEOUT_MINUTES;
         ApiError::SetupsPending {
-        detail: format!(
-            "{who} waiting for PayTR; finish one, or try again once PayTR's checkout has closed on the oldest (at most {} minutes): nothing was started",
-            super::paytr::CHECKOUT_TIMEOUT_MINUTES
-        ),
-        retry_after_secs: (SETUP_EXPIRES_AFTER_MS / 1000) as u64,
-    }
+            detail: format!(
+                "{who} waiting for PayTR; finish one, or try again once PayTR's checkout has closed on \
+                 the oldest (at most {minutes} minutes): nothing was started"
+            ),
+            retry_after_secs: (SETUP_EXPIRES_AFTER_MS / 1000) as u64,
+        }
     };
     if of_contact >= MAX_UNFINISHED_SETUPS {
         return Err(busy(format!(

@@ -216,17 +216,19 @@ async fn highlevel_terms(
             rec.cur.code()
         )));
     }
-    // The transaction must be the one HighLevel made for this subscription: both belong to the same order.
-    match (sub.entity_id.as_deref(), rec.order_id.as_deref()) {
-        (Some(a), Some(b)) if a == b => {}
-        (Some(a), b) => {
-            return refuse(format!(
-                "was bought in order `{a}`, but transaction `{}` pays {}",
-                c.transaction_id,
-                b.map_or("no order".to_owned(), |b| format!("order `{b}`"))
-            ))
-        }
-        (None, _) => return refuse("names no order".into()),
+    // The transaction must be the one HighLevel made for this subscription: it pays the order the
+    // subscription was bought in (its `entityId`), or names the subscription itself as its entity.
+    let paid_for = rec.order_id.as_deref();
+    let bound = paid_for.is_some_and(|e| sub.entity_id.as_deref() == Some(e) || e == sub.id);
+    if !bound {
+        return refuse(format!(
+            "was bought in {}, but transaction `{}` pays {}",
+            sub.entity_id
+                .as_deref()
+                .map_or("no order".to_owned(), |o| format!("order `{o}`")),
+            c.transaction_id,
+            paid_for.map_or("no order".to_owned(), |e| format!("`{e}`"))
+        ));
     }
     let Some(contact) = sub.contact_id.clone().filter(|c| !c.is_empty()) else {
         return refuse("names no contact (its card is kept for the renewals)".into());

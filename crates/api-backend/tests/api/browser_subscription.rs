@@ -467,6 +467,28 @@ async fn subscribe_follows_highlevels_subscription(backend: service_common::test
             "{body}"
         );
     }
+    // A transaction of another checkout (same amount, same contact) does not pay this subscription's first
+    // period: HighLevel's subscription was bought in another order.
+    checkout_at_sim(&s, "Loc1", "txn-other", 49.99, "USD").await;
+    let (status, body) = post(
+        &s,
+        "/payments/page/subscribe",
+        None,
+        subscribe_body(&pk, "txn-other", "ghl-sub-w", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("was bought in order"),
+        "{body}"
+    );
     let query = |payload: Value| {
         let mut payload = payload;
         payload["apiKey"] = json!(api_key);
