@@ -1688,5 +1688,90 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
         shown.contains("Check that the card was confirmed"),
         "{shown}"
     );
+
+    // The page's own bound: when PayTR's word never comes and the server has not settled the setup either
+    // (e.g. PayTR's status query is unreachable), the page stops polling after `pollForMs`. Its clock is moved
+    // on 40 minutes instead of waiting them.
+    c.enter_parent_frame().await.unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=TRY&mode=setup"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "#card-form:not([hidden]) #owner-row:not([hidden])",
+        ))
+        .await
+        .expect("the card form shows again");
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
+    }
+    let posted = || {
+        fake.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(op, _)| op == "odeme")
+            .count()
+    };
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if posted() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(posted(), 2, "the second card went to PayTR");
+    c.execute(
+        "var real = Date.now.bind(Date); Date.now = function () { return real() + 40 * 60 * 1000; };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.enter_parent_frame().await.unwrap();
+    let mut result = Value::Null;
+    for _ in 0..100 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_error_response",
+        "{result}"
+    );
+    let description = result["message"]["error"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("did not confirm the card in time")
+            && description.contains("Check that the card was confirmed"),
+        "{description}"
+    );
     c.close().await.unwrap();
 }
