@@ -272,22 +272,42 @@
       form.remove();
       $("card-form").hidden = true;
       show("Confirm the card with PayTR.", false);
-      pollSetup(answer.chargeId);
+      var began = Date.now();
+      pollSetup(answer.chargeId, began, began + (Number(answer.pollForMs) || SETUP_WAITS_MS));
     }, failed);
   }
 
-  function pollSetup(chargeId) {
+  // PayTR's checkout closes after its timeout; the server then marks the setup failed. The page waits no
+  // longer than the server said (or SETUP_WAITS_MS), polling every 0.5 s for the first minute, then every 3 s.
+  var SETUP_WAITS_MS = 32 * 60 * 1000;
+  var SETUP_ADVICE = " Check that the card was confirmed in PayTR's window (your bank's 3-D Secure page or SMS " +
+    "code), then try again. No card was saved.";
+  function setupEnded(description) {
+    $("card-form").hidden = false;
+    $("pay").disabled = false;
+    show(description, true);
+    tell({ type: "custom_element_error_response", error: { description: description } });
+  }
+
+  function pollSetup(chargeId, began, until) {
+    if (Date.now() >= until) {
+      setupEnded("PayTR did not confirm the card in time." + SETUP_ADVICE);
+      return;
+    }
     var url = "/payments/page/charges/" + encodeURIComponent(chargeId) +
       "?publishableKey=" + encodeURIComponent(props.publishableKey) + "&locationId=" + encodeURIComponent(props.locationId);
     fetch(url).then(function (r) { return r.json(); }).then(function (answer) {
-      if (answer.status === "pending") { setTimeout(function () { pollSetup(chargeId); }, 500); return; }
+      if (answer.status === "pending") {
+        var every = Date.now() - began < 60000 ? 500 : 3000;
+        setTimeout(function () { pollSetup(chargeId, began, until); }, every);
+        return;
+      }
       if (answer.status === "succeeded") {
         show("Card saved.", false);
         tell({ type: "custom_element_success_response" }); // no chargeId after a setup
         return;
       }
-      $("card-form").hidden = false;
-      finish(answer);
+      setupEnded((answer.message || answer.detail || "PayTR did not save the card.") + SETUP_ADVICE);
     }, failed);
   }
 

@@ -81,6 +81,15 @@ pub enum ApiError {
     },
     #[error("{0}")]
     CompanyNotInstalled(String),
+    /// A transaction already charged, or bound to another subscription.
+    #[error("{0}")]
+    TransactionUsed(String),
+    /// Too many card setups waiting for the gateway.
+    #[error("{detail}")]
+    SetupsPending {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     HighlevelAnswerTooLarge(String),
     #[error("internal error: {0}")]
@@ -111,7 +120,7 @@ impl ApiError {
             AmountMismatch(_) => p(ProblemCode::AmountMismatch)
                 .with_fix("Reload the checkout: the amount must be the one HighLevel recorded for this transaction."),
             TransactionUnknown(_) => p(ProblemCode::TransactionUnknown)
-                .with_fix("Start the payment from HighLevel's checkout: the page charges only transactions HighLevel recorded for this location (the app needs the payments/transactions.readonly and payments/orders.readonly scopes)."),
+                .with_fix("Start the payment from HighLevel's checkout: the page charges only transactions HighLevel recorded for this location (the app needs the payments/transactions.readonly and payments/orders.readonly scopes, and payments/subscriptions.readonly for a subscription)."),
             GatewayFailed(_) => p(ProblemCode::GatewayFailed)
                 .with_fix("Check the gateway credentials of this location's payments provider (PUT /api/locations/{locationId}/payments/provider); the server log has PayTR's answer."),
             GatewayModeUnsupported(_) => p(ProblemCode::GatewayModeUnsupported)
@@ -161,6 +170,8 @@ impl ApiError {
                 .with_fix("Install the app from the agency view (a Company install) with GET /oauth/install?user_type=Company on oauth-backend."),
             HighlevelAnswerTooLarge(_) => p(ProblemCode::HighlevelAnswerTooLarge)
                 .with_fix("Ask HighLevel for less at a time (its `limit` and paging parameters), or raise PROXY_ANSWER_LIMIT."),
+            TransactionUsed(_) => p(ProblemCode::TransactionAlreadyUsed),
+            SetupsPending { .. } => p(ProblemCode::CardSetupsPending),
             Internal(_) => Problem::of(ProblemCode::Internal, "An internal error occurred; the server log has the cause."),
         }
     }
@@ -175,7 +186,10 @@ impl ApiError {
                 Some(1)
             }
             ApiError::RolledBack { cause, .. } => cause.retry_after(),
-            ApiError::UploadCapacity { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::UploadCapacity { retry_after_secs }
+            | ApiError::SetupsPending {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }

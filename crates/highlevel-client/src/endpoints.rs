@@ -234,6 +234,13 @@ pub const ORDER_GET: Endpoint = ep(
     L,
     "payments/orders.readonly",
 );
+pub const SUBSCRIPTION_GET: Endpoint = ep(
+    "payments.subscription_get",
+    Get,
+    "/payments/subscriptions/{subscriptionId}",
+    L,
+    "payments/subscriptions.readonly",
+);
 pub const CONTACT_GET: Endpoint = ep(
     "contacts.get",
     Get,
@@ -281,6 +288,7 @@ pub const TABLE: &[Endpoint] = &[
     WHITELABEL_LIST,
     TRANSACTION_GET,
     ORDER_GET,
+    SUBSCRIPTION_GET,
     CONTACT_GET,
     LOCATION_TOKEN,
     INSTALLED_LOCATIONS,

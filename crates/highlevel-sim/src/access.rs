@@ -144,6 +144,12 @@ pub const ORDER_GET: Requirement = loc(
     "payments/orders.readonly",
     AC,
 );
+pub const SUBSCRIPTION_GET: Requirement = loc(
+    "GET",
+    "/payments/subscriptions/{subscriptionId}",
+    "payments/subscriptions.readonly",
+    AC,
+);
 pub const CONTACT_GET: Requirement = loc("GET", "/contacts/{contactId}", "contacts.readonly", AC);
 pub const LOCATION_TOKEN: Requirement = Requirement {
     method: "POST",
@@ -183,6 +189,7 @@ pub const TABLE: &[Requirement] = &[
     WHITELABEL_LIST,
     TRANSACTION_GET,
     ORDER_GET,
+    SUBSCRIPTION_GET,
     CONTACT_GET,
     LOCATION_TOKEN,
     INSTALLED_LOCATIONS,

@@ -103,6 +103,9 @@ pub struct World {
     pub orders: HashMap<String, Value>,
     /// Transactions by id (each belongs to an order: `entityId`).
     pub transactions: HashMap<String, Value>,
+    /// Subscriptions by id, as HighLevel records them when a subscription checkout starts (each from an
+    /// order: `entityId`; the product and price bought: `recurringProduct`).
+    pub subscriptions: HashMap<String, Value>,
     /// Contacts by id (each with its `locationId`).
     pub contacts: HashMap<String, Value>,
     /// Sub-accounts suspended or deactivated (`POST /_sim/locations/{id}/status {"active": false}`): their

@@ -29,7 +29,7 @@ T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 pub use service_common::logging::LogFormat;
 
 /// Every scope the services use: what development installs ask for.
-pub const DEV_SCOPES: &str = "products.write products.readonly products/prices.write products/prices.readonly oauth.write oauth.readonly medias.write medias.readonly payments/custom-provider.write payments/custom-provider.readonly payments/integration.write payments/transactions.readonly payments/orders.readonly";
+pub const DEV_SCOPES: &str = "products.write products.readonly products/prices.write products/prices.readonly oauth.write oauth.readonly medias.write medias.readonly payments/custom-provider.write payments/custom-provider.readonly payments/integration.write payments/transactions.readonly payments/orders.readonly payments/subscriptions.readonly";
 
 /// The built-in defaults, by environment name.
 pub const DEFAULTS: &[(&str, &str)] = &[

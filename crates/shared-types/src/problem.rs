@@ -92,6 +92,8 @@ problem_codes! {
     InvalidPath => "invalid_path", Some(400), "Path refused";
     CompanyNotInstalled => "company_not_installed", Some(404), "Company not installed";
     HighlevelAnswerTooLarge => "highlevel_answer_too_large", Some(502), "HighLevel answer too large";
+    TransactionAlreadyUsed => "transaction_already_used", Some(409), "Transaction already used";
+    CardSetupsPending => "card_setups_pending", Some(429), "Too many card setups waiting";
 }
 
 /// `application/problem+json` body. `code` is a string so each service may add its own codes.

@@ -56,7 +56,7 @@ pub async fn verify(
     // A PayTR payment still pending here may have a callback that never arrived: ask PayTR.
     let found = match found {
         Some(c) if c.status == ChargeStatus::Pending && c.gateway == payments::Gateway::Paytr => {
-            Some(settle_from_paytr(state, p, c).await?)
+            Some(settle_from_paytr(state, p, c, now_ms()).await?)
         }
         other => other,
     };
@@ -69,11 +69,12 @@ pub async fn verify(
 
 /// A PayTR charge still pending here: PayTR's status query settles it when it finds the payment, and a charge
 /// whose checkout closed (`timeout_limit`) with no payment has failed. A misconfiguration is an error for the
-/// caller, not a charge pending forever.
+/// caller, not a charge pending forever. `now` is the clock the checkout's closing is judged by.
 pub async fn settle_from_paytr(
     state: &AppState,
     p: &ProviderRow,
     c: Charge,
+    now: i64,
 ) -> Result<Charge, ApiError> {
     let outcome = match super::paytr_for(state, p, c.live_mode)?.status(&c).await {
         Ok(o) => o,
@@ -83,8 +84,7 @@ pub async fn settle_from_paytr(
         }
         Err(e) => return Err(ApiError::GatewayFailed(e.to_string())),
     };
-    let closed =
-        now_ms() - c.created_at > (super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60 + 60) * 1000;
+    let closed = now - c.created_at > super::paytr::CHECKOUT_CLOSED_AFTER_MS;
     let (status, failure) = match outcome {
         Outcome::Succeeded => (ChargeStatus::Succeeded, None),
         Outcome::Declined(why) => (ChargeStatus::Failed, Some(why)),

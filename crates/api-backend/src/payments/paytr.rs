@@ -595,6 +595,9 @@ fn stored_card(v: &serde_json::Value) -> Option<StoredCard> {
 /// How long PayTR's checkout stays open (`timeout_limit`, minutes): a charge with no payment after it failed.
 pub const CHECKOUT_TIMEOUT_MINUTES: i64 = 30;
 
+/// When a charge with no payment is taken to be over: PayTR's `timeout_limit` and a minute for the clocks.
+pub const CHECKOUT_CLOSED_AFTER_MS: i64 = (CHECKOUT_TIMEOUT_MINUTES * 60 + 60) * 1000;
+
 /// PayTR's currency codes for ours (PayTR says `TL` for the Turkish lira).
 pub fn same_currency(paytr: &str, ours: &str) -> bool {
     let norm = |c: &str| match c.to_ascii_uppercase().as_str() {

@@ -36,6 +36,27 @@ const VERIFICATION_REFUND_WINDOW_MS: i64 = 86_400_000;
 /// Card setups a contact may have waiting for PayTR at once.
 pub const MAX_UNFINISHED_SETUPS: i64 = 5;
 
+/// Card setups a location may have waiting for PayTR at once in one mode, whatever their contacts: the
+/// page's key is public and `contactId` is the browser's to choose, so the per-contact bound alone bounds
+/// nothing. 50 is far above what one shop's customers save in PayTR's 30-minute checkout window; a setup
+/// stops counting once it is finished or PayTR's checkout has closed.
+pub const MAX_UNFINISHED_SETUPS_PER_LOCATION: i64 = 50;
+
+/// How long after it began an unfinished setup is marked failed (PayTR's checkout closed with no payment):
+/// see [`expire_setups`]. The page stops waiting a little later ([`PAGE_WAITS_MS`]).
+pub const SETUP_EXPIRES_AFTER_MS: i64 = super::paytr::CHECKOUT_CLOSED_AFTER_MS;
+
+/// How long the page polls a setup before it gives up on its own: the expiry and time for the background
+/// pass that marks it.
+pub const PAGE_WAITS_MS: i64 = SETUP_EXPIRES_AFTER_MS + 60_000;
+
+/// An unfinished setup whose status PayTR's status query cannot give (PayTR unreachable, the merchant's
+/// credentials wrong) is marked failed without PayTR's word after this long.
+const SETUP_GIVEN_UP_AFTER_MS: i64 = 86_400_000;
+
+/// Setups looked at per pass of [`expire_setups`]; each asks PayTR's status query once.
+const EXPIRE_BATCH: i64 = 20;
+
 /// Whether the charge is a card-setup verification payment.
 pub fn is_card_setup(c: &Charge) -> bool {
     c.transaction_id.starts_with(CARD_SETUP_PREFIX)
@@ -121,18 +142,38 @@ pub async fn begin_setup(
         )));
     }
     let gateway = super::paytr_for(state, provider, live)?;
-    // Anyone holding the page's publishable key may begin a setup: a contact has few unfinished ones at a time
-    // (an abandoned one stops counting once PayTR's checkout would have closed).
+    // Anyone holding the page's publishable key may begin a setup, for any contact it names: the unfinished
+    // ones are bounded per contact and per location and mode (an abandoned one stops counting once PayTR's
+    // checkout has closed).
     let (l, c) = (provider.location_id.clone(), contact.to_owned());
-    let since = now_ms() - super::paytr::CHECKOUT_TIMEOUT_MINUTES * 60_000;
-    let unfinished = state
+    let since = now_ms() - SETUP_EXPIRES_AFTER_MS;
+    let (of_contact, of_location) = state
         .db
-        .run(move |x| payments::pending_with_prefix(x, &l, &c, CARD_SETUP_PREFIX, since))
+        .run(move |x| {
+            Ok::<_, crate::db::DbError>((
+                payments::pending_with_prefix(x, &l, &c, CARD_SETUP_PREFIX, since)?,
+                payments::pending_with_prefix_at_location(x, &l, live, CARD_SETUP_PREFIX, since)?,
+            ))
+        })
         .await?;
-    if unfinished >= MAX_UNFINISHED_SETUPS {
-        return Err(ApiError::Validation(format!(
-            "this contact already has {MAX_UNFINISHED_SETUPS} card setups waiting for PayTR; finish one or try again in {} minutes",
-            super::paytr::CHECKOUT_TIMEOUT_MINUTES
+    let busy = |who: String| {
+        let minutes = super::paytr::CHECKOUT_TIMEOUT_MINUTES;
+        ApiError::SetupsPending {
+            detail: format!(
+                "{who} waiting for PayTR; finish one, or try again once PayTR's checkout has closed on \
+                 the oldest (at most {minutes} minutes): nothing was started"
+            ),
+            retry_after_secs: (SETUP_EXPIRES_AFTER_MS / 1000) as u64,
+        }
+    };
+    if of_contact >= MAX_UNFINISHED_SETUPS {
+        return Err(busy(format!(
+            "this contact already has {MAX_UNFINISHED_SETUPS} card setups"
+        )));
+    }
+    if of_location >= MAX_UNFINISHED_SETUPS_PER_LOCATION {
+        return Err(busy(format!(
+            "this location already has {MAX_UNFINISHED_SETUPS_PER_LOCATION} card setups"
         )));
     }
     let held = customer_token(state, &provider.location_id, live, contact).await?;
@@ -290,6 +331,88 @@ pub async fn gateway_for_payer(
             fail_url,
         },
     )))
+}
+
+/// Marks failed the card setups PayTR's checkout closed on without a notification: pending setups begun more
+/// than [`SETUP_EXPIRES_AFTER_MS`] before `now` are settled by PayTR's status query (a payment it finds
+/// settles the setup as paid, its verification payment is then refunded as usual; none means the customer
+/// left: failed). One PayTR cannot be asked about is looked at again in a minute, and after a day marked
+/// failed without PayTR's word. At most [`EXPIRE_BATCH`] per call; answers how many were settled.
+pub async fn expire_setups(state: &AppState, now: i64) -> usize {
+    let (created_before, untouched_before) = (now - SETUP_EXPIRES_AFTER_MS, now - 60_000);
+    let stale = match state
+        .db
+        .run(move |c| {
+            payments::stale_with_prefix(
+                c,
+                payments::Gateway::Paytr,
+                CARD_SETUP_PREFIX,
+                created_before,
+                untouched_before,
+                EXPIRE_BATCH,
+            )
+        })
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "card setups: cannot read the unfinished ones");
+            return 0;
+        }
+    };
+    let mut settled = 0;
+    for charge in stale {
+        let (id, location) = (charge.id.clone(), charge.location_id.clone());
+        let l = location.clone();
+        let provider = state
+            .db
+            .run(move |c| crate::store::providers::get(c, &l))
+            .await
+            .ok()
+            .flatten();
+        let asked = match &provider {
+            Some(p) if p.gateway == crate::store::providers::Gateway::Paytr => {
+                super::charges::settle_from_paytr(state, p, charge.clone(), now)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            _ => Err("the location's PayTR provider is gone".to_owned()),
+        };
+        match asked {
+            Ok(c) if c.status != payments::ChargeStatus::Pending => {
+                tracing::info!(charge = %c.id, status = %c.status, "card setup: settled after PayTR's checkout closed");
+                settled += 1;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(charge = %id, error = %e, "card setup: PayTR's status query could not settle it")
+            }
+        }
+        if now - charge.created_at > SETUP_GIVEN_UP_AFTER_MS {
+            let marked = state
+                .db
+                .run(move |c| {
+                    super::events::settle_and_report(
+                        c,
+                        &location,
+                        &id,
+                        payments::ChargeStatus::Failed,
+                        Some("the card setup was never confirmed by PayTR"),
+                    )
+                })
+                .await;
+            if matches!(marked, Ok(Some(ref c)) if c.status == payments::ChargeStatus::Failed) {
+                settled += 1;
+            }
+            continue;
+        }
+        let _ = state
+            .db
+            .run(move |c| payments::touch_charge(c, &id, now))
+            .await;
+    }
+    settled
 }
 
 /// Refunds the verification payments of card setups (in full, once: the refund's id is derived from the

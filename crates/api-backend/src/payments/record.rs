@@ -18,6 +18,9 @@ pub struct Recorded {
     pub cur: Cur,
     /// The contact HighLevel recorded as paying.
     pub contact_id: Option<String>,
+    /// The order HighLevel recorded the payment for: the transaction's `entityId` (or the order itself, when
+    /// the order stood for the transaction).
+    pub order_id: Option<String>,
 }
 
 /// Only a gateway that can take real money serves live mode: the sandbox settles test payments only.
@@ -68,18 +71,18 @@ pub async fn recorded(
             }
         )
     };
-    let record = match state
+    let (record, of_order) = match state
         .hl
         .transaction(&tokens, location, transaction_id)
         .await
     {
-        Ok(r) => r,
+        Ok(r) => (r, false),
         // HighLevel's order stands for the payment only when the page had no transaction of its own and
         // names the order as the transaction: the charge is then bound to that order's id. Another order's
         // amount never pays transaction `T`.
         Err(e) if absent(&e) => match order_id.filter(|o| *o == transaction_id) {
             Some(o) => match state.hl.order(&tokens, location, o).await {
-                Ok(r) => r,
+                Ok(r) => (r, true),
                 Err(e) if absent(&e) => return Err(unknown()),
                 Err(e) => return Err(e.into()),
             },
@@ -104,10 +107,16 @@ pub async fn recorded(
     }
     let cur = money::currency(&record.currency)?;
     let minor = money::to_minor(record.amount, cur)?;
+    let order_id = if of_order {
+        Some(record.id.clone())
+    } else {
+        record.entity_id.clone()
+    };
     Ok(Recorded {
         minor,
         cur,
         contact_id: record.contact_id,
+        order_id,
     })
 }
 

@@ -257,6 +257,48 @@ pub fn pending_with_prefix(
         .get_result(conn)?)
 }
 
+/// How many charges of the location in the given mode whose transactionId starts with `prefix` are still
+/// pending and were made since `since` (whatever their contact).
+pub fn pending_with_prefix_at_location(
+    conn: &mut DbConn,
+    location: &str,
+    live: bool,
+    prefix: &str,
+    since: i64,
+) -> Result<i64, DbError> {
+    Ok(payment_charges::table
+        .filter(payment_charges::location_id.eq(location))
+        .filter(payment_charges::live_mode.eq(live))
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
+        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
+        .filter(payment_charges::created_at.ge(since))
+        .count()
+        .get_result(conn)?)
+}
+
+/// At most `limit` pending charges of `gateway` whose transactionId starts with `prefix`, made before
+/// `created_before` and untouched since `untouched_before`, the longest untouched first.
+pub fn stale_with_prefix(
+    conn: &mut DbConn,
+    gateway: Gateway,
+    prefix: &str,
+    created_before: i64,
+    untouched_before: i64,
+    limit: i64,
+) -> Result<Vec<Charge>, DbError> {
+    payment_charges::table
+        .filter(payment_charges::gateway.eq(gateway))
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
+        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
+        .filter(payment_charges::created_at.lt(created_before))
+        .filter(payment_charges::updated_at.lt(untouched_before))
+        .order(payment_charges::updated_at.asc())
+        .limit(limit)
+        .select(Charge::as_select())
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("a pending {gateway} payment charge")))
+}
+
 /// At most `limit` succeeded, unrefunded charges of `gateway` whose transactionId starts with `prefix`, made
 /// since `created_since` and untouched since `before`, the longest untouched first.
 pub fn unrefunded_with_prefix(

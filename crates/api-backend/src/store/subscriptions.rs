@@ -202,6 +202,30 @@ pub fn find(conn: &mut DbConn, location: &str, id: &str) -> Result<Option<Subscr
         })
 }
 
+/// The location's subscription started with HighLevel's transaction `transaction`, if any.
+pub fn by_transaction(
+    conn: &mut DbConn,
+    location: &str,
+    transaction: &str,
+) -> Result<Option<Subscription>, DbError> {
+    dsl::payment_subscriptions
+        .filter(dsl::location_id.eq(location))
+        .filter(dsl::transaction_id.eq(transaction))
+        .select(Subscription::as_select())
+        .first(conn)
+        .optional()
+        .map_err(|e| {
+            DbError::naming(e, || {
+                let rows = dsl::payment_subscriptions
+                    .filter(dsl::location_id.eq(location))
+                    .filter(dsl::transaction_id.eq(transaction))
+                    .select((dsl::id, dsl::status))
+                    .load(conn);
+                unreadable_row(SUBSCRIPTION, rows, readable)
+            })
+        })
+}
+
 pub fn get(conn: &mut DbConn, id: &str) -> Result<Option<Subscription>, DbError> {
     dsl::payment_subscriptions
         .find(id)

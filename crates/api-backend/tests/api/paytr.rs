@@ -95,6 +95,9 @@ pub(crate) struct Fake {
     notify_url: Option<String>,
     /// Direct API payments PayTR accepted: (merchant_oid, payment_amount ×100, currency, test_mode).
     direct_paid: Vec<(String, String, String, String)>,
+    /// A card posted from the customer's browser stops at the bank's 3-D Secure step: the customer leaves,
+    /// PayTR never notifies (its checkout closes after `timeout_limit`).
+    pub(crate) abandon_direct: bool,
 }
 
 /// `/odeme`'s hash (PayTR's Direct API docs, `dev.paytr.com/direkt-api/direkt-api-1-adim`, and its Postman
@@ -218,6 +221,11 @@ async fn fake_direct(st: Arc<Mutex<Fake>>, f: HashMap<String, String>) -> HttpRe
         };
     }
     // A card from the customer's browser.
+    if st.lock().unwrap().abandon_direct {
+        return HttpResponse::Ok()
+            .content_type("text/html")
+            .body("<p id=\"three-d\">Enter the code your bank sent you</p>");
+    }
     let number = g("card_number");
     if number.len() < 12
         || g("cvv").is_empty()
@@ -1111,7 +1119,7 @@ async fn paytr_cards_on_file(backend: Backend) {
     let (status, problem) = post(&s, "/payments/page/paytr/setup", None, other).await;
     assert_eq!(
         (status, problem["code"].as_str()),
-        (422, Some("validation_failed")),
+        (429, Some("card_setups_pending")),
         "{problem}"
     );
     assert_eq!(
@@ -1287,7 +1295,129 @@ async fn wait_event(s: &Stack, txn: &str) {
     );
 }
 
-both_backends!(paytr_without_direct_api_keeps_no_cards, paytr_cards_on_file);
+/// Card setups nobody finishes: one PayTR's checkout closed on without a notification is marked failed by
+/// the background pass (after asking PayTR's status query, which finds no payment), and stops counting. The
+/// unfinished ones are bounded per location too (the browser names the contact): past 50, 429
+/// `card_setups_pending` with `Retry-After`, and nothing is started.
+async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
+    use api_backend::payments::paytr_cards::{
+        expire_setups, MAX_UNFINISHED_SETUPS_PER_LOCATION, SETUP_EXPIRES_AFTER_MS,
+    };
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let s = paytr_stack(backend, &fake).await;
+    let (_, pk, _) = paytr_provider(&s, Some(true)).await;
+    let setup = |contact: String| json!({"publishableKey": pk, "locationId": "Loc1", "contactId": contact, "currency": "TRY"});
+    let (status, form) = post(
+        &s,
+        "/payments/page/paytr/setup",
+        None,
+        setup("contact-0".into()),
+    )
+    .await;
+    assert_eq!(status, 200, "{form}");
+    assert_eq!(
+        form["pollForMs"].as_i64(),
+        Some(SETUP_EXPIRES_AFTER_MS + 60_000),
+        "the page is told how long to wait: {form}"
+    );
+    let charge = form["chargeId"].as_str().unwrap().to_owned();
+    let now = api_backend::store::now_ms();
+    // Before PayTR's checkout closes, nothing is settled.
+    assert_eq!(expire_setups(&s.api.state, now).await, 0);
+    assert_eq!(charge_status(&s, &pk, &charge).await["status"], "pending");
+    // Once it has closed with no notification: PayTR's status query finds no payment (004): failed.
+    let closed = now + SETUP_EXPIRES_AFTER_MS + 1_000;
+    assert_eq!(expire_setups(&s.api.state, closed).await, 1);
+    let after = charge_status(&s, &pk, &charge).await;
+    assert_eq!(after["status"], "failed", "{after}");
+    assert!(
+        after["message"]
+            .as_str()
+            .unwrap()
+            .contains("checkout closed"),
+        "{after}"
+    );
+    let oid = api_backend::payments::paytr::merchant_oid(&charge);
+    assert!(
+        fake.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(op, f)| op == "durum-sorgu" && f["merchant_oid"] == oid),
+        "PayTR's status query was asked"
+    );
+    assert_eq!(expire_setups(&s.api.state, closed).await, 0, "once");
+
+    // A location's unfinished setups are bounded whatever contact the browser names.
+    for n in 1..=MAX_UNFINISHED_SETUPS_PER_LOCATION {
+        let (status, body) = post(
+            &s,
+            "/payments/page/paytr/setup",
+            None,
+            setup(format!("contact-{n}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{n}: {body}");
+    }
+    let res = client()
+        .post(format!("{}/payments/page/paytr/setup", s.api.base_url))
+        .json(&setup("contact-new".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(is_problem(&res));
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= (SETUP_EXPIRES_AFTER_MS / 1000) as u64);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "card_setups_pending", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this location"),
+        "{problem}"
+    );
+    let pending = s
+        .api
+        .state
+        .db
+        .run(|c| {
+            api_backend::store::payments::pending_with_prefix(
+                c,
+                "Loc1",
+                "contact-new",
+                api_backend::payments::paytr_cards::CARD_SETUP_PREFIX,
+                0,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "nothing was started");
+    // Once PayTR's checkout has closed on them, they stop counting.
+    while expire_setups(&s.api.state, closed + 120_000).await > 0 {}
+    assert_eq!(
+        post(
+            &s,
+            "/payments/page/paytr/setup",
+            None,
+            setup("contact-new".into())
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+both_backends!(
+    paytr_without_direct_api_keeps_no_cards,
+    paytr_cards_on_file,
+    paytr_card_setups_expire_and_are_bounded
+);
 
 /// Card on file with PayTR in a real browser: HighLevel's checkout (the simulator, on `localhost`) sends
 /// `setup_initiate_props`; the page's form posts the card with our signed fields straight to a stand-in PayTR
@@ -1409,5 +1539,239 @@ async fn paytr_card_setup_in_a_real_browser() {
         "transactionId": "txn-paytr-off-1", "chargeDescription": "Invoice", "amount": 12.5, "currency": "TRY"}})).await;
     assert_eq!(answer["body"]["success"], true, "{answer}");
     wait_event(&s, "txn-paytr-off-1").await;
+    c.close().await.unwrap();
+}
+
+/// A card setup the customer abandons at the bank's step, in a real browser: PayTR never notifies; once PayTR's
+/// checkout has closed the setup is marked failed (the background pass; here called with a clock past the
+/// closing), and the page stops waiting: it says what to check and sends HighLevel the error response.
+#[actix_web::test]
+async fn paytr_abandoned_card_setup_in_a_real_browser() {
+    use fantoccini::Locator;
+    let fake = Arc::new(Mutex::new(Fake {
+        abandon_direct: true,
+        ..Fake::default()
+    }));
+    let fake_url = fake_paytr(fake.clone()).await;
+    let api_port = crate::browser::free_port();
+    let api_url = format!("http://127.0.0.1:{api_port}");
+    let keys = service_common::KeyRing::generate_entry("k1");
+    let s = stack_with(
+        Backend::Sqlite,
+        Default::default(),
+        &[
+            ("PORT", &api_port.to_string()),
+            ("PUBLIC_BASE_URL", &api_url),
+            ("PAYTR_API_URL", &fake_url),
+            ("TOKEN_ENCRYPTION_KEYS", &keys),
+            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ],
+    )
+    .await;
+    fake.lock().unwrap().notify_url = Some(format!("{api_url}/payments/paytr/callback"));
+    install(&s, "Location", &["Loc1"]).await;
+    paytr_provider(&s, Some(true)).await;
+    let Some((_driver, c)) = crate::browser::browser().await else {
+        return;
+    };
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=TRY&mode=setup"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "#card-form:not([hidden]) #owner-row:not([hidden])",
+        ))
+        .await
+        .expect("the card form shows");
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The card reached PayTR, which waits on the bank's step; the page waits on PayTR.
+    for _ in 0..100 {
+        if fake
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(op, _)| op == "odeme")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .any(|(op, _)| op == "odeme"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.enter_parent_frame().await.unwrap();
+    let text = c
+        .find(Locator::Css("#result"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.is_empty(), "still waiting for PayTR: {text}");
+    // PayTR's checkout closes: the setup is marked failed.
+    let closed = api_backend::store::now_ms()
+        + api_backend::payments::paytr_cards::SETUP_EXPIRES_AFTER_MS
+        + 1_000;
+    assert_eq!(
+        api_backend::payments::paytr_cards::expire_setups(&s.api.state, closed).await,
+        1
+    );
+    let mut result = Value::Null;
+    for _ in 0..100 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_error_response",
+        "{result}"
+    );
+    let description = result["message"]["error"]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        description.contains("checkout closed")
+            && description.contains("Check that the card was confirmed"),
+        "{description}"
+    );
+    // HighLevel lists no card.
+    assert_eq!(result["verify"], json!([]), "{result}");
+    // The page itself says so, with the form back for another try.
+    c.enter_frame(0).await.unwrap();
+    let shown = c
+        .find(Locator::Css("#error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("Check that the card was confirmed"),
+        "{shown}"
+    );
+
+    // The page's own bound: when PayTR's word never comes and the server has not settled the setup either
+    // (e.g. PayTR's status query is unreachable), the page stops polling after `pollForMs`. Its clock is moved
+    // on 40 minutes instead of waiting them.
+    c.enter_parent_frame().await.unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=0&currency=TRY&mode=setup"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "#card-form:not([hidden]) #owner-row:not([hidden])",
+        ))
+        .await
+        .expect("the card form shows again");
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
+    }
+    let posted = || {
+        fake.lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(op, _)| op == "odeme")
+            .count()
+    };
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if posted() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(posted(), 2, "the second card went to PayTR");
+    c.execute(
+        "var real = Date.now.bind(Date); Date.now = function () { return real() + 40 * 60 * 1000; };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.enter_parent_frame().await.unwrap();
+    let mut result = Value::Null;
+    for _ in 0..100 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_error_response",
+        "{result}"
+    );
+    let description = result["message"]["error"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("did not confirm the card in time")
+            && description.contains("Check that the card was confirmed"),
+        "{description}"
+    );
     c.close().await.unwrap();
 }

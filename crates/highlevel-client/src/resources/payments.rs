@@ -65,6 +65,51 @@ pub struct PaymentRecord {
     pub entity_id: Option<String>,
 }
 
+/// HighLevel's own record of a subscription (`GET /payments/subscriptions/{id}`, payments.json
+/// `GetSubscriptionResponseSchema`): whose it is, in which currency and mode, the order it came from
+/// (`entityType` `order`, `entityId`) and the recurring product bought (`recurringProduct`, an object whose
+/// fields the spec leaves open: see [`SubscriptionRecord::recurring_ids`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionRecord {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(default)]
+    pub alt_id: Option<String>,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// "Subscription value", decimal major units.
+    #[serde(default)]
+    pub amount: Option<f64>,
+    #[serde(default)]
+    pub live_mode: Option<bool>,
+    #[serde(default)]
+    pub entity_type: Option<String>,
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    /// HighLevel's subscription id as the provider knows it (`subscriptionId`), when one is set.
+    #[serde(default)]
+    pub subscription_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<Value>,
+    #[serde(default)]
+    pub recurring_product: Option<Value>,
+}
+
+impl SubscriptionRecord {
+    /// The product and price the subscription is for, from `recurringProduct`: `productId`/`priceId`, or the
+    /// embedded `product._id`/`price._id` (an order item's shape). `None` when the record names neither.
+    pub fn recurring_ids(&self) -> Option<(String, String)> {
+        let r = self.recurring_product.as_ref()?;
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        let product = text(&r["productId"]).or_else(|| text(&r["product"]["_id"]))?;
+        let price = text(&r["priceId"]).or_else(|| text(&r["price"]["_id"]))?;
+        Some((product, price))
+    }
+}
+
 /// Where a provider reports asynchronous outcomes (`payment.captured`, `subscription.*`), with its apiKey in
 /// the body.
 pub const PROVIDER_WEBHOOK_PATH: &str = "/payments/custom-provider/webhook";
@@ -172,6 +217,21 @@ impl HighLevelClient {
         self.call(s, &record_of(&ep::ORDER_GET, "{orderId}", id, location))
             .await?
             .json()
+    }
+
+    /// HighLevel's record of a subscription of the location.
+    pub async fn subscription<S: TokenSource>(
+        &self,
+        s: &S,
+        location: &str,
+        id: &str,
+    ) -> Result<SubscriptionRecord, HlError> {
+        self.call(
+            s,
+            &record_of(&ep::SUBSCRIPTION_GET, "{subscriptionId}", id, location),
+        )
+        .await?
+        .json()
     }
 
     /// Tells HighLevel whether the provider schedules (renews) subscriptions itself for the location

@@ -10,8 +10,9 @@
 //!   which sends `setup_initiate_props` to save a card); it writes
 //!   `{"transactionId","orderId","subscriptionId","message","verify"}` as JSON into `<pre id="result">`. With
 //!   `mode=subscription` (`[&interval=day|week|month|year][&intervalCount=][&trialPeriod=][&totalCycles=]`) it
-//!   creates a recurring price of a product of the location, sends its ids in `productDetails` with
-//!   HighLevel's own `subscriptionId`, and verifies with that `subscriptionId`.
+//!   creates a recurring price of a product of the location, records HighLevel's subscription of it (from the
+//!   order: `GET /payments/subscriptions/{id}` serves it), sends the ids in `productDetails` with that
+//!   `subscriptionId`, and verifies with it.
 
 use crate::routes::query;
 use crate::state::Sim;
@@ -133,8 +134,10 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
     // A subscription checkout: HighLevel's own subscription id and a recurring price of a product of the
     // location (as HighLevel keeps them; the provider reads the price's terms with the Products API).
     let (subscription, product, price) = if mode == "subscription" {
-        let (sub, product, price) = recurring_product(&sim, location, amount, currency, &q);
-        (Some(sub), product, price)
+        let (product, price) = recurring_product(&sim, location, amount, currency, &q);
+        let sub =
+            crate::routes::payments::record_subscription(&sim, &order, &product, &price, None);
+        (sub, product, price)
     } else {
         (None, "sim-product".to_owned(), "sim-price".to_owned())
     };
@@ -211,15 +214,15 @@ async fn checkout(req: actix_web::HttpRequest, sim: web::Data<Sim>) -> HttpRespo
 }
 
 /// For `mode=subscription`: a product of the location with a recurring price of `amount` (query `interval`
-/// day|week|month|year, default month; `intervalCount`, default 1; `trialPeriod` days; `totalCycles`), and
-/// HighLevel's id for the subscription being bought. Answers (subscriptionId, productId, priceId).
+/// day|week|month|year, default month; `intervalCount`, default 1; `trialPeriod` days; `totalCycles`).
+/// Answers (productId, priceId); the checkout then records HighLevel's subscription of that price.
 fn recurring_product(
     sim: &Sim,
     location: &str,
     amount: f64,
     currency: &str,
     q: &std::collections::HashMap<String, String>,
-) -> (String, String, String) {
+) -> (String, String) {
     let number = |k: &str| q.get(k).and_then(|v| v.parse::<u32>().ok());
     let mut product = json!({"name": "Simulated subscription", "locationId": location, "productType": "SERVICE",
         "availableInStore": false});
@@ -250,5 +253,5 @@ fn recurring_product(
         .entry(product_id.clone())
         .or_default()
         .push(price);
-    (crate::state::new_id(), product_id, price_id)
+    (product_id, price_id)
 }

@@ -43,6 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/_sim/sso", web::post().to(sso))
         .route("/_sim/payments/orders", web::post().to(new_order))
+        .route(
+            "/_sim/payments/subscriptions",
+            web::post().to(new_subscription),
+        )
         .route("/_sim/keys", web::get().to(keys))
         .route("/_sim/stats", web::get().to(stats))
         .route("/_sim/routes", web::get().to(routes));
@@ -479,9 +483,11 @@ async fn routes() -> HttpResponse {
     HttpResponse::Ok().json(json!({"routes": table}))
 }
 
-/// `POST /_sim/payments/orders {"locationId","amount","currency","liveMode"?,"contactId"?,"transactionId"?}`:
-/// records an order and its transaction (with the given id, or a new one) as HighLevel does when a checkout
-/// starts; answers `{"orderId","transactionId"}`.
+/// `POST /_sim/payments/orders {"locationId","amount","currency","liveMode"?,"contactId"?,"transactionId"?,
+/// "recurring"?:{"productId","priceId","subscriptionId"?}}`: records an order and its transaction (with the
+/// given id, or a new one) as HighLevel does when a checkout starts, and with `recurring` the subscription
+/// bought (`GET /payments/subscriptions/{id}` then serves it); answers `{"orderId","transactionId",
+/// "subscriptionId"}` (`null` without `recurring`).
 async fn new_order(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> HttpResponse {
     let b = body.into_inner();
     let (Some(location), Some(amount), Some(currency)) = (
@@ -502,5 +508,45 @@ async fn new_order(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> H
         b["contactId"].as_str(),
         b["transactionId"].as_str(),
     );
-    HttpResponse::Ok().json(json!({"orderId": order, "transactionId": txn}))
+    // A subscription checkout: HighLevel records the subscription from the order too.
+    let subscription = match (
+        b["recurring"]["productId"].as_str(),
+        b["recurring"]["priceId"].as_str(),
+    ) {
+        (Some(product), Some(price)) => crate::routes::payments::record_subscription(
+            &sim,
+            &order,
+            product,
+            price,
+            b["recurring"]["subscriptionId"].as_str(),
+        ),
+        _ => None,
+    };
+    HttpResponse::Ok()
+        .json(json!({"orderId": order, "transactionId": txn, "subscriptionId": subscription}))
+}
+
+/// `POST /_sim/payments/subscriptions {"orderId","productId","priceId","subscriptionId"?}`: records at HighLevel
+/// a subscription of the price bought in an existing order (as `recurring` of `POST /_sim/payments/orders`
+/// does); answers `{"subscriptionId"}`, or 404 when the order is unknown.
+async fn new_subscription(sim: web::Data<Sim>, body: web::Json<serde_json::Value>) -> HttpResponse {
+    let b = body.into_inner();
+    let (Some(order), Some(product), Some(price)) = (
+        b["orderId"].as_str(),
+        b["productId"].as_str(),
+        b["priceId"].as_str(),
+    ) else {
+        return HttpResponse::BadRequest()
+            .json(json!({"message": "orderId, productId and priceId are required"}));
+    };
+    match crate::routes::payments::record_subscription(
+        &sim,
+        order,
+        product,
+        price,
+        b["subscriptionId"].as_str(),
+    ) {
+        Some(id) => HttpResponse::Ok().json(json!({"subscriptionId": id})),
+        None => HttpResponse::NotFound().json(json!({"message": "Order not found"})),
+    }
 }

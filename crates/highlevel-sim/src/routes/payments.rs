@@ -38,6 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(get_transaction),
     )
     .route("/payments/orders/{orderId}", web::get().to(get_order))
+    .route(
+        "/payments/subscriptions/{subscriptionId}",
+        web::get().to(get_subscription),
+    )
     .service(
         web::resource("/payments/integrations/provider/whitelabel")
             .route(web::post().to(create_whitelabel))
@@ -423,6 +427,23 @@ async fn get_order(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpRespon
     )
 }
 
+/// `GET /payments/subscriptions/{subscriptionId}?altId=&altType=location` (payments.json
+/// `GetSubscriptionResponseSchema`): HighLevel's own record of a subscription, from the simulator's table.
+async fn get_subscription(req: HttpRequest, sim: web::Data<Sim>) -> HlResult<HttpResponse> {
+    let id = req
+        .match_info()
+        .get("subscriptionId")
+        .unwrap_or_default()
+        .to_owned();
+    record(
+        &req,
+        &sim,
+        &access::SUBSCRIPTION_GET,
+        |w| w.subscriptions.get(&id).cloned(),
+        "Subscription not found",
+    )
+}
+
 fn record(
     req: &HttpRequest,
     sim: &Sim,
@@ -470,6 +491,49 @@ pub fn record_checkout(
     world.orders.insert(order_id.clone(), order);
     world.transactions.insert(txn_id.clone(), txn);
     (order_id, txn_id)
+}
+
+/// What a subscription checkout records at HighLevel besides its order and transaction: the subscription, from
+/// that order (`entityType` `order`, `entityId`), for the contact, currency and mode of the order, with the
+/// product and price bought in `recurringProduct`. payments.json leaves `recurringProduct`'s fields open; the
+/// simulator gives it an order item's shape: `{locationId, name, qty, productId, priceId, product{_id, name},
+/// price{…the price as the Products API holds it}}`. `amount` is the price's (the value of each period).
+/// Answers the subscription's id (`id`, or a new one).
+pub fn record_subscription(
+    sim: &Sim,
+    order_id: &str,
+    product_id: &str,
+    price_id: &str,
+    id: Option<&str>,
+) -> Option<String> {
+    let mut world = sim.world();
+    let order = world.orders.get(order_id)?.clone();
+    let location = order["altId"].as_str().unwrap_or_default().to_owned();
+    let product = world
+        .products
+        .get(&location)
+        .and_then(|ps| ps.iter().find(|p| p["_id"] == product_id))
+        .cloned()
+        .unwrap_or_else(|| json!({"_id": product_id}));
+    let price = world
+        .prices
+        .get(product_id)
+        .and_then(|ps| ps.iter().find(|p| p["_id"] == price_id))
+        .cloned()
+        .unwrap_or_else(|| json!({"_id": price_id}));
+    let (sub_id, now) = (id.map(str::to_owned).unwrap_or_else(new_id), now_iso());
+    let sub = json!({
+        "_id": sub_id, "altId": location, "altType": "location", "contactId": order["contactId"],
+        "currency": order["currency"], "amount": price.get("amount").cloned().unwrap_or(order["amount"].clone()),
+        "status": "incomplete", "liveMode": order["liveMode"], "entityType": "order", "entityId": order_id,
+        "recurringProduct": {
+            "locationId": location, "name": product["name"], "qty": 1, "productId": product_id,
+            "priceId": price_id, "product": {"_id": product_id, "name": product["name"]}, "price": price,
+        },
+        "createdAt": now, "updatedAt": now,
+    });
+    world.subscriptions.insert(sub_id.clone(), sub);
+    Some(sub_id)
 }
 
 #[cfg(test)]

@@ -412,9 +412,12 @@ pub struct SubscribeInput {
     pub order_id: Option<String>,
     /// HighLevel's subscription id from `payment_initiate_props`.
     pub subscription_id: String,
-    /// `productDetails.productId` / `priceId` from the props: HighLevel's recurring price, read from HighLevel.
-    pub product_id: String,
-    pub price_id: String,
+    /// `productDetails.productId` / `priceId` from the props. Optional: the terms are HighLevel's record of
+    /// the subscription; when sent, each must be the record's (else a 422 and nothing is charged).
+    #[serde(default)]
+    pub product_id: Option<String>,
+    #[serde(default)]
+    pub price_id: Option<String>,
     /// Major units, as the props carry it; it must be HighLevel's recorded amount for the transaction.
     pub amount: f64,
     pub currency: String,
@@ -424,10 +427,12 @@ pub struct SubscribeInput {
 }
 
 /// A subscription checkout (`mode: "subscription"`, sandbox gateway): keeps the card on file, creates the
-/// subscription under HighLevel's `subscriptionId` on HighLevel's terms (the transaction's amount, the
-/// price's interval, trial and cycles) and charges the first period, as `create_subscription` does.
+/// subscription under HighLevel's `subscriptionId` on HighLevel's terms (its subscription record's contact,
+/// currency, mode, order and recurring price; the transaction's amount; the price's interval, trial and
+/// cycles) and charges the first period, as `create_subscription` does. A transaction already charged or
+/// bound to another subscription is refused (409 `transaction_already_used`).
 #[utoipa::path(post, path = "/payments/page/subscribe", tag = "payment page", request_body = SubscribeInput,
-    responses((status = 200, description = "`{chargeId, status, message, subscriptionId, subscriptionStatus, paymentMethodId}`", body = Object), (status = "4XX", body = Problem), (status = "5XX", body = Problem)))]
+    responses((status = 200, description = "`{chargeId, status, message, subscriptionId, subscriptionStatus, paymentMethodId}`", body = Object), (status = 409, description = "`transaction_already_used`", body = Problem), (status = "4XX", body = Problem), (status = "5XX", body = Problem)))]
 pub async fn subscribe(
     state: State,
     body: web::Json<SubscribeInput>,
@@ -497,9 +502,12 @@ pub struct PaytrSetupInput {
 /// this records a verification payment of one unit of the currency and answers the Direct API fields signed
 /// for it (`store_card=1`, the contact's `utoken` when PayTR gave one). The page adds the card and posts the
 /// form from the browser straight to PayTR (`action`); the card never reaches this service. PayTR's
-/// notification settles the payment and brings the contact's `utoken`; the page polls the charge.
+/// notification settles the payment and brings the contact's `utoken`; the page polls the charge, for at
+/// most `pollForMs`. A setup PayTR's checkout closed on without a notification is marked failed (the
+/// background pass asks PayTR's status query). Unfinished setups are bounded: 5 per contact and 50 per
+/// location and mode (429 `card_setups_pending`).
 #[utoipa::path(post, path = "/payments/page/paytr/setup", tag = "payment page", request_body = PaytrSetupInput,
-    responses((status = 200, description = "`{chargeId, status, action, fields}`: post `fields` and the card to `action`", body = Object), (status = "4XX", body = Problem)))]
+    responses((status = 200, description = "`{chargeId, status, action, fields, pollForMs}`: post `fields` and the card to `action`; poll the charge for at most `pollForMs`", body = Object), (status = 429, description = "`card_setups_pending`", body = Problem), (status = "4XX", body = Problem)))]
 pub async fn paytr_setup(
     state: State,
     req: actix_web::HttpRequest,
@@ -532,6 +540,9 @@ pub async fn paytr_setup(
         "status": form.charge.status,
         "action": form.action,
         "fields": fields,
+        // How long the page waits for PayTR's word before it gives up (PayTR's checkout has closed by then,
+        // and the setup is marked failed).
+        "pollForMs": crate::payments::paytr_cards::PAGE_WAITS_MS,
     })))
 }
 
