@@ -102,6 +102,74 @@ pub async fn settle_from_paytr(
         .unwrap_or(c))
 }
 
+/// PayTR charges at most this many per pass of [`settle_unnotified_paytr`].
+const UNNOTIFIED_BATCH: i64 = 20;
+
+/// PayTR charges whose notification never came and that nobody asked about since (HighLevel calls `verify`
+/// only when the page reported success; a customer who paid and closed the tab leaves none). Once PayTR's
+/// checkout has closed, its status query settles each: paid, or failed when no payment was made; HighLevel
+/// hears of it through the events outbox, as from a notification. One PayTR cannot be asked about stays
+/// pending and is asked again a minute later; a PayTR answer that is an alarm (another amount) is logged and
+/// asked again. Card setups have their own pass ([`super::paytr_cards::expire_setups`]). At most
+/// [`UNNOTIFIED_BATCH`] per call; answers how many were settled.
+pub async fn settle_unnotified_paytr(state: &AppState, now: i64) -> usize {
+    let (created_before, untouched_before) =
+        (now - super::paytr::CHECKOUT_CLOSED_AFTER_MS, now - 60_000);
+    let stale = match state
+        .db
+        .run(move |c| {
+            payments::stale_except_prefix(
+                c,
+                payments::Gateway::Paytr,
+                super::paytr_cards::CARD_SETUP_PREFIX,
+                created_before,
+                untouched_before,
+                UNNOTIFIED_BATCH,
+            )
+        })
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "PayTR charges: cannot read the unnotified ones");
+            return 0;
+        }
+    };
+    let mut settled = 0;
+    for charge in stale {
+        let (id, location) = (charge.id.clone(), charge.location_id.clone());
+        let provider = state
+            .db
+            .run(move |c| crate::store::providers::get(c, &location))
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| p.gateway == crate::store::providers::Gateway::Paytr);
+        let asked = match &provider {
+            Some(p) => settle_from_paytr(state, p, charge, now)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("the location's PayTR provider is gone".to_owned()),
+        };
+        match asked {
+            Ok(c) if c.status != ChargeStatus::Pending => {
+                tracing::info!(charge = %c.id, status = %c.status, "PayTR charge settled by the status query: its notification never came");
+                settled += 1;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(charge = %id, error = %e, "PayTR charge with no notification: the status query could not settle it; asking again in a minute")
+            }
+        }
+        let _ = state
+            .db
+            .run(move |c| payments::touch_charge(c, &id, now))
+            .await;
+    }
+    settled
+}
+
 /// `list_payment_methods`: the contact's saved cards in HighLevel's shape (a bare array).
 pub async fn list_methods(
     state: &AppState,

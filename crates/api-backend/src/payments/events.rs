@@ -143,14 +143,15 @@ fn backoff_ms(attempts: i32) -> i64 {
     base + (rand::random::<u64>() % (base as u64 / 5 + 1)) as i64
 }
 
-/// One pass: settle sandbox charges whose wait is over, settle PayTR card setups whose checkout closed with
-/// no notification (failed, unless PayTR's status query finds the payment), refund card setups'
+/// One pass: settle sandbox charges whose wait is over, settle PayTR card setups and charges whose checkout
+/// closed with no notification (failed, unless PayTR's status query finds the payment), refund card setups'
 /// verification payments,
 /// then deliver what is due. Answers how many events
 /// were delivered.
 pub async fn run_once(state: &AppState) -> usize {
     settle_waiting(state).await;
     super::paytr_cards::expire_setups(state, now_ms()).await;
+    super::charges::settle_unnotified_paytr(state, now_ms()).await;
     super::paytr_cards::refund_verifications(state, now_ms()).await;
     let now = now_ms();
     let due = match state.db.run(move |c| outbox::due(c, now, 50)).await {

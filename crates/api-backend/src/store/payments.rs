@@ -299,6 +299,29 @@ pub fn stale_with_prefix(
         .map_err(|e| DbError::naming(e, || format!("a pending {gateway} payment charge")))
 }
 
+/// At most `limit` pending charges of `gateway` whose transactionId does NOT start with `prefix`, made before
+/// `created_before` and untouched since `untouched_before`, the longest untouched first.
+pub fn stale_except_prefix(
+    conn: &mut DbConn,
+    gateway: Gateway,
+    prefix: &str,
+    created_before: i64,
+    untouched_before: i64,
+    limit: i64,
+) -> Result<Vec<Charge>, DbError> {
+    payment_charges::table
+        .filter(payment_charges::gateway.eq(gateway))
+        .filter(payment_charges::status.eq(ChargeStatus::Pending))
+        .filter(payment_charges::transaction_id.not_like(format!("{prefix}%")))
+        .filter(payment_charges::created_at.lt(created_before))
+        .filter(payment_charges::updated_at.lt(untouched_before))
+        .order(payment_charges::updated_at.asc())
+        .limit(limit)
+        .select(Charge::as_select())
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("a pending {gateway} payment charge")))
+}
+
 /// At most `limit` succeeded, unrefunded charges of `gateway` whose transactionId starts with `prefix`, made
 /// since `created_since` and untouched since `before`, the longest untouched first.
 pub fn unrefunded_with_prefix(

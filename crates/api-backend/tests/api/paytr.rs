@@ -1413,10 +1413,67 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     );
 }
 
+/// PayTR's notification never came and the page never reported back (the customer paid and closed the tab),
+/// so HighLevel never calls `verify`: once PayTR's checkout has closed, the background pass asks PayTR's status
+/// query. A paid one is settled and HighLevel hears `payment.captured`; one PayTR has no payment for (004) has
+/// failed. Neither is touched before the checkout closes, and each is settled once. (PAYTR.md §1: the status
+/// query; issue 15: "a charge whose callback never came is settled by the status query".)
+async fn paytr_charges_without_a_notification_are_settled_in_the_background(backend: Backend) {
+    use api_backend::payments::charges::settle_unnotified_paytr;
+    use api_backend::payments::paytr::CHECKOUT_CLOSED_AFTER_MS;
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let s = paytr_stack(backend, &fake).await;
+    let (_, pk, _) = paytr_provider(&s, None).await;
+    let mut opened = Vec::new();
+    for txn in ["txn-gone-paid", "txn-gone-unpaid"] {
+        checkout_at_sim(&s, "Loc1", txn, 49.99, "USD").await;
+        let (status, page) = post(
+            &s,
+            "/payments/page/paytr",
+            None,
+            json!({"publishableKey": pk,
+            "locationId": "Loc1", "transactionId": txn, "amount": 49.99, "currency": "USD", "email": "ada@example.test"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let oid = fake.lock().unwrap().requests.last().unwrap().1["merchant_oid"].clone();
+        opened.push((page["chargeId"].as_str().unwrap().to_owned(), oid));
+    }
+    // The customer paid the first at PayTR; its notification is lost.
+    fake.lock().unwrap().paid.push(opened[0].1.clone());
+    let now = api_backend::store::now_ms();
+    assert_eq!(
+        settle_unnotified_paytr(&s.api.state, now).await,
+        0,
+        "the checkout is still open"
+    );
+    assert_eq!(
+        charge_status(&s, &pk, &opened[0].0).await["status"],
+        "pending"
+    );
+    let closed = now + CHECKOUT_CLOSED_AFTER_MS + 1_000;
+    assert_eq!(settle_unnotified_paytr(&s.api.state, closed).await, 2);
+    assert_eq!(
+        charge_status(&s, &pk, &opened[0].0).await["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        charge_status(&s, &pk, &opened[1].0).await["status"],
+        "failed"
+    );
+    wait_event(&s, "txn-gone-paid").await;
+    assert_eq!(
+        settle_unnotified_paytr(&s.api.state, closed + 120_000).await,
+        0,
+        "once"
+    );
+}
+
 both_backends!(
     paytr_without_direct_api_keeps_no_cards,
     paytr_cards_on_file,
-    paytr_card_setups_expire_and_are_bounded
+    paytr_card_setups_expire_and_are_bounded,
+    paytr_charges_without_a_notification_are_settled_in_the_background
 );
 
 /// Card on file with PayTR in a real browser: HighLevel's checkout (the simulator, on `localhost`) sends
