@@ -224,8 +224,9 @@ pub async fn on_notification(
         .await?;
         return Ok(());
     };
-    let mut request: Value = serde_json::from_str(&row.terms)
-        .map_err(|e| ApiError::Internal(format!("stored subscription terms are unreadable: {e}")))?;
+    let mut request: Value = serde_json::from_str(&row.terms).map_err(|e| {
+        ApiError::Internal(format!("stored subscription terms are unreadable: {e}"))
+    })?;
     request["paymentMethodId"] = json!(card.id);
     let request = parse_request(&request, "")?;
     super::subscriptions::create_subscription_as(
@@ -266,7 +267,9 @@ pub async fn status(
             "no subscription checkout `{charge_id}` at this location"
         )));
     };
-    let charge_failed = charge.as_ref().is_some_and(|c| c.status == ChargeStatus::Failed);
+    let charge_failed = charge
+        .as_ref()
+        .is_some_and(|c| c.status == ChargeStatus::Failed);
     let (status, message) = match row.status.as_str() {
         CREATED => ("succeeded", None),
         FAILED => (

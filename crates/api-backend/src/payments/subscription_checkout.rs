@@ -82,7 +82,10 @@ impl Checked {
 }
 
 /// `create_subscription`'s request from its JSON.
-pub(crate) fn parse_request(request: &Value, price_id: &str) -> Result<CreateSubscription, ApiError> {
+pub(crate) fn parse_request(
+    request: &Value,
+    price_id: &str,
+) -> Result<CreateSubscription, ApiError> {
     serde_json::from_value(request.clone()).map_err(|e| {
         ApiError::Validation(format!(
             "HighLevel's price `{price_id}` is not a subscription's: {e}"

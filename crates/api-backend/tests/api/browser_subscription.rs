@@ -162,7 +162,12 @@ async fn a_subscription_bought_on_the_payment_page() {
 
 /// A price of `product` created at HighLevel (the simulator) with the Location token; `extra` adds HighLevel's
 /// own fields (`recurring`, `trialPeriod`, `totalCycles`). Answers its id.
-pub(crate) async fn sim_price(s: &Stack, installation: &str, product: &str, extra: Value) -> String {
+pub(crate) async fn sim_price(
+    s: &Stack,
+    installation: &str,
+    product: &str,
+    extra: Value,
+) -> String {
     let t = token_for(s, installation, Some("Loc1")).await;
     let mut body = json!({"name": "Plan", "currency": "USD", "locationId": "Loc1"});
     for (k, v) in extra.as_object().unwrap() {

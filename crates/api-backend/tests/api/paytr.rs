@@ -1798,91 +1798,216 @@ async fn paytr_subscription_from_the_page(backend: Backend) {
     let fake = Arc::new(Mutex::new(Fake::default()));
     let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
     let (_, pk, _) = paytr_provider(&s, Some(true)).await;
-    let (status, check) = post(&s, "/payments/page/check", None, json!({"publishableKey": pk, "locationId": "Loc1"})).await;
-    assert_eq!((status, check["subscriptions"].as_bool()), (200, Some(true)), "{check}");
+    let (status, check) = post(
+        &s,
+        "/payments/page/check",
+        None,
+        json!({"publishableKey": pk, "locationId": "Loc1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, check["subscriptions"].as_bool()),
+        (200, Some(true)),
+        "{check}"
+    );
     let product = sim_product(&s, &inst).await;
-    let daily = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}})).await;
-    let trial = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}, "trialPeriod": 7})).await;
-    subscription_at_sim(&s, "txn-ps-1", "ghl-ps-1", &product, &daily, 49.99, "contact-ada").await;
-    subscription_at_sim(&s, "txn-ps-t", "ghl-ps-t", &product, &trial, 49.99, "contact-ada").await;
-    let body = |txn: &str, sub: &str, amount: f64| json!({"publishableKey": pk, "locationId": "Loc1",
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
+    .await;
+    let trial = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}, "trialPeriod": 7}),
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-ps-1",
+        "ghl-ps-1",
+        &product,
+        &daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-ps-t",
+        "ghl-ps-t",
+        &product,
+        &trial,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    let body = |txn: &str, sub: &str, amount: f64| {
+        json!({"publishableKey": pk, "locationId": "Loc1",
         "transactionId": txn, "subscriptionId": sub, "amount": amount, "currency": "usd",
-        "productId": product, "contactId": "contact-ada"});
+        "productId": product, "contactId": "contact-ada"})
+    };
     let begin = |b: Value| post(&s, "/payments/page/paytr/subscribe", None, b);
 
     // The checks of the page's subscription checkout: the amount is HighLevel's; a trial is refused for PayTR.
     let (status, problem) = begin(body("txn-ps-1", "ghl-ps-1", 1.0)).await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("amount_mismatch")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("amount_mismatch")),
+        "{problem}"
+    );
     let (status, problem) = begin(body("txn-ps-t", "ghl-ps-t", 49.99)).await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("validation_failed")), "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("trial"), "{problem}");
-    assert!(fake.lock().unwrap().requests.is_empty(), "PayTR was not asked");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("trial"),
+        "{problem}"
+    );
+    assert!(
+        fake.lock().unwrap().requests.is_empty(),
+        "PayTR was not asked"
+    );
 
     let (status, form) = begin(body("txn-ps-1", "ghl-ps-1", 49.99)).await;
     assert_eq!(status, 200, "{form}");
     let f = &form["fields"];
     assert_eq!(
-        (f["store_card"].as_str(), f["payment_amount"].as_str(), f["currency"].as_str(), f["non_3d"].as_str()),
+        (
+            f["store_card"].as_str(),
+            f["payment_amount"].as_str(),
+            f["currency"].as_str(),
+            f["non_3d"].as_str()
+        ),
         (Some("1"), Some("49.99"), Some("USD"), Some("0")),
         "{form}"
     );
     let charge = form["chargeId"].as_str().unwrap().to_owned();
     let poll = || {
-        let url = format!("{}/payments/page/paytr/subscriptions/{charge}?publishableKey={pk}&locationId=Loc1", s.api.base_url);
+        let url = format!(
+            "{}/payments/page/paytr/subscriptions/{charge}?publishableKey={pk}&locationId=Loc1",
+            s.api.base_url
+        );
         async move { send(client().get(url)).await.1 }
     };
     assert_eq!(poll().await["status"], "pending");
-    assert_eq!(hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-ps-1"})).await, json!({"success": false}));
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-ps-1"})).await,
+        json!({"success": false})
+    );
     // The same transaction cannot begin a second first period.
     let (status, problem) = begin(body("txn-ps-1", "ghl-ps-1", 49.99)).await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("transaction_already_used")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("transaction_already_used")),
+        "{problem}"
+    );
 
     let page = browser_posts_card(form["action"].as_str().unwrap(), f, "4355084355084358").await;
     assert!(page.contains("result=ok"), "{page}");
     let done = poll().await;
     assert_eq!(done["status"], "succeeded", "{done}");
-    assert_eq!(hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-ps-1"})).await, json!({"success": true}));
-    let sub = s.api.state.db
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-ps-1"})).await,
+        json!({"success": true})
+    );
+    let sub = s
+        .api
+        .state
+        .db
         .run(|c| api_backend::store::subscriptions::find(c, "Loc1", "ghl-ps-1"))
-        .await.unwrap().expect("the subscription was created");
+        .await
+        .unwrap()
+        .expect("the subscription was created");
     assert_eq!(done["subscriptionId"].as_str(), Some(sub.id.as_str()));
     assert_eq!(
-        (sub.status.to_string().as_str(), sub.cycles_paid, sub.amount_minor, sub.transaction_id.as_str()),
+        (
+            sub.status.to_string().as_str(),
+            sub.cycles_paid,
+            sub.amount_minor,
+            sub.transaction_id.as_str()
+        ),
         ("active", 1, 4999, "txn-ps-1")
     );
     // The first period was paid once, by the browser's Direct API payment, under HighLevel's transaction.
     let paid: Vec<_> = fake.lock().unwrap().direct_paid.clone();
     assert_eq!(paid.len(), 1, "{paid:?}");
     assert_eq!((paid[0].1.as_str(), paid[0].2.as_str()), ("4999", "USD"));
-    let first = s.api.state.db
+    let first = s
+        .api
+        .state
+        .db
         .run(|c| api_backend::store::payments::charge_by_transaction(c, "Loc1", "txn-ps-1"))
-        .await.unwrap().unwrap();
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        (first.id.as_str(), first.status.to_string().as_str(), first.subscription_id.as_deref()),
+        (
+            first.id.as_str(),
+            first.status.to_string().as_str(),
+            first.subscription_id.as_deref()
+        ),
         (charge.as_str(), "succeeded", Some(sub.id.as_str()))
     );
     // HighLevel hears the subscription start and its first charge.
     let events = crate::browser_subscription::subscription_events(&s, "ghl-ps-1", 2).await;
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
-    assert!(kinds.contains(&"subscription.active") && kinds.contains(&"subscription.charged"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"subscription.active") && kinds.contains(&"subscription.charged"),
+        "{kinds:?}"
+    );
     // A repeat of the checkout answers the subscription and begins no second payment.
     let (status, again) = begin(body("txn-ps-1", "ghl-ps-1", 49.99)).await;
     assert_eq!(status, 200, "{again}");
-    assert_eq!((again["subscriptionId"].as_str(), again.get("action")), (Some(sub.id.as_str()), None), "{again}");
+    assert_eq!(
+        (again["subscriptionId"].as_str(), again.get("action")),
+        (Some(sub.id.as_str()), None),
+        "{again}"
+    );
 
     // The renewal charges the stored card off-session.
-    let ctoken = fake.lock().unwrap().cards.values().next().unwrap()[0]["ctoken"].as_str().unwrap().to_owned();
-    let report = api_backend::payments::renewals::run_due(&s.api.state, api_backend::store::now_ms() + 86_400_000 + 60_000)
-        .await.unwrap();
+    let ctoken = fake.lock().unwrap().cards.values().next().unwrap()[0]["ctoken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = api_backend::payments::renewals::run_due(
+        &s.api.state,
+        api_backend::store::now_ms() + 86_400_000 + 60_000,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.charged, 1, "{report:?}");
-    let (_, renewal) = fake.lock().unwrap().requests.iter().rev()
-        .find(|(op, f)| op == "odeme" && f.contains_key("recurring_payment")).cloned().unwrap();
-    assert_eq!((renewal["payment_amount"].as_str(), renewal["ctoken"].as_str()), ("49.99", ctoken.as_str()));
-    let sub = s.api.state.db
+    let (_, renewal) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .rev()
+        .find(|(op, f)| op == "odeme" && f.contains_key("recurring_payment"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            renewal["payment_amount"].as_str(),
+            renewal["ctoken"].as_str()
+        ),
+        ("49.99", ctoken.as_str())
+    );
+    let sub = s
+        .api
+        .state
+        .db
         .run(|c| api_backend::store::subscriptions::find(c, "Loc1", "ghl-ps-1"))
-        .await.unwrap().unwrap();
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(sub.cycles_paid, 2);
 }
 
@@ -1894,9 +2019,24 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
     let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
     let (_, pk, key) = paytr_provider(&s, Some(true)).await;
     let product = sim_product(&s, &inst).await;
-    let daily = sim_price(&s, &inst, &product, json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}})).await;
-    subscription_at_sim(&s, "txn-pd-1", "ghl-pd-1", &product, &daily, 49.99, "contact-ada").await;
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-pd-1",
+        "ghl-pd-1",
+        &product,
+        &daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
     let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
         "locationId": "Loc1", "transactionId": "txn-pd-1", "subscriptionId": "ghl-pd-1", "amount": 49.99,
         "currency": "USD"})).await;
@@ -1906,20 +2046,40 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
     assert_eq!(notify(&url, oid, "failed", "4999", "USD", None).await, "OK");
     let charge = form["chargeId"].as_str().unwrap();
     let polled = send(client().get(format!(
-        "{}/payments/page/paytr/subscriptions/{charge}?publishableKey={pk}&locationId=Loc1", s.api.base_url))).await.1;
+        "{}/payments/page/paytr/subscriptions/{charge}?publishableKey={pk}&locationId=Loc1",
+        s.api.base_url
+    )))
+    .await
+    .1;
     assert_eq!(polled["status"], "failed", "{polled}");
     assert!(polled["subscriptionId"].is_null(), "{polled}");
-    assert_eq!(hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-pd-1"})).await, json!({"success": false}));
-    let found = s.api.state.db
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-pd-1"})).await,
+        json!({"success": false})
+    );
+    let found = s
+        .api
+        .state
+        .db
         .run(|c| api_backend::store::subscriptions::find(c, "Loc1", "ghl-pd-1"))
-        .await.unwrap();
+        .await
+        .unwrap();
     assert!(found.is_none(), "{found:?}");
-    let (_, cards) = post(&s, "/payments/query", None, json!({"type": "list_payment_methods", "apiKey": key,
-        "locationId": "Loc1", "contactId": "contact-ada"})).await;
+    let (_, cards) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "list_payment_methods", "apiKey": key,
+        "locationId": "Loc1", "contactId": "contact-ada"}),
+    )
+    .await;
     assert_eq!(cards, json!([]));
     // A repeated notification changes nothing.
     assert_eq!(notify(&url, oid, "failed", "4999", "USD", None).await, "OK");
     assert_eq!(charge_status(&s, &pk, charge).await["status"], "failed");
 }
 
-both_backends!(paytr_subscription_from_the_page, paytr_subscription_from_the_page_declined);
+both_backends!(
+    paytr_subscription_from_the_page,
+    paytr_subscription_from_the_page_declined
+);

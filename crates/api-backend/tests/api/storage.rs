@@ -418,15 +418,28 @@ async fn paytr_subscription_checkouts(backend: Backend) {
             pending::insert(c, &row("ch_2", "txn-1")).is_err(),
             "one checkout per location and transaction"
         );
-        assert!(pending::insert(c, &row("ch_1", "txn-2")).is_err(), "one per charge");
-        assert!(pending::finish(c, "ch_1", pending::FAILED, Some("Declined"), 20)?);
+        assert!(
+            pending::insert(c, &row("ch_1", "txn-2")).is_err(),
+            "one per charge"
+        );
+        assert!(pending::finish(
+            c,
+            "ch_1",
+            pending::FAILED,
+            Some("Declined"),
+            20
+        )?);
         assert!(
             !pending::finish(c, "ch_1", pending::CREATED, None, 21)?,
             "the first outcome stands"
         );
         let after = pending::by_charge(c, "ch_1")?.unwrap();
         assert_eq!(
-            (after.status.as_str(), after.failure.as_deref(), after.updated_at),
+            (
+                after.status.as_str(),
+                after.failure.as_deref(),
+                after.updated_at
+            ),
             ("failed", Some("Declined"), 20)
         );
         assert!(!pending::finish(c, "ch_none", pending::CREATED, None, 22)?);

@@ -38,7 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/payments/page/setup", web::post().to(setup)),
         ("/payments/page/charge", web::post().to(charge)),
         ("/payments/page/subscribe", web::post().to(subscribe)),
-        ("/payments/page/paytr/subscribe", web::post().to(paytr_subscribe)),
+        (
+            "/payments/page/paytr/subscribe",
+            web::post().to(paytr_subscribe),
+        ),
     ] {
         cfg.service(
             web::resource(path)

@@ -104,8 +104,13 @@ pub async fn receive(
         .await?;
     // The first period of a subscription bought on the page: the subscription is created now (or the
     // checkout marked failed). An error is answered to PayTR, which repeats the notification.
-    crate::payments::paytr_subscriptions::on_notification(&state, &provider, &charge, status == "success")
-        .await?;
+    crate::payments::paytr_subscriptions::on_notification(
+        &state,
+        &provider,
+        &charge,
+        status == "success",
+    )
+    .await?;
     tracing::info!(merchant_oid = %oid, status, "PayTR callback handled");
     Ok(HttpResponse::Ok().content_type("text/plain").body("OK"))
 }
