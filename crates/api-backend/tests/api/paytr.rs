@@ -2083,3 +2083,125 @@ both_backends!(
     paytr_subscription_from_the_page,
     paytr_subscription_from_the_page_declined
 );
+
+/// A subscription bought on HighLevel's checkout (the simulator's page, `mode=subscription`) with a PayTR
+/// provider that has `paytr.directApi`, in a real browser: the page shows the card form (with the name on the
+/// card), posts the card with our signed fields straight to PayTR for the first period's amount with
+/// `store_card=1`, PayTR's notification creates the subscription, the page ends with
+/// `custom_element_success_response {chargeId}` and HighLevel's `verify` with its `subscriptionId` finds it.
+#[actix_web::test]
+async fn paytr_subscription_in_a_real_browser() {
+    use fantoccini::Locator;
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let (s, _) = paytr_stack_installed(Backend::Sqlite, &fake, true).await;
+    paytr_provider(&s, Some(true)).await;
+    let Some((_driver, c)) = crate::browser::browser().await else {
+        return;
+    };
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=49.99&currency=USD&mode=subscription&interval=day"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    let button = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#card-form:not([hidden]) #pay"))
+        .await
+        .expect("the card form shows");
+    assert_eq!(button.text().await.unwrap(), "Subscribe");
+    assert!(c
+        .find(Locator::Css("#owner-row"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.enter_parent_frame().await.unwrap();
+    let mut result = Value::Null;
+    for _ in 0..150 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_success_response",
+        "{result}"
+    );
+    let charge_id = result["message"]["chargeId"]
+        .as_str()
+        .expect("the first period's charge")
+        .to_owned();
+    assert_eq!(result["verify"], json!({"success": true}), "{result}");
+    // The card went to PayTR with our signed fields, for HighLevel's amount, stored by PayTR.
+    let (_, posted) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .find(|(op, _)| op == "odeme")
+        .cloned()
+        .expect("the browser posted to PayTR");
+    assert_eq!(
+        (
+            posted["card_number"].as_str(),
+            posted["payment_amount"].as_str(),
+            posted["store_card"].as_str()
+        ),
+        ("4355084355084358", "49.99", "1")
+    );
+    let ghl_sub = result["subscriptionId"].as_str().unwrap().to_owned();
+    let sub = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::subscriptions::find(c, "Loc1", &ghl_sub))
+        .await
+        .unwrap()
+        .expect("the subscription was created");
+    assert_eq!(
+        (sub.status.to_string(), sub.cycles_paid),
+        ("active".to_owned(), 1)
+    );
+    let first = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::payments::charge(c, "Loc1", &charge_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.subscription_id.as_deref(), Some(sub.id.as_str()));
+    c.close().await.unwrap();
+}
