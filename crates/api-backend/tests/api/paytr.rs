@@ -2052,6 +2052,17 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
     .await
     .1;
     assert_eq!(polled["status"], "failed", "{polled}");
+    // The waiting terms are marked failed: a later notification cannot create the subscription.
+    let ch = charge.to_owned();
+    let waiting = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::paytr_subscription_checkouts::by_charge(c, &ch))
+        .await
+        .unwrap()
+        .expect("the checkout's terms were kept");
+    assert_eq!(waiting.status, "failed", "{waiting:?}");
     assert!(polled["subscriptionId"].is_null(), "{polled}");
     assert_eq!(
         hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-pd-1"})).await,
