@@ -258,36 +258,36 @@
   // Posts the signed fields and the card from this browser straight to PayTR, into a frame of its own (PayTR's
   // 3-D step shows there).
   function postCardToPaytr(answer) {
-      var frame = document.createElement("iframe");
-      frame.name = "paytr-card";
-      frame.id = "paytr";
-      frame.width = "100%";
-      frame.height = "600";
-      $("gateway").appendChild(frame);
-      var form = document.createElement("form");
-      form.method = "POST";
-      form.action = answer.action;
-      form.target = "paytr-card";
-      var year = $("exp-year").value.replace(/\D/g, "");
-      var card = {
-        cc_owner: $("owner").value,
-        card_number: $("number").value.replace(/\D/g, ""),
-        expiry_month: $("exp-month").value.replace(/\D/g, ""),
-        expiry_year: year.slice(-2),
-        cvv: $("cvc").value
-      };
-      var all = Object.assign({}, answer.fields, card);
-      Object.keys(all).forEach(function (name) {
-        var input = document.createElement("input");
-        input.type = "hidden";
-        input.name = name;
-        input.value = String(all[name]);
-        form.appendChild(input);
-      });
-      document.body.appendChild(form);
-      form.submit();
-      form.remove();
-      $("card-form").hidden = true;
+    var frame = document.createElement("iframe");
+    frame.name = "paytr-card";
+    frame.id = "paytr";
+    frame.width = "100%";
+    frame.height = "600";
+    $("gateway").appendChild(frame);
+    var form = document.createElement("form");
+    form.method = "POST";
+    form.action = answer.action;
+    form.target = "paytr-card";
+    var year = $("exp-year").value.replace(/\D/g, "");
+    var card = {
+      cc_owner: $("owner").value,
+      card_number: $("number").value.replace(/\D/g, ""),
+      expiry_month: $("exp-month").value.replace(/\D/g, ""),
+      expiry_year: year.slice(-2),
+      cvv: $("cvc").value
+    };
+    var all = Object.assign({}, answer.fields, card);
+    Object.keys(all).forEach(function (name) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = String(all[name]);
+      form.appendChild(input);
+    });
+    document.body.appendChild(form);
+    form.submit();
+    form.remove();
+    $("card-form").hidden = true;
   }
 
   // `mode: "subscription"` with PayTR: the first period is a Direct API payment of HighLevel's amount that
