@@ -84,7 +84,14 @@
         return;
       }
       $("amount").textContent = String(data.amount) + " " + String(data.currency || "").toUpperCase();
-      if (data.mode === "subscription" && !subscriptionForm(answer.body)) { return; }
+      if (data.mode === "subscription") {
+        if (!subscriptionForm(answer.body)) { return; }
+        // PayTR (Direct API): the card goes from this browser straight to PayTR; PayTR wants the owner's name.
+        $("owner-row").hidden = gateway !== "paytr";
+        $("card-form").hidden = false;
+        show("Enter your card.", false);
+        return;
+      }
       if (answer.body.gateway === "paytr") { paytr(); return; }
       $("card-form").hidden = false;
       show("Enter your card.", false);
@@ -241,39 +248,98 @@
       })
     }).then(function (r) { return r.json(); }).then(function (answer) {
       if (!answer.action || !answer.fields) { finish({ status: "failed", detail: answer.detail }); return; }
-      var frame = document.createElement("iframe");
-      frame.name = "paytr-card";
-      frame.id = "paytr";
-      frame.width = "100%";
-      frame.height = "600";
-      $("gateway").appendChild(frame);
-      var form = document.createElement("form");
-      form.method = "POST";
-      form.action = answer.action;
-      form.target = "paytr-card";
-      var year = $("exp-year").value.replace(/\D/g, "");
-      var card = {
-        cc_owner: $("owner").value,
-        card_number: $("number").value.replace(/\D/g, ""),
-        expiry_month: $("exp-month").value.replace(/\D/g, ""),
-        expiry_year: year.slice(-2),
-        cvv: $("cvc").value
-      };
-      var all = Object.assign({}, answer.fields, card);
-      Object.keys(all).forEach(function (name) {
-        var input = document.createElement("input");
-        input.type = "hidden";
-        input.name = name;
-        input.value = String(all[name]);
-        form.appendChild(input);
-      });
-      document.body.appendChild(form);
-      form.submit();
-      form.remove();
-      $("card-form").hidden = true;
+      postCardToPaytr(answer);
       show("Confirm the card with PayTR.", false);
       var began = Date.now();
       pollSetup(answer.chargeId, began, began + (Number(answer.pollForMs) || SETUP_WAITS_MS));
+    }, failed);
+  }
+
+  // Posts the signed fields and the card from this browser straight to PayTR, into a frame of its own (PayTR's
+  // 3-D step shows there).
+  function postCardToPaytr(answer) {
+    var frame = document.createElement("iframe");
+    frame.name = "paytr-card";
+    frame.id = "paytr";
+    frame.width = "100%";
+    frame.height = "600";
+    $("gateway").appendChild(frame);
+    var form = document.createElement("form");
+    form.method = "POST";
+    form.action = answer.action;
+    form.target = "paytr-card";
+    var year = $("exp-year").value.replace(/\D/g, "");
+    var card = {
+      cc_owner: $("owner").value,
+      card_number: $("number").value.replace(/\D/g, ""),
+      expiry_month: $("exp-month").value.replace(/\D/g, ""),
+      expiry_year: year.slice(-2),
+      cvv: $("cvc").value
+    };
+    var all = Object.assign({}, answer.fields, card);
+    Object.keys(all).forEach(function (name) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = String(all[name]);
+      form.appendChild(input);
+    });
+    document.body.appendChild(form);
+    form.submit();
+    form.remove();
+    $("card-form").hidden = true;
+  }
+
+  // `mode: "subscription"` with PayTR: the first period is a Direct API payment of HighLevel's amount that
+  // stores the card (our server signs it after checking HighLevel's records); PayTR's notification creates the
+  // subscription. Poll the checkout as a card setup is polled.
+  function paytrSubscribe() {
+    var details = props.productDetails || {};
+    fetch("/payments/page/paytr/subscribe", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        publishableKey: props.publishableKey,
+        locationId: props.locationId,
+        transactionId: transactionId(),
+        orderId: orderId(),
+        subscriptionId: String(props.subscriptionId || ""),
+        productId: String(details.productId || ""),
+        priceId: String(details.priceId || ""),
+        amount: Number(props.amount),
+        currency: String(props.currency || ""),
+        contactId: props.contact && props.contact.id ? String(props.contact.id) : null
+      })
+    }).then(function (r) { return r.json(); }).then(function (answer) {
+      if (answer.subscriptionId && !answer.action) { finish(answer); return; } // a repeat: it stands already
+      if (!answer.action || !answer.fields) { finish({ status: "failed", detail: answer.detail }); return; }
+      postCardToPaytr(answer);
+      show("Confirm the payment with PayTR.", false);
+      var began = Date.now();
+      pollSubscription(answer.chargeId, began, began + (Number(answer.pollForMs) || SETUP_WAITS_MS));
+    }, failed);
+  }
+
+  function pollSubscription(chargeId, began, until) {
+    if (Date.now() >= until) {
+      setupEnded("PayTR did not confirm the payment in time. Check that it was confirmed in PayTR's window " +
+        "(your bank's 3-D Secure page or SMS code), then try again.");
+      return;
+    }
+    var url = "/payments/page/paytr/subscriptions/" + encodeURIComponent(chargeId) +
+      "?publishableKey=" + encodeURIComponent(props.publishableKey) + "&locationId=" + encodeURIComponent(props.locationId);
+    fetch(url).then(function (r) { return r.json(); }).then(function (answer) {
+      if (answer.status === "pending") {
+        var every = Date.now() - began < 60000 ? 500 : 3000;
+        setTimeout(function () { pollSubscription(chargeId, began, until); }, every);
+        return;
+      }
+      if (answer.status === "succeeded") {
+        show("Subscribed.", false);
+        tell({ type: "custom_element_success_response", chargeId: answer.chargeId });
+        return;
+      }
+      setupEnded(answer.message || answer.detail || "PayTR did not take the payment; no subscription was made.");
     }, failed);
   }
 
@@ -320,7 +386,11 @@
       if (gateway === "paytr") { paytrSaveCard(); } else { saveCard(); }
       return;
     }
-    if (props.mode === "subscription") { show("Subscribing…", false); subscribe(); return; }
+    if (props.mode === "subscription") {
+      show("Subscribing…", false);
+      if (gateway === "paytr") { paytrSubscribe(); } else { subscribe(); }
+      return;
+    }
     show("Paying…", false);
     var contact = props.contact && props.contact.id ? String(props.contact.id) : null;
     fetch("/payments/page/charge", {

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         api::payments::page::page, api::payments::page::page_js, api::payments::page::page_css,
         api::payments::page::check, api::payments::page::charge, api::payments::page::setup, api::payments::page::status,
         api::payments::page::paytr_checkout, api::payments::page::paytr_setup,
-        api::payments::page::subscribe,
+        api::payments::page::subscribe, api::payments::page::paytr_subscribe, api::payments::page::paytr_subscription_status,
         api::payments::paytr_callback::receive,
         api::proxy::location_call, api::proxy::company_call,
     ),

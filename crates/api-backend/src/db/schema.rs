@@ -140,5 +140,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    paytr_subscription_checkouts (charge_id) {
+        charge_id -> Text,
+        location_id -> Text,
+        live_mode -> Bool,
+        transaction_id -> Text,
+        ghl_subscription_id -> Text,
+        subscription_id -> Text,
+        contact_id -> Text,
+        terms -> Text,
+        known_cards -> Text,
+        status -> Text,
+        failure -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(payment_refunds -> payment_charges (charge_id));
 diesel::allow_tables_to_appear_in_same_query!(payment_charges, payment_refunds);

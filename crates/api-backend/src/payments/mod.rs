@@ -12,6 +12,7 @@ pub mod keys;
 pub mod money;
 pub mod paytr;
 pub mod paytr_cards;
+pub mod paytr_subscriptions;
 pub mod record;
 pub mod refunds;
 pub mod renewals;

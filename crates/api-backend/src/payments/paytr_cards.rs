@@ -76,7 +76,7 @@ fn keys(state: &AppState) -> Result<&service_common::KeyRing, ApiError> {
 }
 
 /// The contact's PayTR customer row and its unsealed `utoken`, if PayTR gave one.
-async fn customer_token(
+pub(crate) async fn customer_token(
     state: &AppState,
     location: &str,
     live: bool,
@@ -104,7 +104,7 @@ async fn customer_token(
 }
 
 /// PayTR's result pages for this service (`merchant_ok_url`, `merchant_fail_url`).
-fn result_urls(state: &AppState) -> (String, String) {
+pub(crate) fn result_urls(state: &AppState) -> (String, String) {
     let back = state.settings.public_base_url.clone().unwrap_or_default();
     (
         format!("{back}/payments/page?result=ok"),

@@ -29,7 +29,7 @@ use highlevel_client::HlError;
 use serde_json::{json, Value};
 use shared_types::check_id;
 
-/// A subscription checkout from the page.
+/// A subscription checkout from the page: what the page's props named.
 pub struct SubscriptionCheckout {
     pub transaction_id: String,
     pub order_id: Option<String>,
@@ -43,37 +43,85 @@ pub struct SubscriptionCheckout {
     pub currency: String,
     /// The page's contact; it must be the one HighLevel recorded for the subscription when given.
     pub contact_id: Option<String>,
-    pub card: Card,
 }
 
 /// HighLevel's terms of a subscription checkout, read from its records.
-struct Terms {
-    contact: String,
+pub(crate) struct Terms {
+    pub contact: String,
     product_id: String,
     price_id: String,
     price: Price,
 }
 
-/// Whether the page can take a subscription for this provider: it needs a card kept on file that the
-/// renewals can charge without the customer. The sandbox can; PayTR's iFrame checkout keeps no card.
-pub fn page_takes_subscriptions(provider: &ProviderRow) -> bool {
-    provider.gateway == Gateway::Sandbox && checkout::keeps_cards(provider)
+/// A subscription checkout that passed every check against HighLevel's records.
+pub(crate) struct Checked {
+    pub rec: Recorded,
+    pub terms: Terms,
+    /// This subscription, when a repeat of this very checkout created it already.
+    pub existing: Option<crate::store::subscriptions::Subscription>,
 }
 
-/// Saves the card, creates the subscription on HighLevel's terms and charges its first period (unless a
-/// trial or a later start defers it). Answers what `create_subscription` answers.
-pub async fn subscribe(
+impl Checked {
+    /// `create_subscription`'s request on these terms, paying the first period with HighLevel's amount for
+    /// the transaction from the saved card `method`.
+    pub fn request(&self, c: &SubscriptionCheckout, method: &str) -> Result<Value, ApiError> {
+        let request = json!({
+            "subscriptionId": c.subscription_id,
+            "transactionId": c.transaction_id,
+            "paymentMethodId": method,
+            "contactId": self.terms.contact,
+            "amount": super::money::major_of(self.rec.minor, self.rec.cur.code()),
+            "recurringAmount": self.terms.price.amount,
+            "currency": self.rec.cur.code(),
+            "productDetails": [{"productId": self.terms.product_id, "priceId": self.terms.price_id, "prices": [self.terms.price]}],
+        });
+        // Refused here when the price is no subscription's.
+        parse_request(&request, &self.terms.price_id)?;
+        Ok(request)
+    }
+}
+
+/// `create_subscription`'s request from its JSON.
+pub(crate) fn parse_request(
+    request: &Value,
+    price_id: &str,
+) -> Result<CreateSubscription, ApiError> {
+    serde_json::from_value(request.clone()).map_err(|e| {
+        ApiError::Validation(format!(
+            "HighLevel's price `{price_id}` is not a subscription's: {e}"
+        ))
+    })
+}
+
+/// Whether the page can take a subscription for this provider: it needs a card kept on file that the
+/// renewals can charge without the customer. The sandbox can, and PayTR where the merchant holds its Direct
+/// API, Non3D and recurring permissions (`paytr.directApi`: the first period is a Direct API payment that
+/// stores the card, see `paytr_subscriptions`); PayTR's iFrame checkout keeps no card.
+pub fn page_takes_subscriptions(provider: &ProviderRow) -> bool {
+    matches!(provider.gateway, Gateway::Sandbox | Gateway::Paytr) && checkout::keeps_cards(provider)
+}
+
+fn takes_subscriptions(provider: &ProviderRow) -> Result<(), ApiError> {
+    if page_takes_subscriptions(provider) {
+        return Ok(());
+    }
+    Err(ApiError::Validation(format!(
+        "subscriptions are not available with the `{}` gateway of this location: it keeps no card to renew from",
+        provider.gateway
+    )))
+}
+
+/// Every check of a subscription checkout against HighLevel's records, before anything is charged: the
+/// gateway can renew from a saved card, the ids are well formed, the amount is HighLevel's for the
+/// transaction, the terms are HighLevel's subscription's and price's, and the transaction pays no other
+/// period or subscription.
+pub(crate) async fn check(
     state: &AppState,
     provider: &ProviderRow,
     live: bool,
-    c: SubscriptionCheckout,
-) -> Result<Value, ApiError> {
-    if !page_takes_subscriptions(provider) {
-        return Err(ApiError::Validation(format!(
-            "subscriptions are not available with the `{}` gateway of this location: it keeps no card to renew from",
-            provider.gateway
-        )));
-    }
+    c: &SubscriptionCheckout,
+) -> Result<Checked, ApiError> {
+    takes_subscriptions(provider)?;
     check_id("subscriptionId", &c.subscription_id).map_err(ApiError::Validation)?;
     for (name, v) in [("productId", &c.product_id), ("priceId", &c.price_id)] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
@@ -89,7 +137,7 @@ pub async fn subscribe(
     )
     .await?;
     check_page_amount(c.amount, &c.currency, &rec)?;
-    let terms = highlevel_terms(state, provider, live, &c, &rec).await?;
+    let terms = highlevel_terms(state, provider, live, c, &rec).await?;
     let (location, ghl, txn) = (
         provider.location_id.clone(),
         c.subscription_id.clone(),
@@ -105,32 +153,39 @@ pub async fn subscribe(
             ))
         })
         .await?;
-    refuse_reuse(&c, existing.as_ref(), bound.as_ref(), charged.as_ref())?;
-    let price = terms.price;
-    let contact = terms.contact;
-    let method = match existing {
+    refuse_reuse(c, existing.as_ref(), bound.as_ref(), charged.as_ref())?;
+    Ok(Checked {
+        rec,
+        terms,
+        existing,
+    })
+}
+
+/// Saves the card, creates the subscription on HighLevel's terms and charges its first period (unless a
+/// trial or a later start defers it). Answers what `create_subscription` answers. The sandbox only: PayTR
+/// takes the card in the customer's browser (`paytr_subscriptions`).
+pub async fn subscribe(
+    state: &AppState,
+    provider: &ProviderRow,
+    live: bool,
+    c: SubscriptionCheckout,
+    card: Card,
+) -> Result<Value, ApiError> {
+    takes_subscriptions(provider)?;
+    if provider.gateway != Gateway::Sandbox {
+        return Err(ApiError::Validation(format!(
+            "the `{}` gateway takes cards in its own checkout, not here",
+            provider.gateway
+        )));
+    }
+    let checked = check(state, provider, live, &c).await?;
+    let method = match &checked.existing {
         // A repeat (the page reloaded, the customer pressed twice): the subscription stands, on its own card;
         // no second card is kept and `create_subscription` answers the first.
-        Some(sub) if sub.live_mode == live => sub.payment_method_id,
-        _ => checkout::save_card(state, provider, live, &contact, c.card).await?,
+        Some(sub) if sub.live_mode == live => sub.payment_method_id.clone(),
+        _ => checkout::save_card(state, provider, live, &checked.terms.contact, card).await?,
     };
-    let recurring_amount = price.amount;
-    let request: CreateSubscription = serde_json::from_value(json!({
-        "subscriptionId": c.subscription_id,
-        "transactionId": c.transaction_id,
-        "paymentMethodId": method,
-        "contactId": contact,
-        "amount": super::money::major_of(rec.minor, rec.cur.code()),
-        "recurringAmount": recurring_amount,
-        "currency": rec.cur.code(),
-        "productDetails": [{"productId": terms.product_id, "priceId": terms.price_id, "prices": [price]}],
-    }))
-    .map_err(|e| {
-        ApiError::Validation(format!(
-            "HighLevel's price `{}` is not a subscription's: {e}",
-            terms.price_id
-        ))
-    })?;
+    let request = parse_request(&checked.request(&c, &method)?, &checked.terms.price_id)?;
     let mut answer =
         super::subscriptions::create_subscription(state, provider, live, &request).await?;
     answer["paymentMethodId"] = json!(method);

@@ -57,6 +57,19 @@ pub async fn create_subscription(
     live: bool,
     q: &CreateSubscription,
 ) -> Result<Value, ApiError> {
+    create_subscription_as(state, p, live, q, None).await
+}
+
+/// [`create_subscription`] under our id `id` when given: a PayTR subscription checkout names it in its
+/// first period's charge (already paid when the subscription is created, so `charge_period` finds it
+/// settled and charges nothing again).
+pub async fn create_subscription_as(
+    state: &AppState,
+    p: &ProviderRow,
+    live: bool,
+    q: &CreateSubscription,
+    id: Option<String>,
+) -> Result<Value, ApiError> {
     let terms = q.terms()?;
     let deferred = terms.trial_days > 0 || terms.start_at.is_some_and(|s| s > now_ms());
     // Nothing is due today when the first charge is deferred: HighLevel may then send `amount` 0, and the
@@ -96,7 +109,7 @@ pub async fn create_subscription(
         (Status::Incomplete, None, None)
     };
     let sub = Subscription {
-        id: format!("sub_{:032x}", rand::random::<u128>()),
+        id: id.unwrap_or_else(new_id),
         location_id: p.location_id.clone(),
         live_mode: live,
         transaction_id: q.transaction_id.clone(),
@@ -172,6 +185,11 @@ pub async fn create_subscription(
             json!({"chargeId": c.id, "chargeSnapshot": super::events::charge_snapshot(c)});
     }
     Ok(answer)
+}
+
+/// A new subscription id of ours.
+pub fn new_id() -> String {
+    format!("sub_{:032x}", rand::random::<u128>())
 }
 
 /// Charges the subscription's current period (its next attempt) from its saved card and writes the outcome:

@@ -4,6 +4,7 @@ pub mod events;
 pub mod idempotency;
 pub mod payments;
 pub mod paytr_customers;
+pub mod paytr_subscription_checkouts;
 pub mod providers;
 pub mod rate_budget;
 pub mod subscriptions;

@@ -13,7 +13,7 @@ use std::time::Duration;
 const DAY_MS: i64 = 86_400_000;
 
 /// The payment events HighLevel received for its subscription `ghl_sub`, once there are `n`.
-async fn subscription_events(s: &Stack, ghl_sub: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn subscription_events(s: &Stack, ghl_sub: &str, n: usize) -> Vec<Value> {
     let of = || -> Vec<Value> {
         s.sim
             .payment_events()
@@ -32,7 +32,7 @@ async fn subscription_events(s: &Stack, ghl_sub: &str, n: usize) -> Vec<Value> {
     got
 }
 
-async fn hl_query(s: &Stack, payload: Value) -> Value {
+pub(crate) async fn hl_query(s: &Stack, payload: Value) -> Value {
     let out = sim_post(
         s,
         "/_sim/payments/query",
@@ -162,7 +162,12 @@ async fn a_subscription_bought_on_the_payment_page() {
 
 /// A price of `product` created at HighLevel (the simulator) with the Location token; `extra` adds HighLevel's
 /// own fields (`recurring`, `trialPeriod`, `totalCycles`). Answers its id.
-async fn sim_price(s: &Stack, installation: &str, product: &str, extra: Value) -> String {
+pub(crate) async fn sim_price(
+    s: &Stack,
+    installation: &str,
+    product: &str,
+    extra: Value,
+) -> String {
     let t = token_for(s, installation, Some("Loc1")).await;
     let mut body = json!({"name": "Plan", "currency": "USD", "locationId": "Loc1"});
     for (k, v) in extra.as_object().unwrap() {
@@ -181,7 +186,7 @@ async fn sim_price(s: &Stack, installation: &str, product: &str, extra: Value) -
 }
 
 /// A product of Loc1 at HighLevel; answers its id.
-async fn sim_product(s: &Stack, installation: &str) -> String {
+pub(crate) async fn sim_product(s: &Stack, installation: &str) -> String {
     let t = token_for(s, installation, Some("Loc1")).await;
     let (status, product) = hl(
         s,
@@ -197,7 +202,7 @@ async fn sim_product(s: &Stack, installation: &str) -> String {
 
 /// HighLevel's checkout of a subscription: an order, its transaction `txn` and the subscription `sub` of
 /// `price` for `contact`, recorded at HighLevel as its checkout does.
-async fn subscription_at_sim(
+pub(crate) async fn subscription_at_sim(
     s: &Stack,
     txn: &str,
     sub: &str,

@@ -833,23 +833,34 @@ async fn advertised(s: &Stack) -> (bool, Value) {
 }
 
 async fn paytr_stack(backend: Backend, fake: &Arc<Mutex<Fake>>) -> Stack {
+    paytr_stack_installed(backend, fake, false).await.0
+}
+
+/// [`paytr_stack`] and Loc1's installation; `served`: the api-backend answers at its PUBLIC_BASE_URL (so
+/// HighLevel, the simulator, reaches its queryUrl).
+async fn paytr_stack_installed(
+    backend: Backend,
+    fake: &Arc<Mutex<Fake>>,
+    served: bool,
+) -> (Stack, String) {
     let fake_url = fake_paytr(fake.clone()).await;
     let keys = service_common::KeyRing::generate_entry("k1");
-    let s = stack_with(
-        backend,
-        Default::default(),
-        &[
-            ("PAYTR_API_URL", &fake_url),
-            ("TOKEN_ENCRYPTION_KEYS", &keys),
-            ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
-            ("SUBSCRIPTIONS_INTERVAL", "0s"),
-            ("SUBSCRIPTION_RETRY_DELAYS", "1d,2d"),
-        ],
-    )
-    .await;
+    let port = crate::browser::free_port().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut settings = vec![
+        ("PAYTR_API_URL", fake_url.as_str()),
+        ("TOKEN_ENCRYPTION_KEYS", keys.as_str()),
+        ("PAYMENT_EVENTS_INTERVAL_MS", "100"),
+        ("SUBSCRIPTIONS_INTERVAL", "0s"),
+        ("SUBSCRIPTION_RETRY_DELAYS", "1d,2d"),
+    ];
+    if served {
+        settings.extend([("PORT", port.as_str()), ("PUBLIC_BASE_URL", url.as_str())]);
+    }
+    let s = stack_with(backend, Default::default(), &settings).await;
     fake.lock().unwrap().notify_url = Some(format!("{}/payments/paytr/callback", s.api.base_url));
-    install(&s, "Location", &["Loc1"]).await;
-    s
+    let inst = install(&s, "Location", &["Loc1"]).await;
+    (s, inst)
 }
 
 /// The customer's browser posting the signed fields and the card straight to PayTR, as the page's form
@@ -1830,5 +1841,435 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
             && description.contains("Check that the card was confirmed"),
         "{description}"
     );
+    c.close().await.unwrap();
+}
+
+/// A subscription bought on the payment page of a PayTR provider with `paytr.directApi` (`mode:
+/// "subscription"`): the page says it takes subscriptions; the same checks against HighLevel's records as the
+/// sandbox's subscription checkout; the first period is a Direct API payment of HighLevel's amount with
+/// `store_card=1`, posted by the browser straight to PayTR; PayTR's notification creates the subscription with
+/// that period paid once, HighLevel's `verify` finds it, and the renewal charges the stored card off-session.
+/// A price with a trial is refused for PayTR.
+async fn paytr_subscription_from_the_page(backend: Backend) {
+    use crate::browser_subscription::{hl_query, sim_price, sim_product, subscription_at_sim};
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
+    let (_, pk, _) = paytr_provider(&s, Some(true)).await;
+    let (status, check) = post(
+        &s,
+        "/payments/page/check",
+        None,
+        json!({"publishableKey": pk, "locationId": "Loc1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, check["subscriptions"].as_bool()),
+        (200, Some(true)),
+        "{check}"
+    );
+    let product = sim_product(&s, &inst).await;
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
+    .await;
+    let trial = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}, "trialPeriod": 7}),
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-ps-1",
+        "ghl-ps-1",
+        &product,
+        &daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-ps-t",
+        "ghl-ps-t",
+        &product,
+        &trial,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    let body = |txn: &str, sub: &str, amount: f64| {
+        json!({"publishableKey": pk, "locationId": "Loc1",
+        "transactionId": txn, "subscriptionId": sub, "amount": amount, "currency": "usd",
+        "productId": product, "contactId": "contact-ada"})
+    };
+    let begin = |b: Value| post(&s, "/payments/page/paytr/subscribe", None, b);
+
+    // The checks of the page's subscription checkout: the amount is HighLevel's; a trial is refused for PayTR.
+    let (status, problem) = begin(body("txn-ps-1", "ghl-ps-1", 1.0)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("amount_mismatch")),
+        "{problem}"
+    );
+    let (status, problem) = begin(body("txn-ps-t", "ghl-ps-t", 49.99)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("trial"),
+        "{problem}"
+    );
+    assert!(
+        fake.lock().unwrap().requests.is_empty(),
+        "PayTR was not asked"
+    );
+
+    let (status, form) = begin(body("txn-ps-1", "ghl-ps-1", 49.99)).await;
+    assert_eq!(status, 200, "{form}");
+    let f = &form["fields"];
+    assert_eq!(
+        (
+            f["store_card"].as_str(),
+            f["payment_amount"].as_str(),
+            f["currency"].as_str(),
+            f["non_3d"].as_str()
+        ),
+        (Some("1"), Some("49.99"), Some("USD"), Some("0")),
+        "{form}"
+    );
+    let charge = form["chargeId"].as_str().unwrap().to_owned();
+    let poll = || {
+        let url = format!(
+            "{}/payments/page/paytr/subscriptions/{charge}?publishableKey={pk}&locationId=Loc1",
+            s.api.base_url
+        );
+        async move { send(client().get(url)).await.1 }
+    };
+    assert_eq!(poll().await["status"], "pending");
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-ps-1"})).await,
+        json!({"success": false})
+    );
+    // The same transaction cannot begin a second first period.
+    let (status, problem) = begin(body("txn-ps-1", "ghl-ps-1", 49.99)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("transaction_already_used")),
+        "{problem}"
+    );
+
+    let page = browser_posts_card(form["action"].as_str().unwrap(), f, "4355084355084358").await;
+    assert!(page.contains("result=ok"), "{page}");
+    let done = poll().await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-ps-1"})).await,
+        json!({"success": true})
+    );
+    let sub = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::subscriptions::find(c, "Loc1", "ghl-ps-1"))
+        .await
+        .unwrap()
+        .expect("the subscription was created");
+    assert_eq!(done["subscriptionId"].as_str(), Some(sub.id.as_str()));
+    assert_eq!(
+        (
+            sub.status.to_string().as_str(),
+            sub.cycles_paid,
+            sub.amount_minor,
+            sub.transaction_id.as_str()
+        ),
+        ("active", 1, 4999, "txn-ps-1")
+    );
+    // The first period was paid once, by the browser's Direct API payment, under HighLevel's transaction.
+    let paid: Vec<_> = fake.lock().unwrap().direct_paid.clone();
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    assert_eq!((paid[0].1.as_str(), paid[0].2.as_str()), ("4999", "USD"));
+    let first = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::payments::charge_by_transaction(c, "Loc1", "txn-ps-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            first.id.as_str(),
+            first.status.to_string().as_str(),
+            first.subscription_id.as_deref()
+        ),
+        (charge.as_str(), "succeeded", Some(sub.id.as_str()))
+    );
+    // HighLevel hears the subscription start and its first charge.
+    let events = crate::browser_subscription::subscription_events(&s, "ghl-ps-1", 2).await;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        kinds.contains(&"subscription.active") && kinds.contains(&"subscription.charged"),
+        "{kinds:?}"
+    );
+    // A repeat of the checkout answers the subscription and begins no second payment.
+    let (status, again) = begin(body("txn-ps-1", "ghl-ps-1", 49.99)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (again["subscriptionId"].as_str(), again.get("action")),
+        (Some(sub.id.as_str()), None),
+        "{again}"
+    );
+
+    // The renewal charges the stored card off-session.
+    let ctoken = fake.lock().unwrap().cards.values().next().unwrap()[0]["ctoken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = api_backend::payments::renewals::run_due(
+        &s.api.state,
+        api_backend::store::now_ms() + 86_400_000 + 60_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.charged, 1, "{report:?}");
+    let (_, renewal) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .rev()
+        .find(|(op, f)| op == "odeme" && f.contains_key("recurring_payment"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            renewal["payment_amount"].as_str(),
+            renewal["ctoken"].as_str()
+        ),
+        ("49.99", ctoken.as_str())
+    );
+    let sub = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::subscriptions::find(c, "Loc1", "ghl-ps-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sub.cycles_paid, 2);
+}
+
+/// PayTR's notification that the first period's payment failed: the checkout ends failed, the page's poll
+/// says so, and nothing is created (no subscription, no card); HighLevel's `verify` does not find it.
+async fn paytr_subscription_from_the_page_declined(backend: Backend) {
+    use crate::browser_subscription::{hl_query, sim_price, sim_product, subscription_at_sim};
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
+    let (_, pk, key) = paytr_provider(&s, Some(true)).await;
+    let product = sim_product(&s, &inst).await;
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-pd-1",
+        "ghl-pd-1",
+        &product,
+        &daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
+        "locationId": "Loc1", "transactionId": "txn-pd-1", "subscriptionId": "ghl-pd-1", "amount": 49.99,
+        "currency": "USD"})).await;
+    assert_eq!(status, 200, "{form}");
+    let url = fake.lock().unwrap().notify_url.clone().unwrap();
+    let oid = form["fields"]["merchant_oid"].as_str().unwrap();
+    assert_eq!(notify(&url, oid, "failed", "4999", "USD", None).await, "OK");
+    let charge = form["chargeId"].as_str().unwrap();
+    let polled = send(client().get(format!(
+        "{}/payments/page/paytr/subscriptions/{charge}?publishableKey={pk}&locationId=Loc1",
+        s.api.base_url
+    )))
+    .await
+    .1;
+    assert_eq!(polled["status"], "failed", "{polled}");
+    // The waiting terms are marked failed: a later notification cannot create the subscription.
+    let ch = charge.to_owned();
+    let waiting = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::paytr_subscription_checkouts::by_charge(c, &ch))
+        .await
+        .unwrap()
+        .expect("the checkout's terms were kept");
+    assert_eq!(waiting.status, "failed", "{waiting:?}");
+    assert!(polled["subscriptionId"].is_null(), "{polled}");
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-pd-1"})).await,
+        json!({"success": false})
+    );
+    let found = s
+        .api
+        .state
+        .db
+        .run(|c| api_backend::store::subscriptions::find(c, "Loc1", "ghl-pd-1"))
+        .await
+        .unwrap();
+    assert!(found.is_none(), "{found:?}");
+    let (_, cards) = post(
+        &s,
+        "/payments/query",
+        None,
+        json!({"type": "list_payment_methods", "apiKey": key,
+        "locationId": "Loc1", "contactId": "contact-ada"}),
+    )
+    .await;
+    assert_eq!(cards, json!([]));
+    // A repeated notification changes nothing.
+    assert_eq!(notify(&url, oid, "failed", "4999", "USD", None).await, "OK");
+    assert_eq!(charge_status(&s, &pk, charge).await["status"], "failed");
+}
+
+both_backends!(
+    paytr_subscription_from_the_page,
+    paytr_subscription_from_the_page_declined
+);
+
+/// A subscription bought on HighLevel's checkout (the simulator's page, `mode=subscription`) with a PayTR
+/// provider that has `paytr.directApi`, in a real browser: the page shows the card form (with the name on the
+/// card), posts the card with our signed fields straight to PayTR for the first period's amount with
+/// `store_card=1`, PayTR's notification creates the subscription, the page ends with
+/// `custom_element_success_response {chargeId}` and HighLevel's `verify` with its `subscriptionId` finds it.
+#[actix_web::test]
+async fn paytr_subscription_in_a_real_browser() {
+    use fantoccini::Locator;
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let (s, _) = paytr_stack_installed(Backend::Sqlite, &fake, true).await;
+    paytr_provider(&s, Some(true)).await;
+    let Some((_driver, c)) = crate::browser::browser().await else {
+        return;
+    };
+    let sim_port = url::Url::parse(&s.sim.base_url).unwrap().port().unwrap();
+    c.goto(&format!(
+        "http://localhost:{sim_port}/_sim/payments/checkout?locationId=Loc1&amount=49.99&currency=USD&mode=subscription&interval=day"
+    ))
+    .await
+    .unwrap();
+    c.enter_frame(0).await.unwrap();
+    let button = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#card-form:not([hidden]) #pay"))
+        .await
+        .expect("the card form shows");
+    assert_eq!(button.text().await.unwrap(), "Subscribe");
+    assert!(c
+        .find(Locator::Css("#owner-row"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    for (id, v) in [
+        ("#owner", "Ada Lovelace"),
+        ("#number", "4355 0843 5508 4358"),
+        ("#exp-month", "12"),
+        ("#exp-year", "2030"),
+        ("#cvc", "000"),
+    ] {
+        c.find(Locator::Css(id))
+            .await
+            .unwrap()
+            .send_keys(v)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.enter_parent_frame().await.unwrap();
+    let mut result = Value::Null;
+    for _ in 0..150 {
+        let text = c
+            .find(Locator::Css("#result"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            result = serde_json::from_str(&text).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        result["message"]["type"], "custom_element_success_response",
+        "{result}"
+    );
+    let charge_id = result["message"]["chargeId"]
+        .as_str()
+        .expect("the first period's charge")
+        .to_owned();
+    assert_eq!(result["verify"], json!({"success": true}), "{result}");
+    // The card went to PayTR with our signed fields, for HighLevel's amount, stored by PayTR.
+    let (_, posted) = fake
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .find(|(op, _)| op == "odeme")
+        .cloned()
+        .expect("the browser posted to PayTR");
+    assert_eq!(
+        (
+            posted["card_number"].as_str(),
+            posted["payment_amount"].as_str(),
+            posted["store_card"].as_str()
+        ),
+        ("4355084355084358", "49.99", "1")
+    );
+    let ghl_sub = result["subscriptionId"].as_str().unwrap().to_owned();
+    let sub = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::subscriptions::find(c, "Loc1", &ghl_sub))
+        .await
+        .unwrap()
+        .expect("the subscription was created");
+    assert_eq!(
+        (sub.status.to_string(), sub.cycles_paid),
+        ("active".to_owned(), 1)
+    );
+    let first = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::payments::charge(c, "Loc1", &charge_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.subscription_id.as_deref(), Some(sub.id.as_str()));
     c.close().await.unwrap();
 }

@@ -389,10 +389,71 @@ async fn paytr_customers_and_cards(backend: Backend) {
     .unwrap();
 }
 
+/// PayTR subscription checkouts waiting for PayTR's notification: one per charge and per location and
+/// HighLevel transaction; a pending one moves once to `created` or `failed`, and the first outcome stands.
+async fn paytr_subscription_checkouts(backend: Backend) {
+    use api_backend::store::paytr_subscription_checkouts::{self as pending, SubscriptionCheckout};
+    let t = TestDb::new(backend);
+    let db = db(&t);
+    db.run(|c| {
+        let row = |charge: &str, txn: &str| SubscriptionCheckout {
+            charge_id: charge.into(),
+            location_id: "L1".into(),
+            live_mode: false,
+            transaction_id: txn.into(),
+            ghl_subscription_id: "ghl-sub".into(),
+            subscription_id: "sub_1".into(),
+            contact_id: "ct1".into(),
+            terms: r#"{"amount":49.99}"#.into(),
+            known_cards: r#"["ct-a"]"#.into(),
+            status: pending::PENDING.into(),
+            failure: None,
+            created_at: 10,
+            updated_at: 10,
+        };
+        assert!(pending::by_charge(c, "ch_1")?.is_none());
+        pending::insert(c, &row("ch_1", "txn-1"))?;
+        assert_eq!(pending::by_charge(c, "ch_1")?, Some(row("ch_1", "txn-1")));
+        assert!(
+            pending::insert(c, &row("ch_2", "txn-1")).is_err(),
+            "one checkout per location and transaction"
+        );
+        assert!(
+            pending::insert(c, &row("ch_1", "txn-2")).is_err(),
+            "one per charge"
+        );
+        assert!(pending::finish(
+            c,
+            "ch_1",
+            pending::FAILED,
+            Some("Declined"),
+            20
+        )?);
+        assert!(
+            !pending::finish(c, "ch_1", pending::CREATED, None, 21)?,
+            "the first outcome stands"
+        );
+        let after = pending::by_charge(c, "ch_1")?.unwrap();
+        assert_eq!(
+            (
+                after.status.as_str(),
+                after.failure.as_deref(),
+                after.updated_at
+            ),
+            ("failed", Some("Declined"), 20)
+        );
+        assert!(!pending::finish(c, "ch_none", pending::CREATED, None, 22)?);
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
 both_backends!(
     idempotency_records,
     provider_rows,
     paytr_customers_and_cards,
+    paytr_subscription_checkouts,
     an_unknown_record_state_names_the_row,
     an_unknown_charge_status_names_the_row,
     an_unknown_refund_status_names_the_row,

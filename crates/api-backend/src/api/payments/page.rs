@@ -25,7 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/payments/page", web::get().to(page))
         .route("/payments/page.js", web::get().to(page_js))
         .route("/payments/page.css", web::get().to(page_css))
-        .route("/payments/page/charges/{chargeId}", web::get().to(status));
+        .route("/payments/page/charges/{chargeId}", web::get().to(status))
+        .route(
+            "/payments/page/paytr/subscriptions/{chargeId}",
+            web::get().to(paytr_subscription_status),
+        );
     // The page's own API: small JSON bodies, refused past PAGE_API_LIMIT with a problem body.
     for (path, route) in [
         ("/payments/page/check", web::post().to(check)),
@@ -34,6 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/payments/page/setup", web::post().to(setup)),
         ("/payments/page/charge", web::post().to(charge)),
         ("/payments/page/subscribe", web::post().to(subscribe)),
+        (
+            "/payments/page/paytr/subscribe",
+            web::post().to(paytr_subscribe),
+        ),
     ] {
         cfg.service(
             web::resource(path)
@@ -454,12 +462,12 @@ pub async fn subscribe(
             amount: input.amount,
             currency: input.currency,
             contact_id: input.contact_id,
-            card: Card {
-                number: input.card.number,
-                exp_month: input.card.exp_month,
-                exp_year: input.card.exp_year,
-                cvc: input.card.cvc,
-            },
+        },
+        Card {
+            number: input.card.number,
+            exp_month: input.card.exp_month,
+            exp_year: input.card.exp_year,
+            cvc: input.card.cvc,
         },
     )
     .await?;
@@ -544,6 +552,105 @@ pub async fn paytr_setup(
         // and the setup is marked failed).
         "pollForMs": crate::payments::paytr_cards::PAGE_WAITS_MS,
     })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaytrSubscribeInput {
+    pub publishable_key: String,
+    pub location_id: String,
+    pub transaction_id: String,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// HighLevel's subscription id from `payment_initiate_props`.
+    pub subscription_id: String,
+    /// `productDetails.productId` / `priceId` from the props; when sent, each must be HighLevel's record's.
+    #[serde(default)]
+    pub product_id: Option<String>,
+    #[serde(default)]
+    pub price_id: Option<String>,
+    /// Major units, as the props carry it; it must be HighLevel's recorded amount for the transaction.
+    pub amount: f64,
+    pub currency: String,
+    #[serde(default)]
+    pub contact_id: Option<String>,
+}
+
+/// A subscription checkout (`mode: "subscription"`) with PayTR (a provider with `paytr.directApi`): the same
+/// checks as `/payments/page/subscribe` against HighLevel's records, then the first period is a Direct API
+/// payment of HighLevel's amount for the transaction with `store_card=1`: this answers the signed fields,
+/// the page adds the card and posts the form from the browser straight to PayTR (`action`). PayTR's
+/// notification creates the subscription (first period paid, renewals from the stored card) or marks the
+/// checkout failed; the page polls `/payments/page/paytr/subscriptions/{chargeId}` for at most `pollForMs`.
+/// A price with a trial is refused (422). A repeat once the subscription stands answers it
+/// (`{chargeId, status, subscriptionId, subscriptionStatus}`, no `action`).
+#[utoipa::path(post, path = "/payments/page/paytr/subscribe", tag = "payment page", request_body = PaytrSubscribeInput,
+    responses((status = 200, description = "`{chargeId, status, action, fields, pollForMs}`: post `fields` and the card to `action`; poll the checkout for at most `pollForMs`", body = Object), (status = 409, description = "`transaction_already_used`", body = Problem), (status = "4XX", body = Problem), (status = "5XX", body = Problem)))]
+pub async fn paytr_subscribe(
+    state: State,
+    req: actix_web::HttpRequest,
+    body: web::Json<PaytrSubscribeInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let (provider, live) =
+        provider_for_publishable_key(&state, &input.location_id, &input.publishable_key).await?;
+    gateway_serves(&provider, live)?;
+    let begun = crate::payments::paytr_subscriptions::begin(
+        &state,
+        &provider,
+        live,
+        subscription_checkout::SubscriptionCheckout {
+            transaction_id: input.transaction_id,
+            order_id: input.order_id,
+            subscription_id: input.subscription_id,
+            product_id: input.product_id,
+            price_id: input.price_id,
+            amount: input.amount,
+            currency: input.currency,
+            contact_id: input.contact_id,
+        },
+        &client_ip(&req),
+    )
+    .await?;
+    let (charge, action, fields) = match begun {
+        crate::payments::paytr_subscriptions::Begun::Subscribed(answer) => {
+            return Ok(HttpResponse::Ok().json(answer))
+        }
+        crate::payments::paytr_subscriptions::Begun::Form {
+            charge,
+            action,
+            fields,
+        } => (charge, action, fields),
+    };
+    let fields: serde_json::Map<String, serde_json::Value> = fields
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "chargeId": charge.id,
+        "status": charge.status,
+        "action": action,
+        "fields": fields,
+        "pollForMs": crate::payments::paytr_cards::PAGE_WAITS_MS,
+    })))
+}
+
+/// A PayTR subscription checkout's state, for the page waiting on PayTR's notification: `pending`, then
+/// `succeeded` (the subscription was created, first period paid) or `failed` (nothing created).
+#[utoipa::path(get, path = "/payments/page/paytr/subscriptions/{chargeId}", tag = "payment page",
+    params(("chargeId" = String, Path), StatusQuery),
+    responses((status = 200, description = "`{chargeId, status, message, subscriptionId}`", body = Object), (status = "4XX", body = Problem)))]
+pub async fn paytr_subscription_status(
+    state: State,
+    path: web::Path<String>,
+    q: web::Query<StatusQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (provider, _) =
+        provider_for_publishable_key(&state, &q.location_id, &q.publishable_key).await?;
+    let id = path.into_inner();
+    shared_types::check_id("charge id", &id).map_err(ApiError::InvalidRequest)?;
+    let answer = crate::payments::paytr_subscriptions::status(&state, &provider, &id).await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 #[cfg(test)]

@@ -102,6 +102,15 @@ pub async fn receive(
         .db
         .run(move |c| events::settle_and_report(c, &location, &id, outcome, failure.as_deref()))
         .await?;
+    // The first period of a subscription bought on the page: the subscription is created now (or the
+    // checkout marked failed). An error is answered to PayTR, which repeats the notification.
+    crate::payments::paytr_subscriptions::on_notification(
+        &state,
+        &provider,
+        &charge,
+        status == "success",
+    )
+    .await?;
     tracing::info!(merchant_oid = %oid, status, "PayTR callback handled");
     Ok(HttpResponse::Ok().content_type("text/plain").body("OK"))
 }

@@ -1,0 +1,1 @@
+DROP TABLE paytr_subscription_checkouts;
