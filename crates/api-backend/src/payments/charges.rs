@@ -151,14 +151,23 @@ pub async fn settle_unnotified_paytr(state: &AppState, now: i64) -> usize {
                 .map_err(|e| e.to_string()),
             None => Err("the location's PayTR provider is gone".to_owned()),
         };
-        match asked {
-            Ok(c) if c.status != ChargeStatus::Pending => {
+        match (asked, &provider) {
+            (Ok(c), Some(p)) if c.status != ChargeStatus::Pending => {
                 tracing::info!(charge = %c.id, status = %c.status, "PayTR charge settled by the status query: its notification never came");
                 settled += 1;
+                // The first period of a subscription bought on the page finishes as on a notification (without
+                // the notification's `utoken`, a card PayTR keeps for a new customer cannot be found: that
+                // checkout is marked failed and logged for a person, the payment itself stays recorded).
+                let paid = c.status == ChargeStatus::Succeeded;
+                if let Err(e) =
+                    super::paytr_subscriptions::on_notification(state, p, &c, paid).await
+                {
+                    tracing::warn!(charge = %c.id, error = %e, "PayTR subscription checkout: could not finish it after the status query");
+                }
                 continue;
             }
-            Ok(_) => {}
-            Err(e) => {
+            (Ok(_), _) => {}
+            (Err(e), _) => {
                 tracing::warn!(charge = %id, error = %e, "PayTR charge with no notification: the status query could not settle it; asking again in a minute")
             }
         }

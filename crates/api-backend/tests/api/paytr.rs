@@ -2145,6 +2145,46 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
     // A repeated notification changes nothing.
     assert_eq!(notify(&url, oid, "failed", "4999", "USD", None).await, "OK");
     assert_eq!(charge_status(&s, &pk, charge).await["status"], "failed");
+
+    // A checkout whose notification never comes (the customer left at PayTR's page): once PayTR's checkout has
+    // closed, the background pass asks the status query (no payment, 004) and the checkout fails as on a
+    // failed notification; nothing is created.
+    subscription_at_sim(
+        &s,
+        "txn-pd-2",
+        "ghl-pd-2",
+        &product,
+        &daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
+        "locationId": "Loc1", "transactionId": "txn-pd-2", "subscriptionId": "ghl-pd-2", "amount": 49.99,
+        "currency": "USD"})).await;
+    assert_eq!(status, 200, "{form}");
+    let charge = form["chargeId"].as_str().unwrap().to_owned();
+    let closed = api_backend::store::now_ms()
+        + api_backend::payments::paytr::CHECKOUT_CLOSED_AFTER_MS
+        + 1_000;
+    assert_eq!(
+        api_backend::payments::charges::settle_unnotified_paytr(&s.api.state, closed).await,
+        1
+    );
+    let ch = charge.clone();
+    let waiting = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::paytr_subscription_checkouts::by_charge(c, &ch))
+        .await
+        .unwrap()
+        .expect("the checkout's terms were kept");
+    assert_eq!(waiting.status, "failed", "{waiting:?}");
+    assert_eq!(
+        hl_query(&s, json!({"type": "verify", "subscriptionId": "ghl-pd-2"})).await,
+        json!({"success": false})
+    );
 }
 
 both_backends!(
