@@ -33,10 +33,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// `/api/token-access`: the route before its id (a constant: the guard runs on every request; a unit test
-/// keeps it equal to [`TOKEN_ACCESS`]'s prefix).
-const fn static_prefix() -> &'static str {
-    "/api/token-access"
+/// `/api/token-access`: the route before its id.
+fn static_prefix() -> &'static str {
+    TOKEN_ACCESS
+        .split_once("/{")
+        .map_or(TOKEN_ACCESS, |(prefix, _)| prefix)
 }
 
 /// The id of a path `/api/token-access/<id>` whose id is well formed (1-64 letters, digits, `-`, `_`: nothing
