@@ -68,7 +68,8 @@ pub async fn verify(
 }
 
 /// A PayTR charge still pending here: PayTR's status query settles it when it finds the payment, and a charge
-/// whose checkout closed (`timeout_limit`) with no payment has failed. A misconfiguration is an error for the
+/// whose iFrame checkout closed (`timeout_limit`) with no payment has failed (a Direct API payment, which has no
+/// such timeout, only a day after it began). A misconfiguration is an error for the
 /// caller, not a charge pending forever. `now` is the clock the checkout's closing is judged by.
 pub async fn settle_from_paytr(
     state: &AppState,
@@ -84,7 +85,18 @@ pub async fn settle_from_paytr(
         }
         Err(e) => return Err(ApiError::GatewayFailed(e.to_string())),
     };
-    let closed = now - c.created_at > super::paytr::CHECKOUT_CLOSED_AFTER_MS;
+    // Only the iFrame checkout closes at its `timeout_limit`; a Direct API payment has none (PAYTR.md §3).
+    let iframe = c.payment_method_id.is_none()
+        && c.subscription_id.is_none()
+        && !c
+            .transaction_id
+            .starts_with(super::paytr_cards::CARD_SETUP_PREFIX);
+    let over_after = if iframe {
+        super::paytr::CHECKOUT_CLOSED_AFTER_MS
+    } else {
+        super::paytr::DIRECT_GIVEN_UP_AFTER_MS
+    };
+    let closed = now - c.created_at > over_after;
     let (status, failure) = match outcome {
         Outcome::Succeeded => (ChargeStatus::Succeeded, None),
         Outcome::Declined(why) => (ChargeStatus::Failed, Some(why)),
@@ -105,16 +117,22 @@ pub async fn settle_from_paytr(
 /// PayTR charges at most this many per pass of [`settle_unnotified_paytr`].
 const UNNOTIFIED_BATCH: i64 = 20;
 
+/// A charge PayTR could not be asked about for this long (its provider removed, its credentials wrong) is no
+/// longer asked about by the pass: it stays pending for a person (`verify` still asks).
+const UNNOTIFIED_GIVEN_UP_AFTER_MS: i64 = 7 * 86_400_000;
+
 /// PayTR charges whose notification never came and that nobody asked about since (HighLevel calls `verify`
 /// only when the page reported success; a customer who paid and closed the tab leaves none). Once PayTR's
 /// checkout has closed, its status query settles each: paid, or failed when no payment was made; HighLevel
-/// hears of it through the events outbox, as from a notification. One PayTR cannot be asked about stays
+/// hears of it through the events outbox, as from a notification. A Direct API payment (no checkout
+/// timeout) is failed only a day after it began; one asked about in vain for a week is left for a person. One PayTR cannot be asked about stays
 /// pending and is asked again a minute later; a PayTR answer that is an alarm (another amount) is logged and
 /// asked again. Card setups have their own pass ([`super::paytr_cards::expire_setups`]). At most
 /// [`UNNOTIFIED_BATCH`] per call; answers how many were settled.
 pub async fn settle_unnotified_paytr(state: &AppState, now: i64) -> usize {
     let (created_before, untouched_before) =
         (now - super::paytr::CHECKOUT_CLOSED_AFTER_MS, now - 60_000);
+    let created_after = now - UNNOTIFIED_GIVEN_UP_AFTER_MS;
     let stale = match state
         .db
         .run(move |c| {
@@ -122,7 +140,7 @@ pub async fn settle_unnotified_paytr(state: &AppState, now: i64) -> usize {
                 c,
                 payments::Gateway::Paytr,
                 super::paytr_cards::CARD_SETUP_PREFIX,
-                created_before,
+                (created_after, created_before),
                 untouched_before,
                 UNNOTIFIED_BATCH,
             )

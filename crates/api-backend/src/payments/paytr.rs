@@ -595,6 +595,11 @@ fn stored_card(v: &serde_json::Value) -> Option<StoredCard> {
 /// How long PayTR's checkout stays open (`timeout_limit`, minutes): a charge with no payment after it failed.
 pub const CHECKOUT_TIMEOUT_MINUTES: i64 = 30;
 
+/// When a payment through PayTR's Direct API (card storage: card setups, subscription first periods, charges
+/// of saved cards) with no payment is taken to be over. Those requests carry no `timeout_limit`, and the status
+/// query's `004` also means "still in progress" (a bank's 3-D Secure step), so only a day settles it.
+pub const DIRECT_GIVEN_UP_AFTER_MS: i64 = 86_400_000;
+
 /// When a charge with no payment is taken to be over: PayTR's `timeout_limit` and a minute for the clocks.
 pub const CHECKOUT_CLOSED_AFTER_MS: i64 = (CHECKOUT_TIMEOUT_MINUTES * 60 + 60) * 1000;
 

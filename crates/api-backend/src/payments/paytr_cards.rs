@@ -242,6 +242,12 @@ pub async fn remember_token(
         return Ok(());
     };
     let (location, live) = (charge.location_id.clone(), charge.live_mode);
+    if token_of_another_contact(state, &location, live, &contact, utoken).await? {
+        // `utoken` is not in PayTR's hash: a browser can post any, and PayTR echoes it. Kept for this contact,
+        // another customer's cards would be listed (and a subscription bound to one of them) here.
+        tracing::error!(%location, charge = %charge.id, "PayTR notification carries another contact's utoken: not kept");
+        return Ok(());
+    }
     let sealed = keys(state)?.encrypt(
         utoken,
         &sealed_row(&location, live, &contact),
@@ -259,6 +265,37 @@ pub async fn remember_token(
         tracing::warn!(%location, error = %e, "the saved cards could not be read from PayTR yet");
     }
     Ok(())
+}
+
+/// Whether `utoken` is already kept for another contact of the location and mode (checked when this contact
+/// has none yet: one that has keeps its first token whatever a notification says).
+async fn token_of_another_contact(
+    state: &AppState,
+    location: &str,
+    live: bool,
+    contact: &str,
+    utoken: &str,
+) -> Result<bool, ApiError> {
+    if customer_token(state, location, live, contact)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let (l, c) = (location.to_owned(), contact.to_owned());
+    let others = state
+        .db
+        .run(move |x| paytr_customers::sealed_tokens_except(x, &l, live, &c))
+        .await?;
+    let keys = keys(state)?;
+    Ok(others.iter().any(|(other, sealed)| {
+        keys.decrypt(
+            sealed,
+            &sealed_row(location, live, other),
+            TokenKind::Secret,
+        )
+        .is_ok_and(|t| service_common::crypto::constant_time_eq(t.expose_secret(), utoken))
+    }))
 }
 
 /// The contact's cards in PayTR's card storage (`/odeme/capi/list`), kept in step with the saved methods

@@ -299,13 +299,13 @@ pub fn stale_with_prefix(
         .map_err(|e| DbError::naming(e, || format!("a pending {gateway} payment charge")))
 }
 
-/// At most `limit` pending charges of `gateway` whose transactionId does NOT start with `prefix`, made before
-/// `created_before` and untouched since `untouched_before`, the longest untouched first.
+/// At most `limit` pending charges of `gateway` whose transactionId does NOT start with `prefix`, made between
+/// `created.0` and `created.1` and untouched since `untouched_before`, the longest untouched first.
 pub fn stale_except_prefix(
     conn: &mut DbConn,
     gateway: Gateway,
     prefix: &str,
-    created_before: i64,
+    created: (i64, i64),
     untouched_before: i64,
     limit: i64,
 ) -> Result<Vec<Charge>, DbError> {
@@ -313,7 +313,8 @@ pub fn stale_except_prefix(
         .filter(payment_charges::gateway.eq(gateway))
         .filter(payment_charges::status.eq(ChargeStatus::Pending))
         .filter(payment_charges::transaction_id.not_like(format!("{prefix}%")))
-        .filter(payment_charges::created_at.lt(created_before))
+        .filter(payment_charges::created_at.gt(created.0))
+        .filter(payment_charges::created_at.lt(created.1))
         .filter(payment_charges::updated_at.lt(untouched_before))
         .order(payment_charges::updated_at.asc())
         .limit(limit)

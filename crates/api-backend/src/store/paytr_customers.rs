@@ -82,3 +82,21 @@ pub fn keep_token(
     .execute(conn)?
         == 1)
 }
+
+/// The sealed tokens of every other contact of the location and mode (to refuse a token that is already
+/// another contact's).
+pub fn sealed_tokens_except(
+    conn: &mut DbConn,
+    location: &str,
+    live: bool,
+    contact: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    dsl::paytr_customers
+        .filter(dsl::location_id.eq(location))
+        .filter(dsl::live_mode.eq(live))
+        .filter(dsl::contact_id.ne(contact))
+        .filter(dsl::utoken_sealed.is_not_null())
+        .select((dsl::contact_id, dsl::utoken_sealed.assume_not_null()))
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || format!("PayTR customers at {location}")))
+}

@@ -1336,8 +1336,13 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     // Before PayTR's checkout closes, nothing is settled.
     assert_eq!(expire_setups(&s.api.state, now).await, 0);
     assert_eq!(charge_status(&s, &pk, &charge).await["status"], "pending");
-    // Once it has closed with no notification: PayTR's status query finds no payment (004): failed.
+    // Once the page stopped waiting, PayTR's status query is asked; its 004 also means "still in progress" (a
+    // bank's 3-D Secure step) and a Direct API payment has no checkout timeout (PAYTR.md §1, §3): still pending.
     let closed = now + SETUP_EXPIRES_AFTER_MS + 1_000;
+    assert_eq!(expire_setups(&s.api.state, closed).await, 0);
+    assert_eq!(charge_status(&s, &pk, &charge).await["status"], "pending");
+    // A day after it began with still no payment: failed.
+    let closed = now + api_backend::payments::paytr::DIRECT_GIVEN_UP_AFTER_MS + 1_000;
     assert_eq!(expire_setups(&s.api.state, closed).await, 1);
     let after = charge_status(&s, &pk, &charge).await;
     assert_eq!(after["status"], "failed", "{after}");
@@ -1480,7 +1485,52 @@ async fn paytr_charges_without_a_notification_are_settled_in_the_background(back
     );
 }
 
+/// `utoken` is not in the hash of PayTR's notification: a browser can post any with its card, and PayTR
+/// echoes it. A notification bringing a token already kept for another contact is not kept for this one
+/// (its cards would otherwise be listed, and could be charged, for the wrong contact); the other's stays.
+async fn a_notification_cannot_give_a_contact_another_contacts_cards(backend: Backend) {
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let s = paytr_stack(backend, &fake).await;
+    let (_, pk, _) = paytr_provider(&s, Some(true)).await;
+    let url = fake.lock().unwrap().notify_url.clone().unwrap();
+    for (contact, utoken) in [
+        ("contact-victim", "utoken-victim"),
+        ("contact-thief", "utoken-victim"),
+    ] {
+        let (status, form) = post(
+            &s,
+            "/payments/page/paytr/setup",
+            None,
+            json!({"publishableKey": pk,
+            "locationId": "Loc1", "contactId": contact, "currency": "TRY"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{form}");
+        let f = &form["fields"];
+        let minor = direct_minor(f["payment_amount"].as_str().unwrap());
+        let oid = f["merchant_oid"].as_str().unwrap();
+        assert_eq!(
+            notify(&url, oid, "success", &minor, "TRY", Some(utoken)).await,
+            "OK"
+        );
+    }
+    let kept = |contact: &'static str| {
+        s.api
+            .state
+            .db
+            .run(move |c| api_backend::store::paytr_customers::get(c, "Loc1", false, contact))
+    };
+    let victim = kept("contact-victim").await.unwrap().unwrap();
+    assert!(victim.utoken_sealed.is_some(), "{victim:?}");
+    let thief = kept("contact-thief").await.unwrap();
+    assert!(
+        thief.as_ref().is_none_or(|t| t.utoken_sealed.is_none()),
+        "another contact's utoken was kept: {thief:?}"
+    );
+}
+
 both_backends!(
+    a_notification_cannot_give_a_contact_another_contacts_cards,
     paytr_without_direct_api_keeps_no_cards,
     paytr_cards_on_file,
     paytr_card_setups_expire_and_are_bounded,
@@ -1705,9 +1755,9 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
         .await
         .unwrap();
     assert!(text.is_empty(), "still waiting for PayTR: {text}");
-    // PayTR's checkout closes: the setup is marked failed.
+    // A day with no payment (a Direct API payment has no checkout timeout): the setup is marked failed.
     let closed = api_backend::store::now_ms()
-        + api_backend::payments::paytr_cards::SETUP_EXPIRES_AFTER_MS
+        + api_backend::payments::paytr::DIRECT_GIVEN_UP_AFTER_MS
         + 1_000;
     assert_eq!(
         api_backend::payments::paytr_cards::expire_setups(&s.api.state, closed).await,
@@ -2164,11 +2214,17 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
         "currency": "USD"})).await;
     assert_eq!(status, 200, "{form}");
     let charge = form["chargeId"].as_str().unwrap().to_owned();
-    let closed = api_backend::store::now_ms()
-        + api_backend::payments::paytr::CHECKOUT_CLOSED_AFTER_MS
-        + 1_000;
+    // A Direct API payment has no checkout timeout, and 004 also means "in progress": still pending at 31
+    // minutes, failed a day after it began.
+    let now = api_backend::store::now_ms();
+    let closed = now + api_backend::payments::paytr::CHECKOUT_CLOSED_AFTER_MS + 1_000;
     assert_eq!(
         api_backend::payments::charges::settle_unnotified_paytr(&s.api.state, closed).await,
+        0
+    );
+    let given_up = now + api_backend::payments::paytr::DIRECT_GIVEN_UP_AFTER_MS + 1_000;
+    assert_eq!(
+        api_backend::payments::charges::settle_unnotified_paytr(&s.api.state, given_up).await,
         1
     );
     let ch = charge.clone();
