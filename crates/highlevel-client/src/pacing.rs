@@ -438,8 +438,12 @@ impl Pacer {
             };
             // A slot claimed for this request by an earlier holder of the gate.
             let mut fresh = None;
-            while let Some((claim, at)) = spare.pop() {
+            while let Some((mut claim, at)) = spare.pop() {
                 if at.elapsed() < SPARE_FRESH {
+                    // Its request is sent now, not when the batch was claimed: the claim's time moves on by the
+                    // time it waited here (still no later than now on the budget's clock), so a header
+                    // correction never counts slots that came free meanwhile as taken.
+                    claim.at_us += at.elapsed().as_micros().min(i64::MAX as u128) as i64;
                     fresh = Some(claim);
                     break;
                 }
@@ -898,6 +902,38 @@ mod tests {
                 .iter()
                 .any(|r| r.claim == stale && r.hold == Duration::ZERO),
             "{released:?}"
+        );
+    }
+
+    /// A slot claimed for a waiting request carries the time it is handed over, not the batch's claim time.
+    #[tokio::test]
+    async fn a_spare_claim_is_timed_when_it_is_used() {
+        let budget = Arc::new(InMemory::default());
+        let p = Pacer::shared(
+            PacingConfig::default(),
+            Arc::new(budget.clone()),
+            Duration::from_secs(30),
+        );
+        let spare = Claim {
+            slot: 3,
+            holder: 9,
+            at_us: 1_000_000,
+        };
+        p.bucket("L")
+            .gate
+            .lock()
+            .await
+            .push((spare, Instant::now() - Duration::from_millis(400)));
+        let slot = p
+            .acquire("L", Instant::now() + Duration::from_secs(1))
+            .await
+            .unwrap();
+        let (release, _) = slot.shared.as_ref().unwrap();
+        assert_eq!(release.claim.slot, 3);
+        assert!(
+            release.claim.at_us >= 1_400_000 && release.claim.at_us < 1_900_000,
+            "{:?}",
+            release.claim
         );
     }
 
