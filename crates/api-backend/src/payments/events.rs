@@ -154,6 +154,7 @@ pub async fn run_once(state: &AppState) -> usize {
         super::paytr_cards::expire_setups(state, now_ms()).await;
         super::charges::settle_unnotified_paytr(state, now_ms()).await;
         super::paytr_cards::refund_verifications(state, now_ms()).await;
+        super::paytr_subscriptions::refund_paid_failures(state, now_ms()).await;
     };
     let ((), delivered) = tokio::join!(paytr, deliver_due(state));
     delivered

@@ -289,3 +289,58 @@ pub async fn status(
         "subscriptionId": (row.status == CREATED).then_some(row.subscription_id),
     }))
 }
+
+/// Refunds, in full and once (the refund's id is derived from the charge), the first periods PayTR was paid for
+/// whose checkout still failed (PayTR listed no new card to renew from, or the status query settled it without
+/// the notification's `utoken`): the customer paid for a subscription that does not exist, and HighLevel was
+/// never told of the payment. A minute after the checkout failed (PayTR refuses a refund with `007` until it has
+/// our `OK`); checkouts failed within the last day. Answers how many were refunded.
+pub async fn refund_paid_failures(state: &AppState, now: i64) -> usize {
+    let since = now - 86_400_000;
+    let before = now - super::paytr_cards::VERIFICATION_REFUND_AFTER_MS;
+    let due = state
+        .db
+        .run(move |x| {
+            let ids = pending::failed_since(x, since, 50)?;
+            payments::unrefunded_among(x, &ids, before)
+        })
+        .await;
+    let due = match due {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "PayTR subscription checkouts: cannot read the paid failures to refund");
+            return 0;
+        }
+    };
+    let mut refunded = 0;
+    for charge in due {
+        let location = charge.location_id.clone();
+        let Ok(Some(provider)) = state
+            .db
+            .run(move |x| crate::store::providers::get(x, &location))
+            .await
+        else {
+            continue;
+        };
+        let request = super::requests::Refund {
+            transaction_id: charge.transaction_id.clone(),
+            amount: super::money::major_of(charge.amount_minor, &charge.currency),
+            refund_id: Some(format!("unsubscribed-{}", charge.id)),
+        };
+        match super::refunds::refund(state, &provider, &request).await {
+            Ok(_) => {
+                tracing::warn!(charge = %charge.id, "PayTR subscription checkout paid but failed: the payment was refunded");
+                refunded += 1;
+            }
+            Err(e) => {
+                tracing::warn!(charge = %charge.id, error = %e, "PayTR subscription checkout paid but failed: the refund failed for now; tried again later");
+                let id = charge.id.clone();
+                let _ = state
+                    .db
+                    .run(move |x| payments::touch_charge(x, &id, now_ms()))
+                    .await;
+            }
+        }
+    }
+    refunded
+}

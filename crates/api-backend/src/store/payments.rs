@@ -347,6 +347,22 @@ pub fn unrefunded_with_prefix(
         .map_err(|e| DbError::naming(e, || format!("a succeeded {gateway} payment charge")))
 }
 
+/// Of the charges `ids`, those that succeeded, are not refunded at all and were untouched since `before`.
+pub fn unrefunded_among(
+    conn: &mut DbConn,
+    ids: &[String],
+    before: i64,
+) -> Result<Vec<Charge>, DbError> {
+    payment_charges::table
+        .filter(payment_charges::id.eq_any(ids))
+        .filter(payment_charges::status.eq(ChargeStatus::Succeeded))
+        .filter(payment_charges::refunded_minor.eq(0))
+        .filter(payment_charges::updated_at.lt(before))
+        .select(Charge::as_select())
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || "a succeeded payment charge".to_owned()))
+}
+
 /// Marks a charge as looked at `now` (its `updated_at`), e.g. after a refund the gateway refused for now.
 pub fn touch_charge(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbError> {
     diesel::update(payment_charges::table.find(id))

@@ -74,3 +74,16 @@ pub fn finish(
     .execute(conn)?
         == 1)
 }
+
+/// Charges (at most `limit`) of checkouts that failed since `since`: a first period PayTR may have been paid
+/// for although no subscription was created (the caller refunds those that succeeded).
+pub fn failed_since(conn: &mut DbConn, since: i64, limit: i64) -> Result<Vec<String>, DbError> {
+    dsl::paytr_subscription_checkouts
+        .filter(dsl::status.eq(FAILED))
+        .filter(dsl::updated_at.ge(since))
+        .order(dsl::updated_at.asc())
+        .limit(limit)
+        .select(dsl::charge_id)
+        .load(conn)
+        .map_err(|e| DbError::naming(e, || "failed PayTR subscription checkouts".to_owned()))
+}

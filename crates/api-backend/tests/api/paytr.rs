@@ -2243,7 +2243,75 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
     );
 }
 
+/// A first period PayTR was paid for while no subscription could be created (here PayTR's notification brings
+/// no card to renew from) is refunded in full, once, a minute later (PayTR refuses refunds until it has our
+/// `OK`): the customer never pays for a subscription that does not exist.
+async fn a_paid_subscription_checkout_that_failed_is_refunded(backend: Backend) {
+    use crate::browser_subscription::{sim_price, sim_product, subscription_at_sim};
+    use api_backend::payments::paytr_subscriptions::refund_paid_failures;
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
+    let (_, pk, _) = paytr_provider(&s, Some(true)).await;
+    let product = sim_product(&s, &inst).await;
+    let daily = sim_price(
+        &s,
+        &inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
+    .await;
+    subscription_at_sim(
+        &s,
+        "txn-pf-1",
+        "ghl-pf-1",
+        &product,
+        &daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
+        "locationId": "Loc1", "transactionId": "txn-pf-1", "subscriptionId": "ghl-pf-1", "amount": 49.99,
+        "currency": "USD"})).await;
+    assert_eq!(status, 200, "{form}");
+    let url = fake.lock().unwrap().notify_url.clone().unwrap();
+    let oid = form["fields"]["merchant_oid"].as_str().unwrap().to_owned();
+    // Paid, but no card stored (no `utoken`): no subscription can renew from it.
+    assert_eq!(
+        notify(&url, &oid, "success", "4999", "USD", None).await,
+        "OK"
+    );
+    let charge = form["chargeId"].as_str().unwrap().to_owned();
+    assert_eq!(charge_status(&s, &pk, &charge).await["status"], "succeeded");
+    let now = api_backend::store::now_ms();
+    assert_eq!(
+        refund_paid_failures(&s.api.state, now).await,
+        0,
+        "not before PayTR has our OK"
+    );
+    let later = now + 120_000;
+    assert_eq!(refund_paid_failures(&s.api.state, later).await, 1);
+    let ch = charge.clone();
+    let stored = s
+        .api
+        .state
+        .db
+        .run(move |c| api_backend::store::payments::charge(c, "Loc1", &ch))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refunded_minor, 4999, "{stored:?}");
+    assert_eq!(fake.lock().unwrap().returns.len(), 1);
+    assert_eq!(
+        refund_paid_failures(&s.api.state, later + 120_000).await,
+        0,
+        "once"
+    );
+}
+
 both_backends!(
+    a_paid_subscription_checkout_that_failed_is_refunded,
     paytr_subscription_from_the_page,
     paytr_subscription_from_the_page_declined
 );
