@@ -85,7 +85,8 @@ pub async fn settle_from_paytr(
         }
         Err(e) => return Err(ApiError::GatewayFailed(e.to_string())),
     };
-    // Only the iFrame checkout closes at its `timeout_limit`; a Direct API payment has none (PAYTR.md §3).
+    // Only the iFrame checkout closes at its `timeout_limit`; a Direct API payment has none (PayTR's Direct API
+    // documentation).
     let iframe = c.payment_method_id.is_none()
         && c.subscription_id.is_none()
         && !c

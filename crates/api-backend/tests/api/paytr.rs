@@ -1337,7 +1337,8 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
     assert_eq!(expire_setups(&s.api.state, now).await, 0);
     assert_eq!(charge_status(&s, &pk, &charge).await["status"], "pending");
     // Once the page stopped waiting, PayTR's status query is asked; its 004 also means "still in progress" (a
-    // bank's 3-D Secure step) and a Direct API payment has no checkout timeout (PAYTR.md §1, §3): still pending.
+    // bank's 3-D Secure step) and a Direct API payment has no checkout timeout (PayTR's documentation of the
+    // status query and of the Direct API): still pending.
     let closed = now + SETUP_EXPIRES_AFTER_MS + 1_000;
     assert_eq!(expire_setups(&s.api.state, closed).await, 0);
     assert_eq!(charge_status(&s, &pk, &charge).await["status"], "pending");
@@ -1432,8 +1433,8 @@ async fn paytr_card_setups_expire_and_are_bounded(backend: Backend) {
 /// PayTR's notification never came and the page never reported back (the customer paid and closed the tab),
 /// so HighLevel never calls `verify`: once PayTR's checkout has closed, the background pass asks PayTR's status
 /// query. A paid one is settled and HighLevel hears `payment.captured`; one PayTR has no payment for (004) has
-/// failed. Neither is touched before the checkout closes, and each is settled once. (PAYTR.md §1: the status
-/// query; issue 15: "a charge whose callback never came is settled by the status query".)
+/// failed. Neither is touched before the checkout closes, and each is settled once. (PayTR's status query;
+/// issue 15: "a charge whose callback never came is settled by the status query".)
 async fn paytr_charges_without_a_notification_are_settled_in_the_background(backend: Backend) {
     use api_backend::payments::charges::settle_unnotified_paytr;
     use api_backend::payments::paytr::CHECKOUT_CLOSED_AFTER_MS;
