@@ -456,7 +456,8 @@ impl Pacer {
             if let Some(claim) = fresh {
                 break Ok(Some((release(claim, interval), shared.notes.clone())));
             }
-            let want = (asking.0.load(Ordering::Relaxed) as u32).clamp(1, CLAIM_BATCH.min(max));
+            let want =
+                (asking.0.load(Ordering::Relaxed) as u32).clamp(1, CLAIM_BATCH.min(max).max(1));
             match shared
                 .budget
                 .take(resource, max, want, shared.lease, interval)
