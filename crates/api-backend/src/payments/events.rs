@@ -143,21 +143,23 @@ fn backoff_ms(attempts: i32) -> i64 {
     base + (rand::random::<u64>() % (base as u64 / 5 + 1)) as i64
 }
 
-/// One pass: settle sandbox charges whose wait is over; then, side by side, deliver what is due and ask PayTR
-/// about card setups and charges whose checkout closed with no notification (failed, unless PayTR's status
-/// query finds the payment) and refund card setups' verification payments. Side by side: a slow or unreachable
-/// PayTR (up to 20 charges a pass, each a call with its own timeout) never holds up HighLevel's events; what
-/// the PayTR passes settle is delivered by the next pass. Answers how many events were delivered.
+/// One pass, for operators (`api-backend subscriptions run-due` delivers with it) and tests: settle sandbox charges
+/// whose wait is over; then, side by side, deliver what is due and run the PayTR passes ([`paytr_passes`]).
+/// Answers how many events were delivered.
 pub async fn run_once(state: &AppState) -> usize {
     settle_waiting(state).await;
-    let paytr = async {
-        super::paytr_cards::expire_setups(state, now_ms()).await;
-        super::charges::settle_unnotified_paytr(state, now_ms()).await;
-        super::paytr_cards::refund_verifications(state, now_ms()).await;
-        super::paytr_subscriptions::refund_paid_failures(state, now_ms()).await;
-    };
-    let ((), delivered) = tokio::join!(paytr, deliver_due(state));
+    let ((), delivered) = tokio::join!(paytr_passes(state), deliver_due(state));
     delivered
+}
+
+/// Ask PayTR about card setups and charges whose checkout closed with no notification (failed, unless PayTR's
+/// status query finds the payment), and refund card setups' verification payments and first periods paid for
+/// subscriptions that were not created. Each is a PayTR call with its own timeout, up to 20 or 50 a pass.
+async fn paytr_passes(state: &AppState) {
+    super::paytr_cards::expire_setups(state, now_ms()).await;
+    super::charges::settle_unnotified_paytr(state, now_ms()).await;
+    super::paytr_cards::refund_verifications(state, now_ms()).await;
+    super::paytr_subscriptions::refund_paid_failures(state, now_ms()).await;
 }
 
 /// Delivers the events that are due (at most 50), each claimed first so replicas deliver it once.
@@ -271,10 +273,21 @@ async fn settle_waiting(state: &AppState) {
     }
 }
 
-/// Runs [`run_once`] every `interval` until the process stops.
+/// Every `interval` until the process stops: the deliveries (with the sandbox's settling) and the PayTR passes,
+/// each in a loop of its own, so a slow or unreachable PayTR never holds up HighLevel's events.
 pub async fn run(state: std::sync::Arc<AppState>, interval: Duration) {
-    loop {
-        run_once(&state).await;
-        tokio::time::sleep(interval).await;
-    }
+    let deliveries = async {
+        loop {
+            settle_waiting(&state).await;
+            deliver_due(&state).await;
+            tokio::time::sleep(interval).await;
+        }
+    };
+    let paytr = async {
+        loop {
+            paytr_passes(&state).await;
+            tokio::time::sleep(interval).await;
+        }
+    };
+    tokio::join!(deliveries, paytr);
 }
