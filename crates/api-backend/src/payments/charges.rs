@@ -137,10 +137,10 @@ pub async fn settle_unnotified_paytr(state: &AppState, now: i64) -> usize {
     let stale = match state
         .db
         .run(move |c| {
-            payments::stale_except_prefix(
+            payments::stale(
                 c,
                 payments::Gateway::Paytr,
-                super::paytr_cards::CARD_SETUP_PREFIX,
+                payments::Prefixed::Without(super::paytr_cards::CARD_SETUP_PREFIX),
                 (created_after, created_before),
                 untouched_before,
                 UNNOTIFIED_BATCH,

@@ -380,11 +380,11 @@ pub async fn expire_setups(state: &AppState, now: i64) -> usize {
     let stale = match state
         .db
         .run(move |c| {
-            payments::stale_with_prefix(
+            payments::stale(
                 c,
                 payments::Gateway::Paytr,
-                CARD_SETUP_PREFIX,
-                created_before,
+                payments::Prefixed::With(CARD_SETUP_PREFIX),
+                (i64::MIN, created_before),
                 untouched_before,
                 EXPIRE_BATCH,
             )
@@ -478,35 +478,11 @@ pub async fn refund_verifications(state: &AppState, now: i64) -> usize {
             return 0;
         }
     };
-    let mut refunded = 0;
-    for charge in due {
-        let location = charge.location_id.clone();
-        let Ok(Some(provider)) = state
-            .db
-            .run(move |c| crate::store::providers::get(c, &location))
-            .await
-        else {
-            continue;
-        };
-        let request = super::requests::Refund {
-            transaction_id: charge.transaction_id.clone(),
-            amount: super::money::major_of(charge.amount_minor, &charge.currency),
-            refund_id: Some(format!("verification-{}", charge.id)),
-        };
-        match super::refunds::refund(state, &provider, &request).await {
-            Ok(_) => {
-                tracing::info!(charge = %charge.id, "card setup: the verification payment was refunded");
-                refunded += 1;
-            }
-            Err(e) => {
-                tracing::warn!(charge = %charge.id, error = %e, "card setup: the verification payment could not be refunded yet; tried again later");
-                let id = charge.id.clone();
-                let _ = state
-                    .db
-                    .run(move |c| payments::touch_charge(c, &id, now_ms()))
-                    .await;
-            }
-        }
-    }
-    refunded
+    super::refunds::refund_each_in_full(
+        state,
+        due,
+        "verification",
+        "card setup: verification payment",
+    )
+    .await
 }

@@ -312,35 +312,11 @@ pub async fn refund_paid_failures(state: &AppState, now: i64) -> usize {
             return 0;
         }
     };
-    let mut refunded = 0;
-    for charge in due {
-        let location = charge.location_id.clone();
-        let Ok(Some(provider)) = state
-            .db
-            .run(move |x| crate::store::providers::get(x, &location))
-            .await
-        else {
-            continue;
-        };
-        let request = super::requests::Refund {
-            transaction_id: charge.transaction_id.clone(),
-            amount: super::money::major_of(charge.amount_minor, &charge.currency),
-            refund_id: Some(format!("unsubscribed-{}", charge.id)),
-        };
-        match super::refunds::refund(state, &provider, &request).await {
-            Ok(_) => {
-                tracing::warn!(charge = %charge.id, "PayTR subscription checkout paid but failed: the payment was refunded");
-                refunded += 1;
-            }
-            Err(e) => {
-                tracing::warn!(charge = %charge.id, error = %e, "PayTR subscription checkout paid but failed: the refund failed for now; tried again later");
-                let id = charge.id.clone();
-                let _ = state
-                    .db
-                    .run(move |x| payments::touch_charge(x, &id, now_ms()))
-                    .await;
-            }
-        }
-    }
-    refunded
+    super::refunds::refund_each_in_full(
+        state,
+        due,
+        "unsubscribed",
+        "PayTR subscription checkout paid but failed: first period",
+    )
+    .await
 }

@@ -175,3 +175,45 @@ async fn resolve_pending_refund(
         }
     }
 }
+
+/// Refunds each charge in full, once: the refund's id is `<kind>-<charge id>`, so replicas and repeats refund it
+/// once. A refund the gateway refuses for now leaves the charge touched, to be tried again by a later pass.
+/// `what` names the charges in the log. Answers how many were refunded.
+pub async fn refund_each_in_full(
+    state: &AppState,
+    charges: Vec<Charge>,
+    kind: &str,
+    what: &str,
+) -> usize {
+    let mut refunded = 0;
+    for charge in charges {
+        let location = charge.location_id.clone();
+        let Ok(Some(provider)) = state
+            .db
+            .run(move |c| crate::store::providers::get(c, &location))
+            .await
+        else {
+            continue;
+        };
+        let request = RefundRequest {
+            transaction_id: charge.transaction_id.clone(),
+            amount: money::major_of(charge.amount_minor, &charge.currency),
+            refund_id: Some(format!("{kind}-{}", charge.id)),
+        };
+        match refund(state, &provider, &request).await {
+            Ok(_) => {
+                tracing::info!(charge = %charge.id, "{what}: refunded in full");
+                refunded += 1;
+            }
+            Err(e) => {
+                tracing::warn!(charge = %charge.id, error = %e, "{what}: could not be refunded yet; tried again later");
+                let id = charge.id.clone();
+                let _ = state
+                    .db
+                    .run(move |c| payments::touch_charge(c, &id, now_ms()))
+                    .await;
+            }
+        }
+    }
+    refunded
+}

@@ -276,46 +276,37 @@ pub fn pending_with_prefix_at_location(
         .get_result(conn)?)
 }
 
-/// At most `limit` pending charges of `gateway` whose transactionId starts with `prefix`, made before
-/// `created_before` and untouched since `untouched_before`, the longest untouched first.
-pub fn stale_with_prefix(
-    conn: &mut DbConn,
-    gateway: Gateway,
-    prefix: &str,
-    created_before: i64,
-    untouched_before: i64,
-    limit: i64,
-) -> Result<Vec<Charge>, DbError> {
-    payment_charges::table
-        .filter(payment_charges::gateway.eq(gateway))
-        .filter(payment_charges::status.eq(ChargeStatus::Pending))
-        .filter(payment_charges::transaction_id.like(format!("{prefix}%")))
-        .filter(payment_charges::created_at.lt(created_before))
-        .filter(payment_charges::updated_at.lt(untouched_before))
-        .order(payment_charges::updated_at.asc())
-        .limit(limit)
-        .select(Charge::as_select())
-        .load(conn)
-        .map_err(|e| DbError::naming(e, || format!("a pending {gateway} payment charge")))
+/// Which transactionIds a query takes: those starting with the prefix, or all others.
+#[derive(Debug, Clone, Copy)]
+pub enum Prefixed<'a> {
+    With(&'a str),
+    Without(&'a str),
 }
 
-/// At most `limit` pending charges of `gateway` whose transactionId does NOT start with `prefix`, made between
-/// `created.0` and `created.1` and untouched since `untouched_before`, the longest untouched first.
-pub fn stale_except_prefix(
+/// At most `limit` pending charges of `gateway` whose transactionId is `prefixed`, made between `created.0` and
+/// `created.1` (exclusive) and untouched since `untouched_before`, the longest untouched first.
+pub fn stale(
     conn: &mut DbConn,
     gateway: Gateway,
-    prefix: &str,
+    prefixed: Prefixed<'_>,
     created: (i64, i64),
     untouched_before: i64,
     limit: i64,
 ) -> Result<Vec<Charge>, DbError> {
-    payment_charges::table
+    let query = payment_charges::table
         .filter(payment_charges::gateway.eq(gateway))
         .filter(payment_charges::status.eq(ChargeStatus::Pending))
-        .filter(payment_charges::transaction_id.not_like(format!("{prefix}%")))
         .filter(payment_charges::created_at.gt(created.0))
         .filter(payment_charges::created_at.lt(created.1))
         .filter(payment_charges::updated_at.lt(untouched_before))
+        .into_boxed();
+    let query = match prefixed {
+        Prefixed::With(p) => query.filter(payment_charges::transaction_id.like(format!("{p}%"))),
+        Prefixed::Without(p) => {
+            query.filter(payment_charges::transaction_id.not_like(format!("{p}%")))
+        }
+    };
+    query
         .order(payment_charges::updated_at.asc())
         .limit(limit)
         .select(Charge::as_select())
