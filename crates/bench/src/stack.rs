@@ -175,3 +175,27 @@ pub fn sample_peak_rss(
         peak
     })
 }
+
+/// CPU time of every thread of a process so far (user + system, in clock ticks; 0 where /proc is not there).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    // /proc/<pid>/stat's utime and stime already add up every thread of the process.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            Some(fields.iter().sum())
+        })
+        .unwrap_or(0)
+}
+
+/// Clock ticks per second, the unit of /proc's CPU times (`getconf CLK_TCK`: 100 on Linux).
+pub fn ticks_per_second() -> f64 {
+    100.0
+}

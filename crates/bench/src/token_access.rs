@@ -5,17 +5,92 @@
 
 use crate::report::Report;
 use crate::stack::{self, Service};
-use crate::wrk::{trivial_server, wrk_async, WrkResult};
+use crate::wrk::{trivial_server, trivial_server_answering, wrk_async, WrkResult};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const CONNECTIONS: [u32; 4] = [1, 16, 64, 256];
 
+/// Paired rounds per connection count (see `run`).
+pub const ROUNDS: usize = 3;
+
+/// One wrk run and the CPU the server spent on it.
+#[derive(Clone, Copy)]
+pub struct Measured {
+    pub wrk: WrkResult,
+    /// The serving process's CPU time (user + system, every thread) per request, in µs.
+    pub cpu_us: f64,
+}
+
+impl Measured {
+    fn new(wrk: WrkResult, cpu_ticks: u64, seconds: u32) -> Measured {
+        let requests = wrk.requests_per_sec * f64::from(seconds);
+        Measured {
+            wrk,
+            cpu_us: cpu_ticks as f64 * 1e6 / stack::ticks_per_second() / requests.max(1.0),
+        }
+    }
+}
+
+struct Round {
+    trivial: Measured,
+    same_bytes: Measured,
+    cached: Measured,
+}
+
+/// A connection count's figures: for each of the trivial handler, the same-bytes handler and the cached read,
+/// the round whose req/s is the median; the ratios are the medians of the rounds' own ratios.
 pub struct Row {
     pub connections: u32,
-    pub trivial: WrkResult,
-    pub cached: WrkResult,
+    pub trivial: Measured,
+    /// The trivial handler answering token-access's own bytes to token-access's own request.
+    pub same_bytes: Measured,
+    pub cached: Measured,
+    pub ratio: f64,
+    pub ratio_same_bytes: f64,
     pub uncached: WrkResult,
+    rounds_non_2xx: u64,
+}
+
+impl Row {
+    fn of(connections: u32, rounds: Vec<Round>, uncached: WrkResult) -> Row {
+        let median_run = |pick: fn(&Round) -> Measured| {
+            let mut runs: Vec<Measured> = rounds.iter().map(pick).collect();
+            runs.sort_by(|a, b| a.wrk.requests_per_sec.total_cmp(&b.wrk.requests_per_sec));
+            runs[runs.len() / 2]
+        };
+        let median_ratio = |base: fn(&Round) -> Measured| {
+            let mut ratios: Vec<f64> = rounds
+                .iter()
+                .map(|r| r.cached.wrk.requests_per_sec / base(r).wrk.requests_per_sec)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios[ratios.len() / 2]
+        };
+        Row {
+            connections,
+            trivial: median_run(|r| r.trivial),
+            same_bytes: median_run(|r| r.same_bytes),
+            cached: median_run(|r| r.cached),
+            ratio: median_ratio(|r| r.trivial),
+            ratio_same_bytes: median_ratio(|r| r.same_bytes),
+            uncached,
+            rounds_non_2xx: rounds
+                .iter()
+                .map(|r| r.trivial.wrk.non_2xx + r.same_bytes.wrk.non_2xx + r.cached.wrk.non_2xx)
+                .sum(),
+        }
+    }
+}
+
+/// Runs `load` and measures the CPU process `pid` spent meanwhile (clock ticks).
+async fn timed(
+    pid: u32,
+    load: impl std::future::Future<Output = anyhow::Result<WrkResult>>,
+) -> anyhow::Result<(WrkResult, u64)> {
+    let before = stack::cpu_ticks(pid);
+    let result = load.await?;
+    Ok((result, stack::cpu_ticks(pid).saturating_sub(before)))
 }
 
 pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
@@ -46,34 +121,57 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     let token = stack::service_token("oauth-backend");
     let headers = vec![format!("Authorization: Bearer {token}")];
     let path = format!("/api/token-access/{id}");
+    let mut answer = bytes::Bytes::new();
     for s in [&cached, &uncached] {
-        let status = http
+        let res = http
             .get(format!("{}{path}", s.base_url()))
             .bearer_auth(&token)
             .send()
-            .await?
-            .status();
+            .await?;
+        let status = res.status();
         anyhow::ensure!(
             status == 200,
             "token-access answered {status} before the run"
         );
+        answer = res.bytes().await?;
     }
     let (trivial_url, trivial) = trivial_server()?;
     tokio::spawn(trivial);
+    let answer_len = answer.len();
+    let (same_bytes_url, same_bytes) = trivial_server_answering(answer)?;
+    tokio::spawn(same_bytes);
+    let same_bytes_url = format!("{}{}", same_bytes_url.trim_end_matches('/'), path);
 
     let oauth_idle = cached.rss_mib();
     let stop = Arc::new(AtomicBool::new(false));
     let peak = stack::sample_peak_rss(cached.pid(), stop.clone());
     let mut rows = Vec::new();
+    let cached_url = format!("{}{path}", cached.base_url());
     for c in CONNECTIONS {
-        let trivial = wrk_async(trivial_url.clone(), c, seconds, vec![]).await?;
-        let hot = wrk_async(
-            format!("{}{path}", cached.base_url()),
-            c,
-            seconds,
-            headers.clone(),
-        )
-        .await?;
+        // Paired rounds: the baselines and the cached read back to back, ROUNDS times; a row's ratios are the
+        // medians of the rounds' ratios, so a moment when the machine is slower weighs on both sides of one
+        // ratio and on one round only.
+        let mut rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            let me = std::process::id();
+            let (trivial, trivial_cpu) =
+                timed(me, wrk_async(trivial_url.clone(), c, seconds, vec![])).await?;
+            let (same_bytes, same_bytes_cpu) = timed(
+                me,
+                wrk_async(same_bytes_url.clone(), c, seconds, headers.clone()),
+            )
+            .await?;
+            let (hot, hot_cpu) = timed(
+                cached.pid(),
+                wrk_async(cached_url.clone(), c, seconds, headers.clone()),
+            )
+            .await?;
+            rounds.push(Round {
+                trivial: Measured::new(trivial, trivial_cpu, seconds),
+                same_bytes: Measured::new(same_bytes, same_bytes_cpu, seconds),
+                cached: Measured::new(hot, hot_cpu, seconds),
+            });
+        }
         let cold = wrk_async(
             format!("{}{path}", uncached.base_url()),
             c,
@@ -81,35 +179,36 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
             headers.clone(),
         )
         .await?;
+        let row = Row::of(c, rounds, cold);
         println!(
-            "{c:>3} connections: trivial {:>8.0} req/s | cached {:>8.0} req/s ({:.2}×, p50 {:.2} ms, p99 {:.2} ms) | uncached {:>8.0} req/s ({:.2}×, p99 {:.2} ms)",
-            trivial.requests_per_sec,
-            hot.requests_per_sec,
-            hot.requests_per_sec / trivial.requests_per_sec,
-            hot.p50_ms,
-            hot.p99_ms,
-            cold.requests_per_sec,
-            cold.requests_per_sec / trivial.requests_per_sec,
-            cold.p99_ms
+            "{c:>3} connections: trivial {:>8.0} req/s ({:.1} µs CPU) | same bytes {:>8.0} req/s ({:.1} µs) | cached {:>8.0} req/s ({:.1} µs; {:.2}×, {:.2}× same bytes, p50 {:.2} ms, p99 {:.2} ms) | uncached {:>8.0} req/s ({:.2}×, p99 {:.2} ms)",
+            row.trivial.wrk.requests_per_sec,
+            row.trivial.cpu_us,
+            row.same_bytes.wrk.requests_per_sec,
+            row.same_bytes.cpu_us,
+            row.cached.wrk.requests_per_sec,
+            row.cached.cpu_us,
+            row.ratio,
+            row.ratio_same_bytes,
+            row.cached.wrk.p50_ms,
+            row.cached.wrk.p99_ms,
+            row.uncached.requests_per_sec,
+            row.uncached.requests_per_sec / row.trivial.wrk.requests_per_sec,
+            row.uncached.p99_ms
         );
         anyhow::ensure!(
-            hot.non_2xx == 0 && cold.non_2xx == 0,
+            row.rounds_non_2xx == 0 && row.uncached.non_2xx == 0,
             "token-access answered errors under load (cached {}, uncached {}); see the service logs in {}",
-            hot.non_2xx,
-            cold.non_2xx,
+            row.rounds_non_2xx,
+            row.uncached.non_2xx,
             scratch.0.display()
         );
-        rows.push(Row {
-            connections: c,
-            trivial,
-            cached: hot,
-            uncached: cold,
-        });
+        rows.push(row);
     }
     stop.store(true, Ordering::Relaxed);
     let oauth_peak = peak.await?;
     let calls = sim.stats().count("POST /oauth/token");
-    report.token_access(&rows, seconds, calls)?;
+    report.token_access(&rows, seconds, calls, answer_len)?;
 
     // api-backend: idle, and under a read it serves from its cached token (HighLevel's product list).
     let api_env = {

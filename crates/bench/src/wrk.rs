@@ -92,6 +92,30 @@ pub fn trivial_server() -> anyhow::Result<(String, actix_web::dev::Server)> {
     Ok((format!("http://127.0.0.1:{port}/"), server))
 }
 
+/// The trivial handler, answering `body` (the same bytes every time) as JSON: the baseline for a route whose
+/// answer is larger than `ok`, so that a ratio leaves out what the kernel and the load generator pay to move
+/// the answer's bytes and keeps only the service's own work.
+pub fn trivial_server_answering(
+    body: bytes::Bytes,
+) -> anyhow::Result<(String, actix_web::dev::Server)> {
+    let listener = service_common::http::listen("127.0.0.1", 0)?;
+    let port = listener.local_addr()?.port();
+    let server = actix_web::HttpServer::new(move || {
+        let body = body.clone();
+        actix_web::App::new().default_service(actix_web::web::to(move || {
+            let body = body.clone();
+            async move {
+                actix_web::HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body)
+            }
+        }))
+    })
+    .listen_auto_h2c(listener)?
+    .run();
+    Ok((format!("http://127.0.0.1:{port}/"), server))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

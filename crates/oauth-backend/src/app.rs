@@ -25,8 +25,10 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error(e)))
             .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error(e)))
             .app_data(web::PayloadConfig::new(JSON_LIMIT))
-            .configure(api::install::configure)
+            // The hot path first: actix tries routes in order, and every token read would otherwise be matched
+            // against the install routes before its own.
             .configure(api::token_access::configure)
+            .configure(api::install::configure)
             .configure(api::installations::configure)
             .configure(api::webhooks::configure)
             .configure(api::webhook_deliveries::configure)
