@@ -53,15 +53,10 @@ fn new_request_id() -> HeaderValue {
         next.set((prefix, n.wrapping_add(1)));
         (prefix, n)
     });
+    let id = (u128::from(prefix) << 64) | u128::from(n);
     let mut out = [0u8; 32];
-    for (i, byte) in prefix
-        .to_be_bytes()
-        .into_iter()
-        .chain(n.to_be_bytes())
-        .enumerate()
-    {
-        out[2 * i] = HEX[usize::from(byte >> 4)];
-        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
     }
     HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
@@ -186,14 +181,15 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The `Authorization` header of a request, if it is text (visible ASCII, as `HeaderValue::to_str` wants).
-/// Checked without stopping at the first byte, so the check runs several bytes at a time: a service JWT is a
-/// few hundred bytes on every token read.
+/// The `Authorization` header of a request, if it is text ([`header_text`]).
 pub fn authorization(req: &actix_web::HttpRequest) -> Option<&str> {
-    let bytes = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .as_bytes();
+    header_text(req.headers().get(actix_web::http::header::AUTHORIZATION)?)
+}
+
+/// A header value as text, if it is visible ASCII (or tabs), as `HeaderValue::to_str` wants. Checked without
+/// stopping at the first byte, so the check runs several bytes at a time: a service JWT is a few hundred bytes.
+pub fn header_text(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
     let visible = bytes.iter().fold(true, |ok, &b| {
         ok & ((0x20..0x7f).contains(&b) | (b == b'\t'))
     });
@@ -304,6 +300,24 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_request_ids_are_a_thread_prefix_and_a_counter_in_hex() {
+        let a = new_request_id();
+        let b = new_request_id();
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        for id in [a, b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+        }
+        assert_eq!(a[..16], b[..16]);
+        let n = |id: &str| u64::from_str_radix(&id[16..], 16).unwrap();
+        assert_eq!(n(b), n(a).wrapping_add(1));
+        let other = std::thread::spawn(|| new_request_id().to_str().unwrap().to_owned())
+            .join()
+            .unwrap();
+        assert_ne!(other[..16], a[..16]);
+    }
     use actix_web::http::header::AUTHORIZATION;
     use actix_web::test as actix_test;
     use actix_web::{web, App, HttpResponse};

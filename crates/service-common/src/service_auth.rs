@@ -37,7 +37,14 @@ pub struct ServiceAuth {
     verified: thread_local::ThreadLocal<RefCell<Verified>>,
 }
 
-type Verified = HashMap<Box<str>, Arc<ServiceClaims>, foldhash::fast::RandomState>;
+type Verified = HashMap<Box<[u8]>, Arc<ServiceClaims>, foldhash::fast::RandomState>;
+
+/// Seconds since the epoch without a calendar conversion (this runs on every read).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Verified tokens remembered at most per thread; when full, the expired ones go, and if none has, all do.
 const VERIFIED_PER_THREAD: usize = 4_096;
@@ -74,17 +81,10 @@ impl ServiceAuth {
     /// Verifies an `Authorization` header value.
     pub fn verify(&self, authorization: Option<&str>) -> AuthResult<Arc<ServiceClaims>> {
         let token = crate::http::bearer(authorization).ok_or(ServiceAuthError::Required)?;
-        // Seconds since the epoch without a calendar conversion (this runs on every read).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let verified = self.verified.get_or_default();
-        if let Some(claims) = verified.borrow().get(token) {
-            if claims.exp + LEEWAY_SECS as i64 >= now {
-                return Ok(claims.clone());
-            }
-            return Err(ServiceAuthError::Invalid("it has expired".into()));
+        if let Some(known) = self.known(token.as_bytes()) {
+            return known;
         }
+        let now = unix_now();
         let data = jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
@@ -112,15 +112,42 @@ impl ServiceAuth {
             ));
         }
         let claims = Arc::new(claims);
-        let mut verified = verified.borrow_mut();
+        let mut verified = self.verified.get_or_default().borrow_mut();
         if verified.len() >= VERIFIED_PER_THREAD {
             verified.retain(|_, c| c.exp + LEEWAY_SECS as i64 >= now);
             if verified.len() >= VERIFIED_PER_THREAD {
                 verified.clear();
             }
         }
-        verified.insert(token.into(), claims.clone());
+        verified.insert(token.as_bytes().into(), claims.clone());
         Ok(claims)
+    }
+
+    /// [`Self::verify`] for a request's `Authorization` header. A header `Bearer <token>` whose token this thread
+    /// verified before is answered from the thread's map by its bytes, before the header's text is checked: those
+    /// bytes were checked when the token was verified.
+    pub fn verify_header(
+        &self,
+        header: Option<&actix_web::http::header::HeaderValue>,
+    ) -> AuthResult<Arc<ServiceClaims>> {
+        if let Some(known) = header
+            .and_then(|h| h.as_bytes().strip_prefix(b"Bearer "))
+            .and_then(|token| self.known(token))
+        {
+            return known;
+        }
+        self.verify(header.and_then(crate::http::header_text))
+    }
+
+    /// A token this thread verified before: its claims while it lives, refused once it has expired.
+    fn known(&self, token: &[u8]) -> Option<AuthResult<Arc<ServiceClaims>>> {
+        let verified = self.verified.get_or_default().borrow();
+        let claims = verified.get(token)?;
+        Some(if claims.exp + LEEWAY_SECS as i64 >= unix_now() {
+            Ok(claims.clone())
+        } else {
+            Err(ServiceAuthError::Invalid("it has expired".into()))
+        })
     }
 
     /// Issues a service token (for `oauth-backend service-token` and tests).
@@ -190,7 +217,7 @@ mod tests {
         });
         // What this thread remembers is checked for expiry on every hit.
         auth.verified.get_or_default().borrow_mut().insert(
-            token.as_str().into(),
+            token.as_bytes().into(),
             claims(now() - LEEWAY_SECS as i64 - 1),
         );
         assert_eq!(
@@ -212,7 +239,7 @@ mod tests {
             let mut map = auth.verified.get_or_default().borrow_mut();
             for i in 0..VERIFIED_PER_THREAD {
                 let exp = if i % 2 == 0 { now() - 3600 } else { now() + 60 };
-                map.insert(format!("t{i}").into(), claims(exp));
+                map.insert(format!("t{i}").into_bytes().into(), claims(exp));
             }
         }
         let token = auth.issue("jobs", 60, None).unwrap();
@@ -221,6 +248,50 @@ mod tests {
         assert_eq!(
             auth.verified.get_or_default().borrow().len(),
             VERIFIED_PER_THREAD / 2 + 1
+        );
+    }
+
+    #[test]
+    fn a_header_is_answered_from_the_threads_map_only_for_a_verified_token() {
+        use actix_web::http::header::HeaderValue;
+        let auth = auth();
+        let token = auth.issue("jobs", 60, None).unwrap();
+        let header = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        // First seen: verified in full, then remembered.
+        assert_eq!(auth.verify_header(Some(&header)).unwrap().iss, "jobs");
+        assert_eq!(auth.verified.get_or_default().borrow().len(), 1);
+        assert_eq!(auth.verify_header(Some(&header)).unwrap().iss, "jobs");
+        // Other spellings go the long way and agree.
+        let lower = HeaderValue::from_str(&format!("bearer {token}")).unwrap();
+        assert_eq!(auth.verify_header(Some(&lower)).unwrap().iss, "jobs");
+        // No header, another scheme, a token never verified, a header that is not text: refused.
+        assert_eq!(
+            auth.verify_header(None).err(),
+            Some(ServiceAuthError::Required)
+        );
+        let basic = HeaderValue::from_static("Basic dXNlcjpwYXNz");
+        assert_eq!(
+            auth.verify_header(Some(&basic)).err(),
+            Some(ServiceAuthError::Required)
+        );
+        let forged = HeaderValue::from_str(&format!("Bearer {token}x")).unwrap();
+        assert!(matches!(
+            auth.verify_header(Some(&forged)),
+            Err(ServiceAuthError::Invalid(_))
+        ));
+        let binary = HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+        assert_eq!(
+            auth.verify_header(Some(&binary)).err(),
+            Some(ServiceAuthError::Required)
+        );
+        // A remembered token that has expired is refused on the short way too.
+        auth.verified.get_or_default().borrow_mut().insert(
+            token.as_bytes().into(),
+            claims(now() - LEEWAY_SECS as i64 - 1),
+        );
+        assert_eq!(
+            auth.verify_header(Some(&header)).err(),
+            Some(ServiceAuthError::Invalid("it has expired".into()))
         );
     }
 }

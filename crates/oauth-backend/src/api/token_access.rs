@@ -118,16 +118,23 @@ pub async fn get_token(
 }
 
 /// [`get_token`] for the paths the prefix route takes (the guard checked the id).
-async fn get_token_by_prefix(
-    req: HttpRequest,
-    query: web::Query<LocationQuery>,
-) -> Result<HttpResponse, AppError> {
+async fn get_token_by_prefix(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    // Parsed only when there is a query: most reads have none.
+    let location = match req.query_string() {
+        "" => None,
+        query => {
+            web::Query::<LocationQuery>::from_query(query)
+                .map_err(|e| AppError::InvalidRequest(e.to_string()))?
+                .into_inner()
+                .location_id
+        }
+    };
     // The guard checked the id; `audited` checks it again, as for every route.
     let id = req
         .path()
         .get(static_prefix().len() + 1..)
         .unwrap_or_default();
-    serve_token(&req, id, query.location_id.as_deref()).await
+    serve_token(&req, id, location.as_deref()).await
 }
 
 async fn serve_token(
