@@ -32,6 +32,7 @@ fn captured() -> Captured {
         let sink = logs.clone();
         tracing_subscriber::fmt()
             .json()
+            .event_format(service_common::logging::WithRequest::json())
             .with_env_filter("debug")
             .with_writer(move || sink.clone())
             .init();

@@ -102,7 +102,12 @@ impl Report {
         root.fill(&WHITE)?;
         let top = rows
             .iter()
-            .map(|r| r.trivial.wrk.requests_per_sec.max(r.cached.wrk.requests_per_sec))
+            .map(|r| {
+                r.trivial
+                    .wrk
+                    .requests_per_sec
+                    .max(r.cached.wrk.requests_per_sec)
+            })
             .fold(1.0, f64::max)
             * 1.1;
         let mut chart = ChartBuilder::on(&root)

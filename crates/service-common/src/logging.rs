@@ -1,4 +1,9 @@
-//! Log set-up shared by the binaries: `LOG_FORMAT` (`json` or `pretty`), `RUST_LOG` filters.
+//! Log set-up shared by the binaries: `LOG_FORMAT` (`json` or `pretty`), `RUST_LOG` filters, and every line
+//! written while a request is served marked with it ([`WithRequest`]).
+
+use tracing_subscriber::fmt::format::{Format, Full, Json, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,7 +30,78 @@ pub fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().event_format(WithRequest::json()).try_init(),
+        LogFormat::Pretty => builder.event_format(WithRequest::pretty()).try_init(),
     };
+}
+
+/// The standard line, and the request being served when it was written ([`crate::http::RequestInfo`]: its id,
+/// method and path). In JSON under `span`, as a `tracing` span named `request` with those fields would be
+/// (`{"span":{"request_id":…,"method":…,"path":…,"name":"request"},"timestamp":…}`); in the pretty format
+/// before the line (`[<id> GET /path] …`).
+pub struct WithRequest<F> {
+    inner: F,
+    json: bool,
+}
+
+impl WithRequest<Format<Json>> {
+    pub fn json() -> Self {
+        WithRequest {
+            inner: tracing_subscriber::fmt::format().json(),
+            json: true,
+        }
+    }
+}
+
+impl WithRequest<Format<Full>> {
+    pub fn pretty() -> Self {
+        WithRequest {
+            inner: tracing_subscriber::fmt::format(),
+            json: false,
+        }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithRequest<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let request = crate::http::RequestInfo::with_current(|r| {
+            (
+                String::from_utf8_lossy(r.id.as_bytes()).into_owned(),
+                r.method.to_string(),
+                r.path().to_owned(),
+            )
+        });
+        let Some((id, method, path)) = request else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        if !self.json {
+            write!(writer, "[{id} {method} {path}] ")?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let span = serde_json::json!({
+            "request_id": id,
+            "method": method,
+            "path": path,
+            "name": "request",
+        });
+        match line.strip_prefix('{') {
+            Some(rest) if !rest.trim_start().starts_with('}') => {
+                write!(writer, "{{\"span\":{span},{rest}")
+            }
+            _ => writer.write_str(&line),
+        }
+    }
 }

@@ -449,16 +449,17 @@ async fn send<S: TokenSource>(
 
 /// The body of a streamed answer, ending in an error (which closes the connection mid-body) once it has grown
 /// past `limit` bytes or HighLevel's side of it broke off. It is read after the handler has returned, outside
-/// the request's span: each read runs in the span current when it is made (the request's), so what it logs
-/// carries the request id.
+/// the request's context: each read runs in the context current when the stream is made (the request's), so
+/// what it logs carries the request id.
 fn capped(
     answer: Streamed,
     limit: u64,
 ) -> impl futures::Stream<Item = Result<web::Bytes, ApiError>> + 'static {
-    use tracing::Instrument;
-    let span = tracing::Span::current();
-    futures::stream::unfold(Some((answer, 0u64)), move |at| {
-        next_capped(at, limit).instrument(span.clone())
+    use futures::future::Either;
+    let request = service_common::http::RequestInfo::current();
+    futures::stream::unfold(Some((answer, 0u64)), move |at| match request.clone() {
+        Some(request) => Either::Left(request.scope(next_capped(at, limit))),
+        None => Either::Right(next_capped(at, limit)),
     })
 }
 

@@ -19,9 +19,9 @@ pub fn service_claims(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<std::sync::Arc<ServiceClaims>, AppError> {
-    Ok(state.auth.verify_header(
-        req.headers().get(actix_web::http::header::AUTHORIZATION),
-    )?)
+    Ok(state
+        .auth
+        .verify_header(req.headers().get(actix_web::http::header::AUTHORIZATION))?)
 }
 
 /// Ids from paths and queries ([`shared_types::check_id`]), refused as `invalid_request`.
