@@ -142,8 +142,9 @@ where
             method: req.method().clone(),
             uri: req.uri().clone(),
         };
-        // Routing and the handler's set-up run here, outside the context: nothing there logs (the handler's
-        // own code runs when the future is polled).
+        // Routing and the handler's set-up run here, outside the context (the handler's own code runs when the
+        // future is polled). Nothing of ours logs there; actix-cors's refusal of an origin (at debug) does, without
+        // the id, and the access line that follows it carries the id.
         let inner = self.service.call(req);
         RequestContextFuture {
             // The context lives in the task-local while the request is served and is taken back for the answer.
@@ -410,26 +411,29 @@ mod tests {
                 Ok(())
             }
         }
+        // The process's one subscriber, as a service has (a scoped one races with the other tests of this binary
+        // over `tracing`'s global level hint); lines are told apart by what they carry.
         let lines = Lines::default();
         let sink = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
+        tracing_subscriber::fmt()
             .json()
             .event_format(crate::logging::WithRequest::json())
             .with_env_filter("debug")
             .with_writer(move || sink.clone())
-            .finish();
-        let _default = tracing::subscriber::set_default(subscriber);
+            .init();
         let app = actix_test::init_service(App::new().wrap(RequestContext).route(
             "/x",
             web::get().to(|| async {
                 tracing::info!(answer = 42, "in the handler");
+                // A span of the handler's own does not make a second `span` key.
+                tracing::info_span!("inner", x = 1).in_scope(|| tracing::info!("in a span"));
                 HttpResponse::Ok().finish()
             }),
         ))
         .await;
         let req = actix_test::TestRequest::get()
             .uri("/x?code=secret-oauth-code")
-            .insert_header(("x-request-id", "req-1"))
+            .insert_header(("x-request-id", "logged-req-1"))
             .to_request();
         assert_eq!(actix_test::call_service(&app, req).await.status(), 200);
         tracing::info!("outside any request");
@@ -439,6 +443,9 @@ mod tests {
         let parsed: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|l: &serde_json::Value| {
+                l["span"]["request_id"] == "logged-req-1" || l.get("span").is_none()
+            })
             .collect();
         let line = |message: &str| {
             parsed
@@ -448,12 +455,22 @@ mod tests {
                 .clone()
         };
         let expected = serde_json::json!({
-            "request_id": "req-1", "method": "GET", "path": "/x", "name": "request"
+            "request_id": "logged-req-1", "method": "GET", "path": "/x", "name": "request"
         });
         let handler = line("in the handler");
         assert_eq!(handler["span"], expected);
+        assert_eq!(handler["spans"], serde_json::json!([expected]));
         assert_eq!(handler["fields"]["answer"], 42);
         assert_eq!(handler["level"], "INFO");
+        let in_span = line("in a span");
+        assert_eq!(in_span["span"], expected);
+        assert_eq!(text.lines().filter(|l| l.contains("in a span")).count(), 1);
+        assert_eq!(
+            text.lines()
+                .find(|l| l.contains("in a span"))
+                .map(|l| l.matches("\"span\":").count()),
+            Some(1)
+        );
         // The access line too.
         assert_eq!(line("request")["span"], expected);
         assert_eq!(line("outside any request").get("span"), None);

@@ -36,19 +36,22 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// The standard line, and the request being served when it was written ([`crate::http::RequestInfo`]: its id,
-/// method and path). In JSON under `span`, as a `tracing` span named `request` with those fields would be
-/// (`{"span":{"request_id":…,"method":…,"path":…,"name":"request"},"timestamp":…}`); in the pretty format
-/// before the line (`[<id> GET /path] …`).
+/// method and path). In JSON as a `tracing` span named `request` with those fields would be, under `span` and as
+/// the one entry of `spans` (`{"span":{"method":…,"name":"request","path":…,"request_id":…},"spans":[…],…}`);
+/// in the pretty format before the line (`[<id> GET /path] …`, the path escaped).
 pub struct WithRequest<F> {
     inner: F,
-    json: bool,
+    /// The same format without span fields, for lines written during a request (JSON only): the request takes
+    /// `span` and `spans`, so a `tracing` span current then could not add a second `span` key.
+    in_request: Option<F>,
 }
 
 impl WithRequest<Format<Json>> {
     pub fn json() -> Self {
+        let json = tracing_subscriber::fmt::format().json();
         WithRequest {
-            inner: tracing_subscriber::fmt::format().json(),
-            json: true,
+            inner: json.clone(),
+            in_request: Some(json.with_current_span(false).with_span_list(false)),
         }
     }
 }
@@ -57,7 +60,7 @@ impl WithRequest<Format<Full>> {
     pub fn pretty() -> Self {
         WithRequest {
             inner: tracing_subscriber::fmt::format(),
-            json: false,
+            in_request: None,
         }
     }
 }
@@ -84,13 +87,12 @@ where
         let Some((id, method, path)) = request else {
             return self.inner.format_event(ctx, writer, event);
         };
-        if !self.json {
-            write!(writer, "[{id} {method} {path}] ")?;
+        let Some(in_request) = &self.in_request else {
+            writer.write_str(&pretty_prefix(&id, &method, &path))?;
             return self.inner.format_event(ctx, writer, event);
-        }
+        };
         let mut line = String::new();
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
+        in_request.format_event(ctx, Writer::new(&mut line), event)?;
         let span = serde_json::json!({
             "request_id": id,
             "method": method,
@@ -99,9 +101,31 @@ where
         });
         match line.strip_prefix('{') {
             Some(rest) if !rest.trim_start().starts_with('}') => {
-                write!(writer, "{{\"span\":{span},{rest}")
+                write!(writer, "{{\"span\":{span},\"spans\":[{span}],{rest}")
             }
             _ => writer.write_str(&line),
         }
+    }
+}
+
+/// `[<id> <method> <path>] `: the id is a checked token and the method a token, but the path may hold any UTF-8
+/// a caller sent, so it is escaped (no line separators, bidi overrides or control characters reach a terminal).
+fn pretty_prefix(id: &str, method: &str, path: &str) -> String {
+    format!("[{id} {method} {}] ", path.escape_debug())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pretty_prefix_escapes_what_a_caller_put_in_the_path() {
+        assert_eq!(
+            super::pretty_prefix("id1", "GET", "/x/y"),
+            "[id1 GET /x/y] "
+        );
+        let sneaky = super::pretty_prefix("id1", "GET", "/a\u{2028}b\u{202e}c\u{9b}d\ne");
+        assert!(
+            !sneaky.contains(['\u{2028}', '\u{202e}', '\u{9b}', '\n']),
+            "{sneaky}"
+        );
     }
 }
