@@ -39,9 +39,14 @@ for _ in $(seq 60); do
   sleep 1
 done
 annotated="$(callgrind_annotate --tree=calling "$out/callgrind.out" 2>/dev/null)"
+# awk reads its whole input (an early exit would end the pipe's writer with SIGPIPE, a failure under pipefail).
 reads="$(printf '%s\n' "$annotated" |
-  grep -m1 -E '> +[^ ]*oauth_backend::api::token_access::serve_token::\{\{closure\}\} \(' |
+  awk '/> +[^ ]*oauth_backend::api::token_access::serve_token::\{\{closure\}\} \(/ && !found { print; found = 1 }' |
   sed -E 's/.*\(([0-9,]+)x\).*/\1/; s/,//g')"
+if [ -z "$reads" ]; then
+  echo "no token read in the profile; see $out/bench.log" >&2
+  exit 1
+fi
 echo "token reads profiled: $reads (the profile: $out/callgrind.out)"
 echo "instructions per read, inclusive:"
 inclusive="$(callgrind_annotate --inclusive=yes --threshold=100 "$out/callgrind.out" 2>/dev/null)"
