@@ -836,6 +836,54 @@ async fn paytr_stack(backend: Backend, fake: &Arc<Mutex<Fake>>) -> Stack {
     paytr_stack_installed(backend, fake, false).await.0
 }
 
+/// A product at the simulator with HighLevel's recurring price of 49.99 USD a day: (product id, price id).
+async fn daily_plan_at_sim(s: &Stack, inst: &str) -> (String, String) {
+    use crate::browser_subscription::{sim_price, sim_product};
+    let product = sim_product(s, inst).await;
+    let daily = sim_price(
+        s,
+        inst,
+        &product,
+        json!({"type": "recurring", "amount": 49.99,
+        "recurring": {"interval": "day", "intervalCount": 1}}),
+    )
+    .await;
+    (product, daily)
+}
+
+/// HighLevel's subscription `sub` of the daily plan for contact-ada, bought with transaction `txn`, and the page's
+/// PayTR checkout of it, which starts: the answer (the signed Direct API form and the charge id).
+async fn begin_paytr_subscription(
+    s: &Stack,
+    pk: &str,
+    product: &str,
+    daily: &str,
+    txn: &str,
+    sub: &str,
+) -> Value {
+    crate::browser_subscription::subscription_at_sim(
+        s,
+        txn,
+        sub,
+        product,
+        daily,
+        49.99,
+        "contact-ada",
+    )
+    .await;
+    let (status, form) = post(
+        s,
+        "/payments/page/paytr/subscribe",
+        None,
+        json!({"publishableKey": pk,
+        "locationId": "Loc1", "transactionId": txn, "subscriptionId": sub, "amount": 49.99,
+        "currency": "USD"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{form}");
+    form
+}
+
 /// [`paytr_stack`] and Loc1's installation; `served`: the api-backend answers at its PUBLIC_BASE_URL (so
 /// HighLevel, the simulator, reaches its queryUrl).
 async fn paytr_stack_installed(
@@ -1902,7 +1950,7 @@ async fn paytr_abandoned_card_setup_in_a_real_browser() {
 /// that period paid once, HighLevel's `verify` finds it, and the renewal charges the stored card off-session.
 /// A price with a trial is refused for PayTR.
 async fn paytr_subscription_from_the_page(backend: Backend) {
-    use crate::browser_subscription::{hl_query, sim_price, sim_product, subscription_at_sim};
+    use crate::browser_subscription::{hl_query, sim_price, subscription_at_sim};
     let fake = Arc::new(Mutex::new(Fake::default()));
     let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
     let (_, pk, _) = paytr_provider(&s, Some(true)).await;
@@ -1918,15 +1966,7 @@ async fn paytr_subscription_from_the_page(backend: Backend) {
         (200, Some(true)),
         "{check}"
     );
-    let product = sim_product(&s, &inst).await;
-    let daily = sim_price(
-        &s,
-        &inst,
-        &product,
-        json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}}),
-    )
-    .await;
+    let (product, daily) = daily_plan_at_sim(&s, &inst).await;
     let trial = sim_price(
         &s,
         &inst,
@@ -2122,33 +2162,12 @@ async fn paytr_subscription_from_the_page(backend: Backend) {
 /// PayTR's notification that the first period's payment failed: the checkout ends failed, the page's poll
 /// says so, and nothing is created (no subscription, no card); HighLevel's `verify` does not find it.
 async fn paytr_subscription_from_the_page_declined(backend: Backend) {
-    use crate::browser_subscription::{hl_query, sim_price, sim_product, subscription_at_sim};
+    use crate::browser_subscription::hl_query;
     let fake = Arc::new(Mutex::new(Fake::default()));
     let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
     let (_, pk, key) = paytr_provider(&s, Some(true)).await;
-    let product = sim_product(&s, &inst).await;
-    let daily = sim_price(
-        &s,
-        &inst,
-        &product,
-        json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}}),
-    )
-    .await;
-    subscription_at_sim(
-        &s,
-        "txn-pd-1",
-        "ghl-pd-1",
-        &product,
-        &daily,
-        49.99,
-        "contact-ada",
-    )
-    .await;
-    let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
-        "locationId": "Loc1", "transactionId": "txn-pd-1", "subscriptionId": "ghl-pd-1", "amount": 49.99,
-        "currency": "USD"})).await;
-    assert_eq!(status, 200, "{form}");
+    let (product, daily) = daily_plan_at_sim(&s, &inst).await;
+    let form = begin_paytr_subscription(&s, &pk, &product, &daily, "txn-pd-1", "ghl-pd-1").await;
     let url = fake.lock().unwrap().notify_url.clone().unwrap();
     let oid = form["fields"]["merchant_oid"].as_str().unwrap();
     assert_eq!(notify(&url, oid, "failed", "4999", "USD", None).await, "OK");
@@ -2200,20 +2219,7 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
     // A checkout whose notification never comes (the customer left at PayTR's page): once PayTR's checkout has
     // closed, the background pass asks the status query (no payment, 004) and the checkout fails as on a
     // failed notification; nothing is created.
-    subscription_at_sim(
-        &s,
-        "txn-pd-2",
-        "ghl-pd-2",
-        &product,
-        &daily,
-        49.99,
-        "contact-ada",
-    )
-    .await;
-    let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
-        "locationId": "Loc1", "transactionId": "txn-pd-2", "subscriptionId": "ghl-pd-2", "amount": 49.99,
-        "currency": "USD"})).await;
-    assert_eq!(status, 200, "{form}");
+    let form = begin_paytr_subscription(&s, &pk, &product, &daily, "txn-pd-2", "ghl-pd-2").await;
     let charge = form["chargeId"].as_str().unwrap().to_owned();
     // A Direct API payment has no checkout timeout, and 004 also means "in progress": still pending at 31
     // minutes, failed a day after it began.
@@ -2248,34 +2254,12 @@ async fn paytr_subscription_from_the_page_declined(backend: Backend) {
 /// no card to renew from) is refunded in full, once, a minute later (PayTR refuses refunds until it has our
 /// `OK`): the customer never pays for a subscription that does not exist.
 async fn a_paid_subscription_checkout_that_failed_is_refunded(backend: Backend) {
-    use crate::browser_subscription::{sim_price, sim_product, subscription_at_sim};
     use api_backend::payments::paytr_subscriptions::refund_paid_failures;
     let fake = Arc::new(Mutex::new(Fake::default()));
     let (s, inst) = paytr_stack_installed(backend, &fake, true).await;
     let (_, pk, _) = paytr_provider(&s, Some(true)).await;
-    let product = sim_product(&s, &inst).await;
-    let daily = sim_price(
-        &s,
-        &inst,
-        &product,
-        json!({"type": "recurring", "amount": 49.99,
-        "recurring": {"interval": "day", "intervalCount": 1}}),
-    )
-    .await;
-    subscription_at_sim(
-        &s,
-        "txn-pf-1",
-        "ghl-pf-1",
-        &product,
-        &daily,
-        49.99,
-        "contact-ada",
-    )
-    .await;
-    let (status, form) = post(&s, "/payments/page/paytr/subscribe", None, json!({"publishableKey": pk,
-        "locationId": "Loc1", "transactionId": "txn-pf-1", "subscriptionId": "ghl-pf-1", "amount": 49.99,
-        "currency": "USD"})).await;
-    assert_eq!(status, 200, "{form}");
+    let (product, daily) = daily_plan_at_sim(&s, &inst).await;
+    let form = begin_paytr_subscription(&s, &pk, &product, &daily, "txn-pf-1", "ghl-pf-1").await;
     let url = fake.lock().unwrap().notify_url.clone().unwrap();
     let oid = form["fields"]["merchant_oid"].as_str().unwrap().to_owned();
     // Paid, but no card stored (no `utoken`): no subscription can renew from it.
