@@ -9,41 +9,10 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every line the tests of this binary logged (one global subscriber, installed by the first test to ask).
-fn captured() -> Captured {
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Captured::default();
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .json()
-            .event_format(service_common::logging::WithRequest::json())
-            .with_env_filter("debug")
-            .with_writer(move || sink.clone())
-            .init();
-        logs
-    })
-    .clone()
-}
 
 #[actix_web::test]
 async fn a_whole_flow_logs_no_secret() {
-    let logs = captured();
+    let logs = service_common::testing::CapturedLogs::install();
 
     let keys = service_common::KeyRing::generate_entry("logk");
     let s = stack_with(
@@ -110,7 +79,7 @@ async fn a_whole_flow_logs_no_secret() {
     sim_post(&s, "/_sim/webhooks/send", json!({"type": "INSTALL", "url": format!("{}/webhooks/highlevel", s.oauth.base_url), "companyId": "comp1", "locationId": "Loc3"})).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.len() > 1000, "logs were captured");
     // The request id is on api-backend's lines and on the lines oauth-backend logged for the same request.
     let traced: Vec<&str> = text
@@ -168,7 +137,7 @@ async fn a_whole_flow_logs_no_secret() {
 /// request's id.
 #[actix_web::test]
 async fn a_cut_off_proxied_answer_is_logged_with_the_request_id() {
-    let logs = captured();
+    let logs = service_common::testing::CapturedLogs::install();
     let scopes = format!("{} calendars.readonly", oauth_backend::settings::DEV_SCOPES);
     let s = stack_scoped(
         service_common::testing::TestDb::new(service_common::testing::Backend::Sqlite),
@@ -217,7 +186,7 @@ async fn a_cut_off_proxied_answer_is_logged_with_the_request_id() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     for (id, _, warning) in &cases {
         let lines: Vec<&str> = text.lines().filter(|l| l.contains(warning)).collect();
         assert!(

@@ -196,6 +196,4 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Clock ticks per second, the unit of /proc's CPU times (`getconf CLK_TCK`: 100 on Linux).
-pub fn ticks_per_second() -> f64 {
-    100.0
-}
+pub const TICKS_PER_SECOND: f64 = 100.0;

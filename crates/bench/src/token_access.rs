@@ -27,7 +27,7 @@ impl Measured {
         let requests = wrk.requests_per_sec * f64::from(seconds);
         Measured {
             wrk,
-            cpu_us: cpu_ticks as f64 * 1e6 / stack::ticks_per_second() / requests.max(1.0),
+            cpu_us: cpu_ticks as f64 * 1e6 / stack::TICKS_PER_SECOND / requests.max(1.0),
         }
     }
 }

@@ -397,30 +397,7 @@ mod tests {
     /// shape a `tracing` span named `request` had; lines of no request carry none.
     #[actix_web::test]
     async fn lines_written_for_a_request_carry_its_id_method_and_path() {
-        #[derive(Clone, Default)]
-        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        // The process's one subscriber, as a service has (a scoped one races with the other tests of this binary
-        // over `tracing`'s global level hint); lines are told apart by what they carry.
-        let lines = Lines::default();
-        let sink = lines.clone();
-        tracing_subscriber::fmt()
-            .json()
-            .event_format(crate::logging::WithRequest::json())
-            .with_env_filter("debug")
-            .with_writer(move || sink.clone())
-            .init();
+        let lines = crate::testing::CapturedLogs::install();
         let app = actix_test::init_service(App::new().wrap(RequestContext).route(
             "/x",
             web::get().to(|| async {
@@ -438,7 +415,7 @@ mod tests {
         assert_eq!(actix_test::call_service(&app, req).await.status(), 200);
         tracing::info!("outside any request");
 
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = lines.text();
         assert!(!text.contains("secret-oauth-code"), "{text}");
         let parsed: Vec<serde_json::Value> = text
             .lines()

@@ -11,7 +11,7 @@ pub mod ops;
 pub mod server;
 pub mod service_auth;
 pub mod settings;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use crypto::keyring::{KeyRing, TokenKind};

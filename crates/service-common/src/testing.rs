@@ -1,5 +1,6 @@
-//! Test databases: a SQLite file in a temporary folder, or a fresh schema in the PostgreSQL test database
-//! (`TEST_DATABASE_URL`), so tests run in parallel in one database. Schemas are dropped at the end.
+//! For tests. Databases: a SQLite file in a temporary folder, or a fresh schema in the PostgreSQL test database
+//! (`TEST_DATABASE_URL`), so tests run in parallel in one database; schemas are dropped at the end. Logs: every
+//! line the process writes, captured ([`CapturedLogs`]).
 
 use diesel::{connection::SimpleConnection, Connection, PgConnection};
 
@@ -359,4 +360,47 @@ async fn healthy(port: u16) -> bool {
     s.write_all(request).await.is_ok()
         && s.read_exact(&mut head).await.is_ok()
         && head.starts_with(b"HTTP/1.1 200")
+}
+
+/// Every line the process logs, written as the services write them (JSON, each line of a request marked with it,
+/// `crate::logging::WithRequest`), at `debug`: the process's one subscriber, installed by the first test to ask
+/// (a scoped one races with the binary's other tests over `tracing`'s global level hint).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn install() -> CapturedLogs {
+        static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = CapturedLogs::default();
+            let sink = logs.clone();
+            tracing_subscriber::fmt()
+                .json()
+                .event_format(crate::logging::WithRequest::json())
+                .with_env_filter("debug")
+                .with_writer(move || sink.clone())
+                .init();
+            logs
+        })
+        .clone()
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
