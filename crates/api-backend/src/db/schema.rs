@@ -137,6 +137,7 @@ diesel::table! {
         delivered_at -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
         created_at -> BigInt,
+        subject -> Nullable<Text>,
     }
 }
 

@@ -63,7 +63,10 @@ pub fn subscription_event(
             payload["ghlTransactionId"] = json!(c.transaction_id);
         }
     }
-    event(&s.location_id, s.live_mode, kind, payload, now)
+    let mut e = event(&s.location_id, s.live_mode, kind, payload, now);
+    // Each event carries the status of its moment: HighLevel must hear them in order.
+    e.subject = Some(s.id.clone());
+    e
 }
 
 /// An event row for a charge that succeeded.
@@ -97,6 +100,7 @@ pub fn event(location: &str, live: bool, kind: &str, mut payload: Value, now: i6
         delivered_at: None,
         last_error: None,
         created_at: now,
+        subject: None,
     }
 }
 
@@ -162,8 +166,24 @@ async fn paytr_passes(state: &AppState) {
     super::paytr_subscriptions::refund_paid_failures(state, now_ms()).await;
 }
 
-/// Delivers the events that are due (at most 50), each claimed first so replicas deliver it once.
+/// Rounds of [`deliver_round`] a pass makes at most: a subscription's events written together (`active`,
+/// `charged`, `updated`) go one per round, each once the one before it is delivered.
+const ROUNDS_PER_PASS: usize = 4;
+
+/// Delivers what is due, round after round while a round delivers something.
 async fn deliver_due(state: &AppState) -> usize {
+    let mut delivered = 0;
+    for _ in 0..ROUNDS_PER_PASS {
+        match deliver_round(state).await {
+            0 => break,
+            n => delivered += n,
+        }
+    }
+    delivered
+}
+
+/// Delivers the events that are due (at most 50), each claimed first so replicas deliver it once.
+async fn deliver_round(state: &AppState) -> usize {
     let now = now_ms();
     let due = match state.db.run(move |c| outbox::due(c, now, 50)).await {
         Ok(d) => d,

@@ -19,6 +19,17 @@ pub struct Event {
     pub delivered_at: Option<i64>,
     pub last_error: Option<String>,
     pub created_at: i64,
+    /// What the event is about when HighLevel must hear its events in order (a subscription's id); `None`:
+    /// independent of every other event.
+    pub subject: Option<String>,
+}
+
+impl Event {
+    /// Where the event stands among its subject's events: by creation, then id (a total order, so two events
+    /// of one millisecond never wait for each other).
+    fn position(&self) -> (i64, &str) {
+        (self.created_at, &self.id)
+    }
 }
 
 pub fn enqueue(conn: &mut DbConn, e: &Event) -> Result<(), DbError> {
@@ -28,14 +39,46 @@ pub fn enqueue(conn: &mut DbConn, e: &Event) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Up to `limit` events to send now, the longest waiting first. An event with a subject is due only when it is
+/// the first undelivered event of that subject: a retried event holds back the ones written after it.
 pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Event>, DbError> {
-    Ok(dsl::payment_events
+    let candidates: Vec<Event> = dsl::payment_events
         .filter(dsl::delivered_at.is_null())
         .filter(dsl::next_attempt_at.le(now))
-        .order(dsl::next_attempt_at.asc())
+        .order((dsl::next_attempt_at.asc(), dsl::created_at.asc()))
         .limit(limit)
         .select(Event::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let subjects: Vec<&str> = candidates
+        .iter()
+        .filter_map(|e| e.subject.as_deref())
+        .collect();
+    if subjects.is_empty() {
+        return Ok(candidates);
+    }
+    // The first undelivered event of each subject, due or not (one still waiting for its retry holds the rest).
+    let mut first: std::collections::HashMap<String, (i64, String)> = Default::default();
+    let pending: Vec<(Option<String>, i64, String)> = dsl::payment_events
+        .filter(dsl::delivered_at.is_null())
+        .filter(dsl::subject.eq_any(subjects))
+        .select((dsl::subject, dsl::created_at, dsl::id))
+        .load(conn)?;
+    for (subject, created_at, id) in pending {
+        let Some(subject) = subject else { continue };
+        let slot = first.entry(subject).or_insert((created_at, id.clone()));
+        if (created_at, id.as_str()) < (slot.0, slot.1.as_str()) {
+            *slot = (created_at, id);
+        }
+    }
+    Ok(candidates
+        .into_iter()
+        .filter(|e| match &e.subject {
+            None => true,
+            Some(s) => first
+                .get(s)
+                .is_none_or(|(at, id)| (*at, id.as_str()) == e.position()),
+        })
+        .collect())
 }
 
 /// Takes a due event for one delivery attempt: one conditional update, so replicas sharing the outbox never
@@ -63,20 +106,40 @@ pub fn delivered(conn: &mut DbConn, id: &str, now: i64) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Records a failed attempt and when to try again. The later events of the same subject wait at least as long:
+/// they could not be sent before it anyway, and so never fill a pass's batch while it waits.
 pub fn failed(
     conn: &mut DbConn,
     id: &str,
     next_attempt_at: i64,
     error: &str,
 ) -> Result<(), DbError> {
-    diesel::update(dsl::payment_events.find(id))
-        .set((
-            dsl::attempts.eq(dsl::attempts + 1),
-            dsl::next_attempt_at.eq(next_attempt_at),
-            dsl::last_error.eq(Some(error)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    conn.transaction(|conn| {
+        diesel::update(dsl::payment_events.find(id))
+            .set((
+                dsl::attempts.eq(dsl::attempts + 1),
+                dsl::next_attempt_at.eq(next_attempt_at),
+                dsl::last_error.eq(Some(error)),
+            ))
+            .execute(conn)?;
+        let (subject, created_at): (Option<String>, i64) = dsl::payment_events
+            .find(id)
+            .select((dsl::subject, dsl::created_at))
+            .first(conn)?;
+        if let Some(subject) = subject {
+            diesel::update(
+                dsl::payment_events
+                    .filter(dsl::subject.eq(subject))
+                    .filter(dsl::delivered_at.is_null())
+                    .filter(dsl::created_at.ge(created_at))
+                    .filter(dsl::id.ne(id))
+                    .filter(dsl::next_attempt_at.lt(next_attempt_at)),
+            )
+            .set(dsl::next_attempt_at.eq(next_attempt_at))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 pub fn all(conn: &mut DbConn) -> Result<Vec<Event>, DbError> {

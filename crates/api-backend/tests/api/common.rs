@@ -176,6 +176,17 @@ thread_local! {
         .unwrap();
 }
 
+/// Polls `done` every 100 ms for up to 10 s.
+pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 pub fn client() -> reqwest::Client {
     CLIENT.with(|c| c.clone())
 }

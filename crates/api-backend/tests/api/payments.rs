@@ -16,16 +16,6 @@ async fn query(s: &Stack, body: Value) -> (u16, Value) {
     post(s, "/payments/query", None, body).await
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..100 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 async fn query_url_end_to_end(backend: Backend) {
     let s = stack_with(backend, Default::default(), FAST).await;
     install(&s, "Location", &["Loc1"]).await;

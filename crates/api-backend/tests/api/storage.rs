@@ -449,7 +449,66 @@ async fn paytr_subscription_checkouts(backend: Backend) {
     .unwrap();
 }
 
+/// The outbox sends a subject's events in order: only the first undelivered one is due, and while it waits
+/// for a retry the ones behind it wait too, so they never fill a batch and keep other events out.
+async fn outbox_order_per_subject(backend: Backend) {
+    use api_backend::store::events::{self as outbox, Event};
+    let t = TestDb::new(backend);
+    let db = db(&t);
+    db.run(|c| {
+        let event = |id: String, subject: Option<&str>, at: i64| Event {
+            id,
+            location_id: "L1".into(),
+            live_mode: false,
+            event_type: "subscription.charged".into(),
+            payload: "{}".into(),
+            attempts: 0,
+            next_attempt_at: at,
+            delivered_at: None,
+            last_error: None,
+            created_at: at,
+            subject: subject.map(str::to_owned),
+        };
+        // Sixty events of one subscription, one millisecond apart, then one of its own.
+        for i in 0..60 {
+            outbox::enqueue(c, &event(format!("e{i:02}"), Some("sub_a"), 1_000 + i))?;
+        }
+        outbox::enqueue(c, &event("lone".into(), None, 2_000))?;
+        let ids = |due: Vec<Event>| due.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(outbox::due(c, 5_000, 50)?),
+            ["e00"],
+            "only the first of sub_a"
+        );
+        assert!(outbox::claim(c, "e00", 5_000, 30_000)?);
+        outbox::failed(c, "e00", 9_000, "HighLevel answered 503")?;
+        assert_eq!(
+            ids(outbox::due(c, 5_001, 50)?),
+            ["lone"],
+            "sub_a waits for its retry and does not crowd out the rest"
+        );
+        outbox::delivered(c, "lone", 5_002)?;
+        assert_eq!(ids(outbox::due(c, 9_000, 50)?), ["e00"]);
+        outbox::delivered(c, "e00", 9_001)?;
+        assert_eq!(ids(outbox::due(c, 9_001, 50)?), ["e01"]);
+        // Two events of one millisecond are ordered by id, and neither waits for the other forever.
+        outbox::enqueue(c, &event("b2".into(), Some("sub_b"), 3_000))?;
+        outbox::enqueue(c, &event("b1".into(), Some("sub_b"), 3_000))?;
+        let due = ids(outbox::due(c, 9_001, 50)?);
+        assert!(
+            due.contains(&"b1".to_owned()) && !due.contains(&"b2".to_owned()),
+            "{due:?}"
+        );
+        outbox::delivered(c, "b1", 9_002)?;
+        assert!(ids(outbox::due(c, 9_002, 50)?).contains(&"b2".to_owned()));
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
 both_backends!(
+    outbox_order_per_subject,
     idempotency_records,
     provider_rows,
     paytr_customers_and_cards,

@@ -370,7 +370,51 @@ async fn a_canceled_subscription_is_not_renewed(backend: Backend) {
     assert_eq!(events[2]["subscriptionSnapshot"]["status"], "canceled");
 }
 
+/// Each event carries the subscription's status of its moment, so HighLevel must hear them in the order they
+/// happened: when `subscription.trialing` is refused and waits for its retry, the `subscription.active` and
+/// `subscription.charged` of the first period wait behind it instead of overtaking it.
+async fn a_retried_event_keeps_its_place(backend: Backend) {
+    let s = sub_stack(backend).await;
+    install(&s, "Location", &["Loc1"]).await;
+    let (pk, _) = provider(&s, "Loc1").await;
+    let card = saved_card(&s, &pk, "4242424242424242").await;
+    sim_post(
+        &s,
+        "/_sim/faults",
+        json!({"path_prefix": "/payments/custom-provider/webhook", "status": 503, "times": 1000}),
+    )
+    .await;
+    let start = chrono::Utc::now().timestamp_millis();
+    let created = hl_query(&s, create_body("ghl-sub-o", "ghl-txn-o", &card, 1, None)).await;
+    assert_eq!(
+        created["subscription"]["subscriptionSnapshot"]["status"], "trialing",
+        "{created}"
+    );
+    // Refused twice: its next try is 2 s or more away.
+    wait_for("two refused deliveries of subscription.trialing", || {
+        s.sim.stats().faults_injected >= 2
+    })
+    .await;
+    send(client().delete(format!("{}/_sim/faults", s.sim.base_url))).await;
+    let r = api_backend::payments::renewals::run_due(&s.api.state, start + DAY + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(r.charged, 1, "{r:?}");
+    api_backend::payments::events::run_once(&s.api.state).await;
+    let events = wait_for_events(&s, "ghl-sub-o", 3).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            "subscription.trialing",
+            "subscription.active",
+            "subscription.charged"
+        ]
+    );
+    assert_eq!(s.sim.stats().payment_event_repeats, 0);
+}
+
 both_backends!(
+    a_retried_event_keeps_its_place,
     trial_then_three_daily_periods,
     a_declined_renewal_is_retried_then_unpaid,
     a_canceled_subscription_is_not_renewed

@@ -1,0 +1,2 @@
+DROP INDEX payment_events_subject;
+ALTER TABLE payment_events DROP COLUMN subject;
