@@ -96,6 +96,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         before_stop: |_| {},
     };
     Ok(service_common::server::serve(parts, move || {
-        App::new().configure(configure(data.clone()))
+        // The hot token read is answered ahead of the router (`api::token_access::HotRead`).
+        App::new()
+            .wrap(api::token_access::HotRead)
+            .configure(configure(data.clone()))
     })?)
 }
