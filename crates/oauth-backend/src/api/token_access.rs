@@ -107,6 +107,23 @@ fn json_body(answer: shared_types::TokenAccess) -> bytes::Bytes {
         .unwrap_or_default()
 }
 
+/// An installation id that passed the id check (`shared_types::is_id`). [`audited`] takes only this, so no
+/// route reaches the token store with an id nobody checked, and the hot read does not check it twice.
+#[derive(Clone, Copy)]
+struct InstallationId<'a>(&'a str);
+
+impl<'a> InstallationId<'a> {
+    fn checked(id: &'a str) -> Result<InstallationId<'a>, AppError> {
+        check_id("installation id", id)?;
+        Ok(InstallationId(id))
+    }
+
+    /// The id of a path [`HotRead`] took: [`id_in_path`] checked it.
+    fn of_hot_read(path: &'a str) -> InstallationId<'a> {
+        InstallationId(path.get(static_prefix().len() + 1..).unwrap_or_default())
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LocationQuery {
     location_id: Option<String>,
@@ -116,7 +133,7 @@ pub struct LocationQuery {
 async fn audited<F, Fut>(
     req: &HttpRequest,
     state: &AppState,
-    id: &str,
+    InstallationId(id): InstallationId<'_>,
     location: Option<&str>,
     serve: F,
 ) -> Result<HttpResponse, AppError>
@@ -125,7 +142,6 @@ where
     Fut: std::future::Future<Output = Result<bytes::Bytes, AppError>>,
 {
     let started = Instant::now();
-    check_id("installation id", id)?;
     if let Some(l) = location {
         check_id("location_id", l)?;
     }
@@ -166,7 +182,12 @@ pub async fn get_token(
     path: web::Path<String>,
     query: web::Query<LocationQuery>,
 ) -> Result<HttpResponse, AppError> {
-    serve_token(&req, &path, query.location_id.as_deref()).await
+    serve_token(
+        &req,
+        InstallationId::checked(&path)?,
+        query.location_id.as_deref(),
+    )
+    .await
 }
 
 /// [`get_token`] for the reads [`HotRead`] takes (it checked the id).
@@ -181,25 +202,26 @@ async fn get_token_by_prefix(req: &HttpRequest) -> Result<HttpResponse, AppError
                 .location_id
         }
     };
-    // `HotRead` checked the id; `audited` checks it again, as for every route.
-    let id = req
-        .path()
-        .get(static_prefix().len() + 1..)
-        .unwrap_or_default();
-    serve_token(req, id, location.as_deref()).await
+    serve_token(
+        req,
+        InstallationId::of_hot_read(req.path()),
+        location.as_deref(),
+    )
+    .await
 }
 
 async fn serve_token(
     req: &HttpRequest,
-    id: &str,
+    installation: InstallationId<'_>,
     location: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
+    let id = installation.0;
     // The state by reference: extracting `web::Data` clones it, writing a reference count every server
     // thread shares on every read.
     let state: &AppState = req
         .app_data::<State>()
         .ok_or_else(|| AppError::Internal("the application state is not registered".into()))?;
-    audited(req, state, id, location, || async {
+    audited(req, state, installation, location, || async {
         match state.tokens.cached(id, location) {
             Some(hit) => {
                 state.metrics.cache_hits.mine().inc();
@@ -238,7 +260,8 @@ pub async fn refresh(
             "rejected_token must be the token HighLevel refused".into(),
         ));
     }
-    audited(&req, &state, &path, location, || async {
+    let installation = InstallationId::checked(&path)?;
+    audited(&req, &state, installation, location, || async {
         state
             .tokens
             .refresh_rejected(&path, location, &body.rejected_token)
@@ -258,7 +281,7 @@ mod tests {
     #[test]
     fn a_cached_read_moves_a_small_future() {
         let req = actix_web::test::TestRequest::default().to_http_request();
-        let read = serve_token(&req, "inst", None);
+        let read = serve_token(&req, InstallationId("inst"), None);
         let size = std::mem::size_of_val(&read);
         eprintln!("serve_token's future: {size} bytes");
         assert!(size <= 2048, "serve_token's future is {size} bytes");
