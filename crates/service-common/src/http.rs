@@ -75,36 +75,25 @@ fn request_id_of(req: &ServiceRequest) -> HeaderValue {
 
 /// 32 hex digits: a random prefix drawn once per thread and the thread's counter. Unique like a random one
 /// (threads and processes differ by prefix), without a random draw, a formatter or a shared atomic on every
-/// request. The ids are cut from a buffer of the thread's ([`IDS_PER_BUFFER`] ids each), so an id costs no
-/// allocation of its own.
+/// request.
 fn new_request_id() -> HeaderValue {
-    use actix_web::web::BytesMut;
-    use std::cell::RefCell;
-    const LEN: usize = 32;
+    use std::cell::Cell;
     thread_local! {
-        static NEXT: RefCell<(u64, u64, BytesMut)> =
-            RefCell::new((rand::random::<u64>(), 0, BytesMut::new()));
+        static NEXT: Cell<(u64, u64)> = Cell::new((rand::random::<u64>(), 0));
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    NEXT.with_borrow_mut(|(prefix, n, buffer)| {
-        let id = (u128::from(*prefix) << 64) | u128::from(*n);
-        *n = n.wrapping_add(1);
-        let mut out = [0u8; LEN];
-        for (i, digit) in out.iter_mut().enumerate() {
-            *digit = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
-        }
-        if buffer.capacity() < LEN {
-            // The last buffer is freed once the answers holding its ids are gone.
-            *buffer = BytesMut::with_capacity(LEN * IDS_PER_BUFFER);
-        }
-        buffer.extend_from_slice(&out);
-        HeaderValue::from_maybe_shared(buffer.split().freeze())
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-    })
+    let (prefix, n) = NEXT.with(|next| {
+        let (prefix, n) = next.get();
+        next.set((prefix, n.wrapping_add(1)));
+        (prefix, n)
+    });
+    let id = (u128::from(prefix) << 64) | u128::from(n);
+    let mut out = [0u8; 32];
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
-
-/// Request ids cut from one buffer (see [`new_request_id`]).
-const IDS_PER_BUFFER: usize = 256;
 
 /// What every request of both services passes through, in one layer (one future, nothing boxed):
 /// - an id (the caller's `X-Request-Id`, or a new one): every log line of the request carries it, with the
@@ -378,15 +367,6 @@ mod tests {
             .join()
             .unwrap();
         assert_ne!(other[..16], a[..16]);
-        // Past the end of a buffer, ids go on from a new one.
-        let ids: Vec<HeaderValue> = (0..2 * IDS_PER_BUFFER + 3)
-            .map(|_| new_request_id())
-            .collect();
-        for pair in ids.windows(2) {
-            let (a, b) = (pair[0].to_str().unwrap(), pair[1].to_str().unwrap());
-            assert_eq!((a.len(), &a[..16]), (32, &b[..16]));
-            assert_eq!(n(b), n(a).wrapping_add(1));
-        }
     }
     use actix_web::http::header::AUTHORIZATION;
     use actix_web::test as actix_test;
