@@ -197,7 +197,8 @@ async fn deliver_round(state: &AppState) -> usize {
         let id = e.id.clone();
         match state
             .db
-            .run(move |c| outbox::claim(c, &id, now, CLAIM_MS))
+            // A fresh clock: a round of slow deliveries must not hand out claims that have already lapsed.
+            .run(move |c| outbox::claim(c, &id, now_ms(), CLAIM_MS))
             .await
         {
             Ok(true) => {}

@@ -32,23 +32,65 @@ impl Event {
     }
 }
 
+/// Writes an event. One with a subject whose earlier event failed and waits for its retry is written to wait
+/// as long (it cannot be sent before it), so it does not fill a batch of due events in the meantime. An
+/// earlier event merely being sent (claimed, never failed) is not waited for: it is usually delivered at once.
 pub fn enqueue(conn: &mut DbConn, e: &Event) -> Result<(), DbError> {
+    let mut e = e.clone();
+    if let Some(subject) = &e.subject {
+        let waiting: Option<i64> = dsl::payment_events
+            .filter(dsl::subject.eq(subject))
+            .filter(dsl::delivered_at.is_null())
+            .filter(dsl::attempts.gt(0))
+            .select(diesel::dsl::max(dsl::next_attempt_at))
+            .first(conn)?;
+        e.next_attempt_at = e.next_attempt_at.max(waiting.unwrap_or(i64::MIN));
+    }
     diesel::insert_into(dsl::payment_events)
-        .values(e)
+        .values(&e)
         .execute(conn)?;
     Ok(())
 }
 
+/// Due events read per query by [`due`].
+const DUE_PAGE: i64 = 50;
+/// Pages [`due`] reads at most in one call.
+const DUE_PAGES: i64 = 20;
+
 /// Up to `limit` events to send now, the longest waiting first. An event with a subject is due only when it is
-/// the first undelivered event of that subject: a retried event holds back the ones written after it.
+/// the first undelivered event of that subject: a retried event holds back the ones written after it. Held
+/// events are skipped, not counted: the due events are read page after page (up to [`DUE_PAGES`]) until
+/// `limit` can be sent, so events held back never crowd out the ones that can go.
 pub fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Event>, DbError> {
-    let candidates: Vec<Event> = dsl::payment_events
-        .filter(dsl::delivered_at.is_null())
-        .filter(dsl::next_attempt_at.le(now))
-        .order((dsl::next_attempt_at.asc(), dsl::created_at.asc()))
-        .limit(limit)
-        .select(Event::as_select())
-        .load(conn)?;
+    let mut out = Vec::new();
+    for page in 0..DUE_PAGES {
+        let candidates: Vec<Event> = dsl::payment_events
+            .filter(dsl::delivered_at.is_null())
+            .filter(dsl::next_attempt_at.le(now))
+            .order((
+                dsl::next_attempt_at.asc(),
+                dsl::created_at.asc(),
+                dsl::id.asc(),
+            ))
+            .offset(page * DUE_PAGE)
+            .limit(DUE_PAGE)
+            .select(Event::as_select())
+            .load(conn)?;
+        let last_page = (candidates.len() as i64) < DUE_PAGE;
+        out.extend(first_of_their_subjects(conn, candidates)?);
+        if last_page || out.len() as i64 >= limit {
+            break;
+        }
+    }
+    out.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(out)
+}
+
+/// `candidates` without the events that an earlier undelivered event of their subject holds back.
+fn first_of_their_subjects(
+    conn: &mut DbConn,
+    candidates: Vec<Event>,
+) -> Result<Vec<Event>, DbError> {
     let subjects: Vec<&str> = candidates
         .iter()
         .filter_map(|e| e.subject.as_deref())
@@ -115,13 +157,21 @@ pub fn failed(
     error: &str,
 ) -> Result<(), DbError> {
     conn.transaction(|conn| {
-        diesel::update(dsl::payment_events.find(id))
-            .set((
-                dsl::attempts.eq(dsl::attempts + 1),
-                dsl::next_attempt_at.eq(next_attempt_at),
-                dsl::last_error.eq(Some(error)),
-            ))
-            .execute(conn)?;
+        // Another replica may have delivered it meanwhile (this attempt outlived its claim): then nothing waits.
+        let updated = diesel::update(
+            dsl::payment_events
+                .find(id)
+                .filter(dsl::delivered_at.is_null()),
+        )
+        .set((
+            dsl::attempts.eq(dsl::attempts + 1),
+            dsl::next_attempt_at.eq(next_attempt_at),
+            dsl::last_error.eq(Some(error)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Ok(());
+        }
         let (subject, created_at): (Option<String>, i64) = dsl::payment_events
             .find(id)
             .select((dsl::subject, dsl::created_at))

@@ -477,15 +477,29 @@ async fn outbox_order_per_subject(backend: Backend) {
         let ids = |due: Vec<Event>| due.into_iter().map(|e| e.id).collect::<Vec<_>>();
         assert_eq!(
             ids(outbox::due(c, 5_000, 50)?),
-            ["e00"],
-            "only the first of sub_a"
+            ["e00", "lone"],
+            "only the first of sub_a; the 59 held back do not crowd out the rest"
         );
         assert!(outbox::claim(c, "e00", 5_000, 30_000)?);
         outbox::failed(c, "e00", 9_000, "HighLevel answered 503")?;
+        let waits = |c: &mut _, prefix: &str| -> Result<Vec<i64>, _> {
+            Ok::<_, api_backend::db::DbError>(
+                outbox::all(c)?
+                    .into_iter()
+                    .filter(|e| e.id.starts_with(prefix) && e.delivered_at.is_none())
+                    .map(|e| e.next_attempt_at)
+                    .collect(),
+            )
+        };
+        assert!(
+            waits(c, "e")?.iter().all(|at| *at == 9_000),
+            "the events behind e00 wait for its retry: {:?}",
+            waits(c, "e")?
+        );
         assert_eq!(
             ids(outbox::due(c, 5_001, 50)?),
             ["lone"],
-            "sub_a waits for its retry and does not crowd out the rest"
+            "sub_a waits for its retry"
         );
         outbox::delivered(c, "lone", 5_002)?;
         assert_eq!(ids(outbox::due(c, 9_000, 50)?), ["e00"]);
@@ -501,6 +515,38 @@ async fn outbox_order_per_subject(backend: Backend) {
         );
         outbox::delivered(c, "b1", 9_002)?;
         assert!(ids(outbox::due(c, 9_002, 50)?).contains(&"b2".to_owned()));
+        for e in outbox::due(c, 9_002, 50)? {
+            outbox::delivered(c, &e.id, 9_003)?;
+        }
+        // HighLevel refuses for a while: sixty subscriptions' first events wait for their retry, and each
+        // subscription writes another event meanwhile. An event that can go still goes.
+        for i in 0..60 {
+            let first = format!("s{i:02}-1");
+            outbox::enqueue(
+                c,
+                &event(first.clone(), Some(&format!("sub{i:02}")), 10_000),
+            )?;
+            assert!(outbox::claim(c, &first, 10_000, 30_000)?);
+            outbox::failed(c, &first, 70_000, "HighLevel answered 503")?;
+        }
+        for i in 0..60 {
+            let later = format!("s{i:02}-2");
+            outbox::enqueue(c, &event(later, Some(&format!("sub{i:02}")), 20_000 + i))?;
+        }
+        assert!(
+            waits(c, "s")?.iter().all(|at| *at == 70_000),
+            "an event written behind a failed one waits for its retry: {:?}",
+            waits(c, "s")?
+        );
+        outbox::enqueue(c, &event("lone2".into(), None, 30_000))?;
+        // (sub_a's e02 is due too: its turn came when e01 was delivered.)
+        assert_eq!(ids(outbox::due(c, 30_001, 50)?), ["e02", "lone2"]);
+        let due: Vec<String> = ids(outbox::due(c, 70_000, 100)?)
+            .into_iter()
+            .filter(|id| id.starts_with('s'))
+            .collect();
+        assert_eq!(due.len(), 60, "each subscription's first event: {due:?}");
+        assert!(due.iter().all(|id| id.ends_with("-1")), "{due:?}");
         Ok(())
     })
     .await

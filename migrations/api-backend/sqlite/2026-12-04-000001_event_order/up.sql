@@ -3,5 +3,5 @@
 -- retried `subscription.trialing` never lands after the `subscription.active` that follows it.
 ALTER TABLE payment_events ADD COLUMN subject TEXT;
 UPDATE payment_events SET subject = json_extract(payload, '$.subscriptionSnapshot.id')
-    WHERE event_type LIKE 'subscription.%';
+    WHERE event_type LIKE 'subscription.%' AND delivered_at IS NULL;
 CREATE INDEX payment_events_subject ON payment_events (subject, created_at) WHERE delivered_at IS NULL;
