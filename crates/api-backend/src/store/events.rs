@@ -32,6 +32,11 @@ impl Event {
     }
 }
 
+/// Failed attempts after which an event stops holding back the later events of its subject (about two hours
+/// of refusals, with the sender's backoff): it is still retried, but one event HighLevel keeps refusing must
+/// not keep the rest of its subscription from HighLevel for good. Until then, order wins.
+pub const HOLDS_FOR_ATTEMPTS: i32 = 20;
+
 /// Writes an event. One with a subject whose earlier event failed and waits for its retry is written to wait
 /// as long (it cannot be sent before it), so it does not fill a batch of due events in the meantime. An
 /// earlier event merely being sent (claimed, never failed) is not waited for: it is usually delivered at once.
@@ -42,6 +47,7 @@ pub fn enqueue(conn: &mut DbConn, e: &Event) -> Result<(), DbError> {
             .filter(dsl::subject.eq(subject))
             .filter(dsl::delivered_at.is_null())
             .filter(dsl::attempts.gt(0))
+            .filter(dsl::attempts.lt(HOLDS_FOR_ATTEMPTS))
             .select(diesel::dsl::max(dsl::next_attempt_at))
             .first(conn)?;
         e.next_attempt_at = e.next_attempt_at.max(waiting.unwrap_or(i64::MIN));
@@ -98,10 +104,12 @@ fn first_of_their_subjects(
     if subjects.is_empty() {
         return Ok(candidates);
     }
-    // The first undelivered event of each subject, due or not (one still waiting for its retry holds the rest).
+    // The first undelivered event of each subject, due or not (one still waiting for its retry holds the rest),
+    // among those that still hold.
     let mut first: std::collections::HashMap<String, (i64, String)> = Default::default();
     let pending: Vec<(Option<String>, i64, String)> = dsl::payment_events
         .filter(dsl::delivered_at.is_null())
+        .filter(dsl::attempts.lt(HOLDS_FOR_ATTEMPTS))
         .filter(dsl::subject.eq_any(subjects))
         .select((dsl::subject, dsl::created_at, dsl::id))
         .load(conn)?;
@@ -116,6 +124,7 @@ fn first_of_their_subjects(
         .into_iter()
         .filter(|e| match &e.subject {
             None => true,
+            Some(_) if e.attempts >= HOLDS_FOR_ATTEMPTS => true,
             Some(s) => first
                 .get(s)
                 .is_none_or(|(at, id)| (*at, id.as_str()) == e.position()),
@@ -172,11 +181,11 @@ pub fn failed(
         if updated == 0 {
             return Ok(());
         }
-        let (subject, created_at): (Option<String>, i64) = dsl::payment_events
+        let (subject, created_at, attempts): (Option<String>, i64, i32) = dsl::payment_events
             .find(id)
-            .select((dsl::subject, dsl::created_at))
+            .select((dsl::subject, dsl::created_at, dsl::attempts))
             .first(conn)?;
-        if let Some(subject) = subject {
+        if let Some(subject) = subject.filter(|_| attempts < HOLDS_FOR_ATTEMPTS) {
             diesel::update(
                 dsl::payment_events
                     .filter(dsl::subject.eq(subject))

@@ -547,6 +547,27 @@ async fn outbox_order_per_subject(backend: Backend) {
             .collect();
         assert_eq!(due.len(), 60, "each subscription's first event: {due:?}");
         assert!(due.iter().all(|id| id.ends_with("-1")), "{due:?}");
+        // An event HighLevel keeps refusing holds its subscription's later events for HOLDS_FOR_ATTEMPTS
+        // attempts, then no longer: it is still retried, and the later ones go.
+        outbox::enqueue(c, &event("p1".into(), Some("sub_p"), 100_000))?;
+        outbox::enqueue(c, &event("p2".into(), Some("sub_p"), 100_001))?;
+        let mut at = 100_002;
+        for attempt in 1..=outbox::HOLDS_FOR_ATTEMPTS {
+            let due = ids(outbox::due(c, at, 500)?);
+            assert!(
+                !due.contains(&"p2".to_owned()),
+                "attempt {attempt}: {due:?}"
+            );
+            assert!(due.contains(&"p1".to_owned()), "attempt {attempt}: {due:?}");
+            assert!(outbox::claim(c, "p1", at, 30_000)?);
+            outbox::failed(c, "p1", at + 10, "HighLevel answered 400")?;
+            at += 10;
+        }
+        let due = ids(outbox::due(c, at, 500)?);
+        assert!(
+            due.contains(&"p1".to_owned()) && due.contains(&"p2".to_owned()),
+            "{due:?}"
+        );
         Ok(())
     })
     .await

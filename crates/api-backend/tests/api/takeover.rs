@@ -141,6 +141,28 @@ async fn sigterm_answers_the_waiting_and_releases_their_keys(backend: Backend) {
         ],
     )
     .await;
+    // What the set-up sent HighLevel (the install's calls) leaves the simulator's 3 s window first, so the two
+    // slots go to the creates (under load a set-up call came late and HighLevel refused a create with a 429).
+    let sent = || -> u64 {
+        s.sim
+            .stats()
+            .requests
+            .values()
+            .flat_map(|m| m.values())
+            .sum()
+    };
+    let (mut last, mut quiet) = (sent(), Instant::now());
+    let waiting = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(3_100) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "HighLevel is never quiet"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if sent() != last {
+            (last, quiet) = (sent(), Instant::now());
+        }
+    }
     // The two creates that get the slots are slow at HighLevel: they finish within the 4 s drain, but hold
     // their slots until 3 s after that, past the process's exit, so the other three would wait past it.
     sim_post(
