@@ -1,7 +1,8 @@
 //! Payment events for HighLevel (`payment.captured`, `subscription.*`), sent to the custom-provider webhook
 //! with the location's api key. They are written to the database first (the outbox) and delivered by a
 //! background loop with jittered exponential backoff until HighLevel accepts them, so a restart loses none.
-//! Each event has a stable `eventId`: a receiver can tell a repeat.
+//! Each event has a stable `eventId`: a receiver can tell a repeat. One subscription's events go out in the
+//! order they were written (`store::events::due`).
 
 use super::keys::{self, Mode};
 use crate::state::AppState;
