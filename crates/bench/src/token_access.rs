@@ -62,18 +62,11 @@ impl Row {
             runs.sort_by(|a, b| a.wrk.requests_per_sec.total_cmp(&b.wrk.requests_per_sec));
             runs[runs.len() / 2]
         };
-        let median_ratio = |base: fn(&Round) -> Measured| {
+        // The median over the rounds of `of`'s req/s ÷ `base`'s, each round's pair measured back to back.
+        let median_ratio = |of: fn(&Round) -> Measured, base: fn(&Round) -> Measured| {
             let mut ratios: Vec<f64> = rounds
                 .iter()
-                .map(|r| r.cached.wrk.requests_per_sec / base(r).wrk.requests_per_sec)
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            ratios[ratios.len() / 2]
-        };
-        let ceiling = {
-            let mut ratios: Vec<f64> = rounds
-                .iter()
-                .map(|r| r.same_bytes.wrk.requests_per_sec / r.trivial.wrk.requests_per_sec)
+                .map(|r| of(r).wrk.requests_per_sec / base(r).wrk.requests_per_sec)
                 .collect();
             ratios.sort_by(f64::total_cmp);
             ratios[ratios.len() / 2]
@@ -83,9 +76,9 @@ impl Row {
             trivial: median_run(|r| r.trivial),
             same_bytes: median_run(|r| r.same_bytes),
             cached: median_run(|r| r.cached),
-            ratio: median_ratio(|r| r.trivial),
-            ratio_same_bytes: median_ratio(|r| r.same_bytes),
-            ceiling,
+            ratio: median_ratio(|r| r.cached, |r| r.trivial),
+            ratio_same_bytes: median_ratio(|r| r.cached, |r| r.same_bytes),
+            ceiling: median_ratio(|r| r.same_bytes, |r| r.trivial),
             uncached,
             rounds_non_2xx: rounds
                 .iter()
