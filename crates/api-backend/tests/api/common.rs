@@ -176,6 +176,30 @@ thread_local! {
         .unwrap();
 }
 
+/// A service's `/metrics` text.
+pub async fn metrics_text(base: &str) -> String {
+    client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// An `api_highlevel_pacing_total` counter in a `/metrics` text; `None` before it is first counted.
+pub fn pacing_counter(metrics: &str, counter: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "api_highlevel_pacing_total{{counter=\"{counter}\"}} "
+            ))
+        })
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Polls `done` every 100 ms for up to 10 s.
 pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..100 {

@@ -198,14 +198,7 @@ async fn reads_are_retried(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(sim_count(&s, "GET /products"), 3);
     // /metrics shows HighLevel's answers by endpoint and status.
-    let text = client()
-        .get(format!("{}/metrics", s.api.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&s.api.base_url).await;
     assert!(
         text.contains(r#"api_highlevel_calls_total{endpoint="products.list",status="503"} 2"#),
         "{text}"

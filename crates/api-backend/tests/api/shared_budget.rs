@@ -42,18 +42,8 @@ async fn list(base: String) -> u16 {
 
 /// A replica's `held_for_others` pacing counter, from its `/metrics`.
 async fn held_for_others(base: &str) -> u64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("api_highlevel_pacing_total{counter=\"held_for_others\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    let text = metrics_text(base).await;
+    pacing_counter(&text, "held_for_others")
         .unwrap_or_else(|| panic!("no held_for_others counter in /metrics:\n{text}"))
 }
 

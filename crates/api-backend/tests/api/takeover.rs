@@ -171,20 +171,9 @@ async fn sigterm_answers_the_waiting_and_releases_their_keys(backend: Backend) {
     // it takes the slot left free, so three waits (or four) alone do not mean that two creates hold the slots.)
     let started = Instant::now();
     loop {
-        let metrics = client()
-            .get(format!("{}/metrics", a.base_url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let waited = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("api_highlevel_pacing_total{counter=\"waited\"} "))
-            .and_then(|n| n.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if waited >= 3.0 && s.sim.stats().faults_injected >= 2 {
+        let metrics = metrics_text(&a.base_url).await;
+        let waited = pacing_counter(&metrics, "waited").unwrap_or(0);
+        if waited >= 3 && s.sim.stats().faults_injected >= 2 {
             break;
         }
         assert!(
