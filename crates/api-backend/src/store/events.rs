@@ -106,6 +106,7 @@ fn first_of_their_subjects(
     }
     // The first undelivered event of each subject, due or not (one still waiting for its retry holds the rest),
     // among those that still hold.
+    use std::collections::hash_map::Entry;
     let mut first: std::collections::HashMap<String, (i64, String)> = Default::default();
     let pending: Vec<(Option<String>, i64, String)> = dsl::payment_events
         .filter(dsl::delivered_at.is_null())
@@ -115,9 +116,15 @@ fn first_of_their_subjects(
         .load(conn)?;
     for (subject, created_at, id) in pending {
         let Some(subject) = subject else { continue };
-        let slot = first.entry(subject).or_insert((created_at, id.clone()));
-        if (created_at, id.as_str()) < (slot.0, slot.1.as_str()) {
-            *slot = (created_at, id);
+        let here = (created_at, id);
+        match first.entry(subject) {
+            Entry::Occupied(mut earliest) if here < *earliest.get() => {
+                earliest.insert(here);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(v) => {
+                v.insert(here);
+            }
         }
     }
     Ok(candidates
