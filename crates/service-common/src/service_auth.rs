@@ -150,6 +150,22 @@ impl ServiceAuth {
         })
     }
 
+    /// The claims of a header `Bearer <token>` this thread verified before and that is still valid at `now`
+    /// (seconds since the epoch, read once by a caller that needs the time for more than this); `None` for
+    /// any other header, which [`Self::verify_header`] then verifies or refuses with its reason.
+    pub fn known_at(
+        &self,
+        header: Option<&actix_web::http::header::HeaderValue>,
+        now: i64,
+    ) -> Option<Arc<ServiceClaims>> {
+        let token = header?.as_bytes().strip_prefix(b"Bearer ")?;
+        let verified = self.verified.get_or_default().borrow();
+        verified
+            .get(token)
+            .filter(|claims| claims.exp + LEEWAY_SECS as i64 >= now)
+            .cloned()
+    }
+
     /// Issues a service token (for `oauth-backend service-token` and tests).
     pub fn issue(
         &self,
@@ -230,6 +246,46 @@ mod tests {
             auth.verify(Some(&forged)),
             Err(ServiceAuthError::Invalid(_))
         ));
+    }
+
+    /// `known_at` answers only for a token this thread verified, still valid at the time it is given: a new,
+    /// forged, expired or malformed header goes to the full check, which says why it is refused.
+    #[test]
+    fn only_a_verified_live_token_is_known() {
+        use actix_web::http::header::HeaderValue;
+        let auth = auth();
+        let token = auth.issue("jobs", 60, None).unwrap();
+        let header = HeaderValue::try_from(format!("Bearer {token}")).unwrap();
+        assert!(
+            auth.known_at(Some(&header), now()).is_none(),
+            "never verified"
+        );
+        auth.verify_header(Some(&header)).unwrap();
+        assert_eq!(auth.known_at(Some(&header), now()).unwrap().iss, "jobs");
+        let exp = auth.known_at(Some(&header), now()).unwrap().exp;
+        assert!(auth
+            .known_at(Some(&header), exp + LEEWAY_SECS as i64)
+            .is_some());
+        assert!(auth
+            .known_at(Some(&header), exp + LEEWAY_SECS as i64 + 1)
+            .is_none());
+        for other in [
+            format!("Bearer {token}x"),
+            format!("bearer {token}"),
+            token.clone(),
+        ] {
+            let other = HeaderValue::try_from(other).unwrap();
+            assert!(auth.known_at(Some(&other), now()).is_none());
+        }
+        assert!(auth.known_at(None, now()).is_none());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(
+                    auth.known_at(Some(&header), now()).is_none(),
+                    "another thread"
+                )
+            });
+        });
     }
 
     #[test]

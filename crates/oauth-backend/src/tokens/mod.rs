@@ -91,8 +91,13 @@ impl TokenService {
     /// The hot path: a cached token with enough life left, or `None`. Memory only: an uninstall or a
     /// `needs_reauth` anywhere removes the entry through the change feed (`sync`); while the feed cannot be
     /// read for longer than its staleness bound, nothing is served from memory.
-    pub fn cached(&self, installation: &str, location: Option<&str>) -> Option<cache::Hit> {
-        let now = now_ms();
+    /// `now`: epoch ms, read once by the caller.
+    pub fn cached(
+        &self,
+        installation: &str,
+        location: Option<&str>,
+        now: i64,
+    ) -> Option<cache::Hit> {
         if !self.cache.is_fresh(now) {
             return None;
         }

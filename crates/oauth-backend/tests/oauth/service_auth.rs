@@ -207,8 +207,91 @@ async fn token_access_paths_answer_alike_whichever_route_takes_them(backend: Bac
     }
 }
 
+/// A caller's later reads are answered the way its first was (a cached read with a JWT already verified is
+/// answered ahead of the handler): the same answer and headers, the same walls (a caller limited to one
+/// installation is refused another, whose token is cached), and one audited read per read.
+async fn repeated_reads_are_answered_walled_and_audited_as_the_first(backend: Backend) {
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let other = install(&env.app, "Location", &["Loc2"]).await;
+    let jobs = service_token(&env.app, "jobs", None);
+    let limited = service_token(&env.app, "reporting", Some(vec![id.clone()]));
+    const ROUNDS: i64 = 6;
+    let mut first: [Option<serde_json::Value>; 2] = [None, None];
+    for _ in 0..ROUNDS {
+        for (i, location) in [None, Some("Loc1")].into_iter().enumerate() {
+            let mut url = format!("{}/api/token-access/{id}", env.app.base_url);
+            if let Some(l) = location {
+                url.push_str(&format!("?location_id={l}"));
+            }
+            let res = client().get(url).bearer_auth(&jobs).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let headers = res.headers().clone();
+            assert_eq!(headers["content-type"], "application/json");
+            assert_eq!(headers["cache-control"], "no-store");
+            assert!(headers["x-request-id"].len() >= 16);
+            let body: serde_json::Value = res.json().await.unwrap();
+            if location.is_some() {
+                assert_eq!(body["location_id"].as_str(), location);
+            }
+            assert_eq!(first[i].get_or_insert_with(|| body.clone()), &body);
+        }
+        assert_eq!(token_access(&env.app, &id, None, &limited).await.0, 200);
+        let (status, body) = token_access(&env.app, &other, None, &limited).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("caller_not_allowed"))
+        );
+        assert_eq!(token_access(&env.app, &other, None, &jobs).await.0, 200);
+    }
+    env.app.state.audit.flush().await;
+    let reads = |installation: &str| {
+        let owned = installation.to_owned();
+        let db = env.app.state.tokens.db.clone();
+        async move {
+            let rows = db
+                .run(move |c| oauth_backend::store::audit::for_installation(c, &owned))
+                .await
+                .unwrap();
+            let mut reads =
+                std::collections::BTreeMap::<(String, Option<String>, String), i64>::new();
+            for r in rows {
+                *reads
+                    .entry((r.caller, r.location_id, r.outcome.as_str().to_owned()))
+                    .or_default() += r.count;
+            }
+            reads
+        }
+    };
+    let key = |caller: &str, location: Option<&str>, outcome: &str| {
+        (
+            caller.to_owned(),
+            location.map(str::to_owned),
+            outcome.to_owned(),
+        )
+    };
+    assert_eq!(
+        reads(&id).await,
+        [
+            (key("jobs", None, "served"), ROUNDS),
+            (key("jobs", Some("Loc1"), "served"), ROUNDS),
+            (key("reporting", None, "served"), ROUNDS),
+        ]
+        .into()
+    );
+    assert_eq!(
+        reads(&other).await,
+        [
+            (key("jobs", None, "served"), ROUNDS),
+            (key("reporting", None, "caller_not_allowed"), ROUNDS),
+        ]
+        .into()
+    );
+}
+
 both_backends!(
     token_access_refuses_bad_service_jwts_and_audits_reads,
     installations_api_needs_a_service_jwt_and_never_shows_tokens,
-    token_access_paths_answer_alike_whichever_route_takes_them
+    token_access_paths_answer_alike_whichever_route_takes_them,
+    repeated_reads_are_answered_walled_and_audited_as_the_first
 );
