@@ -39,9 +39,10 @@ for _ in $(seq 60); do
   sleep 1
 done
 annotated="$(callgrind_annotate --tree=calling "$out/callgrind.out" 2>/dev/null)"
+# Reads are counted by their audit entries (every read, whichever path answers it, records one).
 # awk reads its whole input (an early exit would end the pipe's writer with SIGPIPE, a failure under pipefail).
 reads="$(printf '%s\n' "$annotated" |
-  awk '/> +[^ ]*oauth_backend::api::token_access::HotReadService<S> as actix_service::Service<actix_web::service::ServiceRequest>>::call::\{\{closure\}\} \(/ && !found { print; found = 1 }' |
+  awk '/> +[^ ]*oauth_backend::audit::AuditSink::record \(/ && !found { print; found = 1 }' |
   sed -E 's/.*\(([0-9,]+)x\).*/\1/; s/,//g')"
 if [ -z "$reads" ]; then
   echo "no token read in the profile; see $out/bench.log" >&2
@@ -54,5 +55,5 @@ printf '%s\n' "$inclusive" |
   grep -E '^ *[0-9,]+ \(' | grep -v 'PROGRAM TOTALS' |
   sed -E 's/^ *([0-9,]+) +\( *[0-9.]+%\) +/\1 /' |
   awk -v n="$reads" '{ ir = $1; gsub(",", "", ir); $1 = ""; printf "%8.0f %s\n", ir / n, $0 }' |
-  grep -E 'actix_http::h1|actix_web|service_common|oauth_backend::(api|tokens|audit)|memcpy|memset|malloc|free|Routing|ResourceDef' |
+  grep -E 'actix_http::h1|actix_web|service_common|oauth_backend::(api|tokens|audit|metrics)|memcpy|memset|malloc|free|Routing|ResourceDef' |
   awk -v top="${PROFILE_TOP:-30}" 'NR <= top' | cut -c1-200

@@ -109,6 +109,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         state,
         tasks: vec![events, purge, renewals],
         before_stop: |state| state.hl.pacer.stop_waiting(),
+        at_once: None,
     };
     Ok(service_common::server::serve(parts, move || {
         App::new()

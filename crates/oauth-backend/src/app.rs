@@ -94,9 +94,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<(RunningApp, actix_web:
         state,
         tasks,
         before_stop: |_| {},
+        at_once: Some(api::token_access::answer_at_once),
     };
     Ok(service_common::server::serve(parts, move || {
-        // The hot token read is answered ahead of the router (`api::token_access::HotRead`).
+        // The hot token read is answered ahead of the router: a cached read at once (`answer_at_once`),
+        // any other read of a well-formed id by `api::token_access::HotRead`.
         App::new()
             .wrap(api::token_access::HotRead)
             .configure(configure(data.clone()))

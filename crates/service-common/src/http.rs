@@ -102,7 +102,19 @@ fn new_request_id() -> HeaderValue {
 /// - one access line when the answer is ready (server errors at `error`, the rest at `debug`; health and
 ///   metrics scrapes are not logged);
 /// - every refusal as an RFC 9457 problem body, the framework's own included ([`problem_body`]).
-pub struct RequestContext;
+///
+/// A service may answer its hottest request at once ([`AnswerAtOnce`]): such an answer carries the id like any
+/// other, without the request's log context or a future.
+#[derive(Clone, Copy, Default)]
+pub struct RequestContext {
+    pub at_once: Option<AnswerAtOnce>,
+}
+
+/// A service's answer to a request it can give at once, before its routes and without a future (the cached
+/// token read): a success, or `None` to let the request through to the routes. It runs before the request's log
+/// context is set, so a line it writes carries no request id: what needs explaining, it leaves to the routes.
+/// It is asked only while access lines are off (a filter above `debug`), so a debug run logs every request.
+pub type AnswerAtOnce = fn(&actix_web::HttpRequest) -> Option<actix_web::HttpResponse>;
 
 impl<S, B> Transform<S, ServiceRequest> for RequestContext
 where
@@ -116,12 +128,16 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequestContextService { service }))
+        ready(Ok(RequestContextService {
+            service,
+            at_once: self.at_once,
+        }))
     }
 }
 
 pub struct RequestContextService<S> {
     service: S,
+    at_once: Option<AnswerAtOnce>,
 }
 
 impl<S, B> Service<ServiceRequest> for RequestContextService<S>
@@ -131,14 +147,29 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = RequestContextFuture<S::Future>;
+    type Future = futures::future::Either<
+        Ready<Result<Self::Response, Self::Error>>,
+        RequestContextFuture<S::Future>,
+    >;
 
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        use futures::future::Either;
+        let id = request_id_of(&req);
+        if let Some(res) = self
+            .at_once
+            .filter(|_| !tracing::level_enabled!(tracing::Level::DEBUG))
+            .and_then(|at_once| at_once(req.request()))
+        {
+            debug_assert!(res.status().is_success(), "an answer at once is a success");
+            let mut res = req.into_response(res.map_into_right_body());
+            res.headers_mut().insert(X_REQUEST_ID, id);
+            return Either::Left(ready(Ok(res)));
+        }
         let started = Instant::now();
         let info = RequestInfo {
-            id: request_id_of(&req),
+            id,
             method: req.method().clone(),
             uri: req.uri().clone(),
         };
@@ -146,11 +177,11 @@ where
         // future is polled). Nothing of ours logs there; actix-cors's refusal of an origin (at debug) does, without
         // the id, and the access line that follows it carries the id.
         let inner = self.service.call(req);
-        RequestContextFuture {
+        Either::Right(RequestContextFuture {
             // The context lives in the task-local while the request is served and is taken back for the answer.
             inner: REQUEST.scope(info, inner),
             started,
-        }
+        })
     }
 }
 
@@ -398,7 +429,7 @@ mod tests {
     #[actix_web::test]
     async fn lines_written_for_a_request_carry_its_id_method_and_path() {
         let lines = crate::testing::CapturedLogs::install();
-        let app = actix_test::init_service(App::new().wrap(RequestContext).route(
+        let app = actix_test::init_service(App::new().wrap(RequestContext::default()).route(
             "/x",
             web::get().to(|| async {
                 tracing::info!(answer = 42, "in the handler");
@@ -453,11 +484,59 @@ mod tests {
         assert_eq!(line("outside any request").get("span"), None);
     }
 
+    /// A service's answer at once is sent instead of the routes', with the request's id; anything it leaves is
+    /// served by the routes. While access lines are on (`debug`, as in this binary once its captured logs are
+    /// installed) it is not asked, so every request keeps its access line.
+    #[actix_web::test]
+    async fn an_answer_at_once_replaces_the_routes_and_keeps_the_request_id() {
+        let app = actix_test::init_service(
+            App::new()
+                .wrap(RequestContext {
+                    at_once: Some(|req| {
+                        (req.path() == "/fast").then(|| HttpResponse::Ok().body("at once"))
+                    }),
+                })
+                .default_service(web::to(|| async { HttpResponse::Ok().body("routes") })),
+        )
+        .await;
+        let at_once = !tracing::level_enabled!(tracing::Level::DEBUG);
+        let call = |path: &str, id: Option<&str>| {
+            let mut req = actix_test::TestRequest::get().uri(path);
+            if let Some(id) = id {
+                req = req.insert_header(("x-request-id", id));
+            }
+            let app = &app;
+            async move {
+                let res = actix_test::call_service(app, req.to_request()).await;
+                let id = res
+                    .headers()
+                    .get("x-request-id")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                (actix_test::read_body(res).await, id)
+            }
+        };
+        let fast = if at_once { "at once" } else { "routes" };
+        assert_eq!(
+            call("/fast", Some("trace-1")).await,
+            (fast.into(), "trace-1".into())
+        );
+        let (body, id) = call("/fast", None).await;
+        assert_eq!((body, id.len()), (fast.into(), 32));
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert_eq!(
+            call("/slow", Some("trace-2")).await,
+            ("routes".into(), "trace-2".into())
+        );
+    }
+
     #[actix_web::test]
     async fn every_answer_carries_the_request_id_and_refusals_are_problems() {
         let app = actix_test::init_service(
             App::new()
-                .wrap(RequestContext)
+                .wrap(RequestContext::default())
                 // A resource (not `App::route`, whose method guard would make another method a 404): another
                 // method is the framework's 405.
                 .service(web::resource("/id").route(web::get().to(|| async {

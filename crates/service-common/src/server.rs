@@ -40,6 +40,8 @@ pub struct Parts<S: 'static> {
     /// What a stop does first, before the server drains (a plain `fn`, so a stop cannot capture the state
     /// twice).
     pub before_stop: fn(&S),
+    /// The service's answer at once to its hottest request, if it has one ([`crate::http::AnswerAtOnce`]).
+    pub at_once: Option<crate::http::AnswerAtOnce>,
 }
 
 /// [`crate::http::listen`] with an error that names the address.
@@ -69,11 +71,13 @@ where
         state,
         tasks,
         before_stop,
+        at_once,
     } = parts;
     let port = listener.local_addr()?.port();
     // Before the server can answer anything: a SIGTERM from then on is ours to handle.
     let signalled = crate::http::shutdown_signal();
-    let server = HttpServer::new(move || app().wrap(crate::http::RequestContext))
+    let context = crate::http::RequestContext { at_once };
+    let server = HttpServer::new(move || app().wrap(context))
         // HTTP/1.1, and HTTP/2 without TLS for callers that multiplex many waiting requests on one connection.
         .listen_auto_h2c(listener)?
         // A stop (SIGTERM, Ctrl-C) drains requests under way for at most 4 s, so the process ends within 5 s.

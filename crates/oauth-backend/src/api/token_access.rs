@@ -30,8 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// path against the routes in turn, and a boxed future for each of its layers (scope, route, handler). The
 /// answer is the route's own: the same handler, auth, audit and errors.
 ///
-/// The common read (a caller this thread verified before, a cached token) is answered at once, with no future
-/// to allocate or poll ([`answer_hit`]); every other read takes the handler's path.
+/// The common read (a caller this thread verified before, a cached token) is answered before this, at once
+/// ([`answer_at_once`]); what reaches this is every other read of a well-formed id.
 pub struct HotRead;
 
 impl<S, B> Transform<S, ServiceRequest> for HotRead
@@ -64,10 +64,7 @@ where
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
     type Future = futures::future::Either<
-        futures::future::Either<
-            std::future::Ready<Answer<B>>,
-            futures::future::LocalBoxFuture<'static, Answer<B>>,
-        >,
+        futures::future::LocalBoxFuture<'static, Answer<B>>,
         futures::future::MapOk<S::Future, fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>>,
     >;
 
@@ -80,19 +77,14 @@ where
                 ServiceResponse::map_into_left_body;
             return Either::Right(self.service.call(req).map_ok(left));
         }
-        if let Some(res) = answer_hit(req.request()) {
-            return Either::Left(Either::Left(std::future::ready(Ok(
-                req.into_response(res.map_into_right_body())
-            ))));
-        }
         let (req, _payload) = req.into_parts();
-        Either::Left(Either::Right(Box::pin(async move {
+        Either::Left(Box::pin(async move {
             let answer = get_token_by_prefix(&req).await;
             Ok(match answer {
                 Ok(res) => ServiceResponse::new(req, res.map_into_right_body()),
                 Err(e) => ServiceResponse::from_err(e, req).map_into_right_body(),
             })
-        })))
+        }))
     }
 }
 
@@ -198,15 +190,19 @@ fn token_answer(body: bytes::Bytes) -> HttpResponse {
     res.map_into_boxed_body()
 }
 
-/// The common read, answered without a future: a caller this thread verified before (its JWT still live),
-/// allowed to read the installation, whose token is cached with enough life left. `None` for anything else (a
-/// JWT new to this thread or expired, a caller not allowed, a malformed or unusual query, a miss): the
-/// handler's path then answers, refuses or loads it, and audits it, as for any read. What this answers is
-/// audited and timed as the handler's path would.
-fn answer_hit(req: &HttpRequest) -> Option<HttpResponse> {
+/// The common read, answered at once (`service_common::http::AnswerAtOnce`: before the routes, with no future
+/// and no log context): a GET of a well-formed id by a caller this thread verified before (its JWT still
+/// live), allowed to read the installation, whose token is cached with enough life left. `None` for anything
+/// else (another route, a JWT new to this thread or expired, a caller not allowed, a malformed or unusual
+/// query, a miss): [`HotRead`] or the routes then answer, refuse or load it, and audit it, as for any read.
+/// What this answers is audited and timed as they would.
+pub fn answer_at_once(req: &HttpRequest) -> Option<HttpResponse> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    let id = id_in_path(req.path())?;
     let started = Instant::now();
     let state: &AppState = req.app_data::<State>()?;
-    let InstallationId(id) = InstallationId::of_hot_read(req.path());
     let location = match req.query_string() {
         "" => None,
         query => {
