@@ -59,7 +59,7 @@ impl Report {
         let _ = write!(
             t,
             "\nwrk, {seconds} s per run. For each connection count, {rounds} rounds of three runs back to back (the trivial \
-             handler, the same-bytes handler, the cached read); a ratio is the median of the rounds' ratios, and each \
+             handler, the same-bytes handler, the cached read; each round starts with the next of the three); a ratio is the median of the rounds' ratios, and each \
              req/s figure is the median round's. Server CPU is the serving process's user + system time (every \
              thread, from /proc) over the requests it answered. `GET /api/token-access/<id>` \
              with a service JWT; uncached is a second oauth-backend with `TOKEN_CACHE=false` on the same database. \

@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub const CONNECTIONS: [u32; 4] = [1, 16, 64, 256];
 
 /// Paired rounds per connection count (see `run`).
-pub const ROUNDS: usize = 3;
+pub const ROUNDS: usize = 5;
 
 /// One wrk run and the CPU the server spent on it.
 #[derive(Clone, Copy)]
@@ -155,22 +155,46 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     for c in CONNECTIONS {
         // Paired rounds: the baselines and the cached read back to back, ROUNDS times; a row's ratios are the
         // medians of the rounds' ratios, so a moment when the machine is slower weighs on both sides of one
-        // ratio and on one round only.
+        // ratio and on one round only. Each round starts with the next of the three, so none always runs first.
         let mut rounds = Vec::new();
-        for _ in 0..ROUNDS {
+        for round in 0..ROUNDS {
             let me = std::process::id();
-            let (trivial, trivial_cpu) =
-                timed(me, wrk_async(trivial_url.clone(), c, seconds, vec![])).await?;
-            let (same_bytes, same_bytes_cpu) = timed(
-                me,
-                wrk_async(same_bytes_url.clone(), c, seconds, headers.clone()),
-            )
-            .await?;
-            let (hot, hot_cpu) = timed(
-                cached.pid(),
-                wrk_async(cached_url.clone(), c, seconds, headers.clone()),
-            )
-            .await?;
+            let (mut trivial, mut same_bytes, mut hot) = (None, None, None);
+            for turn in 0..3 {
+                match (round + turn) % 3 {
+                    0 => {
+                        trivial = Some(
+                            timed(me, wrk_async(trivial_url.clone(), c, seconds, vec![])).await?,
+                        )
+                    }
+                    1 => {
+                        same_bytes = Some(
+                            timed(
+                                me,
+                                wrk_async(same_bytes_url.clone(), c, seconds, headers.clone()),
+                            )
+                            .await?,
+                        )
+                    }
+                    _ => {
+                        hot = Some(
+                            timed(
+                                cached.pid(),
+                                wrk_async(cached_url.clone(), c, seconds, headers.clone()),
+                            )
+                            .await?,
+                        )
+                    }
+                }
+            }
+            let (
+                Some((trivial, trivial_cpu)),
+                Some((same_bytes, same_bytes_cpu)),
+                Some((hot, hot_cpu)),
+            ) = (trivial, same_bytes, hot)
+            else {
+                anyhow::bail!("a round ran without one of its three runs");
+            };
             rounds.push(Round {
                 trivial: Measured::new(trivial, trivial_cpu, seconds),
                 same_bytes: Measured::new(same_bytes, same_bytes_cpu, seconds),
