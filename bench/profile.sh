@@ -39,11 +39,12 @@ for _ in $(seq 60); do
   sleep 1
 done
 annotated="$(callgrind_annotate --tree=calling "$out/callgrind.out" 2>/dev/null)"
-# Reads are counted by their audit entries (every read, whichever path answers it, records one).
-# awk reads its whole input (an early exit would end the pipe's writer with SIGPIPE, a failure under pipefail).
+# Reads are counted by their audit entries: every read, whichever path answers it, records one, and each caller
+# of `AuditSink::record` lists its calls once in the tree.
 reads="$(printf '%s\n' "$annotated" |
-  awk '/> +[^ ]*oauth_backend::audit::AuditSink::record \(/ && !found { print; found = 1 }' |
-  sed -E 's/.*\(([0-9,]+)x\).*/\1/; s/,//g')"
+  awk '/> +[^ ]*oauth_backend::audit::AuditSink::record \(/ {
+    n = $0; sub(/.*\(/, "", n); sub(/x\).*/, "", n); gsub(",", "", n); total += n
+  } END { if (total > 0) print total }')"
 if [ -z "$reads" ]; then
   echo "no token read in the profile; see $out/bench.log" >&2
   exit 1

@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub const CONNECTIONS: [u32; 4] = [1, 16, 64, 256];
 
 /// Paired rounds per connection count (see `run`).
-pub const ROUNDS: usize = 5;
+pub const ROUNDS: usize = 6;
 
 /// One wrk run and the CPU the server spent on it.
 #[derive(Clone, Copy)]
@@ -155,7 +155,8 @@ pub async fn run(report: &mut Report, seconds: u32) -> anyhow::Result<()> {
     for c in CONNECTIONS {
         // Paired rounds: the baselines and the cached read back to back, ROUNDS times; a row's ratios are the
         // medians of the rounds' ratios, so a moment when the machine is slower weighs on both sides of one
-        // ratio and on one round only. Each round starts with the next of the three, so none always runs first.
+        // ratio and on one round only. Each round starts with the next of the three (ROUNDS a multiple of three:
+        // each starts as often), so none always runs first.
         let mut rounds = Vec::new();
         for round in 0..ROUNDS {
             let me = std::process::id();

@@ -46,6 +46,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Whether verified claims are still live at `now` (seconds since the epoch), with the skew tolerated.
+fn live(claims: &ServiceClaims, now: i64) -> bool {
+    claims.exp + LEEWAY_SECS as i64 >= now
+}
+
 /// Verified tokens remembered at most per thread; when full, the expired ones go, and if none has, all do.
 const VERIFIED_PER_THREAD: usize = 4_096;
 
@@ -114,7 +119,7 @@ impl ServiceAuth {
         let claims = Arc::new(claims);
         let mut verified = self.verified.get_or_default().borrow_mut();
         if verified.len() >= VERIFIED_PER_THREAD {
-            verified.retain(|_, c| c.exp + LEEWAY_SECS as i64 >= now);
+            verified.retain(|_, c| live(c, now));
             if verified.len() >= VERIFIED_PER_THREAD {
                 verified.clear();
             }
@@ -143,7 +148,7 @@ impl ServiceAuth {
     fn known(&self, token: &[u8]) -> Option<AuthResult<Arc<ServiceClaims>>> {
         let verified = self.verified.get_or_default().borrow();
         let claims = verified.get(token)?;
-        Some(if claims.exp + LEEWAY_SECS as i64 >= unix_now() {
+        Some(if live(claims, unix_now()) {
             Ok(claims.clone())
         } else {
             Err(ServiceAuthError::Invalid("it has expired".into()))
@@ -162,7 +167,7 @@ impl ServiceAuth {
         let verified = self.verified.get_or_default().borrow();
         verified
             .get(token)
-            .filter(|claims| claims.exp + LEEWAY_SECS as i64 >= now)
+            .filter(|claims| live(claims, now))
             .cloned()
     }
 

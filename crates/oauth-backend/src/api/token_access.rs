@@ -11,14 +11,17 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use shared_types::RefreshRequest;
+use shared_types::ServiceClaims;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The read's route.
 const TOKEN_ACCESS: &str = "/api/token-access/{installation_id}";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // The hot read (a GET of a well-formed id) is answered by [`HotRead`] before the router; these routes
-    // answer everything else (another method, a malformed id, a longer path) and document the API.
+    // A GET of a well-formed id is answered before the router: a cached read at once ([`answer_at_once`]),
+    // any other by [`HotRead`]. These routes answer everything else (another method, a malformed id, a longer
+    // path) and document the API.
     cfg.route(TOKEN_ACCESS, web::get().to(get_token)).route(
         "/api/token-access/{installation_id}/refresh",
         web::post().to(refresh),
@@ -121,6 +124,11 @@ impl<'a> InstallationId<'a> {
         Ok(InstallationId(id))
     }
 
+    /// The id of a path `/api/token-access/<id>`, if it is well formed ([`id_in_path`]).
+    fn in_path(path: &'a str) -> Option<InstallationId<'a>> {
+        id_in_path(path).map(InstallationId)
+    }
+
     /// The id of a path [`HotRead`] took: [`id_in_path`] checked it.
     fn of_hot_read(path: &'a str) -> InstallationId<'a> {
         InstallationId(path.get(static_prefix().len() + 1..).unwrap_or_default())
@@ -136,7 +144,7 @@ pub struct LocationQuery {
 async fn audited<F, Fut>(
     req: &HttpRequest,
     state: &AppState,
-    InstallationId(id): InstallationId<'_>,
+    installation: InstallationId<'_>,
     location: Option<&str>,
     serve: F,
 ) -> Result<HttpResponse, AppError>
@@ -149,24 +157,49 @@ where
         check_id("location_id", l)?;
     }
     let claims = service_claims(req, state)?;
-    let result = if allows(&claims, id) {
-        serve().await
-    } else {
-        Err(AppError::CallerNotAllowed(claims.iss.clone()))
+    let result = match may_read(&claims, installation) {
+        Ok(()) => serve().await,
+        Err(e) => Err(e),
     };
     let outcome = match &result {
         Ok(_) => Outcome::Served,
         Err(e) => Outcome::Refused(e.code()),
     };
-    finished(state, &claims, id, location, outcome, started);
+    finished(state, &claims, installation, location, outcome, started);
     result.map(token_answer)
+}
+
+/// Whether the caller may read the installation: the one rule both the handler's path ([`audited`]) and the
+/// at-once path ([`answer_at_once`]) apply, so a rule added here holds for every read.
+fn may_read(
+    claims: &ServiceClaims,
+    InstallationId(id): InstallationId<'_>,
+) -> Result<(), AppError> {
+    if allows(claims, id) {
+        Ok(())
+    } else {
+        Err(AppError::CallerNotAllowed(claims.iss.clone()))
+    }
+}
+
+/// The cached answer, if the cache holds the token with enough life left (counted as a hit): both paths
+/// read the cache here.
+fn cached_body(
+    state: &AppState,
+    InstallationId(id): InstallationId<'_>,
+    location: Option<&str>,
+    now_ms: i64,
+) -> Option<bytes::Bytes> {
+    let hit = state.tokens.cached(id, location, now_ms)?;
+    state.metrics.cache_hits.mine().inc();
+    Some(hit.body)
 }
 
 /// What every read leaves behind, whichever path answered it: its audit entry and its answer time.
 fn finished(
     state: &AppState,
-    claims: &std::sync::Arc<shared_types::ServiceClaims>,
-    id: &str,
+    claims: &Arc<ServiceClaims>,
+    InstallationId(id): InstallationId<'_>,
     location: Option<&str>,
     outcome: Outcome,
     started: Instant,
@@ -200,7 +233,7 @@ pub fn answer_at_once(req: &HttpRequest) -> Option<HttpResponse> {
     if req.method() != Method::GET {
         return None;
     }
-    let id = id_in_path(req.path())?;
+    let installation = InstallationId::in_path(req.path())?;
     let started = Instant::now();
     let state: &AppState = req.app_data::<State>()?;
     let location = match req.query_string() {
@@ -223,13 +256,17 @@ pub fn answer_at_once(req: &HttpRequest) -> Option<HttpResponse> {
         req.headers().get(actix_web::http::header::AUTHORIZATION),
         now.div_euclid(1000),
     )?;
-    if !allows(&claims, id) {
-        return None;
-    }
-    let hit = state.tokens.cached(id, location, now)?;
-    state.metrics.cache_hits.mine().inc();
-    finished(state, &claims, id, location, Outcome::Served, started);
-    Some(token_answer(hit.body))
+    may_read(&claims, installation).ok()?;
+    let body = cached_body(state, installation, location, now)?;
+    finished(
+        state,
+        &claims,
+        installation,
+        location,
+        Outcome::Served,
+        started,
+    );
+    Some(token_answer(body))
 }
 
 /// A token for the installation with at least 60 s of life; with `location_id`, always a Location token.
@@ -282,11 +319,8 @@ async fn serve_token(
         .app_data::<State>()
         .ok_or_else(|| AppError::Internal("the application state is not registered".into()))?;
     audited(req, state, installation, location, || async {
-        match state.tokens.cached(id, location, crate::store::now_ms()) {
-            Some(hit) => {
-                state.metrics.cache_hits.mine().inc();
-                Ok(hit.body)
-            }
+        match cached_body(state, installation, location, crate::store::now_ms()) {
+            Some(body) => Ok(body),
             None => {
                 state.metrics.cache_misses.mine().inc();
                 // Boxed: the miss (database, decryption, maybe a refresh at HighLevel) is a future of tens of

@@ -289,9 +289,130 @@ async fn repeated_reads_are_answered_walled_and_audited_as_the_first(backend: Ba
     );
 }
 
+/// The answer at once (ahead of the routes), asked directly on this thread: it answers exactly the cached reads
+/// the routes would serve, with their answer, and leaves everything else to them (a JWT this thread never
+/// verified, a forged one, a caller not allowed, an unusual or malformed query, another method or path, a token
+/// not in the cache).
+async fn the_answer_at_once_answers_only_cached_reads_the_routes_would_serve(backend: Backend) {
+    use actix_web::http::{header::HeaderValue, Method};
+    let env = env(backend).await;
+    let id = install(&env.app, "Location", &["Loc1"]).await;
+    let other = install(&env.app, "Location", &["Loc2"]).await;
+    let never_read = install(&env.app, "Location", &["Loc3"]).await;
+    let jobs = service_token(&env.app, "jobs", None);
+    let limited = service_token(&env.app, "reporting", Some(vec![other.clone()]));
+    // The routes read these tokens into the cache.
+    let (status, served) = token_access(&env.app, &id, None, &jobs).await;
+    assert_eq!(status, 200);
+    let (status, served_in_loc1) = token_access(&env.app, &id, Some("Loc1"), &jobs).await;
+    assert_eq!(status, 200);
+    assert_eq!(token_access(&env.app, &other, None, &limited).await.0, 200);
+
+    let state = env.app.state.clone();
+    let ask = |method: Method, uri: &str, token: &str| {
+        let req = actix_web::test::TestRequest::default()
+            .method(method)
+            .uri(uri)
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .app_data(state.clone())
+            .to_http_request();
+        oauth_backend::api::token_access::answer_at_once(&req)
+    };
+    let answer = |res: Option<actix_web::HttpResponse>| async move {
+        let res = res.expect("answered at once");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers().get("content-type").unwrap(),
+            "application/json"
+        );
+        assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let path = format!("/api/token-access/{id}");
+    assert!(
+        ask(Method::GET, &path, &jobs).is_none(),
+        "a JWT this thread never verified"
+    );
+    for token in [&jobs, &limited] {
+        let header = HeaderValue::try_from(format!("Bearer {token}")).unwrap();
+        state.auth.verify_header(Some(&header)).unwrap();
+    }
+    assert_eq!(answer(ask(Method::GET, &path, &jobs)).await, served);
+    assert_eq!(
+        answer(ask(Method::GET, &format!("{path}?location_id=Loc1"), &jobs)).await,
+        served_in_loc1
+    );
+    let other_path = format!("/api/token-access/{other}");
+    assert_eq!(
+        answer(ask(Method::GET, &other_path, &limited)).await["installation_id"],
+        other.as_str()
+    );
+    for (method, uri, token, why) in [
+        (
+            Method::GET,
+            path.clone(),
+            format!("{jobs}x"),
+            "a forged JWT",
+        ),
+        (
+            Method::GET,
+            path.clone(),
+            limited.clone(),
+            "a caller not allowed",
+        ),
+        (Method::HEAD, path.clone(), jobs.clone(), "HEAD"),
+        (
+            Method::GET,
+            format!("{path}?location_id=Loc1&location_id=Loc1"),
+            jobs.clone(),
+            "a repeated location",
+        ),
+        (
+            Method::GET,
+            format!("{path}?location_id="),
+            jobs.clone(),
+            "an empty location",
+        ),
+        (
+            Method::GET,
+            format!("{path}?location_id=bad.loc"),
+            jobs.clone(),
+            "a malformed location",
+        ),
+        (
+            Method::GET,
+            format!("{path}?other=1"),
+            jobs.clone(),
+            "another parameter",
+        ),
+        (
+            Method::GET,
+            format!("{path}/refresh"),
+            jobs.clone(),
+            "a longer path",
+        ),
+        (
+            Method::GET,
+            "/api/token-access/a.b".to_owned(),
+            jobs.clone(),
+            "a malformed id",
+        ),
+        (
+            Method::GET,
+            format!("/api/token-access/{never_read}"),
+            jobs.clone(),
+            "a token not cached",
+        ),
+    ] {
+        assert!(ask(method, &uri, &token).is_none(), "{why}");
+    }
+}
+
 both_backends!(
     token_access_refuses_bad_service_jwts_and_audits_reads,
     installations_api_needs_a_service_jwt_and_never_shows_tokens,
     token_access_paths_answer_alike_whichever_route_takes_them,
-    repeated_reads_are_answered_walled_and_audited_as_the_first
+    repeated_reads_are_answered_walled_and_audited_as_the_first,
+    the_answer_at_once_answers_only_cached_reads_the_routes_would_serve
 );
