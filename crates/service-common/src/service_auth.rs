@@ -46,6 +46,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The token of a header `Bearer <token>`, as the header's bytes (the verified map's keys).
+fn bearer_bytes(header: Option<&actix_web::http::header::HeaderValue>) -> Option<&[u8]> {
+    header?.as_bytes().strip_prefix(b"Bearer ")
+}
+
 /// Whether verified claims are still live at `now` (seconds since the epoch), with the skew tolerated.
 fn live(claims: &ServiceClaims, now: i64) -> bool {
     claims.exp + LEEWAY_SECS as i64 >= now
@@ -86,7 +91,7 @@ impl ServiceAuth {
     /// Verifies an `Authorization` header value.
     pub fn verify(&self, authorization: Option<&str>) -> AuthResult<Arc<ServiceClaims>> {
         let token = crate::http::bearer(authorization).ok_or(ServiceAuthError::Required)?;
-        if let Some(known) = self.known(token.as_bytes()) {
+        if let Some(known) = self.known(token.as_bytes(), unix_now()) {
             return known;
         }
         let now = unix_now();
@@ -135,20 +140,17 @@ impl ServiceAuth {
         &self,
         header: Option<&actix_web::http::header::HeaderValue>,
     ) -> AuthResult<Arc<ServiceClaims>> {
-        if let Some(known) = header
-            .and_then(|h| h.as_bytes().strip_prefix(b"Bearer "))
-            .and_then(|token| self.known(token))
-        {
+        if let Some(known) = bearer_bytes(header).and_then(|token| self.known(token, unix_now())) {
             return known;
         }
         self.verify(header.and_then(crate::http::header_text))
     }
 
-    /// A token this thread verified before: its claims while it lives, refused once it has expired.
-    fn known(&self, token: &[u8]) -> Option<AuthResult<Arc<ServiceClaims>>> {
+    /// A token this thread verified before: its claims while it lives at `now`, refused once it has expired.
+    fn known(&self, token: &[u8], now: i64) -> Option<AuthResult<Arc<ServiceClaims>>> {
         let verified = self.verified.get_or_default().borrow();
         let claims = verified.get(token)?;
-        Some(if live(claims, unix_now()) {
+        Some(if live(claims, now) {
             Ok(claims.clone())
         } else {
             Err(ServiceAuthError::Invalid("it has expired".into()))
@@ -163,12 +165,7 @@ impl ServiceAuth {
         header: Option<&actix_web::http::header::HeaderValue>,
         now: i64,
     ) -> Option<Arc<ServiceClaims>> {
-        let token = header?.as_bytes().strip_prefix(b"Bearer ")?;
-        let verified = self.verified.get_or_default().borrow();
-        verified
-            .get(token)
-            .filter(|claims| live(claims, now))
-            .cloned()
+        self.known(bearer_bytes(header)?, now)?.ok()
     }
 
     /// Issues a service token (for `oauth-backend service-token` and tests).
